@@ -1,0 +1,270 @@
+/*
+ * mm.c - host address spaces: a sorted list of mappings (VMAs) and the
+ * stage-1 I/O page table the IOMMU walks. A fault inside a mapping that
+ * allows the access populates the page (a minor fault); anything else is
+ * answered Invalid, as the Linux SVA handler does (fault-path-semantics
+ * 4a item 5: no vma, or access not permitted by the vma flags -> INVALID).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ioasid/ioasid_int.h"
+
+ioasid_mm_t *ioasid_mm_create(ioasid_host_t *h)
+{
+    if (h->nmms == h->mms_cap) {
+        size_t c = h->mms_cap ? h->mms_cap * 2 : 16;
+        ioasid_mm_t **a = realloc(h->mms, c * sizeof(*a));
+        if (!a)
+            return NULL;
+        h->mms = a;
+        h->mms_cap = c;
+    }
+    if (h->nmms >= 0xffff) /* domain ids are 16 bits */
+        return NULL;
+    ioasid_mm_t *mm = calloc(1, sizeof(*mm));
+    if (!mm)
+        return NULL;
+    mm->host = h;
+    mm->id = (unsigned)h->nmms + 1;
+    if (iommu_pt_init(&mm->pt, iommu_memory(h->iommu),
+                      iommu_config(h->iommu)->levels)) {
+        free(mm);
+        return NULL;
+    }
+    h->mms[h->nmms++] = mm;
+    return mm;
+}
+
+void ioasid_mm_destroy(ioasid_mm_t *mm)
+{
+    if (!mm)
+        return;
+    free(mm->vmas);
+    free(mm->binds);
+    free(mm);
+}
+
+unsigned ioasid_mm_va_bits(const ioasid_mm_t *mm)
+{
+    return iommu_pt_va_bits(mm->pt.levels);
+}
+
+int ioasid_mm_add_binding(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid)
+{
+    for (size_t i = 0; i < mm->nbinds; i++)
+        if (mm->binds[i].rid == rid && mm->binds[i].pasid == pasid)
+            return 0;
+    if (mm->nbinds == mm->binds_cap) {
+        size_t c = mm->binds_cap ? mm->binds_cap * 2 : 4;
+        mm_binding_t *a = realloc(mm->binds, c * sizeof(*a));
+        if (!a)
+            return -ENOMEM;
+        mm->binds = a;
+        mm->binds_cap = c;
+    }
+    mm->binds[mm->nbinds++] = (mm_binding_t){rid, pasid};
+    return 0;
+}
+
+/* Index of the first VMA whose end is above addr. */
+static size_t vma_index(const ioasid_mm_t *mm, uint64_t addr)
+{
+    size_t lo = 0, hi = mm->nvmas;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mm->vmas[mid].end <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static const vma_t *vma_find(const ioasid_mm_t *mm, uint64_t addr)
+{
+    size_t i = vma_index(mm, addr);
+    if (i < mm->nvmas && mm->vmas[i].start <= addr)
+        return &mm->vmas[i];
+    return NULL;
+}
+
+static int vma_insert_at(ioasid_mm_t *mm, size_t i, vma_t v)
+{
+    if (mm->nvmas == mm->vmas_cap) {
+        size_t c = mm->vmas_cap ? mm->vmas_cap * 2 : 8;
+        vma_t *a = realloc(mm->vmas, c * sizeof(*a));
+        if (!a)
+            return -ENOMEM;
+        mm->vmas = a;
+        mm->vmas_cap = c;
+    }
+    memmove(&mm->vmas[i + 1], &mm->vmas[i], (mm->nvmas - i) * sizeof(vma_t));
+    mm->vmas[i] = v;
+    mm->nvmas++;
+    return 0;
+}
+
+static bool range_ok(const ioasid_mm_t *mm, uint64_t va, uint64_t len)
+{
+    unsigned bits = ioasid_mm_va_bits(mm);
+    uint64_t limit = bits >= 64 ? UINT64_MAX : (1ull << bits);
+    return len && !(va & (IOMMU_PAGE_SIZE - 1)) &&
+           !(len & (IOMMU_PAGE_SIZE - 1)) && va < limit && len <= limit - va;
+}
+
+/* Populate one page with a fresh frame and the mapping's permission. */
+static int populate(ioasid_mm_t *mm, uint64_t page, uint64_t perm)
+{
+    uint64_t pa = iommu_mem_alloc(mm->pt.mem, false);
+    if (!pa)
+        return -ENOMEM;
+    return iommu_pt_map(&mm->pt, page, pa, IOMMU_PAGE_SHIFT,
+                        perm | IOMMU_PTE_U);
+}
+
+int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
+                  bool present)
+{
+    if (!range_ok(mm, va, len))
+        return -EINVAL;
+    size_t i = vma_index(mm, va);
+    if (i < mm->nvmas && mm->vmas[i].start < va + len)
+        return -EEXIST;
+    int rc = vma_insert_at(mm, i, (vma_t){va, va + len, perm});
+    if (rc || !present)
+        return rc;
+    for (uint64_t off = 0; off < len; off += IOMMU_PAGE_SIZE) {
+        rc = populate(mm, va + off, perm);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static uint64_t need_perm(unsigned flags)
+{
+    return ((flags & PCIE_F_R) ? IOMMU_PTE_R : 0) |
+           ((flags & PCIE_F_W) ? IOMMU_PTE_W : 0) |
+           ((flags & PCIE_F_X) ? IOMMU_PTE_X : 0);
+}
+
+bool ioasid_mm_needs_fixup(const ioasid_mm_t *mm, uint64_t addr,
+                           unsigned flags)
+{
+    const vma_t *v = vma_find(mm, addr);
+    uint64_t need = need_perm(flags);
+    if (!v || (need & ~v->perm))
+        return false; /* answered Invalid without mm work */
+    iommu_walk_t w;
+    iommu_pt_walk(&mm->pt, addr, &w);
+    return w.outcome != IOMMU_WALK_OK || (need & ~w.perm);
+}
+
+int ioasid_mm_fault(ioasid_mm_t *mm, uint64_t addr, unsigned flags)
+{
+    ioasid_host_t *h = mm->host;
+    const vma_t *v = vma_find(mm, addr);
+    uint64_t need = need_perm(flags);
+    if (!v || (need & ~v->perm)) {
+        h->s.bad_access->value++;
+        return -EFAULT;
+    }
+    uint64_t page = addr & ~(IOMMU_PAGE_SIZE - 1);
+    iommu_walk_t w;
+    iommu_pt_walk(&mm->pt, page, &w);
+    if (w.outcome != IOMMU_WALK_OK) {
+        h->s.minor->value++;
+        return populate(mm, page, v->perm) ? -EFAULT : 0;
+    }
+    if (need & ~w.perm) {
+        /* Present with less permission than the mapping allows: widen it
+         * and drop any IOTLB entry holding the old permission. */
+        h->s.upgrades->value++;
+        int rc = iommu_pt_map(&mm->pt, page, w.pa & ~(IOMMU_PAGE_SIZE - 1),
+                              IOMMU_PAGE_SHIFT, v->perm | IOMMU_PTE_U);
+        for (size_t i = 0; i < mm->nbinds; i++)
+            iommu_iotlb_invalidate(h->iommu, (uint16_t)mm->id,
+                                   mm->binds[i].pasid, page, IOMMU_PAGE_SIZE);
+        return rc ? -EFAULT : 0;
+    }
+    h->s.spurious->value++;
+    return 0;
+}
+
+/* ------------------------------------------------------------- unmap */
+
+static void unmap_finish(ioasid_host_t *h, unmap_op_t *op)
+{
+    sim_hist_add(h->s.unmap_latency, sim_now(h->sim) - op->start);
+    h->tot.unmaps_pending--;
+    sim_pool_put(&h->unmap_ops, op);
+}
+
+static void devtlb_done(void *opaque)
+{
+    unmap_op_t *op = opaque;
+    if (--op->pending == 0)
+        unmap_finish(op->mm->host, op);
+}
+
+/* The IOTLB invalidation has completed: invalidate the devices' ATCs. */
+static void ev_unmap_iotlb(sim_t *sim, void *opaque, uint64_t arg)
+{
+    unmap_op_t *op = opaque;
+    ioasid_mm_t *mm = op->mm;
+    ioasid_host_t *h = mm->host;
+    for (size_t i = 0; i < mm->nbinds; i++)
+        iommu_iotlb_invalidate(h->iommu, (uint16_t)mm->id, mm->binds[i].pasid,
+                               op->va, op->len);
+    op->pending = 1; /* held until every request is sent */
+    for (size_t i = 0; i < mm->nbinds; i++) {
+        if (iommu_devtlb_invalidate(h->iommu, mm->binds[i].rid,
+                                    mm->binds[i].pasid, op->va, op->len,
+                                    devtlb_done, op) == 0)
+            op->pending++;
+    }
+    devtlb_done(op);
+}
+
+int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
+{
+    ioasid_host_t *h = mm->host;
+    if (!range_ok(mm, va, len))
+        return -EINVAL;
+    uint64_t end = va + len;
+    /* Cut the mappings: keep the parts outside [va, end). */
+    size_t i = vma_index(mm, va);
+    while (i < mm->nvmas && mm->vmas[i].start < end) {
+        vma_t v = mm->vmas[i];
+        memmove(&mm->vmas[i], &mm->vmas[i + 1],
+                (mm->nvmas - i - 1) * sizeof(vma_t));
+        mm->nvmas--;
+        if (v.end > end &&
+            vma_insert_at(mm, i, (vma_t){end, v.end, v.perm}))
+            return -ENOMEM;
+        if (v.start < va) {
+            if (vma_insert_at(mm, i, (vma_t){v.start, va, v.perm}))
+                return -ENOMEM;
+            i++;
+        }
+        if (v.end > end)
+            break;
+    }
+    int rc = iommu_pt_unmap(&mm->pt, va, len, NULL, NULL);
+    if (rc)
+        return rc;
+    unmap_op_t *op = sim_pool_get(&h->unmap_ops);
+    if (!op)
+        return -ENOMEM;
+    op->mm = mm;
+    op->va = va;
+    op->len = len;
+    op->start = sim_now(h->sim);
+    h->tot.unmaps_pending++;
+    h->s.unmaps->value++;
+    sim_schedule(h->sim, sim_dist_draw(&h->cfg.inv_iotlb, &h->rng),
+                 ev_unmap_iotlb, op, 0);
+    return 0;
+}

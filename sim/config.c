@@ -1,0 +1,1086 @@
+/*
+ * sim/config.c - parameter tables, the INI reader, --set, dump and listing.
+ *
+ * Every key is declared once in a sim_param_t table; registering a table
+ * copies the declarations and applies the defaults. A load parses the whole
+ * input into per-key staging values first and applies them only if there
+ * was no error, so a rejected file leaves the configuration unchanged.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim.h"
+
+#define CFG_LINE_MAX 4096           /* longest accepted line, bytes */
+#define CFG_FILE_MAX (64u << 20)    /* largest accepted file, bytes */
+#define CFG_MAX_ERRORS 50           /* stop reporting after this many */
+#define CFG_ERR_MAX 512
+
+typedef union cfg_value {
+    uint64_t u;
+    double d;
+    bool b;
+    unsigned e;
+    sim_time_t t;
+    sim_dist_t dist;
+    char s[SIM_PARAM_STR_MAX];
+} cfg_value_t;
+
+typedef struct cfg_ent {
+    sim_param_t p; /* copy of the declaration (strings are the caller's) */
+    void *field;   /* base + offset */
+    char *full;    /* "section.key" */
+    cfg_value_t staged;
+    unsigned staged_gen; /* == cfg->gen: set by the load in progress */
+    unsigned staged_line;
+} cfg_ent_t;
+
+struct sim_config {
+    sim_log_t *log;
+    cfg_ent_t *ents;
+    size_t n, cap;
+    unsigned gen;
+};
+
+static const char *const type_names[] = {"uint", "double", "bool", "enum",
+                                         "time", "dist", "string"};
+
+sim_config_t *sim_config_create(sim_log_t *log)
+{
+    sim_config_t *cfg = calloc(1, sizeof(*cfg));
+
+    if (cfg)
+        cfg->log = log;
+    return cfg;
+}
+
+void sim_config_destroy(sim_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n; i++)
+        free(cfg->ents[i].full);
+    free(cfg->ents);
+    free(cfg);
+}
+
+/* ----------------------------------------------------------- small helpers */
+
+__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t len,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !len)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Trim whitespace in place: returns the start, cuts the end. */
+static char *trim(char *s)
+{
+    while (is_ws(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && is_ws(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static bool is_name_char(char c, bool allow_dot)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '-' ||
+           (allow_dot && c == '.');
+}
+
+static bool valid_name(const char *s, bool allow_dot)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!is_name_char(*s, allow_dot))
+            return false;
+    return true;
+}
+
+/* A number for messages and listings: integers plainly, else %g. */
+static void fmt_num(char *b, size_t n, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(b, n, "%.0f", v == 0 ? 0.0 : v);
+    else
+        snprintf(b, n, "%g", v);
+}
+
+/* The shortest %g form of a double that reads back identically. */
+static void fmt_double_rt(char *b, size_t n, double v)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(b, n, "%.*g", prec, v);
+        if (strtod(b, NULL) == v)
+            return;
+    }
+}
+
+static bool has_range(const sim_param_t *p)
+{
+    return (p->type == SIM_PARAM_UINT || p->type == SIM_PARAM_DOUBLE ||
+            p->type == SIM_PARAM_TIME) &&
+           !(p->min == 0 && p->max == 0);
+}
+
+/* ------------------------------------------------------------------ time */
+
+int sim_parse_time(const char *text, sim_time_t *out, char *err, size_t errlen)
+{
+    static const char *const units[] = {"ps", "ns", "us", "ms"};
+    static const uint64_t mults[] = {1, 1000, 1000000, 1000000000};
+    static const unsigned decimals[] = {0, 3, 6, 9};
+    const char *s = text ? text : "";
+    uint64_t ip = 0;
+    const char *frac = NULL;
+    size_t nfrac = 0, digits = 0;
+    int unit = 1; /* ns */
+
+    while (is_ws(*s))
+        s++;
+    while (isdigit((unsigned char)*s)) {
+        unsigned d = (unsigned)(*s - '0');
+        if (ip > (UINT64_MAX - d) / 10)
+            goto too_large;
+        ip = ip * 10 + d;
+        s++;
+        digits++;
+    }
+    if (*s == '.') {
+        frac = ++s;
+        while (isdigit((unsigned char)*s)) {
+            s++;
+            nfrac++;
+        }
+        digits += nfrac;
+    }
+    if (digits == 0)
+        goto bad;
+    while (is_ws(*s))
+        s++;
+    if (isalpha((unsigned char)*s)) {
+        unit = -1;
+        for (int i = 0; i < 4; i++)
+            if (!strncmp(s, units[i], 2) && !isalpha((unsigned char)s[2]))
+                unit = i;
+        if (unit < 0) {
+            seterr(err, errlen,
+                   "'%s' has an unknown unit (expected ps, ns, us or ms)", text);
+            return -EINVAL;
+        }
+        s += 2;
+    }
+    while (is_ws(*s))
+        s++;
+    if (*s)
+        goto bad;
+    uint64_t mult = mults[unit];
+    if (ip > UINT64_MAX / mult)
+        goto too_large;
+    uint64_t v = ip * mult, f = 0;
+    for (unsigned i = 0; i < decimals[unit]; i++)
+        f = f * 10 + (i < nfrac ? (uint64_t)(frac[i] - '0') : 0);
+    if (nfrac > decimals[unit] && frac[decimals[unit]] >= '5')
+        f++; /* round to the nearest ps */
+    if (v > UINT64_MAX - f)
+        goto too_large;
+    *out = v + f;
+    return 0;
+bad:
+    seterr(err, errlen,
+           "'%s' is not a time (expected a number of ns, fractions allowed, "
+           "or a number with a ps/ns/us/ms suffix)",
+           text ? text : "");
+    return -EINVAL;
+too_large:
+    seterr(err, errlen, "'%s' is too large for a time", text);
+    return -EINVAL;
+}
+
+/* ---------------------------------------------------------- value parsing */
+
+static int parse_uint(const char *s, uint64_t *out, char *err, size_t errlen)
+{
+    const char *p = s;
+    unsigned base = 10;
+    uint64_t v = 0;
+    size_t digits = 0;
+
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    }
+    for (;; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (base == 16 && *p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else if (base == 16 && *p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else
+            break;
+        if (v > (UINT64_MAX - d) / base)
+            goto too_large;
+        v = v * base + d;
+        digits++;
+    }
+    if (digits == 0)
+        goto bad;
+    uint64_t mult = 1;
+    switch (*p) {
+    case 'K':
+    case 'k':
+        mult = 1ull << 10;
+        p++;
+        break;
+    case 'M':
+    case 'm':
+        mult = 1ull << 20;
+        p++;
+        break;
+    case 'G':
+    case 'g':
+        mult = 1ull << 30;
+        p++;
+        break;
+    }
+    if (*p)
+        goto bad;
+    if (v > UINT64_MAX / mult)
+        goto too_large;
+    *out = v * mult;
+    return 0;
+bad:
+    seterr(err, errlen, "'%s' is not an unsigned integer", s);
+    return -EINVAL;
+too_large:
+    seterr(err, errlen, "'%s' is too large (at most %llu)", s,
+           (unsigned long long)UINT64_MAX);
+    return -EINVAL;
+}
+
+static int parse_bool(const char *s, bool *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i])) {
+            *out = true;
+            return 0;
+        }
+        if (!strcasecmp(s, no[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    seterr(err, errlen,
+           "'%s' is not a boolean (expected true/false, yes/no, on/off or 1/0)", s);
+    return -EINVAL;
+}
+
+static int parse_enum(const sim_param_t *p, const char *s, unsigned *out,
+                      char *err, size_t errlen)
+{
+    char list[CFG_ERR_MAX / 2];
+    size_t pos = 0;
+
+    for (unsigned i = 0; p->enum_values && p->enum_values[i]; i++) {
+        if (!strcmp(s, p->enum_values[i])) {
+            *out = i;
+            return 0;
+        }
+    }
+    list[0] = '\0';
+    for (unsigned i = 0; p->enum_values && p->enum_values[i]; i++) {
+        int n = snprintf(list + pos, sizeof(list) - pos, "%s%s", i ? ", " : "",
+                         p->enum_values[i]);
+        if (n < 0 || (size_t)n >= sizeof(list) - pos)
+            break;
+        pos += (size_t)n;
+    }
+    seterr(err, errlen, "'%s' is not a valid value (expected one of: %s)", s, list);
+    return -EINVAL;
+}
+
+/* Range check of a numeric value (v in the param's unit; ns for TIME). */
+static int check_range(const sim_param_t *p, const char *text, double v,
+                       char *err, size_t errlen)
+{
+    char lo[40], hi[40];
+
+    if (!has_range(p) || (v >= p->min && v <= p->max))
+        return 0;
+    fmt_num(lo, sizeof(lo), p->min);
+    fmt_num(hi, sizeof(hi), p->max);
+    seterr(err, errlen, "%s is out of range [%s, %s]%s", text, lo, hi,
+           p->type == SIM_PARAM_TIME ? " ns" : "");
+    return -EINVAL;
+}
+
+/* Parse and validate `text` for parameter p into *out. */
+static int parse_value(const sim_param_t *p, const char *text, cfg_value_t *out,
+                       char *err, size_t errlen)
+{
+    int rc;
+    char derr[CFG_ERR_MAX / 2];
+
+    memset(out, 0, sizeof(*out));
+    switch (p->type) {
+    case SIM_PARAM_UINT:
+        if ((rc = parse_uint(text, &out->u, err, errlen)) < 0)
+            return rc;
+        return check_range(p, text, (double)out->u, err, errlen);
+    case SIM_PARAM_DOUBLE: {
+        char *end;
+        errno = 0;
+        out->d = strtod(text, &end);
+        if (!*text || *end || isspace((unsigned char)*text)) {
+            seterr(err, errlen, "'%s' is not a number", text);
+            return -EINVAL;
+        }
+        if (!isfinite(out->d)) {
+            seterr(err, errlen, "'%s' is not a finite number", text);
+            return -EINVAL;
+        }
+        return check_range(p, text, out->d, err, errlen);
+    }
+    case SIM_PARAM_BOOL:
+        return parse_bool(text, &out->b, err, errlen);
+    case SIM_PARAM_ENUM:
+        return parse_enum(p, text, &out->e, err, errlen);
+    case SIM_PARAM_TIME:
+        if ((rc = sim_parse_time(text, &out->t, err, errlen)) < 0)
+            return rc;
+        return check_range(p, text, (double)out->t / 1e3, err, errlen);
+    case SIM_PARAM_DIST:
+        if (sim_dist_parse(text, &out->dist, derr, sizeof(derr)) < 0) {
+            seterr(err, errlen, "bad distribution '%s': %s", text, derr);
+            return -EINVAL;
+        }
+        return 0;
+    case SIM_PARAM_STRING: {
+        size_t n = strlen(text);
+        if (n >= SIM_PARAM_STR_MAX) {
+            seterr(err, errlen, "string too long (%zu bytes, at most %d)", n,
+                   SIM_PARAM_STR_MAX - 1);
+            return -EINVAL;
+        }
+        memcpy(out->s, text, n + 1);
+        return 0;
+    }
+    }
+    seterr(err, errlen, "bad parameter type %d", (int)p->type);
+    return -EINVAL;
+}
+
+static size_t value_size(sim_param_type_t t)
+{
+    switch (t) {
+    case SIM_PARAM_UINT:
+        return sizeof(uint64_t);
+    case SIM_PARAM_DOUBLE:
+        return sizeof(double);
+    case SIM_PARAM_BOOL:
+        return sizeof(bool);
+    case SIM_PARAM_ENUM:
+        return sizeof(unsigned);
+    case SIM_PARAM_TIME:
+        return sizeof(sim_time_t);
+    case SIM_PARAM_DIST:
+        return sizeof(sim_dist_t);
+    case SIM_PARAM_STRING:
+        return SIM_PARAM_STR_MAX;
+    }
+    return 0;
+}
+
+/* Store a parsed value into the parameter's field. */
+static void store(cfg_ent_t *e, const cfg_value_t *v)
+{
+    if (e->p.type == SIM_PARAM_STRING)
+        memcpy(e->field, v->s, strlen(v->s) + 1);
+    else
+        memcpy(e->field, v, value_size(e->p.type));
+}
+
+/* --------------------------------------------------------------- registry */
+
+static cfg_ent_t *find_ent(const sim_config_t *cfg, const char *section,
+                           const char *key)
+{
+    for (size_t i = 0; i < cfg->n; i++)
+        if (!strcmp(cfg->ents[i].p.section, section) &&
+            !strcmp(cfg->ents[i].p.key, key))
+            return &cfg->ents[i];
+    return NULL;
+}
+
+static cfg_ent_t *find_full(const sim_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n; i++)
+        if (!strcmp(cfg->ents[i].full, name))
+            return &cfg->ents[i];
+    return NULL;
+}
+
+static bool section_known(const sim_config_t *cfg, const char *section)
+{
+    for (size_t i = 0; i < cfg->n; i++)
+        if (!strcmp(cfg->ents[i].p.section, section))
+            return true;
+    return false;
+}
+
+const sim_param_t *sim_config_find(const sim_config_t *cfg, const char *name)
+{
+    const cfg_ent_t *e = name ? find_full(cfg, name) : NULL;
+
+    return e ? &e->p : NULL;
+}
+
+/*
+ * Check the whole table (names, types, duplicates, defaults) before adding
+ * anything, then add it and apply the defaults.
+ */
+int sim_config_register(sim_config_t *cfg, const sim_param_t *params, size_t n,
+                        void *base)
+{
+    char err[CFG_ERR_MAX];
+    cfg_value_t v;
+
+    for (size_t i = 0; i < n; i++) {
+        const sim_param_t *p = &params[i];
+        const char *sec = p->section ? p->section : "(null)";
+        const char *key = p->key ? p->key : "(null)";
+        if (!valid_name(p->section, true) || !valid_name(p->key, false)) {
+            sim_logf(cfg->log, SIM_LOG_ERROR,
+                     "config: bad parameter name '%s.%s' (letters, digits, _ "
+                     "and - expected)",
+                     sec, key);
+            return -EINVAL;
+        }
+        if ((unsigned)p->type > SIM_PARAM_STRING) {
+            sim_logf(cfg->log, SIM_LOG_ERROR, "config: %s.%s: bad type %d", sec,
+                     key, (int)p->type);
+            return -EINVAL;
+        }
+        if (p->type == SIM_PARAM_ENUM && (!p->enum_values || !p->enum_values[0])) {
+            sim_logf(cfg->log, SIM_LOG_ERROR,
+                     "config: %s.%s: enum without values", sec, key);
+            return -EINVAL;
+        }
+        bool dup = find_ent(cfg, p->section, p->key) != NULL;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = !strcmp(params[j].section, p->section) &&
+                  !strcmp(params[j].key, p->key);
+        if (dup) {
+            sim_logf(cfg->log, SIM_LOG_ERROR, "config: duplicate key '%s.%s'",
+                     sec, key);
+            return -EINVAL;
+        }
+        if (parse_value(p, p->def ? p->def : "", &v, err, sizeof(err)) < 0) {
+            sim_logf(cfg->log, SIM_LOG_ERROR, "config: default of %s.%s: %s",
+                     sec, key, err);
+            return -EINVAL;
+        }
+    }
+    if (cfg->n + n > cfg->cap) {
+        size_t cap = cfg->cap ? cfg->cap : 32;
+        while (cap < cfg->n + n)
+            cap *= 2;
+        cfg_ent_t *ents = realloc(cfg->ents, cap * sizeof(*ents));
+        if (!ents)
+            goto nomem;
+        cfg->ents = ents;
+        cfg->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sim_param_t *p = &params[i];
+        cfg_ent_t *e = &cfg->ents[cfg->n];
+        memset(e, 0, sizeof(*e));
+        e->p = *p;
+        e->field = (char *)base + p->offset;
+        size_t len = strlen(p->section) + strlen(p->key) + 2;
+        e->full = malloc(len);
+        if (!e->full)
+            goto nomem;
+        snprintf(e->full, len, "%s.%s", p->section, p->key);
+        parse_value(p, p->def ? p->def : "", &v, err, sizeof(err));
+        store(e, &v);
+        cfg->n++;
+    }
+    return 0;
+nomem:
+    sim_logf(cfg->log, SIM_LOG_ERROR, "config: out of memory");
+    return -ENOMEM;
+}
+
+/* ------------------------------------------------------------- INI reader */
+
+/*
+ * Unquote a "..." value at s (escapes \\ \" \n \t \r) into out (size
+ * CFG_LINE_MAX + 1); *rest points after the closing quote.
+ */
+static int unquote(const char *s, char *out, const char **rest, char *err,
+                   size_t errlen)
+{
+    size_t n = 0;
+
+    for (s++; *s && *s != '"'; s++) {
+        char c = *s;
+        if (c == '\\') {
+            switch (*++s) {
+            case '\\':
+                c = '\\';
+                break;
+            case '"':
+                c = '"';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            default:
+                seterr(err, errlen,
+                       "bad escape in quoted value (expected \\\\, \\\", \\n, "
+                       "\\t or \\r)");
+                return -EINVAL;
+            }
+        }
+        out[n++] = c;
+    }
+    if (*s != '"') {
+        seterr(err, errlen, "unterminated quoted value (expected a closing '\"')");
+        return -EINVAL;
+    }
+    out[n] = '\0';
+    *rest = s + 1;
+    return 0;
+}
+
+/* True if s (after whitespace) is empty or a comment. */
+static bool only_comment(const char *s)
+{
+    while (is_ws(*s))
+        s++;
+    return !*s || *s == ';' || *s == '#';
+}
+
+/*
+ * The value text of "key = VALUE": a quoted string, or the raw text up to a
+ * comment (';' or '#' at the start or after whitespace), trimmed.
+ */
+static int extract_value(char *v, char *out, char *err, size_t errlen)
+{
+    const char *rest;
+
+    while (is_ws(*v))
+        v++;
+    if (*v == '"') {
+        if (unquote(v, out, &rest, err, errlen) < 0)
+            return -EINVAL;
+        if (!only_comment(rest)) {
+            seterr(err, errlen, "unexpected text '%s' after the quoted value",
+                   rest);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    char *p = v;
+    for (; *p; p++)
+        if ((*p == ';' || *p == '#') && (p == v || is_ws(p[-1])))
+            break;
+    *p = '\0';
+    strcpy(out, trim(v));
+    return 0;
+}
+
+typedef struct ini_state {
+    sim_config_t *cfg;
+    const char *name;
+    unsigned line;
+    unsigned errors;
+    char section[CFG_LINE_MAX + 1];
+    bool have_section, section_ok;
+} ini_state_t;
+
+__attribute__((format(printf, 2, 3))) static void ini_err(ini_state_t *st,
+                                                          const char *fmt, ...)
+{
+    char msg[CFG_ERR_MAX];
+    va_list ap;
+
+    st->errors++;
+    if (st->errors > CFG_MAX_ERRORS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sim_logf(st->cfg->log, SIM_LOG_ERROR, "%s:%u: %s", st->name, st->line, msg);
+}
+
+/* Handle one line (NUL-terminated, without its newline). */
+static void ini_line(ini_state_t *st, char *raw)
+{
+    char *s = trim(raw);
+    char err[CFG_ERR_MAX / 2];
+
+    if (!*s || *s == ';' || *s == '#')
+        return;
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (!close) {
+            ini_err(st, "expected ']' to close the section name");
+            return;
+        }
+        *close = '\0';
+        if (!only_comment(close + 1)) {
+            ini_err(st, "unexpected text '%s' after [section]", trim(close + 1));
+            return;
+        }
+        char *name = trim(s + 1);
+        st->have_section = true;
+        st->section_ok = false;
+        if (!valid_name(name, true)) {
+            ini_err(st, "bad section name [%s]", name);
+            return;
+        }
+        strcpy(st->section, name);
+        if (!section_known(st->cfg, name)) {
+            ini_err(st, "unknown section [%s]", name);
+            return;
+        }
+        st->section_ok = true;
+        return;
+    }
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        ini_err(st, "expected 'key = value' or '[section]'");
+        return;
+    }
+    *eq = '\0';
+    char *key = trim(s);
+    if (!*key) {
+        ini_err(st, "expected 'key = value' or '[section]'");
+        return;
+    }
+    if (!valid_name(key, false)) {
+        ini_err(st, "bad key name '%s' (letters, digits, _ and - expected)", key);
+        return;
+    }
+    if (!st->have_section) {
+        ini_err(st, "key '%s' is outside any [section]", key);
+        return;
+    }
+    if (!st->section_ok)
+        return; /* the section was already reported */
+    cfg_ent_t *e = find_ent(st->cfg, st->section, key);
+    if (!e) {
+        ini_err(st, "unknown key '%s' in section [%s]", key, st->section);
+        return;
+    }
+    char value[CFG_LINE_MAX + 1];
+    if (extract_value(eq + 1, value, err, sizeof(err)) < 0) {
+        ini_err(st, "%s: %s", e->full, err);
+        return;
+    }
+    if (e->staged_gen == st->cfg->gen) {
+        ini_err(st, "duplicate key '%s' in section [%s] (first set on line %u)",
+                key, st->section, e->staged_line);
+        return;
+    }
+    e->staged_gen = st->cfg->gen;
+    e->staged_line = st->line;
+    if (parse_value(&e->p, value, &e->staged, err, sizeof(err)) < 0)
+        ini_err(st, "%s: %s", e->full, err);
+}
+
+/* Parse a buffer of `len` bytes (may hold NUL bytes); apply if no error. */
+static int load_buf(sim_config_t *cfg, const char *name, const char *buf,
+                    size_t len)
+{
+    ini_state_t *st = calloc(1, sizeof(*st));
+    char *line = malloc(CFG_LINE_MAX + 1);
+    size_t pos = 0;
+
+    if (!st || !line) {
+        free(st);
+        free(line);
+        sim_logf(cfg->log, SIM_LOG_ERROR, "%s: out of memory", name);
+        return -ENOMEM;
+    }
+    st->cfg = cfg;
+    st->name = name;
+    if (++cfg->gen == 0) { /* wrapped: forget every old staging mark */
+        for (size_t i = 0; i < cfg->n; i++)
+            cfg->ents[i].staged_gen = 0;
+        cfg->gen = 1;
+    }
+    while (pos < len && st->errors <= CFG_MAX_ERRORS) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t n = end - pos;
+        st->line++;
+        if (n > 0 && buf[pos + n - 1] == '\r')
+            n--;
+        if (n > CFG_LINE_MAX)
+            ini_err(st, "line too long (%zu bytes, at most %d)", n, CFG_LINE_MAX);
+        else if (memchr(buf + pos, '\0', n))
+            ini_err(st, "NUL byte in line (a text file is expected)");
+        else {
+            memcpy(line, buf + pos, n);
+            line[n] = '\0';
+            ini_line(st, line);
+        }
+        pos = end + 1;
+    }
+    unsigned errors = st->errors;
+    if (errors > CFG_MAX_ERRORS)
+        sim_logf(cfg->log, SIM_LOG_ERROR, "%s: too many errors, giving up",
+                 name);
+    free(st);
+    free(line);
+    if (errors)
+        return -EINVAL;
+    for (size_t i = 0; i < cfg->n; i++)
+        if (cfg->ents[i].staged_gen == cfg->gen)
+            store(&cfg->ents[i], &cfg->ents[i].staged);
+    return 0;
+}
+
+int sim_config_load_string(sim_config_t *cfg, const char *name,
+                           const char *text)
+{
+    return load_buf(cfg, name ? name : "<string>", text ? text : "",
+                    text ? strlen(text) : 0);
+}
+
+int sim_config_load_file(sim_config_t *cfg, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    if (!f) {
+        rc = -errno;
+        sim_logf(cfg->log, SIM_LOG_ERROR, "%s: cannot open: %s", path,
+                 strerror(errno));
+        return rc;
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap >= CFG_FILE_MAX) {
+                sim_logf(cfg->log, SIM_LOG_ERROR,
+                         "%s: file too large (at most %u bytes)", path,
+                         CFG_FILE_MAX);
+                rc = -EFBIG;
+                goto out;
+            }
+            cap = cap ? cap * 2 : 65536;
+            char *p = realloc(buf, cap);
+            if (!p) {
+                sim_logf(cfg->log, SIM_LOG_ERROR, "%s: out of memory", path);
+                rc = -ENOMEM;
+                goto out;
+            }
+            buf = p;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        sim_logf(cfg->log, SIM_LOG_ERROR, "%s: read error", path);
+        rc = -EIO;
+        goto out;
+    }
+    rc = load_buf(cfg, path, buf, len);
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int sim_config_set(sim_config_t *cfg, const char *assignment)
+{
+    char buf[CFG_LINE_MAX + 1], value[CFG_LINE_MAX + 1];
+    char err[CFG_ERR_MAX / 2];
+    cfg_value_t v;
+    const char *a = assignment ? assignment : "";
+
+    if (strlen(a) > CFG_LINE_MAX) {
+        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %.40s...: argument too long", a);
+        return -EINVAL;
+    }
+    strcpy(buf, a);
+    char *eq = strchr(buf, '=');
+    if (!eq) {
+        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: expected section.key=value",
+                 a);
+        return -EINVAL;
+    }
+    *eq = '\0';
+    char *name = trim(buf);
+    char *dot = strrchr(name, '.');
+    if (!dot || dot == name || !dot[1]) {
+        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: expected section.key=value",
+                 a);
+        return -EINVAL;
+    }
+    cfg_ent_t *e = find_full(cfg, name);
+    if (!e) {
+        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: unknown key '%s'", a, name);
+        return -EINVAL;
+    }
+    char *raw = trim(eq + 1);
+    if (*raw == '"') {
+        const char *rest;
+        if (unquote(raw, value, &rest, err, sizeof(err)) < 0 || *rest) {
+            if (*rest)
+                seterr(err, sizeof(err), "unexpected text after the quoted value");
+            sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: %s", a, err);
+            return -EINVAL;
+        }
+    } else {
+        strcpy(value, raw);
+    }
+    if (parse_value(&e->p, value, &v, err, sizeof(err)) < 0) {
+        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: %s", a, err);
+        return -EINVAL;
+    }
+    store(e, &v);
+    return 0;
+}
+
+/* ------------------------------------------------------- dump and listing */
+
+/* Does a string value need quotes to read back unchanged? */
+static bool needs_quotes(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || is_ws(s[0]) || is_ws(s[n - 1]) || s[0] == '"')
+        return true;
+    for (; *s; s++)
+        if (*s == ';' || *s == '#' || *s == '\\' || *s == '"' ||
+            (unsigned char)*s < 0x20)
+            return true;
+    return false;
+}
+
+static void write_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        switch (*s) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        default:
+            fputc(*s, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* A time in ps as exact ns text: "250", "1.5", "0.001". */
+static void fmt_time_ns(char *b, size_t n, sim_time_t t)
+{
+    unsigned frac = (unsigned)(t % 1000);
+
+    if (frac == 0) {
+        snprintf(b, n, "%llu", (unsigned long long)(t / 1000));
+        return;
+    }
+    char f[4];
+    snprintf(f, sizeof(f), "%03u", frac);
+    for (int i = 2; i > 0 && f[i] == '0'; i--)
+        f[i] = '\0';
+    snprintf(b, n, "%llu.%s", (unsigned long long)(t / 1000), f);
+}
+
+/* Write the current value of e as INI text. */
+static void write_value(FILE *out, const cfg_ent_t *e)
+{
+    char b[512];
+    const void *f = e->field;
+
+    switch (e->p.type) {
+    case SIM_PARAM_UINT:
+        fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)f);
+        break;
+    case SIM_PARAM_DOUBLE:
+        fmt_double_rt(b, sizeof(b), *(const double *)f);
+        fputs(b, out);
+        break;
+    case SIM_PARAM_BOOL:
+        fputs(*(const bool *)f ? "true" : "false", out);
+        break;
+    case SIM_PARAM_ENUM: {
+        unsigned v = *(const unsigned *)f, k = 0;
+        while (e->p.enum_values[k] && k < v)
+            k++;
+        if (e->p.enum_values[k])
+            fputs(e->p.enum_values[k], out);
+        else
+            fprintf(out, "%u", v); /* invalid: will not read back */
+        break;
+    }
+    case SIM_PARAM_TIME:
+        fmt_time_ns(b, sizeof(b), *(const sim_time_t *)f);
+        fputs(b, out);
+        break;
+    case SIM_PARAM_DIST:
+        sim_dist_format((const sim_dist_t *)f, b, sizeof(b));
+        fputs(b, out);
+        break;
+    case SIM_PARAM_STRING: {
+        const char *s = f;
+        char tmp[SIM_PARAM_STR_MAX];
+        memcpy(tmp, s, SIM_PARAM_STR_MAX);
+        tmp[SIM_PARAM_STR_MAX - 1] = '\0';
+        if (needs_quotes(tmp))
+            write_quoted(out, tmp);
+        else
+            fputs(tmp, out);
+        break;
+    }
+    }
+}
+
+/* Sections in order of first registration, each with its keys in order. */
+int sim_config_dump(const sim_config_t *cfg, FILE *out)
+{
+    bool first = true;
+
+    for (size_t i = 0; i < cfg->n; i++) {
+        const char *sec = cfg->ents[i].p.section;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !strcmp(cfg->ents[j].p.section, sec);
+        if (seen)
+            continue;
+        fprintf(out, "%s[%s]\n", first ? "" : "\n", sec);
+        first = false;
+        for (size_t j = i; j < cfg->n; j++) {
+            const cfg_ent_t *e = &cfg->ents[j];
+            if (strcmp(e->p.section, sec))
+                continue;
+            fprintf(out, "%s = ", e->p.key);
+            write_value(out, e);
+            fputc('\n', out);
+        }
+    }
+    return ferror(out) ? -EIO : 0;
+}
+
+/* The type column of the listing: "enum(a|b|c)" for enums. */
+static void list_type(char *b, size_t n, const sim_param_t *p)
+{
+    size_t pos;
+
+    snprintf(b, n, "%s", type_names[p->type]);
+    if (p->type != SIM_PARAM_ENUM)
+        return;
+    pos = strlen(b);
+    for (unsigned i = 0; p->enum_values[i] && pos + 2 < n; i++) {
+        int k = snprintf(b + pos, n - pos, "%c%s", i ? '|' : '(',
+                         p->enum_values[i]);
+        if (k < 0 || (size_t)k >= n - pos)
+            break;
+        pos += (size_t)k;
+    }
+    if (pos + 1 < n)
+        snprintf(b + pos, n - pos, ")");
+}
+
+static void list_range(char *b, size_t n, const sim_param_t *p)
+{
+    char lo[40], hi[40];
+
+    if (!has_range(p)) {
+        snprintf(b, n, "-");
+        return;
+    }
+    fmt_num(lo, sizeof(lo), p->min);
+    fmt_num(hi, sizeof(hi), p->max);
+    snprintf(b, n, "[%s, %s]", lo, hi);
+}
+
+static const char *or_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+/* One row per key, columns aligned: name type default range unit desc. */
+int sim_config_list(const sim_config_t *cfg, FILE *out)
+{
+    size_t w[5] = {4, 4, 7, 5, 4};
+    char type[256], range[96];
+
+    for (size_t i = 0; i < cfg->n; i++) {
+        const sim_param_t *p = &cfg->ents[i].p;
+        size_t l[5];
+        list_type(type, sizeof(type), p);
+        list_range(range, sizeof(range), p);
+        l[0] = strlen(cfg->ents[i].full);
+        l[1] = strlen(type);
+        l[2] = strlen(or_dash(p->def)) + (p->def && *p->def ? 0 : 1);
+        l[3] = strlen(range);
+        l[4] = strlen(or_dash(p->unit));
+        for (int k = 0; k < 5; k++)
+            if (l[k] > w[k])
+                w[k] = l[k];
+    }
+    fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0], "name",
+            (int)w[1], "type", (int)w[2], "default", (int)w[3], "range",
+            (int)w[4], "unit", "description");
+    for (size_t i = 0; i < cfg->n; i++) {
+        const sim_param_t *p = &cfg->ents[i].p;
+        list_type(type, sizeof(type), p);
+        list_range(range, sizeof(range), p);
+        fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0],
+                cfg->ents[i].full, (int)w[1], type, (int)w[2],
+                p->def && *p->def ? p->def : "\"\"", (int)w[3], range, (int)w[4],
+                or_dash(p->unit), p->desc ? p->desc : "");
+    }
+    return ferror(out) ? -EIO : 0;
+}

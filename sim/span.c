@@ -1,0 +1,154 @@
+/*
+ * span.c - per-unit-of-work stage timestamps and their histograms.
+ *
+ * A family of spans has a fixed list of stages. Closing a span marks the
+ * last stage at the close time, then walks the marked stages in order: each
+ * stage lasts from the previous marked boundary (or the span's start) to its
+ * own mark. The durations therefore telescope to exactly end - start.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim.h"
+
+struct sim_spans {
+    unsigned nstages;
+    const char *const *names;
+    sim_hist_t *stage_hist[SIM_SPAN_MAX_STAGES];
+    double *stage_contrib[SIM_SPAN_MAX_STAGES];
+    double stage_sum[SIM_SPAN_MAX_STAGES];
+    sim_hist_t *e2e;
+    sim_counter_t *closed, *failed, *opened;
+    uint64_t open_now;
+    uint32_t next_id;
+    sim_pool_t pool;
+    sim_span_observer_fn observer;
+    void *observer_opaque;
+};
+
+sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
+                              const char *const *stage_names,
+                              const char *const *stage_descs, unsigned nstages)
+{
+    if (nstages == 0 || nstages > SIM_SPAN_MAX_STAGES)
+        return NULL;
+    sim_spans_t *sp = calloc(1, sizeof(*sp));
+    if (!sp)
+        return NULL;
+    sp->nstages = nstages;
+    sp->names = stage_names;
+    sim_pool_init(&sp->pool, sizeof(sim_span_t), 256);
+
+    char name[256], desc[256];
+    snprintf(name, sizeof(name), "%s.opened", prefix);
+    sp->opened = sim_stats_counter(st, name, "spans opened", "spans");
+    snprintf(name, sizeof(name), "%s.closed", prefix);
+    sp->closed = sim_stats_counter(st, name, "spans completed successfully",
+                                   "spans");
+    snprintf(name, sizeof(name), "%s.failed", prefix);
+    sp->failed = sim_stats_counter(st, name, "spans that ended in failure",
+                                   "spans");
+    snprintf(name, sizeof(name), "%s.e2e", prefix);
+    sp->e2e = sim_stats_hist(st, name, "end-to-end time of a completed span",
+                             "ps");
+    for (unsigned k = 0; k < nstages; k++) {
+        snprintf(name, sizeof(name), "%s.stage.%s", prefix, stage_names[k]);
+        snprintf(desc, sizeof(desc), "stage time: %s",
+                 stage_descs ? stage_descs[k] : stage_names[k]);
+        sp->stage_hist[k] = sim_stats_hist(st, name, desc, "ps");
+        snprintf(name, sizeof(name), "%s.stage.%s.contrib", prefix,
+                 stage_names[k]);
+        sp->stage_contrib[k] = sim_stats_scalar(
+            st, name, "stage time summed over completed spans / completed spans",
+            "ps");
+    }
+    if (!sp->opened || !sp->closed || !sp->failed || !sp->e2e) {
+        sim_spans_destroy(sp);
+        return NULL;
+    }
+    for (unsigned k = 0; k < nstages; k++) {
+        if (!sp->stage_hist[k] || !sp->stage_contrib[k]) {
+            sim_spans_destroy(sp);
+            return NULL;
+        }
+    }
+    return sp;
+}
+
+void sim_spans_destroy(sim_spans_t *sp)
+{
+    if (!sp)
+        return;
+    sim_pool_fini(&sp->pool);
+    free(sp);
+}
+
+void sim_spans_set_observer(sim_spans_t *sp, sim_span_observer_fn fn,
+                            void *opaque)
+{
+    sp->observer = fn;
+    sp->observer_opaque = opaque;
+}
+
+const char *sim_spans_stage_name(const sim_spans_t *sp, unsigned stage)
+{
+    return stage < sp->nstages ? sp->names[stage] : "?";
+}
+
+unsigned sim_spans_nstages(const sim_spans_t *sp)
+{
+    return sp->nstages;
+}
+
+uint64_t sim_spans_open_count(const sim_spans_t *sp)
+{
+    return sp->open_now;
+}
+
+sim_span_t *sim_span_open(sim_spans_t *sp, sim_time_t t0)
+{
+    sim_span_t *s = sim_pool_get(&sp->pool);
+    if (!s)
+        return NULL;
+    s->start = t0;
+    s->id = sp->next_id++;
+    sp->opened->value++;
+    sp->open_now++;
+    return s;
+}
+
+void sim_span_close(sim_spans_t *sp, sim_span_t *s, sim_time_t end, bool ok)
+{
+    if (!s)
+        return;
+    if (ok) {
+        sim_span_mark(s, sp->nstages - 1, end);
+        sim_time_t prev = s->start;
+        for (unsigned k = 0; k < sp->nstages; k++) {
+            if (!(s->marked & (1u << k)))
+                continue;
+            /* Marks are made in simulated-time order, but be robust to a
+             * stage marked out of order: never record a negative time. */
+            sim_time_t t = s->t[k] < prev ? prev : s->t[k];
+            sim_hist_add(sp->stage_hist[k], t - prev);
+            sp->stage_sum[k] += (double)(t - prev);
+            prev = t;
+        }
+        sim_hist_add(sp->e2e, end - s->start);
+        sp->closed->value++;
+    } else {
+        sp->failed->value++;
+    }
+    if (sp->observer)
+        sp->observer(sp->observer_opaque, sp, s, end, ok);
+    sp->open_now--;
+    sim_pool_put(&sp->pool, s);
+}
+
+void sim_spans_finish(sim_spans_t *sp)
+{
+    uint64_t n = sp->closed->value;
+    for (unsigned k = 0; k < sp->nstages; k++)
+        *sp->stage_contrib[k] = n ? sp->stage_sum[k] / (double)n : 0.0;
+}
