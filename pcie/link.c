@@ -85,20 +85,26 @@ uint32_t pcie_msg_wire_bytes(const pcie_link_cfg_t *cfg, const pcie_msg_t *m)
     }
 }
 
+/* The link rate as a ratio: serialising `bytes` takes
+ * ceil(bytes * num / den) ps. Transfer rate per lane in MT/s and the line
+ * code (PCIe 1/2: 8b/10b; PCIe 3 and later: 128b/130b):
+ * ps = bytes * 8 bits * code / (lanes * MT/s * 1e6) * 1e12. */
+static void link_rate(const pcie_link_cfg_t *cfg, uint64_t *num, uint64_t *den)
+{
+    static const uint64_t mts[6] = {0, 2500, 5000, 8000, 16000, 32000};
+    unsigned gen = cfg->gen >= 1 && cfg->gen <= 5 ? (unsigned)cfg->gen : 3;
+    uint64_t code_num = gen <= 2 ? 10 : 130; /* wire bits per ... */
+    uint64_t code_den = gen <= 2 ? 8 : 128;  /* ... payload bits */
+    *num = 8u * code_num * 1000000u;
+    *den = (cfg->lanes ? cfg->lanes : 1) * mts[gen] * code_den;
+}
+
 sim_time_t pcie_link_serial_time(const pcie_link_cfg_t *cfg, uint64_t bytes)
 {
-    /* Transfer rate per lane in MT/s and the line code (PCIe 1/2: 8b/10b;
-     * PCIe 3 and later: 128b/130b). */
-    static const uint64_t mts[6] = {0, 2500, 5000, 8000, 16000, 32000};
-    unsigned gen = cfg->gen >= 1 && cfg->gen <= 5 ? cfg->gen : 3;
-    uint64_t enc_num = gen <= 2 ? 10 : 130; /* wire bits per ... */
-    uint64_t enc_den = gen <= 2 ? 8 : 128;  /* ... payload bits */
-    /* ps = bytes * 8 bits * enc_num/enc_den / (lanes * MT/s * 1e6) * 1e12 */
-    unsigned __int128 num =
-        (unsigned __int128)bytes * 8u * enc_num * 1000000u;
-    unsigned __int128 den =
-        (unsigned __int128)(cfg->lanes ? cfg->lanes : 1) * mts[gen] * enc_den;
-    return (sim_time_t)((num + den - 1) / den);
+    uint64_t num, den;
+    link_rate(cfg, &num, &den);
+    unsigned __int128 n = (unsigned __int128)bytes * num;
+    return (sim_time_t)((n + den - 1) / den);
 }
 
 typedef struct link_dir {
@@ -113,6 +119,7 @@ typedef struct link_dir {
 struct pcie_link {
     sim_t *sim;
     pcie_link_cfg_t cfg;
+    uint64_t rate_num, rate_den; /* see link_rate() */
     link_dir_t dir[2];
     sim_pool_t pool; /* in-flight pcie_msg_t copies */
 };
@@ -149,6 +156,7 @@ pcie_link_t *pcie_link_create(sim_t *sim, sim_stats_t *st, const char *name,
         return NULL;
     l->sim = sim;
     l->cfg = *cfg;
+    link_rate(cfg, &l->rate_num, &l->rate_den);
     l->dir[PCIE_UP].rx = up_rx;
     l->dir[PCIE_UP].opaque = up_opaque;
     l->dir[PCIE_DOWN].rx = down_rx;
@@ -202,7 +210,9 @@ void pcie_link_send(pcie_link_t *l, pcie_dir_t dir, const pcie_msg_t *msg)
     *m = *msg;
     sim_time_t now = sim_now(l->sim);
     uint32_t bytes = pcie_msg_wire_bytes(&l->cfg, msg);
-    sim_time_t ser = pcie_link_serial_time(&l->cfg, bytes);
+    /* Same as pcie_link_serial_time(); a TLP is at most a few KiB, so the
+     * product fits in 64 bits. */
+    sim_time_t ser = (bytes * l->rate_num + l->rate_den - 1) / l->rate_den;
     sim_time_t start = d->busy_until > now ? d->busy_until : now;
     d->busy_until = start + ser;
     d->tlps->value++;

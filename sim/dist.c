@@ -30,7 +30,7 @@ typedef struct parser {
 static const char *const kind_names[] = {"fixed", "uniform", "exp", "lognormal",
                                          "mix"};
 
-/* Record an error message (the first one wins) and return -EINVAL. */
+/* Record an error message and return -EINVAL. */
 __attribute__((format(printf, 2, 3))) static int perr(parser_t *ps,
                                                       const char *fmt, ...)
 {
@@ -160,7 +160,7 @@ static int scan_time(parser_t *ps, double *ps_out, const char *what)
     return 0;
 }
 
-/* A plain number (sigma, weight): a unit after it is an error. */
+/* A plain number (sigma, weight): a time unit after it is an error. */
 static int scan_plain(parser_t *ps, double *out, const char *what)
 {
     int rc = scan_number(ps, out, what);
@@ -168,7 +168,10 @@ static int scan_plain(parser_t *ps, double *out, const char *what)
     if (rc < 0)
         return rc;
     skip_ws(ps);
-    if (is_alpha(*ps->p))
+    size_t n = 0;
+    while (is_alpha(ps->p[n]))
+        n++;
+    if (n > 0 && unit_scale(ps->p, n) != 0.0)
         return perr(ps, "%s takes no unit, got '%s'", what, ps->p);
     return 0;
 }

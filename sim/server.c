@@ -3,9 +3,11 @@
  *
  * The queue is a power-of-two ring of (job, arrival time, service time)
  * entries; an unbounded queue doubles when full, a bounded one is sized at
- * creation, so nothing is allocated per job in the steady state. A job in
- * service is just a pending completion event carrying the job pointer.
- * Statistics go to the registry if one is given, else to private copies.
+ * creation, so nothing is allocated per job in the steady state. Each of
+ * the K servers is a slot holding the job in service and the handle of its
+ * completion event (so that destroying the server cancels them); free slots
+ * are kept on a stack. Statistics go to the registry if one is given, else
+ * to private copies.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +24,11 @@ typedef struct qent {
     bool drawn; /* draw the service time when the job starts */
 } qent_t;
 
+typedef struct srv_slot {
+    void *job;
+    sim_event_id_t ev; /* 0 while the slot is idle */
+} srv_slot_t;
+
 struct sim_server {
     sim_t *sim;
     char *name;
@@ -34,6 +41,10 @@ struct sim_server {
 
     qent_t *q;
     size_t qcap, qhead, qcount; /* qcap is a power of two */
+
+    srv_slot_t *slot;   /* K */
+    unsigned *idle;     /* stack of idle slot indices */
+    unsigned nidle;
 
     uint64_t started;
     double wait_sum;
@@ -103,8 +114,13 @@ sim_server_t *sim_server_create(sim_t *sim, sim_stats_t *st,
     strcpy(srv->name, name);
     srv->qcap = pow2_at_least(srv->limit ? srv->limit : QUEUE_INIT_CAP);
     srv->q = malloc(srv->qcap * sizeof(*srv->q));
-    if (!srv->q)
+    srv->slot = calloc(srv->servers, sizeof(*srv->slot));
+    srv->idle = malloc(srv->servers * sizeof(*srv->idle));
+    if (!srv->q || !srv->slot || !srv->idle)
         goto nomem;
+    for (unsigned i = 0; i < srv->servers; i++)
+        srv->idle[i] = srv->servers - 1 - i; /* slot 0 on top */
+    srv->nidle = srv->servers;
 
     if (st) {
         srv->arrivals = reg(st, name, "arrivals", 'c', "jobs submitted", "jobs");
@@ -146,10 +162,17 @@ nomem:
     return NULL;
 }
 
+/* Destroy the server; completions still pending are cancelled (their jobs
+ * are not reported). */
 void sim_server_destroy(sim_server_t *srv)
 {
     if (!srv)
         return;
+    for (unsigned i = 0; srv->slot && i < srv->servers; i++)
+        if (srv->slot[i].ev)
+            sim_cancel(srv->sim, srv->slot[i].ev);
+    free(srv->slot);
+    free(srv->idle);
     if (srv->own_hists) {
         sim_hist_fini(&srv->own_wait);
         sim_hist_fini(&srv->own_service);
@@ -161,8 +184,8 @@ void sim_server_destroy(sim_server_t *srv)
 
 static void complete_cb(sim_t *sim, void *opaque, uint64_t arg);
 
-/* Put a job into service on a free server at the current time. */
-static void start_job(sim_server_t *srv, const qent_t *e)
+/* Put a job into service in slot i at the current time. */
+static void start_job(sim_server_t *srv, unsigned i, const qent_t *e)
 {
     sim_time_t now = sim_now(srv->sim);
     sim_time_t s = e->drawn ? sim_dist_draw(&srv->service, srv->rng) : e->service;
@@ -172,7 +195,9 @@ static void start_job(sim_server_t *srv, const qent_t *e)
     srv->wait_sum += (double)wait;
     sim_hist_add(srv->wait_h, wait);
     sim_hist_add(srv->service_h, s);
-    if (!sim_schedule(srv->sim, s, complete_cb, srv, (uint64_t)(uintptr_t)e->job))
+    srv->slot[i].job = e->job;
+    srv->slot[i].ev = sim_schedule(srv->sim, s, complete_cb, srv, i);
+    if (!srv->slot[i].ev)
         sim_logf(sim_log(srv->sim), SIM_LOG_ERROR,
                  "server %s: cannot schedule a completion", srv->name);
 }
@@ -195,28 +220,33 @@ static int queue_grow(sim_server_t *srv)
 }
 
 /*
- * A completion: hand the server to the head of the queue first (so a job
- * submitted from the done callback cannot overtake waiting jobs), then
- * report the finished job.
+ * A completion in slot `arg`: hand the slot to the head of the queue first
+ * (so a job submitted from the done callback cannot overtake waiting jobs),
+ * then report the finished job.
  */
 static void complete_cb(sim_t *sim, void *opaque, uint64_t arg)
 {
     sim_server_t *srv = opaque;
     sim_time_t now = sim_now(sim);
+    unsigned i = (unsigned)arg;
+    void *job = srv->slot[i].job;
 
+    srv->slot[i].ev = 0;
+    srv->slot[i].job = NULL;
     if (srv->qcount > 0) {
         qent_t e = srv->q[srv->qhead];
         srv->qhead = (srv->qhead + 1) & (srv->qcap - 1);
         srv->qcount--;
         sim_gauge_set(srv->queue_g, now, (double)srv->qcount);
-        start_job(srv, &e);
+        start_job(srv, i, &e);
     } else {
+        srv->idle[srv->nidle++] = i;
         srv->busy--;
         sim_gauge_set(srv->busy_g, now, (double)srv->busy);
     }
     srv->completions->value++;
     if (srv->done)
-        srv->done(sim, srv->opaque, (void *)(uintptr_t)arg);
+        srv->done(sim, srv->opaque, job);
 }
 
 /* Start the job now if a server is free, else queue or drop it. */
@@ -226,10 +256,10 @@ static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn)
     qent_t e = {.job = job, .arrival = now, .service = service, .drawn = drawn};
 
     srv->arrivals->value++;
-    if (srv->busy < srv->servers) {
+    if (srv->nidle > 0) {
         srv->busy++;
         sim_gauge_set(srv->busy_g, now, (double)srv->busy);
-        start_job(srv, &e);
+        start_job(srv, srv->idle[--srv->nidle], &e);
         return true;
     }
     if (srv->limit && srv->qcount >= srv->limit) {

@@ -380,7 +380,8 @@ typedef struct sim_param {
     const char *key;     /* "walk_read" */
     sim_param_type_t type;
     const char *def;    /* default, as text */
-    double min, max;    /* allowed range for UINT/DOUBLE/TIME (TIME in ns) */
+    double min, max;    /* allowed range for UINT/DOUBLE/TIME (TIME in ns);
+                           min == max == 0: no range check */
     const char *unit;   /* "ns", "entries", ... */
     const char *desc;   /* one line */
     const char *const *enum_values; /* NULL-terminated, for ENUM */

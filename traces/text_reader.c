@@ -558,7 +558,7 @@ static int parse_time(trace_reader_t *r, const char *line, const char *s,
                       const char *e, sim_time_t *out)
 {
     const char *dot = s, *p;
-    uint64_t whole, frac = 0, t;
+    uint64_t whole = 0, frac = 0, t;
     unsigned i;
     char q[QBUF];
 

@@ -230,7 +230,7 @@ END_TEST
 static sim_time_t one_time(const char *unit, const char *t)
 {
     char text[256];
-    trace_record_t rec[1];
+    trace_record_t rec[1] = {{0}};
 
     snprintf(text, sizeof(text),
              "iommu-sim-trace 1\ntimeunit %s\n%s read 0 0 0 1\n", unit, t);

@@ -1,0 +1,415 @@
+/*
+ * tests/sim/test_misc.c - the smaller simcore pieces: object pool, log,
+ * atomic files, and the server's unit-level behaviour (FIFO order,
+ * immediate start, K servers, bounded queue, explicit service times,
+ * statistics registration).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim/sim.h"
+
+/* ------------------------------------------------------------------ pool */
+
+typedef struct obj {
+    uint64_t a, b;
+    char pad[13];
+} obj_t;
+
+START_TEST(test_pool)
+{
+    sim_pool_t pool;
+    obj_t *objs[1000];
+
+    sim_pool_init(&pool, sizeof(obj_t), 16);
+    ck_assert_uint_ge(pool.obj_size, sizeof(obj_t));
+    ck_assert_uint_eq(pool.obj_size % sizeof(void *), 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        objs[i] = sim_pool_get(&pool);
+        ck_assert_ptr_nonnull(objs[i]);
+        ck_assert_uint_eq(objs[i]->a, 0);
+        ck_assert_uint_eq(objs[i]->b, 0);
+        ck_assert_uint_eq((uintptr_t)objs[i] % sizeof(void *), 0);
+        objs[i]->a = i;
+        objs[i]->b = ~(uint64_t)i;
+        memset(objs[i]->pad, 0x5a, sizeof(objs[i]->pad));
+    }
+    ck_assert_uint_eq(pool.live, 1000);
+    ck_assert_uint_eq(pool.peak, 1000);
+    ck_assert_uint_eq(pool.nchunks, 1000 / 16 + 1);
+    /* Distinct, intact objects. */
+    for (unsigned i = 0; i < 1000; i++) {
+        ck_assert_uint_eq(objs[i]->a, i);
+        ck_assert_uint_eq(objs[i]->b, ~(uint64_t)i);
+    }
+    for (unsigned i = 0; i < 1000; i += 2)
+        sim_pool_put(&pool, objs[i]);
+    ck_assert_uint_eq(pool.live, 500);
+    sim_pool_put(&pool, NULL);
+    ck_assert_uint_eq(pool.live, 500);
+    /* Reuse: no new chunk until live exceeds the previous peak; zeroed. */
+    size_t chunks = pool.nchunks;
+    for (unsigned i = 0; i < 1000; i += 2) {
+        objs[i] = sim_pool_get(&pool);
+        ck_assert_uint_eq(objs[i]->a, 0);
+        ck_assert_uint_eq(objs[i]->pad[12], 0);
+    }
+    ck_assert_uint_eq(pool.nchunks, chunks);
+    ck_assert_uint_eq(pool.live, 1000);
+    ck_assert_uint_eq(pool.peak, 1000);
+    for (unsigned i = 0; i < 40; i++)
+        ck_assert_ptr_nonnull(sim_pool_get(&pool));
+    ck_assert_uint_eq(pool.peak, 1040);
+    ck_assert_uint_gt(pool.nchunks, chunks);
+    sim_pool_fini(&pool);
+    ck_assert_uint_eq(pool.nchunks, 0);
+
+    /* Tiny objects and the default chunk size. */
+    sim_pool_init(&pool, 1, 0);
+    ck_assert_uint_eq(pool.obj_size, sizeof(void *));
+    ck_assert_uint_gt(pool.chunk_objs, 0);
+    char *c = sim_pool_get(&pool);
+    ck_assert_ptr_nonnull(c);
+    sim_pool_put(&pool, c);
+    ck_assert_ptr_eq(sim_pool_get(&pool), c);
+    sim_pool_fini(&pool);
+}
+END_TEST
+
+/* ------------------------------------------------------------------- log */
+
+typedef struct sink_rec {
+    int n;
+    sim_log_level_t level[8];
+    char msg[8][128];
+} sink_rec_t;
+
+static void rec_sink(void *opaque, sim_log_level_t level, const char *msg)
+{
+    sink_rec_t *r = opaque;
+    if (r->n < 8) {
+        r->level[r->n] = level;
+        snprintf(r->msg[r->n], sizeof(r->msg[0]), "%s", msg);
+    }
+    r->n++;
+}
+
+START_TEST(test_log)
+{
+    sim_log_t log;
+    sink_rec_t rec = {0};
+
+    sim_log_init(&log, SIM_LOG_WARN, rec_sink, &rec);
+    ck_assert_str_eq(sim_log_last_error(&log), "");
+    sim_logf(&log, SIM_LOG_INFO, "info %d", 1);   /* filtered */
+    sim_logf(&log, SIM_LOG_WARN, "warn %s", "x"); /* passes */
+    sim_logf(&log, SIM_LOG_ERROR, "err %u", 7u);
+    sim_logf(&log, SIM_LOG_DEBUG, "debug");
+    ck_assert_int_eq(rec.n, 2);
+    ck_assert_int_eq(rec.level[0], SIM_LOG_WARN);
+    ck_assert_str_eq(rec.msg[0], "warn x");
+    ck_assert_str_eq(rec.msg[1], "err 7");
+    ck_assert_uint_eq(log.errors, 1);
+    ck_assert_str_eq(sim_log_last_error(&log), "err 7");
+    sim_logf(NULL, SIM_LOG_ERROR, "nowhere"); /* a NULL log is fine */
+    ck_assert_str_eq(sim_log_last_error(NULL), "");
+
+    /* Errors are kept even below the level filter, and without a sink. */
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    char big[3000];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    sim_logf(&log, SIM_LOG_ERROR, "%s", big);
+    ck_assert_uint_eq(strlen(sim_log_last_error(&log)), sizeof(log.last_error) - 1);
+
+    /* The file sink. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    sim_log_init(&log, SIM_LOG_DEBUG, sim_log_sink_file, f);
+    sim_logf(&log, SIM_LOG_ERROR, "e");
+    sim_logf(&log, SIM_LOG_WARN, "w");
+    sim_logf(&log, SIM_LOG_INFO, "i");
+    sim_logf(&log, SIM_LOG_DEBUG, "d");
+    fclose(f);
+    ck_assert_str_eq(buf, "error: e\nwarning: w\ninfo: i\ndebug: d\n");
+    free(buf);
+}
+END_TEST
+
+/* ---------------------------------------------------------- atomic files */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 4096);
+    size_t n = fread(buf, 1, 4095, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+START_TEST(test_afile)
+{
+    char dir[] = "/tmp/test_afile_XXXXXX";
+    char path[256];
+    sim_afile_t af;
+    sim_log_t log;
+
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/out.txt", dir);
+
+    /* Commit: the file appears whole, the temporary is gone. */
+    ck_assert_int_eq(sim_afile_open(&af, path, &log), 0);
+    fprintf(af.f, "hello %d\n", 42);
+    ck_assert_int_eq(access(path, F_OK), -1); /* not there before commit */
+    ck_assert_int_eq(access(af.tmp, F_OK), 0);
+    char tmp[sizeof(af.tmp)];
+    strcpy(tmp, af.tmp);
+    ck_assert_int_eq(sim_afile_commit(&af, &log), 0);
+    char *got = slurp(path);
+    ck_assert_str_eq(got, "hello 42\n");
+    free(got);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+
+    /* Abort: the old file stays, the temporary is removed. */
+    ck_assert_int_eq(sim_afile_open(&af, path, &log), 0);
+    fprintf(af.f, "torn");
+    strcpy(tmp, af.tmp);
+    sim_afile_abort(&af);
+    ck_assert_ptr_null(af.f);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    got = slurp(path);
+    ck_assert_str_eq(got, "hello 42\n");
+    free(got);
+    sim_afile_abort(&af); /* twice is harmless */
+
+    /* Replace. */
+    ck_assert_int_eq(sim_afile_open(&af, path, &log), 0);
+    fprintf(af.f, "second\n");
+    ck_assert_int_eq(sim_afile_commit(&af, &log), 0);
+    got = slurp(path);
+    ck_assert_str_eq(got, "second\n");
+    free(got);
+    ck_assert_int_eq(sim_afile_commit(&af, &log), -EBADF); /* not open */
+
+    /* A directory that does not exist. */
+    char bad[300];
+    snprintf(bad, sizeof(bad), "%s/missing/out.txt", dir);
+    ck_assert_int_eq(sim_afile_open(&af, bad, &log), -ENOENT);
+    ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "cannot create"));
+    ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "missing/out.txt.tmp."));
+
+    /* Renaming over a directory fails at commit; the temporary is removed. */
+    char sub[300];
+    snprintf(sub, sizeof(sub), "%s/adir", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    char inner[320];
+    snprintf(inner, sizeof(inner), "%s/x", sub);
+    FILE *f = fopen(inner, "w");
+    fclose(f);
+    ck_assert_int_eq(sim_afile_open(&af, sub, &log), 0);
+    strcpy(tmp, af.tmp);
+    ck_assert_int_lt(sim_afile_commit(&af, &log), 0);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "cannot rename"));
+
+    unlink(inner);
+    rmdir(sub);
+    unlink(path);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- server */
+
+typedef struct done_rec {
+    size_t n;
+    uintptr_t job[64];
+    sim_time_t when[64];
+    sim_server_t *srv;
+    bool resubmit; /* submit job+100 from the callback, once per job < 100 */
+} done_rec_t;
+
+static void on_done(sim_t *sim, void *opaque, void *job)
+{
+    done_rec_t *r = opaque;
+    ck_assert_uint_lt(r->n, 64);
+    r->job[r->n] = (uintptr_t)job;
+    r->when[r->n] = sim_now(sim);
+    r->n++;
+    if (r->resubmit && (uintptr_t)job < 100)
+        sim_server_submit_time(r->srv, (void *)((uintptr_t)job + 100), 10);
+}
+
+START_TEST(test_server_fifo_single)
+{
+    sim_t *sim = sim_create(NULL);
+    sim_stats_t *st = sim_stats_create();
+    done_rec_t r = {0};
+    sim_server_cfg_t cfg = {.name = "s", .servers = 1, .service = sim_dist_fixed(100)};
+    sim_rng_t rng;
+
+    sim_rng_seed(&rng, 1, "s");
+    sim_server_t *srv = sim_server_create(sim, st, &cfg, &rng, on_done, &r);
+    ck_assert_ptr_nonnull(srv);
+    /* Arrives to an idle server: starts at once. */
+    ck_assert(sim_server_submit(srv, (void *)1));
+    ck_assert_uint_eq(sim_server_busy(srv), 1);
+    ck_assert_uint_eq(sim_server_queued(srv), 0);
+    ck_assert(sim_server_submit(srv, (void *)2));
+    ck_assert(sim_server_submit_time(srv, (void *)3, 5));
+    ck_assert(sim_server_submit(srv, (void *)4));
+    ck_assert_uint_eq(sim_server_queued(srv), 3);
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_uint_eq(r.n, 4);
+    static const uintptr_t jobs[] = {1, 2, 3, 4};
+    static const sim_time_t when[] = {100, 200, 205, 305};
+    for (unsigned i = 0; i < 4; i++) {
+        ck_assert_uint_eq(r.job[i], jobs[i]);
+        ck_assert_uint_eq(r.when[i], when[i]);
+    }
+    ck_assert_uint_eq(sim_server_completions(srv), 4);
+    ck_assert_uint_eq(sim_server_busy(srv), 0);
+    /* waits: 0, 100, 200, 205 */
+    ck_assert_double_eq_tol(sim_server_mean_wait(srv), 505.0 / 4, 1e-9);
+    sim_hist_t *w = sim_stats_find_hist(st, "s.wait");
+    sim_hist_t *sv = sim_stats_find_hist(st, "s.service");
+    ck_assert(w && sv);
+    ck_assert_uint_eq(w->count, 4);
+    ck_assert_uint_eq(w->min, 0);
+    ck_assert_uint_eq(w->max, 205);
+    ck_assert_uint_eq(sv->min, 5);
+    ck_assert_uint_eq(sv->max, 100);
+    ck_assert_uint_eq(sim_stats_find_counter(st, "s.arrivals")->value, 4);
+    ck_assert_uint_eq(sim_stats_find_counter(st, "s.completions")->value, 4);
+    ck_assert_uint_eq(sim_stats_find_counter(st, "s.drops")->value, 0);
+    sim_gauge_t *busy = sim_stats_find_gauge(st, "s.busy");
+    sim_gauge_t *queue = sim_stats_find_gauge(st, "s.queue");
+    ck_assert(busy && queue);
+    ck_assert(busy->max == 1.0);
+    ck_assert(queue->max == 3.0);
+    ck_assert_double_eq_tol(sim_gauge_mean(busy, 305), 1.0, 1e-12);
+    /* queue: 3 on [0,100), 2 on [100,200), 1 on [200,205) -> 505 / 305 */
+    ck_assert_double_eq_tol(sim_gauge_mean(queue, 305), 505.0 / 305, 1e-12);
+    /* A second server of the same name cannot register. */
+    ck_assert_ptr_null(sim_server_create(sim, st, &cfg, &rng, on_done, &r));
+    sim_server_destroy(srv);
+    sim_stats_destroy(st);
+    sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(test_server_parallel_bounded)
+{
+    sim_t *sim = sim_create(NULL);
+    done_rec_t r = {0};
+    sim_server_cfg_t cfg = {
+        .name = "p", .servers = 3, .queue_limit = 2, .service = sim_dist_fixed(50)};
+    sim_rng_t rng;
+
+    sim_rng_seed(&rng, 1, "p");
+    /* No registry: the server keeps its own statistics. */
+    sim_server_t *srv = sim_server_create(sim, NULL, &cfg, &rng, on_done, &r);
+    ck_assert_ptr_nonnull(srv);
+    for (uintptr_t j = 1; j <= 5; j++)
+        ck_assert(sim_server_submit(srv, (void *)j));
+    ck_assert_uint_eq(sim_server_busy(srv), 3);
+    ck_assert_uint_eq(sim_server_queued(srv), 2);
+    ck_assert(!sim_server_submit(srv, (void *)6)); /* full: dropped */
+    ck_assert(!sim_server_submit(srv, (void *)7));
+    ck_assert_uint_eq(sim_server_drops(srv), 2);
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_uint_eq(r.n, 5);
+    static const sim_time_t when[] = {50, 50, 50, 100, 100};
+    for (unsigned i = 0; i < 5; i++) {
+        ck_assert_uint_eq(r.job[i], i + 1);
+        ck_assert_uint_eq(r.when[i], when[i]);
+    }
+    ck_assert_uint_eq(sim_server_completions(srv), 5);
+    ck_assert_double_eq_tol(sim_server_mean_wait(srv), 100.0 / 5, 1e-9);
+    sim_server_destroy(srv);
+
+    /* Zero servers is refused. */
+    cfg.servers = 0;
+    ck_assert_ptr_null(sim_server_create(sim, NULL, &cfg, &rng, NULL, NULL));
+    sim_destroy(sim);
+}
+END_TEST
+
+/* A job submitted from the done callback must not overtake waiting jobs;
+ * an unbounded queue grows past its initial size. */
+START_TEST(test_server_fifo_with_callback_submits)
+{
+    sim_t *sim = sim_create(NULL);
+    done_rec_t r = {0};
+    sim_server_cfg_t cfg = {.name = "c", .servers = 1, .service = sim_dist_fixed(10)};
+    sim_rng_t rng;
+
+    sim_rng_seed(&rng, 1, "c");
+    sim_server_t *srv = sim_server_create(sim, NULL, &cfg, &rng, on_done, &r);
+    r.srv = srv;
+    r.resubmit = true;
+    for (uintptr_t j = 1; j <= 30; j++)
+        ck_assert(sim_server_submit(srv, (void *)j));
+    ck_assert_uint_eq(sim_server_queued(srv), 29);
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_uint_eq(r.n, 60);
+    for (unsigned i = 0; i < 30; i++) {
+        ck_assert_uint_eq(r.job[i], i + 1);
+        ck_assert_uint_eq(r.job[30 + i], i + 101);
+        ck_assert_uint_eq(r.when[i], 10 * (i + 1));
+    }
+    sim_server_destroy(srv);
+    sim_destroy(sim);
+}
+END_TEST
+
+/* Destroying a server with jobs in service cancels their completions. */
+START_TEST(test_server_destroy_pending)
+{
+    sim_t *sim = sim_create(NULL);
+    done_rec_t r = {0};
+    sim_server_cfg_t cfg = {.name = "d", .servers = 2, .service = sim_dist_fixed(100)};
+    sim_rng_t rng;
+
+    sim_rng_seed(&rng, 1, "d");
+    sim_server_t *srv = sim_server_create(sim, NULL, &cfg, &rng, on_done, &r);
+    for (uintptr_t j = 1; j <= 5; j++)
+        sim_server_submit(srv, (void *)j);
+    sim_run(sim, 150);
+    ck_assert_uint_eq(r.n, 2);
+    ck_assert_uint_eq(sim_events_pending(sim), 2);
+    sim_server_destroy(srv);
+    ck_assert_uint_eq(sim_events_pending(sim), 0);
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_uint_eq(r.n, 2);
+    sim_destroy(sim);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("misc");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_pool);
+    tcase_add_test(tc, test_log);
+    tcase_add_test(tc, test_afile);
+    tcase_add_test(tc, test_server_fifo_single);
+    tcase_add_test(tc, test_server_parallel_bounded);
+    tcase_add_test(tc, test_server_fifo_with_callback_submits);
+    tcase_add_test(tc, test_server_destroy_pending);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
