@@ -383,9 +383,9 @@ ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
                            .servers = cfg->iopf_workers ? cfg->iopf_workers : 1,
                            .queue_limit = 0,
                            .service = cfg->iopf};
-    sim_rng_t wrng;
-    sim_rng_seed(&wrng, seed, "host.iopf_workers");
-    h->workers = sim_server_create(sim, st, &wc, &wrng, worker_done, h);
+    sim_rng_seed(&h->workers_rng, seed, "host.iopf_workers");
+    h->workers = sim_server_create(sim, st, &wc, &h->workers_rng, worker_done,
+                                   h);
     if (!h->workers || host_stats(h, st)) {
         ioasid_host_destroy(h);
         return NULL;

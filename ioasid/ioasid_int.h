@@ -56,6 +56,7 @@ struct ioasid_host {
     iommu_t *iommu;
     sim_rng_t rng;
     sim_server_t *workers;
+    sim_rng_t workers_rng;
     sim_pool_t faults, groups, unmap_ops;
 
     ioasid_mm_t **mms;

@@ -71,6 +71,7 @@ typedef struct xlate {
     pcie_msg_t req;
     iommu_walk_t walk;
     const iommu_pasid_entry_t *pe;
+    uint64_t epoch; /* u->inv_epoch when the walk started */
 } xlate_t;
 
 /* A device-TLB invalidation awaiting its completion. */
@@ -85,6 +86,12 @@ struct iommu {
     iommu_mem_t *mem;
     iotlb_t iotlb;
     sim_server_t *walker;
+    sim_rng_t walker_rng;
+    /* Bumped by every invalidation and PASID-entry change: a walk that
+     * overlapped one re-reads the tables before answering, so that no
+     * translation older than a completed invalidation is ever handed out
+     * or cached. */
+    uint64_t inv_epoch;
     sim_pool_t xlates, invs, msgs;
 
     pasid_slot_t *pasids;
@@ -154,6 +161,7 @@ int iommu_set_pasid(iommu_t *u, uint16_t rid, uint32_t pasid,
 {
     if ((u->npasids + 1) * 2 > u->npasid_slots && pasid_grow(u))
         return -ENOMEM;
+    u->inv_epoch++;
     uint64_t key = pasid_key(rid, pasid);
     pasid_slot_t *s = pasid_slot(u, key);
     if (!s->key) {
@@ -172,6 +180,7 @@ void iommu_clear_pasid(iommu_t *u, uint16_t rid, uint32_t pasid)
     pasid_slot_t *s = pasid_slot(u, pasid_key(rid, pasid));
     if (!s || !s->key)
         return;
+    u->inv_epoch++;
     /* Keep the key as a tombstone-free removal: rehash the table. */
     free(s->entry);
     s->entry = NULL;
@@ -237,6 +246,20 @@ static void walk_done(sim_t *sim, void *opaque, void *job)
 {
     iommu_t *u = opaque;
     xlate_t *x = job;
+    if (x->epoch != u->inv_epoch) {
+        /* The tables or the PASID entry may have changed during the walk:
+         * answer from their state now. */
+        x->pe = iommu_get_pasid(u, x->req.rid, x->req.pasid);
+        if (!x->pe || x->pe->mode != IOMMU_MODE_S1) {
+            u->s.ats_ur->value++;
+            send_ats_cpl(u, &x->req, PCIE_CPL_UR, 0, 0, IOMMU_PAGE_SHIFT);
+            sim_pool_put(&u->xlates, x);
+            return;
+        }
+        unsigned reads = x->walk.reads;
+        iommu_pt_walk(&x->pe->s1, x->req.addr, &x->walk);
+        x->walk.reads = reads;
+    }
     u->s.walk_outcome[x->walk.outcome]->value++;
     sim_hist_add(u->s.walk_reads, x->walk.reads);
     if (x->walk.outcome == IOMMU_WALK_OK) {
@@ -282,6 +305,7 @@ static void ev_xlate(sim_t *sim, void *opaque, uint64_t arg)
     }
     u->s.iotlb_misses->value++;
     x->pe = pe;
+    x->epoch = u->inv_epoch;
     iommu_pt_walk(&pe->s1, r->addr, &x->walk);
     sim_server_submit_time(u->walker, x,
                            (sim_time_t)x->walk.reads * u->cfg.walk_read);
@@ -499,6 +523,7 @@ void iommu_prq_totals(const iommu_t *u, iommu_prq_totals_t *out)
 void iommu_iotlb_invalidate(iommu_t *u, uint16_t domain, uint32_t pasid,
                             uint64_t addr, uint64_t len)
 {
+    u->inv_epoch++;
     u->s.iotlb_inval->value +=
         iotlb_invalidate(&u->iotlb, domain, pasid, addr, len);
 }
@@ -642,9 +667,8 @@ iommu_t *iommu_create(sim_t *sim, sim_stats_t *st, const iommu_cfg_t *cfg,
                            .servers = cfg->walkers ? cfg->walkers : 1,
                            .queue_limit = 0,
                            .service = sim_dist_fixed(cfg->walk_read)};
-    sim_rng_t rng;
-    sim_rng_seed(&rng, seed, "iommu.walker");
-    u->walker = sim_server_create(sim, st, &wc, &rng, walk_done, u);
+    sim_rng_seed(&u->walker_rng, seed, "iommu.walker");
+    u->walker = sim_server_create(sim, st, &wc, &u->walker_rng, walk_done, u);
     if (!u->walker || iommu_stats(u, st))
         goto fail;
     return u;

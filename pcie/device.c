@@ -89,16 +89,19 @@ typedef struct dma_job {
     uint32_t pasid;
     uint32_t outstanding; /* read completions pending */
     uint16_t prgi;
-    uint16_t retries;
+    uint16_t retries;     /* re-faults of the current page after Success */
     uint8_t state;
     bool write;
+    bool asked;           /* a page request was sent for the current page */
 } dma_job_t;
 
 typedef struct atc_entry {
-    uint64_t key;   /* (pasid << 44 | vpn) + 1; 0 = invalid */
+    uint64_t vpn;   /* untranslated page number */
     uint64_t xpage; /* translated page address */
+    uint32_t pasid;
     uint32_t lru;
     uint8_t perm;
+    bool valid;
 } atc_entry_t;
 
 struct pcie_dev {
@@ -143,25 +146,19 @@ struct pcie_dev {
 
 /* ------------------------------------------------------------------ ATC */
 
-static uint64_t atc_key(uint32_t pasid, uint64_t vpn)
+static atc_entry_t *atc_set_of(pcie_dev_t *d, uint32_t pasid, uint64_t vpn)
 {
-    return (((uint64_t)pasid << 44) | (vpn & ((1ull << 44) - 1))) + 1;
-}
-
-static unsigned atc_set(const pcie_dev_t *d, uint64_t key)
-{
-    uint64_t h = key * 0x9e3779b97f4a7c15ull;
-    return (unsigned)((h >> 32) % d->atc_sets);
+    uint64_t h = (vpn ^ ((uint64_t)pasid << 45)) * 0x9e3779b97f4a7c15ull;
+    return &d->atc[(size_t)((h >> 32) % d->atc_sets) * d->cfg.atc_ways];
 }
 
 static atc_entry_t *atc_lookup(pcie_dev_t *d, uint32_t pasid, uint64_t vpn)
 {
     if (!d->atc)
         return NULL;
-    uint64_t key = atc_key(pasid, vpn);
-    atc_entry_t *set = &d->atc[(size_t)atc_set(d, key) * d->cfg.atc_ways];
+    atc_entry_t *set = atc_set_of(d, pasid, vpn);
     for (unsigned w = 0; w < d->cfg.atc_ways; w++) {
-        if (set[w].key == key) {
+        if (set[w].valid && set[w].vpn == vpn && set[w].pasid == pasid) {
             set[w].lru = ++d->atc_clock;
             return &set[w];
         }
@@ -174,20 +171,21 @@ static void atc_insert(pcie_dev_t *d, uint32_t pasid, uint64_t vpn,
 {
     if (!d->atc)
         return;
-    uint64_t key = atc_key(pasid, vpn);
-    atc_entry_t *set = &d->atc[(size_t)atc_set(d, key) * d->cfg.atc_ways];
+    atc_entry_t *set = atc_set_of(d, pasid, vpn);
     atc_entry_t *victim = &set[0];
     for (unsigned w = 0; w < d->cfg.atc_ways; w++) {
-        if (set[w].key == key || set[w].key == 0) {
+        if (!set[w].valid || (set[w].vpn == vpn && set[w].pasid == pasid)) {
             victim = &set[w];
             break;
         }
         if (set[w].lru < victim->lru)
             victim = &set[w];
     }
-    victim->key = key;
+    victim->vpn = vpn;
+    victim->pasid = pasid;
     victim->xpage = xpage;
     victim->perm = perm;
+    victim->valid = true;
     victim->lru = ++d->atc_clock;
 }
 
@@ -202,14 +200,9 @@ static void atc_invalidate(pcie_dev_t *d, uint32_t pasid, uint64_t addr,
     uint64_t last = len ? (addr + len - 1) >> PCIE_PAGE_SHIFT : UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         atc_entry_t *e = &d->atc[i];
-        if (!e->key)
-            continue;
-        uint64_t k = e->key - 1;
-        uint32_t p = (uint32_t)(k >> 44);
-        uint64_t vpn = k & ((1ull << 44) - 1);
-        if (p == pasid && vpn >= (first & ((1ull << 44) - 1)) &&
-            (len == 0 || vpn <= (last & ((1ull << 44) - 1)))) {
-            e->key = 0;
+        if (e->valid && e->pasid == pasid &&
+            (len == 0 || (e->vpn >= first && e->vpn <= last))) {
+            e->valid = false;
             d->s.atc_inval->value++;
         }
     }
@@ -345,6 +338,7 @@ static void job_start_page(pcie_dev_t *d, dma_job_t *j)
     j->state = JOB_LOOKUP;
     j->t_page = sim_now(d->sim);
     j->retries = 0;
+    j->asked = false;
     sim_schedule(d->sim, sim_dist_draw(&d->cfg.proc, &d->rng), ev_lookup, d,
                  (uint64_t)(uintptr_t)j);
 }
@@ -410,6 +404,7 @@ static void ev_send_page_req(sim_t *sim, void *opaque, uint64_t arg)
 /* Take a PRG index and one unit of the outstanding allocation, then send. */
 static void pri_issue(pcie_dev_t *d, dma_job_t *j)
 {
+    j->asked = true;
     j->prgi = d->prg_free[--d->prg_nfree];
     d->prg[j->prgi] = j;
     d->pri_outstanding++;
@@ -448,7 +443,7 @@ static void job_fault(pcie_dev_t *d, dma_job_t *j)
         job_finish(d, j, false);
         return;
     }
-    if (j->span) {
+    if (j->asked) {
         /* A Success response whose retry faulted again. */
         if (j->retries >= d->cfg.pri_retries) {
             d->s.retries_exhausted->value++;
@@ -456,7 +451,7 @@ static void job_fault(pcie_dev_t *d, dma_job_t *j)
             return;
         }
         j->retries++;
-    } else if (d->spans) {
+    } else if (d->spans && !j->span) {
         j->span = sim_span_open(d->spans, j->t_page);
     }
     sim_span_mark(j->span, PCIE_STAGE_ATS_FAULT, now);
