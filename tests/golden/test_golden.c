@@ -27,6 +27,8 @@
  *    does not when every delay is fixed.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -481,9 +483,5 @@ static Suite *golden_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(golden_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(golden_suite());
 }

@@ -12,6 +12,8 @@
  * sim_config_set overrides; records come from an in-memory source.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -625,9 +627,5 @@ static Suite *host_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(host_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(host_suite());
 }

@@ -11,6 +11,8 @@
  * latencies (ctx_hit + iotlb_hit for the lookup, walk_read per table read).
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -775,9 +777,5 @@ static Suite *iommu_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(iommu_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(iommu_suite());
 }

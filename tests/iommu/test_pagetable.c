@@ -12,6 +12,8 @@
  * entry stops after reading it.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -820,9 +822,5 @@ static Suite *pt_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(pt_suite());
 }

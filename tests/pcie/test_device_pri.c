@@ -14,6 +14,8 @@
  * back through pcie_dev_send_down at times scheduled with sim_schedule.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -871,9 +873,5 @@ static Suite *dev_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(dev_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(dev_suite());
 }

@@ -15,6 +15,8 @@
  * bytes, each with its own header and framing.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -415,9 +417,5 @@ static Suite *link_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(link_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(link_suite());
 }

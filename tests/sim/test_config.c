@@ -4,6 +4,8 @@
  * with their line numbers and key names.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -547,9 +549,5 @@ int main(void)
     tcase_add_test(tc, test_register_errors);
     tcase_add_test(tc, test_parse_time);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(s);
 }

@@ -5,6 +5,8 @@
  * independence.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -379,9 +381,5 @@ int main(void)
     tcase_add_test(tc, test_determinism_and_streams);
     tcase_add_test(tc, test_rng_ranges);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(s);
 }

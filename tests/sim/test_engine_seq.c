@@ -11,6 +11,8 @@
 
 #include <check.h>
 
+#include "tests/check_run.h"
+
 #define N 20000
 
 typedef struct order {
@@ -107,9 +109,5 @@ int main(void)
     tcase_add_test(tc, test_dynamic_order_across_renumbering);
     tcase_add_test(tc, test_handles_survive_renumbering);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(s);
 }

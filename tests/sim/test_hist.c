@@ -5,6 +5,8 @@
  * merge, add_n, reset and the empty histogram.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -276,9 +278,5 @@ int main(void)
     tcase_add_test(tc, test_merge_and_add_n);
     tcase_add_test(tc, test_empty_and_reset);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(s);
 }

@@ -5,6 +5,8 @@
  * statistics registration).
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,9 +409,5 @@ int main(void)
     tcase_add_test(tc, test_server_fifo_with_callback_submits);
     tcase_add_test(tc, test_server_destroy_pending);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(s);
 }

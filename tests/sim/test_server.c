@@ -12,6 +12,8 @@
  * so 3M customers give a standard error of 0.64% against a 3% tolerance.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,9 +234,5 @@ int main(void)
     tcase_add_test(tc, test_mm4_rho07);
     tcase_add_test(tc, test_mm1n_blocking);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(s);
 }

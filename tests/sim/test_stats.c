@@ -4,6 +4,8 @@
  * duplicate names, lookups and byte-identical repeated output.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,9 +268,5 @@ int main(void)
     tcase_add_test(tc, test_gauge_time_weighted);
     tcase_add_test(tc, test_duplicates_and_lookup);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(s);
 }

@@ -11,6 +11,8 @@
  * by their short names); stdout and stderr are captured to files.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -676,9 +678,5 @@ static Suite *cli_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(cli_suite());
 }

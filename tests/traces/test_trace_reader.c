@@ -9,6 +9,8 @@
  * directory that the runner removes whether or not the tests pass.
  */
 #include <check.h>
+
+#include "tests/check_run.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -1099,11 +1101,5 @@ static Suite *trace_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(trace_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return iommusim_run_suite(trace_suite());
 }
