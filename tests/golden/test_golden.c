@@ -298,25 +298,14 @@ END_TEST
 
 static char g_tmp[PATH_MAX];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path) == 0 ? 0 : -1;
-}
-
 static void tmp_setup(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(g_tmp, sizeof(g_tmp), "%s/test_golden.XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(g_tmp)) {
-        perror("mkdtemp");
-        abort();
-    }
+    iommusim_mkdtemp(g_tmp, sizeof(g_tmp), "test_golden");
 }
 
 static void tmp_teardown(void)
 {
-    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    iommusim_rm_tree(g_tmp);
 }
 
 static const char *cli_path(void)

@@ -37,32 +37,15 @@ static char g_dir[PATH_MAX + 16];
 static char g_oldcwd[PATH_MAX];
 static char g_bin[PATH_MAX];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path) == 0 ? 0 : -1;
-}
-
-static void rm_tree(const char *dir)
-{
-    if (dir[0])
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Unchecked: one root per test case, removed whatever happens. */
 static void root_setup(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(g_root, sizeof(g_root), "%s/test_cli.XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(g_root)) {
-        perror("mkdtemp");
-        abort();
-    }
+    iommusim_mkdtemp(g_root, sizeof(g_root), "test_cli");
 }
 
 static void root_teardown(void)
 {
-    rm_tree(g_root);
+    iommusim_rm_tree(g_root);
 }
 
 static void setup(void)
@@ -81,7 +64,7 @@ static void teardown(void)
 {
     if (chdir(g_oldcwd) != 0)
         (void)chdir("/");
-    rm_tree(g_dir);
+    iommusim_rm_tree(g_dir);
 }
 
 static void write_file(const char *name, const char *data, size_t len)

@@ -30,36 +30,16 @@ static char g_dir[PATH_MAX + 16]; /* per test, the working directory */
 static char g_oldcwd[PATH_MAX];
 static sim_log_t g_log;
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path) == 0 ? 0 : -1;
-}
-
-/* Remove a directory tree. */
-static void rm_tree(const char *dir)
-{
-    if (dir[0])
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Unchecked (runs in the runner process): the case's root directory, so
  * that a failing test (whose checked teardown does not run) leaves nothing. */
 static void root_setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    snprintf(g_root, sizeof(g_root), "%s/test_trace_reader.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_root)) {
-        perror("mkdtemp");
-        abort();
-    }
+    iommusim_mkdtemp(g_root, sizeof(g_root), "test_trace_reader");
 }
 
 static void root_teardown(void)
 {
-    rm_tree(g_root);
+    iommusim_rm_tree(g_root);
 }
 
 static void setup(void)
@@ -75,7 +55,7 @@ static void teardown(void)
 {
     if (chdir(g_oldcwd) != 0)
         (void)chdir("/");
-    rm_tree(g_dir);
+    iommusim_rm_tree(g_dir);
 }
 
 static void write_file(const char *name, const char *data, size_t len)
