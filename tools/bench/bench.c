@@ -34,39 +34,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/bench/bench.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define MAX_REPEAT 1000
 
 /* Performance targets (docs/benchmarks.md). */
 #define TARGET_ENGINE_EVENTS_PER_S 20e6
 #define TARGET_E2E_FAULTS_PER_S 1e6
 #define TARGET_REPLAY_RSS_MIB 64.0
 
-/* Options and state shared by every benchmark. */
-typedef struct bench_ctx {
-    bool quick;
-    unsigned repeat;
-    sim_log_t log;
-} bench_ctx_t;
-
-/* One reported figure: a value per repetition, printed as median/min/max. */
-typedef struct metric {
-    char name[64];    /* "engine.null_events" */
-    const char *unit; /* "M events/s" */
-    double scale;     /* values are divided by this when printed */
-    int decimals;     /* digits after the point when printed */
-    unsigned n;       /* repetitions recorded */
-    double v[MAX_REPEAT];
-} metric_t;
-
 /*
  * Set up a metric with its printed name (PREFIX or PREFIX.SUFFIX when
  * suffix is non-NULL), unit, scale and precision.
  */
-static void metric_init(metric_t *m, const char *prefix, const char *suffix,
+void metric_init(metric_t *m, const char *prefix, const char *suffix,
                         const char *unit, double scale, int decimals)
 {
     snprintf(m->name, sizeof(m->name), "%s%s%s", prefix, suffix ? "." : "",
@@ -80,7 +62,7 @@ static void metric_init(metric_t *m, const char *prefix, const char *suffix,
 /*
  * Record the value of one repetition.
  */
-static void metric_add(metric_t *m, double v)
+void metric_add(metric_t *m, double v)
 {
     if (m->n < MAX_REPEAT)
         m->v[m->n++] = v;
@@ -99,7 +81,7 @@ static int cmp_double(const void *a, const void *b)
  * Median of the recorded values (mean of the two middle ones for an even
  * count); 0 if none. Min and max go to *min and *max when non-NULL.
  */
-static double metric_median(const metric_t *m, double *min, double *max)
+double metric_median(const metric_t *m, double *min, double *max)
 {
     double s[MAX_REPEAT];
     if (m->n == 0) {
@@ -122,7 +104,7 @@ static double metric_median(const metric_t *m, double *min, double *max)
  * Print one result line:
  *   NAME  median VALUE UNIT   (min VALUE, max VALUE, N runs)
  */
-static void metric_print(const metric_t *m)
+void metric_print(const metric_t *m)
 {
     double lo, hi, med = metric_median(m, &lo, &hi);
     int d = m->decimals;
@@ -134,7 +116,7 @@ static void metric_print(const metric_t *m)
 /*
  * Host time now, in seconds (CLOCK_MONOTONIC).
  */
-static double now_s(void)
+double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
