@@ -53,8 +53,11 @@ typedef struct ev_slot {
     uint64_t arg;
     uint64_t key; /* key of the slot's live heap entry; 0 when free */
     uint32_t gen;
-    uint32_t next_free;
+    uint32_t next_free; /* while free: the free list; while pending:
+                           SLOT_DAEMON for a daemon event, else 0 */
 } ev_slot_t;
+
+#define SLOT_DAEMON 1u
 
 struct sim {
     sim_time_t now;
@@ -67,6 +70,7 @@ struct sim {
     uint32_t nslots, slots_cap;
     uint32_t free_head;
     size_t live;  /* events pending */
+    size_t daemons; /* of which daemon events */
     size_t stale; /* heap entries whose event was cancelled */
     bool stop;
     sim_log_t *log;
@@ -297,6 +301,7 @@ sim_event_id_t sim_schedule_at(sim_t *sim, sim_time_t when, sim_event_fn fn,
     e->fn = fn;
     e->opaque = opaque;
     e->arg = arg;
+    e->next_free = 0;
     e->key = (sim->seq++ << SLOT_BITS) | s;
     heap_ent_t h = {.time = when, .key = e->key};
     sift_up(sim->heap, sim->heap_n++, 0, h);
@@ -328,6 +333,8 @@ bool sim_cancel(sim_t *sim, sim_event_id_t id)
     uint32_t s = (uint32_t)(lo - 1);
     if (sim->slots[s].gen != gen || !sim->slots[s].fn)
         return false;
+    if (sim->slots[s].next_free == SLOT_DAEMON)
+        sim->daemons--;
     slot_free(sim, s);
     sim->live--;
     sim->stale++;
@@ -359,6 +366,8 @@ static inline void run_top(sim_t *sim)
     void *opaque = e->opaque;
     uint64_t arg = e->arg;
 
+    if (e->next_free == SLOT_DAEMON)
+        sim->daemons--;
     heap_pop(sim);
     slot_free(sim, s);
     sim->live--;
@@ -403,6 +412,22 @@ void sim_stop(sim_t *sim)
 uint64_t sim_events_run(const sim_t *sim)
 {
     return sim->run;
+}
+
+sim_event_id_t sim_schedule_daemon(sim_t *sim, sim_time_t delay,
+                                   sim_event_fn fn, void *opaque, uint64_t arg)
+{
+    sim_event_id_t id = sim_schedule(sim, delay, fn, opaque, arg);
+    if (id) {
+        sim->slots[(id & 0xffffffffu) - 1].next_free = SLOT_DAEMON;
+        sim->daemons++;
+    }
+    return id;
+}
+
+size_t sim_work_pending(const sim_t *sim)
+{
+    return sim->live - sim->daemons;
 }
 
 size_t sim_events_pending(const sim_t *sim)

@@ -115,9 +115,9 @@ static void ev_sample(sim_t *sim, void *opaque, uint64_t arg)
     sim_series_t *ts = opaque;
     ts->next = 0;
     write_row(ts, sim_now(sim));
-    /* Keep sampling only while the simulation has something else to do. */
-    if (sim_events_pending(sim) > 0)
-        ts->next = sim_schedule(sim, ts->epoch, ev_sample, ts, 0);
+    /* Keep sampling only while the simulation has work to do. */
+    if (sim_work_pending(sim) > 0)
+        ts->next = sim_schedule_daemon(sim, ts->epoch, ev_sample, ts, 0);
     else
         ts->running = false;
 }
@@ -136,7 +136,7 @@ int sim_series_start(sim_series_t *ts, FILE *out)
     fputc('\n', out);
     ts->last_row = now;
     ts->running = true;
-    ts->next = sim_schedule(ts->sim, ts->epoch, ev_sample, ts, 0);
+    ts->next = sim_schedule_daemon(ts->sim, ts->epoch, ev_sample, ts, 0);
     return ts->next ? 0 : -ENOMEM;
 }
 

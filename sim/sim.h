@@ -123,6 +123,17 @@ uint64_t sim_run(sim_t *sim, sim_time_t until);
 /* Ask sim_run to return after the current event. */
 void sim_stop(sim_t *sim);
 
+/*
+ * Schedule a daemon event: a periodic sampler or a background load
+ * generator, which must not keep a run alive by itself. It runs like any
+ * event, but sim_work_pending() does not count it: a daemon reschedules
+ * itself only while sim_work_pending() > 0.
+ */
+sim_event_id_t sim_schedule_daemon(sim_t *sim, sim_time_t delay,
+                                   sim_event_fn fn, void *opaque, uint64_t arg);
+/* Pending events that are not daemons. */
+size_t sim_work_pending(const sim_t *sim);
+
 /* Events run so far, and events now pending (cancelled ones excluded). */
 uint64_t sim_events_run(const sim_t *sim);
 size_t sim_events_pending(const sim_t *sim);
@@ -512,8 +523,8 @@ void sim_spans_finish(sim_spans_t *sp);
  * Per-epoch samples of chosen statistics, streamed as CSV rows while the
  * simulation runs (memory does not grow with the run): a gauge gives its
  * time-weighted mean over the epoch, a counter its increase. The first
- * column is the epoch's end time in ps. The sampler stops by itself when it
- * is the only event left, after writing the last (partial) epoch.
+ * column is the epoch's end time in ps. The sampler is a daemon: it stops
+ * by itself when no other work is pending, after writing a last row.
  */
 typedef struct sim_series sim_series_t;
 

@@ -100,6 +100,52 @@ START_TEST(test_finish_partial_epoch)
 }
 END_TEST
 
+/* A daemon that reschedules itself while work is pending. */
+static void ev_daemon(sim_t *sim, void *opaque, uint64_t arg)
+{
+    unsigned *runs = opaque;
+    (*runs)++;
+    if (sim_work_pending(sim) > 0)
+        sim_schedule_daemon(sim, SIM_US / 2, ev_daemon, opaque, 0);
+}
+
+static void ev_noop(sim_t *sim, void *opaque, uint64_t arg)
+{
+}
+
+/* Two daemons (the sampler and a load generator) stop once the last real
+ * event has run, instead of keeping each other alive. */
+START_TEST(test_daemons_do_not_keep_a_run_alive)
+{
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_t *sim = sim_create(&log);
+    sim_stats_t *st = sim_stats_create();
+    sim_counter_t *c = sim_stats_counter(st, "n", "count", "jobs");
+    sim_schedule(sim, 10 * SIM_US, ev_noop, NULL, 0);
+    unsigned runs = 0;
+    sim_schedule_daemon(sim, SIM_US / 2, ev_daemon, &runs, 0);
+    ck_assert_uint_eq(sim_events_pending(sim), 2);
+    ck_assert_uint_eq(sim_work_pending(sim), 1);
+    sim_series_t *ts = sim_series_create(sim, SIM_US);
+    sim_series_add_counter(ts, "n", c);
+    FILE *f = fopen("/dev/null", "w");
+    sim_series_start(ts, f);
+    sim_run(sim, SIM_TIME_MAX);
+    /* The daemon ran at 0.5, 1.0, ... 10.0 us and not after: the last
+     * real event ran at 10 us (scheduled first, so before the daemon's
+     * run at 10 us, which then found no work). */
+    ck_assert_uint_eq(runs, 20);
+    ck_assert_uint_eq(sim_series_rows(ts), 10);
+    ck_assert_uint_eq(sim_now(sim), 10 * SIM_US);
+    ck_assert_uint_eq(sim_events_pending(sim), 0);
+    fclose(f);
+    sim_series_destroy(ts);
+    sim_stats_destroy(st);
+    sim_destroy(sim);
+}
+END_TEST
+
 START_TEST(test_bad_use)
 {
     sim_log_t log;
@@ -119,6 +165,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_epoch_rows);
     tcase_add_test(tc, test_finish_partial_epoch);
+    tcase_add_test(tc, test_daemons_do_not_keep_a_run_alive);
     tcase_add_test(tc, test_bad_use);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
