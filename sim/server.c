@@ -21,7 +21,8 @@ typedef struct qent {
     void *job;
     sim_time_t arrival;
     sim_time_t service;
-    bool drawn; /* draw the service time when the job starts */
+    bool drawn;  /* draw the service time when the job starts */
+    bool daemon; /* background work: its completion is a daemon event */
 } qent_t;
 
 typedef struct srv_slot {
@@ -196,7 +197,9 @@ static void start_job(sim_server_t *srv, unsigned i, const qent_t *e)
     sim_hist_add(srv->wait_h, wait);
     sim_hist_add(srv->service_h, s);
     srv->slot[i].job = e->job;
-    srv->slot[i].ev = sim_schedule(srv->sim, s, complete_cb, srv, i);
+    srv->slot[i].ev = e->daemon
+                          ? sim_schedule_daemon(srv->sim, s, complete_cb, srv, i)
+                          : sim_schedule(srv->sim, s, complete_cb, srv, i);
     if (!srv->slot[i].ev)
         sim_logf(sim_log(srv->sim), SIM_LOG_ERROR,
                  "server %s: cannot schedule a completion", srv->name);
@@ -250,10 +253,15 @@ static void complete_cb(sim_t *sim, void *opaque, uint64_t arg)
 }
 
 /* Start the job now if a server is free, else queue or drop it. */
-static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn)
+static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn,
+                   bool daemon)
 {
     sim_time_t now = sim_now(srv->sim);
-    qent_t e = {.job = job, .arrival = now, .service = service, .drawn = drawn};
+    qent_t e = {.job = job,
+                .arrival = now,
+                .service = service,
+                .drawn = drawn,
+                .daemon = daemon};
 
     srv->arrivals->value++;
     if (srv->nidle > 0) {
@@ -281,12 +289,17 @@ static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn)
 
 bool sim_server_submit(sim_server_t *srv, void *job)
 {
-    return submit(srv, job, 0, true);
+    return submit(srv, job, 0, true, false);
 }
 
 bool sim_server_submit_time(sim_server_t *srv, void *job, sim_time_t service)
 {
-    return submit(srv, job, service, false);
+    return submit(srv, job, service, false, false);
+}
+
+bool sim_server_submit_daemon(sim_server_t *srv, void *job, sim_time_t service)
+{
+    return submit(srv, job, service, false, true);
 }
 
 size_t sim_server_queued(const sim_server_t *srv)

@@ -358,6 +358,11 @@ bool sim_server_submit(sim_server_t *srv, void *job);
 /* Submit a job with an explicit service time. */
 bool sim_server_submit_time(sim_server_t *srv, void *job, sim_time_t service);
 
+/* Submit background work (e.g. a guest's other load) with an explicit
+ * service time: its completion is a daemon event (sim_schedule_daemon), so
+ * background work alone does not keep a run alive. */
+bool sim_server_submit_daemon(sim_server_t *srv, void *job, sim_time_t service);
+
 /* Jobs waiting (not in service), and servers busy. */
 size_t sim_server_queued(const sim_server_t *srv);
 unsigned sim_server_busy(const sim_server_t *srv);

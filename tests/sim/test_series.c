@@ -146,6 +146,50 @@ START_TEST(test_daemons_do_not_keep_a_run_alive)
 }
 END_TEST
 
+typedef struct bg {
+    sim_server_t *srv;
+    unsigned submitted;
+} bg_t;
+
+/* Background load: a daemon job of 2 us every 1 us while work is pending. */
+static void ev_bg(sim_t *sim, void *opaque, uint64_t arg)
+{
+    bg_t *b = opaque;
+    sim_server_submit_daemon(b->srv, b, 2 * SIM_US);
+    b->submitted++;
+    if (sim_work_pending(sim) > 0)
+        sim_schedule_daemon(sim, SIM_US, ev_bg, b, 0);
+}
+
+/* Daemon jobs queue and complete like others, but a generator of them
+ * stops when no real work is pending, and the run then ends when the last
+ * background job is done. */
+START_TEST(test_daemon_server_jobs)
+{
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_t *sim = sim_create(&log);
+    sim_stats_t *st = sim_stats_create();
+    sim_server_cfg_t cfg = {.name = "vcpu", .servers = 1,
+                            .service = sim_dist_fixed(SIM_US)};
+    sim_rng_t rng;
+    sim_rng_seed(&rng, 1, "vcpu");
+    bg_t b = {sim_server_create(sim, st, &cfg, &rng, NULL, NULL), 0};
+    sim_schedule(sim, 5 * SIM_US, ev_noop, NULL, 0);
+    sim_schedule_daemon(sim, 0, ev_bg, &b, 0);
+    sim_run(sim, SIM_TIME_MAX);
+    /* Submissions at 0..5 us (at 5 us the real event ran first, so no
+     * work was left after that submission): 6 jobs of 2 us on one server
+     * end at 12 us. */
+    ck_assert_uint_eq(b.submitted, 6);
+    ck_assert_uint_eq(sim_server_completions(b.srv), 6);
+    ck_assert_uint_eq(sim_now(sim), 12 * SIM_US);
+    sim_server_destroy(b.srv);
+    sim_stats_destroy(st);
+    sim_destroy(sim);
+}
+END_TEST
+
 START_TEST(test_bad_use)
 {
     sim_log_t log;
@@ -166,6 +210,7 @@ int main(void)
     tcase_add_test(tc, test_epoch_rows);
     tcase_add_test(tc, test_finish_partial_epoch);
     tcase_add_test(tc, test_daemons_do_not_keep_a_run_alive);
+    tcase_add_test(tc, test_daemon_server_jobs);
     tcase_add_test(tc, test_bad_use);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
