@@ -2,18 +2,22 @@
  * mem.c - sparse simulated physical memory.
  *
  * Frame numbers are handed out from a counter (frame 0 is never used) and
- * recycled through a free stack. Only backed frames (page tables, queues)
- * have storage: an open-addressing table maps their frame numbers to 4 KiB
- * buffers carved from large chunks, so memory is proportional to the tables
- * in use, not to the address space mapped.
+ * recycled through a free stack; contiguous aligned ranges come straight
+ * from the counter. Only backed frames (page tables, queues) have storage:
+ * an open-addressing table maps their frame numbers to 4 KiB buffers carved
+ * from large chunks, so memory is proportional to the tables in use, not
+ * to the address space mapped. A frame can be given storage after it was
+ * allocated (iommu_mem_back), so a large reserved range costs only the
+ * frames actually used.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "iommu/iommu.h"
+#include "iommu/iommu_int.h"
 
 #define FRAMES_PER_CHUNK 64
+#define FRAME_CACHE 16
 
 typedef struct frame_slot {
     uint64_t pfn; /* 0 = empty, UINT64_MAX = deleted */
@@ -33,15 +37,22 @@ struct iommu_mem {
     uint8_t *chunk_cur;
     unsigned chunk_left;
     uint64_t backed, frames;
+    /* A direct-mapped cache of frame number -> storage in front of the
+     * index (frame 0 is never used, so 0 marks an empty slot). It only
+     * speeds lookups up: it is not part of the memory's value. */
+    uint64_t fc_pfn[FRAME_CACHE];
+    uint8_t *fc_data[FRAME_CACHE];
 };
 
 #define DELETED UINT64_MAX
 
+/* Home slot of frame pfn in an index of mask + 1 slots. */
 static size_t slot_hash(uint64_t pfn, size_t mask)
 {
     return (size_t)((pfn * 0x9e3779b97f4a7c15ull) >> 20) & mask;
 }
 
+/* The index slot of frame pfn, or NULL if it has no storage. */
 static frame_slot_t *slot_find(const iommu_mem_t *m, uint64_t pfn)
 {
     if (!m->nslots)
@@ -56,6 +67,22 @@ static frame_slot_t *slot_find(const iommu_mem_t *m, uint64_t pfn)
     }
 }
 
+/* The storage of frame pfn, or NULL (through the frame cache). */
+static uint8_t *frame_data(const iommu_mem_t *cm, uint64_t pfn)
+{
+    iommu_mem_t *m = (iommu_mem_t *)cm; /* the cache is not the value */
+    unsigned i = (unsigned)(pfn & (FRAME_CACHE - 1));
+    if (m->fc_pfn[i] == pfn && pfn)
+        return m->fc_data[i];
+    frame_slot_t *s = slot_find(m, pfn);
+    if (!s)
+        return NULL;
+    m->fc_pfn[i] = pfn;
+    m->fc_data[i] = s->data;
+    return s->data;
+}
+
+/* Double the index (or rehash it in place when mostly tombstones). */
 static int slots_grow(iommu_mem_t *m)
 {
     size_t n = m->nslots ? m->nslots * 2 : 1024;
@@ -80,6 +107,7 @@ static int slots_grow(iommu_mem_t *m)
     return 0;
 }
 
+/* Append v to a growable array. Returns 0 or -ENOMEM. */
 static int push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
 {
     if (*n == *cap) {
@@ -94,6 +122,7 @@ static int push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
     return 0;
 }
 
+/* Storage for one frame: a recycled buffer or the next of a chunk. */
 static uint8_t *frame_storage(iommu_mem_t *m)
 {
     if (m->nfree_bufs)
@@ -141,32 +170,69 @@ void iommu_mem_destroy(iommu_mem_t *m)
     free(m);
 }
 
+/* Give pfn storage (zeroed) and index it. Returns 0 or -ENOMEM. */
+static int frame_back(iommu_mem_t *m, uint64_t pfn)
+{
+    if ((m->used + m->tombs + 1) * 2 > m->nslots && slots_grow(m))
+        return -ENOMEM;
+    uint8_t *data = frame_storage(m);
+    if (!data)
+        return -ENOMEM;
+    memset(data, 0, IOMMU_PAGE_SIZE);
+    size_t mask = m->nslots - 1;
+    size_t i = slot_hash(pfn, mask);
+    while (m->slots[i].pfn != 0 && m->slots[i].pfn != DELETED)
+        i = (i + 1) & mask;
+    if (m->slots[i].pfn == DELETED)
+        m->tombs--;
+    m->slots[i].pfn = pfn;
+    m->slots[i].data = data;
+    m->used++;
+    m->backed++;
+    return 0;
+}
+
 uint64_t iommu_mem_alloc(iommu_mem_t *m, bool backed)
 {
     uint64_t pfn = m->nfree ? m->free_pfns[--m->nfree] : m->next_pfn++;
-    if (backed) {
-        if ((m->used + m->tombs + 1) * 2 > m->nslots && slots_grow(m))
-            goto fail;
-        uint8_t *data = frame_storage(m);
-        if (!data)
-            goto fail;
-        memset(data, 0, IOMMU_PAGE_SIZE);
-        size_t mask = m->nslots - 1;
-        size_t i = slot_hash(pfn, mask);
-        while (m->slots[i].pfn != 0 && m->slots[i].pfn != DELETED)
-            i = (i + 1) & mask;
-        if (m->slots[i].pfn == DELETED)
-            m->tombs--;
-        m->slots[i].pfn = pfn;
-        m->slots[i].data = data;
-        m->used++;
-        m->backed++;
+    if (backed && frame_back(m, pfn)) {
+        push_u64(&m->free_pfns, &m->nfree, &m->free_cap, pfn);
+        return 0;
     }
     m->frames++;
     return pfn << IOMMU_PAGE_SHIFT;
-fail:
-    push_u64(&m->free_pfns, &m->nfree, &m->free_cap, pfn);
-    return 0;
+}
+
+uint64_t iommu_mem_alloc_range(iommu_mem_t *m, uint64_t nframes,
+                               uint64_t align)
+{
+    if (!nframes || !align || (align & (align - 1)))
+        return 0;
+    uint64_t first = (m->next_pfn + align - 1) & ~(align - 1);
+    if (first + nframes < first || first + nframes > (1ull << 40))
+        return 0; /* beyond the 52-bit physical address space */
+    /* The frames skipped for alignment go to the free stack. */
+    for (uint64_t pfn = m->next_pfn; pfn < first; pfn++)
+        if (push_u64(&m->free_pfns, &m->nfree, &m->free_cap, pfn))
+            return 0;
+    m->next_pfn = first + nframes;
+    m->frames += nframes;
+    return first << IOMMU_PAGE_SHIFT;
+}
+
+int iommu_mem_back(iommu_mem_t *m, uint64_t pa)
+{
+    uint64_t pfn = pa >> IOMMU_PAGE_SHIFT;
+    if (pfn == 0 || pfn >= m->next_pfn)
+        return -EINVAL;
+    if (slot_find(m, pfn))
+        return -EEXIST;
+    return frame_back(m, pfn);
+}
+
+bool iommu_mem_is_backed(const iommu_mem_t *m, uint64_t pa)
+{
+    return slot_find(m, pa >> IOMMU_PAGE_SHIFT) != NULL;
 }
 
 void iommu_mem_free(iommu_mem_t *m, uint64_t pa)
@@ -185,6 +251,8 @@ void iommu_mem_free(iommu_mem_t *m, uint64_t pa)
             m->free_bufs_cap = c;
         }
         m->free_bufs[m->nfree_bufs++] = s->data;
+        if (m->fc_pfn[pfn & (FRAME_CACHE - 1)] == pfn)
+            m->fc_pfn[pfn & (FRAME_CACHE - 1)] = 0;
         s->pfn = DELETED;
         s->data = NULL;
         m->used--;
@@ -197,20 +265,25 @@ void iommu_mem_free(iommu_mem_t *m, uint64_t pa)
 
 uint64_t iommu_mem_read64(const iommu_mem_t *m, uint64_t pa)
 {
-    const frame_slot_t *s = slot_find(m, pa >> IOMMU_PAGE_SHIFT);
-    if (!s)
+    const uint8_t *d = frame_data(m, pa >> IOMMU_PAGE_SHIFT);
+    if (!d)
         return 0;
     uint64_t v;
-    memcpy(&v, s->data + (pa & (IOMMU_PAGE_SIZE - 1) & ~7ull), sizeof(v));
+    memcpy(&v, d + (pa & (IOMMU_PAGE_SIZE - 1) & ~7ull), sizeof(v));
     return v;
 }
 
 void iommu_mem_write64(iommu_mem_t *m, uint64_t pa, uint64_t value)
 {
-    frame_slot_t *s = slot_find(m, pa >> IOMMU_PAGE_SHIFT);
-    if (s)
-        memcpy(s->data + (pa & (IOMMU_PAGE_SIZE - 1) & ~7ull), &value,
+    uint8_t *d = frame_data(m, pa >> IOMMU_PAGE_SHIFT);
+    if (d)
+        memcpy(d + (pa & (IOMMU_PAGE_SIZE - 1) & ~7ull), &value,
                sizeof(value));
+}
+
+uint64_t *mem_frame(const iommu_mem_t *m, uint64_t pa)
+{
+    return (uint64_t *)(void *)frame_data(m, pa >> IOMMU_PAGE_SHIFT);
 }
 
 uint64_t iommu_mem_backed_frames(const iommu_mem_t *m)
@@ -221,4 +294,13 @@ uint64_t iommu_mem_backed_frames(const iommu_mem_t *m)
 uint64_t iommu_mem_frames(const iommu_mem_t *m)
 {
     return m->frames;
+}
+
+size_t iommu_mem_host_bytes(const iommu_mem_t *m)
+{
+    return sizeof(*m) + m->nslots * sizeof(frame_slot_t) +
+           m->nchunks * (size_t)FRAMES_PER_CHUNK * IOMMU_PAGE_SIZE +
+           m->chunks_cap * sizeof(uint8_t *) +
+           m->free_cap * sizeof(uint64_t) +
+           m->free_bufs_cap * sizeof(uint8_t *);
 }

@@ -1,23 +1,73 @@
 /*
  * pt.c - radix page tables in simulated memory: 512 8-byte entries per
  * 4 KiB table, 4 or 5 levels, leaves at 4 KiB (level 1), 2 MiB (level 2)
- * or 1 GiB (level 3), as in the x86 / VT-d first-stage format.
+ * or 1 GiB (level 3), as in the x86 / VT-d first-stage format. The same
+ * builder serves host tables (table addresses are host physical) and a
+ * guest's stage-1 tables (table addresses are guest physical, reached
+ * through the guest's stage-2 table: see guest.c).
  */
 #include <errno.h>
 
-#include "iommu/iommu.h"
+#include "iommu/iommu_int.h"
 
 /* Table non-leaf entries grant everything; permission is on the leaf path. */
 #define TABLE_BITS (IOMMU_PTE_P | IOMMU_PTE_PERM)
 
+const char *const iommu_walk_outcome_names[IOMMU_WALK_OUTCOMES] = {
+    "ok",       "s1_not_present", "s1_perm",  "s2_not_present",
+    "s2_perm",  "bad_context",    "bad_pasid"};
+
+/* Bits of input address below the entries of a level-`level` table. */
 static unsigned level_shift(unsigned level)
 {
     return IOMMU_PAGE_SHIFT + 9 * (level - 1);
 }
 
+/* Address of the entry for va in a level-`level` table. */
 static uint64_t pte_addr(uint64_t table, uint64_t va, unsigned level)
 {
     return table + ((va >> level_shift(level)) & 511) * 8;
+}
+
+/* Host physical address of table address `a` of pt (0: a guest table
+ * frame that stage 2 does not map). */
+static uint64_t tbl_hpa(const iommu_pt_t *pt, uint64_t a)
+{
+    if (!pt->guest)
+        return a;
+    uint64_t hpa;
+    return iommu_guest_to_host(pt->guest, a, &hpa) ? 0 : hpa;
+}
+
+/* Read the table entry at address a of pt (0 if unreachable). */
+static uint64_t tbl_read(const iommu_pt_t *pt, uint64_t a)
+{
+    uint64_t hpa = tbl_hpa(pt, a);
+    return hpa ? iommu_mem_read64(pt->mem, hpa) : 0;
+}
+
+/* Write the table entry at address a of pt (lost if unreachable). */
+static void tbl_write(iommu_pt_t *pt, uint64_t a, uint64_t v)
+{
+    uint64_t hpa = tbl_hpa(pt, a);
+    if (hpa)
+        iommu_mem_write64(pt->mem, hpa, v);
+}
+
+/* A new zeroed table frame in pt's address space (0 when out of memory). */
+static uint64_t tbl_alloc(iommu_pt_t *pt)
+{
+    return pt->guest ? iommu_guest_alloc_table(pt->guest)
+                     : iommu_mem_alloc(pt->mem, true);
+}
+
+/* Give a table frame of pt back. */
+static void tbl_free(iommu_pt_t *pt, uint64_t a)
+{
+    if (pt->guest)
+        guest_free_table(pt->guest, a);
+    else
+        iommu_mem_free(pt->mem, a);
 }
 
 int iommu_pt_init(iommu_pt_t *pt, iommu_mem_t *mem, unsigned levels)
@@ -25,74 +75,153 @@ int iommu_pt_init(iommu_pt_t *pt, iommu_mem_t *mem, unsigned levels)
     if (levels < 2 || levels > 5)
         return -EINVAL;
     pt->mem = mem;
+    pt->guest = NULL;
     pt->levels = levels;
     pt->root = iommu_mem_alloc(mem, true);
     return pt->root ? 0 : -ENOMEM;
 }
 
+int iommu_pt_init_guest(iommu_pt_t *pt, iommu_guest_t *g, unsigned levels)
+{
+    if (levels < 2 || levels > 5)
+        return -EINVAL;
+    pt->mem = guest_host_mem(g);
+    pt->guest = g;
+    pt->levels = levels;
+    pt->root = iommu_guest_alloc_table(g);
+    return pt->root ? 0 : -ENOMEM;
+}
+
+/* Free the tables below `table` (level > 1), then the table itself. */
+static void free_tables(iommu_pt_t *pt, uint64_t table, unsigned level)
+{
+    if (level > 1) {
+        for (unsigned i = 0; i < 512; i++) {
+            uint64_t pte = tbl_read(pt, table + (uint64_t)i * 8);
+            if ((pte & IOMMU_PTE_P) && !(pte & IOMMU_PTE_PS))
+                free_tables(pt, pte & IOMMU_PTE_ADDR, level - 1);
+        }
+    }
+    tbl_free(pt, table);
+}
+
+void iommu_pt_destroy(iommu_pt_t *pt)
+{
+    if (pt->root)
+        free_tables(pt, pt->root, pt->levels);
+    pt->root = 0;
+}
+
+/* Whether va is within the input address width of pt. */
 static bool va_fits(const iommu_pt_t *pt, uint64_t va)
 {
     unsigned bits = iommu_pt_va_bits(pt->levels);
     return bits >= 64 || (va >> bits) == 0;
 }
 
-int iommu_pt_map(iommu_pt_t *pt, uint64_t va, uint64_t pa, unsigned shift,
-                 uint64_t perm)
+/* Level of a leaf of 1 << shift bytes; -EINVAL for other sizes. */
+static int leaf_level_of(unsigned shift, unsigned *level)
 {
-    unsigned leaf_level;
     switch (shift) {
-    case 12: leaf_level = 1; break;
-    case 21: leaf_level = 2; break;
-    case 30: leaf_level = 3; break;
+    case 12: *level = 1; return 0;
+    case 21: *level = 2; return 0;
+    case 30: *level = 3; return 0;
     default: return -EINVAL;
     }
+}
+
+int iommu_pt_map(iommu_pt_t *pt, uint64_t va, uint64_t pa, unsigned shift,
+                 uint64_t attr)
+{
+    unsigned leaf_level;
+    if (leaf_level_of(shift, &leaf_level))
+        return -EINVAL;
     uint64_t size = 1ull << shift;
     if ((va & (size - 1)) || (pa & (size - 1)) || !va_fits(pt, va) ||
-        leaf_level >= pt->levels)
+        leaf_level >= pt->levels || (pa & ~IOMMU_PTE_ADDR))
         return -EINVAL;
     uint64_t table = pt->root;
     for (unsigned level = pt->levels; level > leaf_level; level--) {
         uint64_t a = pte_addr(table, va, level);
-        uint64_t pte = iommu_mem_read64(pt->mem, a);
+        uint64_t pte = tbl_read(pt, a);
         if (!(pte & IOMMU_PTE_P)) {
-            uint64_t t = iommu_mem_alloc(pt->mem, true);
+            uint64_t t = tbl_alloc(pt);
             if (!t)
                 return -ENOMEM;
             pte = t | TABLE_BITS;
-            iommu_mem_write64(pt->mem, a, pte);
+            tbl_write(pt, a, pte);
         } else if (pte & IOMMU_PTE_PS) {
             return -EEXIST;
         }
         table = pte & IOMMU_PTE_ADDR;
     }
     uint64_t a = pte_addr(table, va, leaf_level);
-    uint64_t old = iommu_mem_read64(pt->mem, a);
+    uint64_t old = tbl_read(pt, a);
     if ((old & IOMMU_PTE_P) && leaf_level > 1 && !(old & IOMMU_PTE_PS))
         return -EEXIST; /* a table of smaller pages is in the way */
-    uint64_t pte = (pa & IOMMU_PTE_ADDR) | IOMMU_PTE_P | (perm & IOMMU_PTE_PERM);
+    uint64_t pte = pa | IOMMU_PTE_P | (attr & IOMMU_PTE_ATTR);
     if (leaf_level > 1)
         pte |= IOMMU_PTE_PS;
-    iommu_mem_write64(pt->mem, a, pte);
+    tbl_write(pt, a, pte);
     return 0;
 }
 
-/* Clear leaves of [start, end] (inclusive) below `table` at `level`. */
-static int clear_range(iommu_pt_t *pt, uint64_t table, unsigned level,
-                       uint64_t base, uint64_t start, uint64_t end,
-                       iommu_pt_leaf_fn fn, void *opaque)
+int iommu_pt_map_range(iommu_pt_t *pt, uint64_t va, uint64_t pa, uint64_t len,
+                       uint64_t attr, unsigned max_shift)
+{
+    static const unsigned shifts[] = {30, 21, 12};
+    if ((va | pa | len) & (IOMMU_PAGE_SIZE - 1) ||
+        (max_shift != 12 && max_shift != 21 && max_shift != 30))
+        return -EINVAL;
+    while (len) {
+        unsigned shift = 12;
+        for (unsigned i = 0; i < 3; i++) {
+            uint64_t size = 1ull << shifts[i];
+            if (shifts[i] <= max_shift && shifts[i] < level_shift(pt->levels) &&
+                !((va | pa) & (size - 1)) && len >= size) {
+                shift = shifts[i];
+                break;
+            }
+        }
+        int rc = iommu_pt_map(pt, va, pa, shift, attr);
+        if (rc)
+            return rc;
+        va += 1ull << shift;
+        pa += 1ull << shift;
+        len -= 1ull << shift;
+    }
+    return 0;
+}
+
+/* What clear_range does with each leaf inside the range. */
+typedef struct leaf_op {
+    bool protect;   /* set attr instead of clearing */
+    uint64_t attr;
+    iommu_pt_leaf_fn fn;
+    void *opaque;
+} leaf_op_t;
+
+/* Apply op to the leaves of [start, end] (inclusive) below `table` at
+ * `level`. The table's entries are accessed in place (one address
+ * translation per table, not per entry). */
+static int range_op(iommu_pt_t *pt, uint64_t table, unsigned level,
+                    uint64_t base, uint64_t start, uint64_t end,
+                    const leaf_op_t *op)
 {
     unsigned sh = level_shift(level);
     uint64_t span = 1ull << sh;
     int rc = 0;
-    for (unsigned i = 0; i < 512; i++) {
+    uint64_t hpa = tbl_hpa(pt, table);
+    uint64_t *e = hpa ? mem_frame(pt->mem, hpa) : NULL;
+    if (!e)
+        return 0; /* no storage: every entry reads as not present */
+    unsigned first = start > base ? (unsigned)((start - base) >> sh) : 0;
+    for (unsigned i = first; i < 512; i++) {
         uint64_t lo = base + (uint64_t)i * span;
         uint64_t hi = lo + span - 1;
-        if (hi < start)
-            continue;
         if (lo > end)
             break;
-        uint64_t a = table + (uint64_t)i * 8;
-        uint64_t pte = iommu_mem_read64(pt->mem, a);
+        uint64_t pte = e[i];
         if (!(pte & IOMMU_PTE_P))
             continue;
         if (level == 1 || (pte & IOMMU_PTE_PS)) {
@@ -100,28 +229,45 @@ static int clear_range(iommu_pt_t *pt, uint64_t table, unsigned level,
                 rc = -EINVAL; /* partial huge page */
                 continue;
             }
-            iommu_mem_write64(pt->mem, a, 0);
-            if (fn)
-                fn(opaque, lo, pte & IOMMU_PTE_ADDR, sh);
+            if (op->protect) {
+                e[i] = (pte & ~IOMMU_PTE_ATTR) | (op->attr & IOMMU_PTE_ATTR);
+                continue;
+            }
+            e[i] = 0;
+            if (op->fn)
+                op->fn(op->opaque, lo, pte & IOMMU_PTE_ADDR, sh);
             continue;
         }
-        int r = clear_range(pt, pte & IOMMU_PTE_ADDR, level - 1, lo, start,
-                            end, fn, opaque);
+        int r = range_op(pt, pte & IOMMU_PTE_ADDR, level - 1, lo, start, end,
+                         op);
         if (r)
             rc = r;
     }
     return rc;
 }
 
-int iommu_pt_unmap(iommu_pt_t *pt, uint64_t va, uint64_t len,
-                   iommu_pt_leaf_fn fn, void *opaque)
+/* Check [va, va+len) and run op over it. */
+static int pt_range(iommu_pt_t *pt, uint64_t va, uint64_t len,
+                    const leaf_op_t *op)
 {
     if (len == 0)
         return 0;
-    if (!va_fits(pt, va) || !va_fits(pt, va + len - 1) || va + len - 1 < va)
+    if (!va_fits(pt, va) || va + len - 1 < va || !va_fits(pt, va + len - 1))
         return -EINVAL;
-    return clear_range(pt, pt->root, pt->levels, 0, va, va + len - 1, fn,
-                       opaque);
+    return range_op(pt, pt->root, pt->levels, 0, va, va + len - 1, op);
+}
+
+int iommu_pt_unmap(iommu_pt_t *pt, uint64_t va, uint64_t len,
+                   iommu_pt_leaf_fn fn, void *opaque)
+{
+    leaf_op_t op = {.protect = false, .fn = fn, .opaque = opaque};
+    return pt_range(pt, va, len, &op);
+}
+
+int iommu_pt_protect(iommu_pt_t *pt, uint64_t va, uint64_t len, uint64_t attr)
+{
+    leaf_op_t op = {.protect = true, .attr = attr};
+    return pt_range(pt, va, len, &op);
 }
 
 void iommu_pt_walk(const iommu_pt_t *pt, uint64_t va, iommu_walk_t *out)
@@ -129,23 +275,22 @@ void iommu_pt_walk(const iommu_pt_t *pt, uint64_t va, iommu_walk_t *out)
     out->reads = 0;
     out->perm = IOMMU_PTE_PERM;
     out->pa = 0;
+    out->pte = 0;
     out->shift = IOMMU_PAGE_SHIFT;
-    if (!va_fits(pt, va)) {
-        out->outcome = IOMMU_WALK_S1_NOT_PRESENT;
+    out->outcome = IOMMU_WALK_S1_NOT_PRESENT;
+    if (!va_fits(pt, va))
         return;
-    }
     uint64_t table = pt->root;
     for (unsigned level = pt->levels; level >= 1; level--) {
-        uint64_t pte = iommu_mem_read64(pt->mem, pte_addr(table, va, level));
+        uint64_t pte = tbl_read(pt, pte_addr(table, va, level));
         out->reads++;
-        if (!(pte & IOMMU_PTE_P)) {
-            out->outcome = IOMMU_WALK_S1_NOT_PRESENT;
+        if (!(pte & IOMMU_PTE_P))
             return;
-        }
         out->perm &= pte & IOMMU_PTE_PERM;
         if (level == 1 || (pte & IOMMU_PTE_PS)) {
             unsigned sh = level_shift(level);
             out->shift = sh;
+            out->pte = pte;
             out->pa = (pte & IOMMU_PTE_ADDR & ~((1ull << sh) - 1)) |
                       (va & ((1ull << sh) - 1));
             out->outcome = IOMMU_WALK_OK;
@@ -153,5 +298,4 @@ void iommu_pt_walk(const iommu_pt_t *pt, uint64_t va, iommu_walk_t *out)
         }
         table = pte & IOMMU_PTE_ADDR;
     }
-    out->outcome = IOMMU_WALK_S1_NOT_PRESENT;
 }

@@ -1,8 +1,10 @@
 /*
- * tests/iommu/test_pagetable.c - simulated memory (iommu_mem) and radix page
- * tables (iommu_pt): map / unmap / walk with 4 KiB, 2 MiB and 1 GiB leaves on
+ * tests/iommu/test_pagetable.c - simulated memory (iommu_mem: frames,
+ * aligned ranges, storage on demand) and radix page tables (iommu_pt): map /
+ * map_range / unmap / protect / walk with 4 KiB, 2 MiB and 1 GiB leaves on
  * 4- and 5-level tables, the number of table reads per walk, the permission
- * AND along the walk path, the error cases, the unmap callback, and a
+ * AND along the walk path, the error cases, the unmap callback, tables
+ * freed on destroy, guest stage-1 tables in guest physical memory, and a
  * randomised property test against a plain reference model.
  *
  * Expected read counts follow from the radix structure: a walk reads one
@@ -600,6 +602,185 @@ START_TEST(test_memory_grows_with_tables_only)
 }
 END_TEST
 
+/* ------------------------------------------- builder: ranges, guests */
+
+/* map_range picks the largest leaf that address, output and the remaining
+ * length allow: a 4 KiB head up to the first 2 MiB boundary, 2 MiB leaves,
+ * a 1 GiB leaf where both sides are 1 GiB aligned, and a 4 KiB tail. */
+START_TEST(test_map_range_leaf_sizes)
+{
+    fixture_t f;
+    fx_init(&f, 4);
+    uint64_t va = 0x7f0000000000ull + GiB1 - MiB2 - 2 * KiB4;
+    uint64_t pa = 0x100000000ull + GiB1 - MiB2 - 2 * KiB4;
+    uint64_t len = 2 * KiB4 + MiB2 + GiB1 + MiB2 + KiB4;
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, va, pa, len, RW, 30), 0);
+    static const struct {
+        uint64_t off;
+        unsigned shift;
+    } want[] = {{0, 12}, {KiB4, 12}, {2 * KiB4, 21},
+                {2 * KiB4 + MiB2, 30}, {2 * KiB4 + MiB2 + GiB1, 21},
+                {2 * KiB4 + 2 * MiB2 + GiB1, 12}};
+    for (unsigned i = 0; i < 6; i++) {
+        iommu_walk_t w;
+        iommu_pt_walk(&f.pt, va + want[i].off + 8, &w);
+        ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
+        ck_assert_uint_eq(w.shift, want[i].shift);
+        ck_assert_uint_eq(w.pa, pa + want[i].off + 8);
+    }
+    iommu_walk_t w;
+    iommu_pt_walk(&f.pt, va + len, &w);
+    ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT);
+    /* Capped at 2 MiB: no 1 GiB leaf. */
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x7f8000000000ull, 0, GiB1, RW,
+                                        21), 0);
+    iommu_pt_walk(&f.pt, 0x7f8000000000ull + GiB1 - 1, &w);
+    ck_assert_uint_eq(w.shift, 21);
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x10, 0, KiB4, RW, 12),
+                     -EINVAL);
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0, 0, KiB4, RW, 13), -EINVAL);
+    fx_fini(&f);
+}
+END_TEST
+
+/* protect changes the attributes of the leaves fully inside the range
+ * (A and D included) and leaves a huge leaf only partly inside alone. */
+START_TEST(test_protect)
+{
+    fixture_t f;
+    fx_init(&f, 4);
+    uint64_t va = 0x40000000ull;
+    ck_assert_int_eq(iommu_pt_map(&f.pt, va, 0x200000, 21, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, va + MiB2, 0x9000, 12,
+                                  RW | IOMMU_PTE_A | IOMMU_PTE_D), 0);
+    ck_assert_int_eq(iommu_pt_protect(&f.pt, va + MiB2, KiB4, IOMMU_PTE_R), 0);
+    iommu_walk_t w;
+    iommu_pt_walk(&f.pt, va + MiB2, &w);
+    ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
+    ck_assert_uint_eq(w.pte & (IOMMU_PTE_A | IOMMU_PTE_D), 0);
+    ck_assert_uint_eq(w.pa, 0x9000);
+    ck_assert_int_eq(iommu_pt_protect(&f.pt, va, MiB2 + KiB4,
+                                      IOMMU_PTE_R | IOMMU_PTE_A), 0);
+    iommu_pt_walk(&f.pt, va + 0x1234, &w);
+    ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
+    ck_assert_uint_ne(w.pte & IOMMU_PTE_A, 0);
+    ck_assert_uint_eq(w.shift, 21);
+    ck_assert_int_eq(iommu_pt_protect(&f.pt, va, KiB4, RW), -EINVAL);
+    iommu_pt_walk(&f.pt, va, &w);
+    ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
+    fx_fini(&f);
+}
+END_TEST
+
+/* Destroying a table frees every table frame (and only those). */
+START_TEST(test_destroy_frees_tables)
+{
+    fixture_t f;
+    fx_init(&f, 4);
+    for (unsigned i = 0; i < 64; i++)
+        ck_assert_int_eq(iommu_pt_map(&f.pt, 0x7f0000000000ull + i * GiB1 / 4,
+                                      0x1000, 12, RW), 0);
+    ck_assert_uint_gt(iommu_mem_backed_frames(f.mem), 64);
+    iommu_pt_destroy(&f.pt);
+    ck_assert_uint_eq(iommu_mem_backed_frames(f.mem), 0);
+    ck_assert_uint_eq(f.pt.root, 0);
+    fx_fini(&f);
+}
+END_TEST
+
+/* Reserved ranges are contiguous and aligned, have no storage until
+ * given it, and cost host memory only for what is backed. */
+START_TEST(test_mem_ranges)
+{
+    iommu_mem_t *m = iommu_mem_create();
+    ck_assert_ptr_nonnull(m);
+    uint64_t a = iommu_mem_alloc(m, true);
+    uint64_t r = iommu_mem_alloc_range(m, 512, 512);
+    ck_assert_uint_ne(r, 0);
+    ck_assert_uint_eq(r & (MiB2 - 1), 0);
+    ck_assert_uint_gt(r, a);
+    ck_assert_uint_eq(iommu_mem_frames(m), 1 + 512);
+    ck_assert(!iommu_mem_is_backed(m, r + 5 * KiB4));
+    iommu_mem_write64(m, r + 5 * KiB4, 42); /* lost: no storage */
+    ck_assert_uint_eq(iommu_mem_read64(m, r + 5 * KiB4), 0);
+    ck_assert_int_eq(iommu_mem_back(m, r + 5 * KiB4), 0);
+    ck_assert_int_eq(iommu_mem_back(m, r + 5 * KiB4), -EEXIST);
+    iommu_mem_write64(m, r + 5 * KiB4 + 8, 42);
+    ck_assert_uint_eq(iommu_mem_read64(m, r + 5 * KiB4 + 8), 42);
+    ck_assert_uint_eq(iommu_mem_backed_frames(m), 2);
+    /* The frames skipped for alignment are handed out next. */
+    uint64_t b = iommu_mem_alloc(m, false);
+    ck_assert_uint_lt(b, r);
+    ck_assert_uint_eq(iommu_mem_alloc_range(m, 1, 3), 0); /* not a power */
+    size_t host = iommu_mem_host_bytes(m);
+    ck_assert_uint_ge(host, 2 * KiB4);
+    ck_assert_uint_lt(host, 1u << 22); /* 512 reserved frames cost nothing */
+    iommu_mem_destroy(m);
+}
+END_TEST
+
+/* A guest: its stage-1 table lives in guest physical memory (the root
+ * is a GPA, every table frame is mapped by stage 2 with a leaf of the
+ * chunk size); data GPAs are backed through stage 2. */
+START_TEST(test_guest_tables)
+{
+    static const unsigned shifts[] = {12, 21, 30};
+    unsigned tsh = shifts[_i];
+    iommu_mem_t *m = iommu_mem_create();
+    iommu_guest_t *g = iommu_guest_create(m, 4, tsh);
+    ck_assert_ptr_nonnull(g);
+    iommu_pt_t s1;
+    ck_assert_int_eq(iommu_pt_init_guest(&s1, g, 4), 0);
+    ck_assert_ptr_eq(s1.guest, g);
+    uint64_t hpa;
+    ck_assert_int_eq(iommu_guest_to_host(g, s1.root, &hpa), 0);
+    ck_assert(iommu_mem_is_backed(m, hpa));
+    iommu_walk_t w;
+    iommu_pt_walk(iommu_guest_s2(g), s1.root, &w);
+    ck_assert_uint_eq(w.shift, tsh);
+    /* Data: 4 MiB of GPA, backed with 2 MiB stage-2 leaves. */
+    uint64_t gpa = iommu_guest_reserve(g, 2 * MiB2, MiB2);
+    ck_assert_uint_ne(gpa, 0);
+    ck_assert_int_eq(iommu_guest_to_host(g, gpa, &hpa), -EFAULT);
+    ck_assert_int_eq(iommu_guest_back(g, gpa, 2 * MiB2, RW, 21), 0);
+    iommu_pt_walk(iommu_guest_s2(g), gpa + MiB2 + 0x123, &w);
+    ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
+    ck_assert_uint_eq(w.shift, 21);
+    ck_assert_uint_eq(w.pa & (MiB2 - 1), 0x123);
+    /* Stage-1 mappings to those GPAs; the guest walk gives GPAs. */
+    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000000000ull, gpa + KiB4, 12, RW),
+                     0);
+    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000200000ull, gpa + MiB2, 21, RW),
+                     0);
+    iommu_pt_walk(&s1, 0x7f0000000010ull, &w);
+    ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
+    ck_assert_uint_eq(w.pa, gpa + KiB4 + 0x10);
+    iommu_pt_walk(&s1, 0x7f0000300000ull, &w);
+    ck_assert_uint_eq(w.pa, gpa + MiB2 + MiB2 / 2);
+    /* Unmap, protect and destroy work through stage 2 as well. */
+    ck_assert_int_eq(iommu_pt_protect(&s1, 0x7f0000000000ull, KiB4,
+                                      IOMMU_PTE_R), 0);
+    iommu_pt_walk(&s1, 0x7f0000000000ull, &w);
+    ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
+    ck_assert_int_eq(iommu_pt_unmap(&s1, 0x7f0000000000ull, MiB2, NULL, NULL),
+                     0);
+    iommu_pt_walk(&s1, 0x7f0000000000ull, &w);
+    ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT);
+    uint64_t backed = iommu_mem_backed_frames(m);
+    iommu_pt_destroy(&s1);
+    /* Guest table frames keep their storage for reuse: a new table takes
+     * one of them. */
+    ck_assert_uint_eq(iommu_mem_backed_frames(m), backed);
+    iommu_pt_t s1b;
+    ck_assert_int_eq(iommu_pt_init_guest(&s1b, g, 5), 0);
+    ck_assert_uint_eq(iommu_mem_backed_frames(m), backed);
+    iommu_pt_walk(&s1b, 0x1000, &w);
+    ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT); /* zeroed */
+    iommu_guest_destroy(g);
+    iommu_mem_destroy(m);
+}
+END_TEST
+
 /* ------------------------------------------------- randomised property */
 
 /* splitmix64: the test's own deterministic generator. */
@@ -811,6 +992,11 @@ static Suite *pt_suite(void)
     tcase_add_loop_test(tc, test_unmap_callback_each_leaf, 4, 6);
     tcase_add_test(tc, test_unmap_partial_huge);
     tcase_add_loop_test(tc, test_memory_grows_with_tables_only, 4, 6);
+    tcase_add_test(tc, test_map_range_leaf_sizes);
+    tcase_add_test(tc, test_protect);
+    tcase_add_test(tc, test_destroy_frees_tables);
+    tcase_add_test(tc, test_mem_ranges);
+    tcase_add_loop_test(tc, test_guest_tables, 0, 3);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("property");

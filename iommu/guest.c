@@ -1,0 +1,161 @@
+/*
+ * guest.c - a guest's physical memory: GPAs mapped to host frames by a
+ * stage-2 table in host memory. GPA space is handed out by a bump
+ * allocator; the guest's own page tables take frames from table chunks,
+ * each one stage-2 leaf of 1 << table_shift bytes over a contiguous host
+ * block, so that tests and workloads can choose whether the stage-2 walks
+ * of stage-1 table pointers end at 4 KiB, 2 MiB or 1 GiB leaves. Storage is
+ * given to a host frame only when a table uses it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "iommu/iommu_int.h"
+
+/* GPA space starts at 1 GiB: low GPAs stay free for explicit mappings. */
+#define GPA_BASE (1ull << 30)
+
+struct iommu_guest {
+    iommu_mem_t *mem;
+    iommu_pt_t s2;
+    unsigned table_shift;
+    uint64_t next_gpa;
+    uint64_t chunk_gpa;  /* next unused table frame of the current chunk */
+    uint64_t chunk_left; /* frames left in it */
+    uint64_t *free_tables;
+    size_t nfree, free_cap;
+};
+
+iommu_guest_t *iommu_guest_create(iommu_mem_t *mem, unsigned s2_levels,
+                                  unsigned table_shift)
+{
+    if (table_shift != 12 && table_shift != 21 && table_shift != 30)
+        return NULL;
+    iommu_guest_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->mem = mem;
+    g->table_shift = table_shift;
+    g->next_gpa = GPA_BASE;
+    if (iommu_pt_init(&g->s2, mem, s2_levels)) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void iommu_guest_destroy(iommu_guest_t *g)
+{
+    if (!g)
+        return;
+    iommu_pt_destroy(&g->s2);
+    free(g->free_tables);
+    free(g);
+}
+
+iommu_pt_t *iommu_guest_s2(iommu_guest_t *g)
+{
+    return &g->s2;
+}
+
+iommu_mem_t *guest_host_mem(iommu_guest_t *g)
+{
+    return g->mem;
+}
+
+uint64_t iommu_guest_reserve(iommu_guest_t *g, uint64_t len, uint64_t align)
+{
+    if (align < IOMMU_PAGE_SIZE || (align & (align - 1)) || !len ||
+        (len & (IOMMU_PAGE_SIZE - 1)))
+        return 0;
+    uint64_t gpa = (g->next_gpa + align - 1) & ~(align - 1);
+    unsigned bits = iommu_pt_va_bits(g->s2.levels);
+    if (gpa < g->next_gpa || gpa + len < gpa || (gpa + len - 1) >> bits)
+        return 0;
+    g->next_gpa = gpa + len;
+    return gpa;
+}
+
+int iommu_guest_back(iommu_guest_t *g, uint64_t gpa, uint64_t len,
+                     uint64_t attr, unsigned max_shift)
+{
+    if ((gpa | len) & (IOMMU_PAGE_SIZE - 1) || !len ||
+        (max_shift != 12 && max_shift != 21 && max_shift != 30))
+        return -EINVAL;
+    /* Host frames congruent to the GPAs modulo the largest leaf, so that
+     * huge leaves can be used where the GPAs allow them: reserve a range
+     * one leaf longer and give back the frames around the part used. */
+    uint64_t n = len >> IOMMU_PAGE_SHIFT;
+    uint64_t a = 1ull << (max_shift - IOMMU_PAGE_SHIFT);
+    uint64_t base = iommu_mem_alloc_range(g->mem, n + a, a);
+    if (!base)
+        return -ENOMEM;
+    uint64_t off = (gpa >> IOMMU_PAGE_SHIFT) & (a - 1);
+    for (uint64_t i = 0; i < off; i++)
+        iommu_mem_free(g->mem, base + (i << IOMMU_PAGE_SHIFT));
+    for (uint64_t i = off + n; i < n + a; i++)
+        iommu_mem_free(g->mem, base + (i << IOMMU_PAGE_SHIFT));
+    return iommu_pt_map_range(&g->s2, gpa, base + (off << IOMMU_PAGE_SHIFT),
+                              len, attr, max_shift);
+}
+
+/* Start a new chunk of table frames: GPA space, a host block and one
+ * stage-2 leaf over it. Returns 0 or -ENOMEM. */
+static int new_chunk(iommu_guest_t *g)
+{
+    uint64_t size = 1ull << g->table_shift;
+    uint64_t gpa = iommu_guest_reserve(g, size, size);
+    uint64_t frames = size >> IOMMU_PAGE_SHIFT;
+    uint64_t hpa = gpa ? iommu_mem_alloc_range(g->mem, frames, frames) : 0;
+    if (!hpa ||
+        iommu_pt_map(&g->s2, gpa, hpa, g->table_shift,
+                     IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U))
+        return -ENOMEM;
+    g->chunk_gpa = gpa;
+    g->chunk_left = frames;
+    return 0;
+}
+
+uint64_t iommu_guest_alloc_table(iommu_guest_t *g)
+{
+    if (g->nfree) {
+        uint64_t gpa = g->free_tables[--g->nfree];
+        uint64_t hpa;
+        if (iommu_guest_to_host(g, gpa, &hpa))
+            return 0;
+        for (unsigned i = 0; i < 512; i++)
+            iommu_mem_write64(g->mem, hpa + i * 8, 0);
+        return gpa;
+    }
+    if (!g->chunk_left && new_chunk(g))
+        return 0;
+    uint64_t gpa = g->chunk_gpa, hpa;
+    if (iommu_guest_to_host(g, gpa, &hpa) || iommu_mem_back(g->mem, hpa))
+        return 0;
+    g->chunk_gpa += IOMMU_PAGE_SIZE;
+    g->chunk_left--;
+    return gpa;
+}
+
+void guest_free_table(iommu_guest_t *g, uint64_t gpa)
+{
+    if (g->nfree == g->free_cap) {
+        size_t c = g->free_cap ? g->free_cap * 2 : 64;
+        uint64_t *a = realloc(g->free_tables, c * sizeof(*a));
+        if (!a)
+            return; /* the frame stays unused: harmless */
+        g->free_tables = a;
+        g->free_cap = c;
+    }
+    g->free_tables[g->nfree++] = gpa;
+}
+
+int iommu_guest_to_host(const iommu_guest_t *g, uint64_t gpa, uint64_t *hpa)
+{
+    iommu_walk_t w;
+    iommu_pt_walk(&g->s2, gpa, &w);
+    if (w.outcome != IOMMU_WALK_OK)
+        return -EFAULT;
+    *hpa = w.pa;
+    return 0;
+}
