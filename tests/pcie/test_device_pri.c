@@ -1,368 +1,30 @@
 /*
- * tests/pcie/test_device_pri.c - the endpoint device: ATC hits and misses,
- * the PRI state machine (PCIe r4.0 10.4: a denied translation makes one
- * page request with L=1; Success -> translation request again; Invalid
- * Request -> the access fails; Response Failure -> PRI disabled), the
- * outstanding page request allocation, PRG index reuse, responses for
- * indices not outstanding (UPRGI), ATS invalidation, DMA tags and the
- * splitting of a DMA into pages and read requests.
- *
- * The device's link delivers upstream to a fake root complex that records
- * every message and, depending on the test, answers translation requests
- * from a small table of pages, read requests with completions, and page
- * requests with a chosen response code after a chosen delay. Answers go
- * back through pcie_dev_send_down at times scheduled with sim_schedule.
+ * tests/pcie/test_device_pri.c - the PRI state machine of the endpoint
+ * device, one rule per test (PCIe r4.0 10.4-10.5 as collected in
+ * fault-path-semantics section 1):
+ *  - a denied translation makes a page request group: one Page Request per
+ *    page (fault-ahead), one 9-bit PRG index, L=1 on the last only;
+ *  - the outstanding allocation is min(capacity, host allocation), counted
+ *    per page request message; faults beyond it wait, in order;
+ *  - a PRG index is reused only after its group's response, oldest free
+ *    index first;
+ *  - response codes: Success -> translate again (bounded re-faults),
+ *    Invalid Request -> the access fails, Response Failure (and codes
+ *    2..14) -> PRI disabled until reset, responses ignored meanwhile;
+ *  - a response for an index not outstanding sets UPRGI and is ignored;
+ *  - PRG Response PASID Required;
+ *  - the device-side response timeout;
+ *  - the PASID stop protocol and its Stop Marker;
+ *  - no allocation per page request.
+ * The device sits in front of the fake root complex of dev_fixture.c.
+ * Expected times are computed from the configuration and the link model.
  */
 #include <check.h>
 
 #include "tests/check_run.h"
+#include "tests/pcie/dev_fixture.h"
+
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "pcie/pcie.h"
-#include "sim/sim.h"
-
-#define MAXMSG 4096
-#define MAXPAGES 256
-#define PASID 5u
-#define BASE 0x7f0000000000ull
-
-typedef struct upmsg {
-    sim_time_t t;
-    pcie_msg_t m;
-} upmsg_t;
-
-typedef struct page {
-    uint32_t pasid;
-    uint64_t va;
-    uint8_t perm;
-} page_t;
-
-typedef struct fx {
-    sim_log_t log;
-    sim_t *sim;
-    sim_stats_t *st;
-    sim_spans_t *spans;
-    pcie_dev_cfg_t dcfg;
-    pcie_link_cfg_t lcfg;
-    pcie_dev_t *dev;
-
-    upmsg_t up[MAXMSG];
-    unsigned nup;
-
-    page_t pages[MAXPAGES]; /* the fake translation table */
-    unsigned npages;
-    uint32_t ur_pasid;      /* translation requests with it get UR */
-
-    bool auto_ats, auto_mem;
-    sim_time_t ats_delay, mem_delay;
-    int auto_prg; /* -1: the test answers page requests itself */
-    bool prg_populates;
-    sim_time_t prg_delay_unit; /* delay = unit * (1 + (n * 7) % 5) */
-
-    /* page requests awaiting a response, by PRG index */
-    bool outstanding[PCIE_PRG_INDICES];
-    uint64_t out_va[PCIE_PRG_INDICES];
-    unsigned n_out, max_out, prg_seen;
-    bool collision;
-
-    /* messages scheduled for delivery down */
-    pcie_msg_t down[MAXMSG];
-    uint64_t down_populate[MAXMSG]; /* va + 1 to make present, or 0 */
-    unsigned ndown;
-} fx_t;
-
-static bool page_lookup(const fx_t *f, uint32_t pasid, uint64_t va,
-                        uint8_t *perm)
-{
-    for (unsigned i = 0; i < f->npages; i++) {
-        if (f->pages[i].pasid == pasid && f->pages[i].va == (va & ~0xfffull)) {
-            *perm = f->pages[i].perm;
-            return true;
-        }
-    }
-    return false;
-}
-
-static void page_set(fx_t *f, uint32_t pasid, uint64_t va, uint8_t perm)
-{
-    for (unsigned i = 0; i < f->npages; i++) {
-        if (f->pages[i].pasid == pasid && f->pages[i].va == va) {
-            f->pages[i].perm = perm;
-            return;
-        }
-    }
-    ck_assert_uint_lt(f->npages, MAXPAGES);
-    f->pages[f->npages++] = (page_t){pasid, va, perm};
-}
-
-static void ev_down(sim_t *sim, void *opaque, uint64_t arg)
-{
-    fx_t *f = opaque;
-    const pcie_msg_t *m = &f->down[arg];
-    if (m->type == PCIE_MSG_PRG_RESP && m->tag < PCIE_PRG_INDICES &&
-        f->outstanding[m->tag]) {
-        f->outstanding[m->tag] = false;
-        f->n_out--;
-    }
-    if (f->down_populate[arg])
-        page_set(f, m->pasid, f->down_populate[arg] - 1,
-                 PCIE_F_R | PCIE_F_W);
-    pcie_dev_send_down(f->dev, m);
-}
-
-/* Send m down to the device after `delay`; populate (va + 1) makes the
- * page present in the fake table just before. */
-static void send_down_after(fx_t *f, sim_time_t delay, const pcie_msg_t *m,
-                            uint64_t populate)
-{
-    ck_assert_uint_lt(f->ndown, MAXMSG);
-    f->down[f->ndown] = *m;
-    f->down_populate[f->ndown] = populate;
-    ck_assert_uint_ne(sim_schedule(f->sim, delay, ev_down, f, f->ndown), 0);
-    f->ndown++;
-}
-
-/* Answer the outstanding page request with PRG index prgi. */
-static void respond(fx_t *f, uint16_t prgi, uint8_t code, bool populate,
-                    sim_time_t delay)
-{
-    pcie_msg_t r = {0};
-    r.type = PCIE_MSG_PRG_RESP;
-    r.flags = PCIE_F_PASID;
-    r.code = code;
-    r.tag = prgi;
-    r.pasid = PASID;
-    uint64_t va = f->out_va[prgi % PCIE_PRG_INDICES];
-    send_down_after(f, delay, &r, populate ? va + 1 : 0);
-}
-
-static void fake_up(void *opaque, const pcie_msg_t *m)
-{
-    fx_t *f = opaque;
-    ck_assert_uint_lt(f->nup, MAXMSG);
-    f->up[f->nup].t = sim_now(f->sim);
-    f->up[f->nup].m = *m;
-    f->nup++;
-    switch (m->type) {
-    case PCIE_MSG_ATS_REQ:
-        if (f->auto_ats) {
-            pcie_msg_t c = {0};
-            c.type = PCIE_MSG_ATS_CPL;
-            c.tag = m->tag;
-            c.pasid = m->pasid;
-            c.addr = m->addr;
-            c.cookie = m->cookie;
-            c.size_shift = 12;
-            uint8_t perm = 0;
-            if (m->pasid == f->ur_pasid) {
-                c.code = PCIE_CPL_UR;
-            } else if (page_lookup(f, m->pasid, m->addr, &perm)) {
-                c.perm = perm;
-                c.xaddr = 0x100000000ull + (m->addr & 0xfffffff000ull);
-            }
-            send_down_after(f, f->ats_delay, &c, 0);
-        }
-        break;
-    case PCIE_MSG_MEM_RD:
-        if (f->auto_mem) {
-            pcie_msg_t c = *m;
-            c.type = PCIE_MSG_MEM_CPL;
-            c.flags = 0;
-            send_down_after(f, f->mem_delay, &c, 0);
-        }
-        break;
-    case PCIE_MSG_PAGE_REQ: {
-        unsigned prgi = m->tag;
-        ck_assert_uint_lt(prgi, PCIE_PRG_INDICES);
-        if (f->outstanding[prgi])
-            f->collision = true;
-        f->outstanding[prgi] = true;
-        f->out_va[prgi] = m->addr;
-        f->n_out++;
-        if (f->n_out > f->max_out)
-            f->max_out = f->n_out;
-        if (f->auto_prg >= 0) {
-            sim_time_t d = f->prg_delay_unit * (1 + (f->prg_seen * 7) % 5);
-            respond(f, (uint16_t)prgi, (uint8_t)f->auto_prg, f->prg_populates,
-                    d);
-        }
-        f->prg_seen++;
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-static void cfg_defaults(fx_t *f)
-{
-    memset(&f->dcfg, 0, sizeof(f->dcfg));
-    f->dcfg.count = 1;
-    f->dcfg.rid_base = 0x100;
-    f->dcfg.tags = 32;
-    f->dcfg.pri = true;
-    f->dcfg.atc_entries = 64;
-    f->dcfg.atc_ways = 4;
-    f->dcfg.pri_capacity = 32;
-    f->dcfg.pri_retries = 16;
-    f->dcfg.proc = sim_dist_fixed(50 * SIM_NS);
-    f->lcfg = (pcie_link_cfg_t){.latency = 100 * SIM_NS,
-                                .gen = 3,
-                                .lanes = 8,
-                                .mps = 256,
-                                .mrrs = 512};
-    f->auto_ats = true;
-    f->auto_mem = true;
-    f->ats_delay = 500 * SIM_NS;
-    f->mem_delay = 100 * SIM_NS;
-    f->auto_prg = -1;
-    f->prg_populates = true;
-    f->prg_delay_unit = 2 * SIM_US;
-    f->ur_pasid = UINT32_MAX;
-}
-
-static fx_t *fx_new(void)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    ck_assert_ptr_nonnull(f);
-    cfg_defaults(f);
-    return f;
-}
-
-/* Build the device (after the test adjusted f->dcfg). */
-static void fx_start(fx_t *f, bool with_spans)
-{
-    sim_log_init(&f->log, SIM_LOG_ERROR, NULL, NULL);
-    f->sim = sim_create(&f->log);
-    f->st = sim_stats_create();
-    ck_assert_ptr_nonnull(f->sim);
-    ck_assert_ptr_nonnull(f->st);
-    if (with_spans) {
-        f->spans = sim_spans_create(f->st, "fault", pcie_stage_names,
-                                    pcie_stage_descs, PCIE_STAGE_COUNT);
-        ck_assert_ptr_nonnull(f->spans);
-    }
-    pcie_dev_port_t port = {.up_rx = fake_up, .up_opaque = f};
-    f->dev = pcie_dev_create(f->sim, f->st, 0, &f->dcfg, &f->lcfg, &port,
-                             f->spans, 1);
-    ck_assert_ptr_nonnull(f->dev);
-    ck_assert_uint_eq(pcie_dev_rid(f->dev), f->dcfg.rid_base);
-}
-
-static void fx_free(fx_t *f)
-{
-    pcie_dev_destroy(f->dev);
-    sim_spans_destroy(f->spans);
-    sim_stats_destroy(f->st);
-    sim_destroy(f->sim);
-    free(f);
-}
-
-static uint64_t ctr(fx_t *f, const char *name)
-{
-    sim_counter_t *c = sim_stats_find_counter(f->st, name);
-    ck_assert_msg(c != NULL, "no counter %s", name);
-    return c->value;
-}
-
-static unsigned count_up(const fx_t *f, unsigned type)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < f->nup; i++)
-        n += f->up[i].m.type == type;
-    return n;
-}
-
-/* The k-th upstream message of a type (k from 0), or NULL. */
-static const upmsg_t *nth_up(const fx_t *f, unsigned type, unsigned k)
-{
-    for (unsigned i = 0; i < f->nup; i++)
-        if (f->up[i].m.type == type && k-- == 0)
-            return &f->up[i];
-    return NULL;
-}
-
-static void dma(fx_t *f, uint64_t va, uint64_t len, bool write)
-{
-    ck_assert_int_eq(pcie_dev_dma(f->dev, PASID, va, len, write), 0);
-}
-
-static void run(fx_t *f)
-{
-    sim_run(f->sim, SIM_TIME_MAX);
-}
-
-/* ------------------------------------------------------------- ATC */
-
-START_TEST(test_atc_hit_no_second_request)
-{
-    fx_t *f = fx_new();
-    fx_start(f, true);
-    page_set(f, PASID, BASE, PCIE_F_R | PCIE_F_W);
-    dma(f, BASE + 0x10, 64, false);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 1);
-    const pcie_msg_t *rq = &nth_up(f, PCIE_MSG_ATS_REQ, 0)->m;
-    ck_assert_uint_eq(rq->addr, BASE);
-    ck_assert_uint_eq(rq->pasid, PASID);
-    ck_assert_uint_eq(rq->rid, 0x100);
-    ck_assert_uint_ne(rq->flags & PCIE_F_PASID, 0);
-    ck_assert_uint_ne(rq->flags & PCIE_F_R, 0);
-    /* The read goes out translated, to the completion's address. */
-    const pcie_msg_t *rd = &nth_up(f, PCIE_MSG_MEM_RD, 0)->m;
-    ck_assert_uint_ne(rd->flags & PCIE_F_XLATED, 0);
-    ck_assert_uint_eq(rd->addr, 0x100000000ull + (BASE & 0xfffffff000ull) + 0x10);
-    ck_assert_uint_eq(rd->len, 64);
-    /* Same page again, a write this time: no translation request. */
-    dma(f, BASE + 0x800, 64, false);
-    dma(f, BASE + 0x900, 128, true);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 1);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_MEM_RD), 2);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_MEM_WR), 1);
-    ck_assert_uint_eq(ctr(f, "device0.atc.hits"), 2);
-    ck_assert_uint_eq(ctr(f, "device0.atc.misses"), 1);
-    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 3);
-    ck_assert_uint_eq(ctr(f, "device0.bytes"), 64 + 64 + 128);
-    /* A different page misses. */
-    page_set(f, PASID, BASE + 0x1000, PCIE_F_R);
-    dma(f, BASE + 0x1000, 64, false);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 2);
-    pcie_dev_totals_t t;
-    pcie_dev_totals(f->dev, &t);
-    ck_assert_uint_eq(t.dmas_started, 4);
-    ck_assert_uint_eq(t.dmas_done, 4);
-    ck_assert_uint_eq(t.atc_hits, 2);
-    ck_assert_uint_eq(t.atc_misses, 2);
-    ck_assert_uint_eq(t.in_flight, 0);
-    fx_free(f);
-}
-END_TEST
-
-/* A read-only ATC entry does not serve a write: the write asks again. */
-START_TEST(test_atc_perm_mismatch_asks_again)
-{
-    fx_t *f = fx_new();
-    fx_start(f, true);
-    page_set(f, PASID, BASE, PCIE_F_R);
-    dma(f, BASE, 64, false);
-    run(f);
-    page_set(f, PASID, BASE, PCIE_F_R | PCIE_F_W);
-    dma(f, BASE, 64, true);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 2);
-    const pcie_msg_t *rq = &nth_up(f, PCIE_MSG_ATS_REQ, 1)->m;
-    ck_assert_uint_ne(rq->flags & PCIE_F_W, 0);
-    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 2);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 0);
-    fx_free(f);
-}
-END_TEST
-
-/* ------------------------------------------------------------- PRI */
 
 /* A denied completion makes exactly one page request, L=1, with the
  * PASID and R (read) or W (write). */
@@ -617,14 +279,14 @@ START_TEST(test_uprgi)
     stray.tag = 77;
     stray.pasid = PASID;
     stray.code = PCIE_PRG_SUCCESS;
-    send_down_after(f, SIM_US, &stray, 0);
+    send_down_after(f, SIM_US, &stray);
     run(f);
     ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 1);
     dma(f, BASE, 64, false);
     run(f);
     uint16_t tag = nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag;
     stray.tag = (uint16_t)((tag + 1) % PCIE_PRG_INDICES);
-    send_down_after(f, SIM_US, &stray, 0);
+    send_down_after(f, SIM_US, &stray);
     run(f);
     ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 2);
     ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 0);
@@ -635,7 +297,7 @@ START_TEST(test_uprgi)
     ck_assert_uint_eq(ctr(f, "device0.pri.resp_success"), 1);
     /* A second response to the same, now answered, index is UPRGI. */
     stray.tag = tag;
-    send_down_after(f, SIM_US, &stray, 0);
+    send_down_after(f, SIM_US, &stray);
     run(f);
     ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 3);
     ck_assert_uint_eq(ctr(f, "device0.pri.resp_success"), 1);
@@ -691,187 +353,569 @@ START_TEST(test_retries_bounded_without_spans)
 }
 END_TEST
 
-/*
- * Regression, once a model bug: the ATC key kept only 44 bits
- * of the page number (address bits 12..55), so two pages whose untranslated
- * addresses differ only in bit 56 or above share one ATC entry. The second
- * DMA below is served from the first page's cached translation: no
- * Translation Request, no fault, data moved to/from the wrong frame. With
- * iommu.levels = 5 (57-bit input addresses) the platform accepts such
- * addresses (see test_host.c test_five_level_no_atc_alias).
- */
-START_TEST(test_atc_no_alias_above_bit_55)
+/* ----------------------------------------------------- allocation */
+
+/* Allocation 1: the second fault waits; its page request goes out one
+ * processing delay after the first group's response arrives (behind the
+ * first DMA's re-issued translation request, built in the same delay),
+ * and the wait is recorded. */
+START_TEST(test_capacity_wait_exact)
 {
     fx_t *f = fx_new();
+    f->dcfg.pri_capacity = 1;
     fx_start(f, true);
-    uint64_t a = 0x1000, b = (1ull << 56) | 0x1000;
-    page_set(f, PASID, a, PCIE_F_R | PCIE_F_W); /* b is not present */
-    dma(f, a, 64, false);
+    dma(f, BASE, 64, false);
+    dma(f, BASE + 0x1000, 64, false);
     run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 1);
-    dma(f, b, 64, false);
-    run(f);
-    /* b was never translated: it must miss the ATC and ask. */
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 2);
-    ck_assert_uint_eq(ctr(f, "device0.atc.hits"), 0);
     ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 1);
-    fx_free(f);
-}
-END_TEST
-
-/* ------------------------------------------------------ invalidation */
-
-START_TEST(test_inv_req_drops_atc_and_completes)
-{
-    fx_t *f = fx_new();
-    fx_start(f, true);
-    for (unsigned i = 0; i < 4; i++)
-        page_set(f, PASID, BASE + i * 0x1000, PCIE_F_R | PCIE_F_W);
-    for (unsigned i = 0; i < 4; i++)
-        dma(f, BASE + i * 0x1000, 64, false);
+    const uint8_t P = PCIE_F_PASID;
+    /* When B's denial arrived: its request's arrival + ats_delay + down. */
+    sim_time_t t_denied_b = nth_up(f, PCIE_MSG_ATS_REQ, 1)->t + f->ats_delay +
+                            hop(f, PCIE_MSG_ATS_CPL, 0, 0);
+    sim_time_t t_resp = sim_now(f->sim) + 3 * SIM_US;
+    respond(f, nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag, PCIE_PRG_SUCCESS, true,
+            3 * SIM_US);
     run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 4);
-    /* Invalidate page 1 of another PASID: nothing dropped, still a CPL. */
-    pcie_msg_t inv = {0};
-    inv.type = PCIE_MSG_INV_REQ;
-    inv.flags = PCIE_F_PASID;
-    inv.pasid = PASID + 1;
-    inv.addr = BASE + 0x1000;
-    inv.len = 0x1000;
-    inv.tag = 9;
-    inv.cookie = (void *)(uintptr_t)0xdead0;
-    send_down_after(f, SIM_US, &inv, 0);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 2);
+    sim_time_t t_rx = t_resp + hop(f, PCIE_MSG_PRG_RESP, P, 0);
+    const upmsg_t *pr_b = nth_up(f, PCIE_MSG_PAGE_REQ, 1);
+    ck_assert_uint_eq(pr_b->m.addr, BASE + 0x1000);
+    ck_assert_uint_eq(pr_b->t, t_rx + proc(f) + ser(f, PCIE_MSG_ATS_REQ, P, 0) +
+                                   hop(f, PCIE_MSG_PAGE_REQ, P, 0));
+    sim_hist_t *w = hist(f, "device0.pri.capacity_wait");
+    ck_assert_uint_eq(w->count, 1);
+    ck_assert_uint_eq(w->min, t_rx - t_denied_b);
+    respond(f, pr_b->m.tag, PCIE_PRG_SUCCESS, true, SIM_US);
     run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_INV_CPL), 1);
-    ck_assert_uint_eq(ctr(f, "device0.atc.invalidated"), 0);
-    /* Now page 1 of our PASID. */
-    inv.pasid = PASID;
-    inv.tag = 10;
-    inv.cookie = (void *)(uintptr_t)0xbeef0;
-    send_down_after(f, SIM_US, &inv, 0);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_INV_CPL), 2);
-    const pcie_msg_t *c = &nth_up(f, PCIE_MSG_INV_CPL, 1)->m;
-    ck_assert_uint_eq(c->tag, 10);
-    ck_assert_ptr_eq(c->cookie, inv.cookie);
-    ck_assert_uint_eq(c->pasid, PASID);
-    ck_assert_uint_eq(c->rid, 0x100);
-    ck_assert_uint_eq(ctr(f, "device0.atc.invalidated"), 1);
-    /* Page 1 asks again; pages 0, 2, 3 still hit. */
-    for (unsigned i = 0; i < 4; i++)
-        dma(f, BASE + i * 0x1000, 64, false);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 5);
-    ck_assert_uint_eq(nth_up(f, PCIE_MSG_ATS_REQ, 4)->m.addr, BASE + 0x1000);
-    /* len 0: everything of the PASID. */
-    inv.len = 0;
-    inv.addr = 0;
-    send_down_after(f, SIM_US, &inv, 0);
-    run(f);
-    ck_assert_uint_eq(ctr(f, "device0.atc.invalidated"), 1 + 4);
-    for (unsigned i = 0; i < 4; i++)
-        dma(f, BASE + i * 0x1000, 64, false);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 9);
-    fx_free(f);
-}
-END_TEST
-
-/* ---------------------------------------------------- DMA mechanics */
-
-/* A DMA is handled page by page; reads split by MRRS, writes one posted
- * request per page. */
-START_TEST(test_multi_page_split)
-{
-    fx_t *f = fx_new();
-    fx_start(f, true);
-    for (unsigned i = 0; i < 4; i++)
-        page_set(f, PASID, BASE + i * 0x1000, PCIE_F_R | PCIE_F_W);
-    uint64_t va = BASE + 0x800, len = 0x2000; /* 0x800 + 0x1000 + 0x800 */
-    dma(f, va, len, false);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 3);
-    uint64_t mrrs = f->lcfg.mrrs;
-    uint64_t expect_rd = (0x800 + mrrs - 1) / mrrs + (0x1000 + mrrs - 1) / mrrs +
-                         (0x800 + mrrs - 1) / mrrs;
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_MEM_RD), expect_rd);
-    uint64_t sum = 0;
-    for (unsigned k = 0; k < expect_rd; k++) {
-        const pcie_msg_t *m = &nth_up(f, PCIE_MSG_MEM_RD, k)->m;
-        ck_assert_uint_le(m->len, mrrs);
-        sum += m->len;
-    }
-    ck_assert_uint_eq(sum, len);
-    ck_assert_uint_eq(ctr(f, "device0.bytes"), len);
-    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 1);
-    /* The same range written: one posted write per page part. */
-    dma(f, va, len, true);
-    run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_MEM_WR), 3);
-    ck_assert_uint_eq(nth_up(f, PCIE_MSG_MEM_WR, 0)->m.len, 0x800);
-    ck_assert_uint_eq(nth_up(f, PCIE_MSG_MEM_WR, 1)->m.len, 0x1000);
-    ck_assert_uint_eq(nth_up(f, PCIE_MSG_MEM_WR, 2)->m.len, 0x800);
     ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 2);
+    ck_assert_uint_eq(f->max_pages_out, 1);
     fx_free(f);
 }
 END_TEST
 
-/* At most `tags` DMAs in flight; later ones wait for a tag. */
-START_TEST(test_tags_limit_in_flight)
+/* The device may have min(capacity, allocation) page requests
+ * outstanding (Linux pci_enable_pri writes min(capacity, requested)). */
+START_TEST(test_allocation_is_min_of_capacity_and_host)
+{
+    static const uint64_t cap[] = {8, 2}, alloc[] = {3, 5};
+    fx_t *f = fx_new();
+    f->dcfg.pri_capacity = cap[_i];
+    f->dcfg.pri_alloc = alloc[_i];
+    f->auto_prg = PCIE_PRG_SUCCESS;
+    fx_start(f, true);
+    enum { N = 12 };
+    for (unsigned i = 0; i < N; i++)
+        dma(f, BASE + i * 0x1000, 64, false);
+    run(f);
+    uint64_t limit = cap[_i] < alloc[_i] ? cap[_i] : alloc[_i];
+    ck_assert_uint_eq(f->max_pages_out, limit);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), N);
+    ck_assert_uint_eq(hist(f, "device0.pri.capacity_wait")->count, N - limit);
+    ck_assert(!f->collision);
+    fx_free(f);
+}
+END_TEST
+
+/* ------------------------------------------------------ PRG index */
+
+/* Indices are handed out oldest first: with one group at a time, the
+ * k-th group gets index k mod 512, so an index comes back only after all
+ * the others were used. */
+START_TEST(test_prg_index_oldest_first)
+{
+    fx_t *f = fx_new();
+    f->dcfg.pri_capacity = 1;
+    f->auto_prg = PCIE_PRG_SUCCESS;
+    f->prg_delay_unit = 200 * SIM_NS;
+    fx_start(f, false);
+    enum { N = 600 };
+    for (unsigned i = 0; i < N; i++)
+        dma(f, BASE + i * 0x1000, 64, false);
+    run(f);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), N);
+    for (unsigned k = 0; k < N; k++)
+        ck_assert_uint_eq(nth_up(f, PCIE_MSG_PAGE_REQ, k)->m.tag,
+                          k % PCIE_PRG_INDICES);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), N);
+    ck_assert(!f->collision);
+    fx_free(f);
+}
+END_TEST
+
+/* ------------------------------------------------- groups (L flag) */
+
+/* fault_ahead 4 on a DMA over three pages: one group of three page
+ * requests, same index, L on the last only; the allocation counts three;
+ * after Success the DMA translates the three pages and completes without
+ * another page request. */
+START_TEST(test_group_last_flag)
+{
+    fx_t *f = fx_new();
+    f->dcfg.fault_ahead = 4;
+    fx_start(f, true);
+    bool write = _i == 1;
+    uint64_t va = BASE + 0x800, len = 0x2000; /* pages 0, 1, 2 */
+    dma(f, va, len, write);
+    run(f);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 3);
+    uint16_t tag = nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag;
+    for (unsigned k = 0; k < 3; k++) {
+        const pcie_msg_t *m = &nth_up(f, PCIE_MSG_PAGE_REQ, k)->m;
+        ck_assert_uint_eq(m->tag, tag);
+        ck_assert_uint_eq(m->addr, BASE + k * 0x1000);
+        ck_assert_uint_eq(m->pasid, PASID);
+        ck_assert_uint_ne(m->flags & PCIE_F_PASID, 0);
+        ck_assert_uint_eq(m->flags & PCIE_F_LAST, k == 2 ? PCIE_F_LAST : 0);
+        ck_assert_uint_eq(m->flags & (PCIE_F_R | PCIE_F_W),
+                          write ? PCIE_F_W : PCIE_F_R);
+    }
+    /* Back to back on the link, built in one processing delay. */
+    sim_time_t s = ser(f, PCIE_MSG_PAGE_REQ, PCIE_F_PASID, 0);
+    ck_assert_uint_eq(nth_up(f, PCIE_MSG_PAGE_REQ, 1)->t,
+                      nth_up(f, PCIE_MSG_PAGE_REQ, 0)->t + s);
+    ck_assert_uint_eq(nth_up(f, PCIE_MSG_PAGE_REQ, 2)->t,
+                      nth_up(f, PCIE_MSG_PAGE_REQ, 0)->t + 2 * s);
+    ck_assert_uint_eq(f->max_pages_out, 3);
+    pcie_dev_totals_t t;
+    pcie_dev_totals(f->dev, &t);
+    ck_assert_uint_eq(t.pri_outstanding, 3);
+    ck_assert_uint_eq(t.page_groups, 1);
+    respond(f, tag, PCIE_PRG_SUCCESS, true, SIM_US);
+    run(f);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 3);
+    /* fault, retry of page 0, pages 1 and 2 */
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 4);
+    ck_assert_uint_eq(ctr(f, "device0.pri.groups"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.pri.page_requests"), 3);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.bytes"), len);
+    pcie_dev_totals(f->dev, &t);
+    ck_assert_uint_eq(t.pri_outstanding, 0);
+    fx_free(f);
+}
+END_TEST
+
+/* A group stops before a page the ATC holds; the page after it faults in
+ * a group of its own. With fault_ahead 1 (the default) every page is its
+ * own group. */
+START_TEST(test_group_stops_at_cached_page)
+{
+    fx_t *f = fx_new();
+    f->dcfg.fault_ahead = 8;
+    f->auto_prg = PCIE_PRG_SUCCESS;
+    fx_start(f, true);
+    page_set(f, PASID, BASE + 0x2000, PCIE_F_R | PCIE_F_W);
+    dma(f, BASE + 0x2000, 64, false); /* caches page 2 */
+    run(f);
+    dma(f, BASE, 0x4000, false); /* pages 0..3; 0, 1, 3 absent */
+    run(f);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 3);
+    const pcie_msg_t *a = &nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m;
+    const pcie_msg_t *b = &nth_up(f, PCIE_MSG_PAGE_REQ, 1)->m;
+    const pcie_msg_t *c = &nth_up(f, PCIE_MSG_PAGE_REQ, 2)->m;
+    ck_assert_uint_eq(a->addr, BASE);
+    ck_assert_uint_eq(a->flags & PCIE_F_LAST, 0);
+    ck_assert_uint_eq(b->addr, BASE + 0x1000);
+    ck_assert_uint_ne(b->flags & PCIE_F_LAST, 0);
+    ck_assert_uint_eq(b->tag, a->tag);
+    ck_assert_uint_eq(c->addr, BASE + 0x3000);
+    ck_assert_uint_ne(c->flags & PCIE_F_LAST, 0);
+    ck_assert_uint_eq(ctr(f, "device0.pri.groups"), 2);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 2);
+    ck_assert_uint_eq(ctr(f, "device0.atc.hits"), 1);
+    fx_free(f);
+}
+END_TEST
+
+/* The allocation counts page requests: with 5, a group of 4 leaves 1, so
+ * a second group of 4 waits for the first one's response; a group never
+ * asks for more than the allocation (capacity 2: groups of 2). */
+START_TEST(test_group_allocation_per_page)
+{
+    fx_t *f = fx_new();
+    f->dcfg.fault_ahead = 4;
+    f->dcfg.pri_capacity = _i == 0 ? 5 : 2;
+    fx_start(f, true);
+    dma(f, BASE, 0x4000, false);
+    dma(f, BASE + 0x10000, 0x4000, false);
+    run(f);
+    if (_i == 0) {
+        ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 4);
+        ck_assert_uint_eq(f->pages_out, 4);
+        respond(f, nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag, PCIE_PRG_SUCCESS,
+                true, SIM_US);
+        run(f);
+        ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 8);
+        ck_assert_uint_eq(nth_up(f, PCIE_MSG_PAGE_REQ, 4)->m.addr,
+                          BASE + 0x10000);
+        ck_assert_uint_eq(f->max_pages_out, 4);
+    } else {
+        ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 2);
+        ck_assert_uint_ne(nth_up(f, PCIE_MSG_PAGE_REQ, 1)->m.flags &
+                              PCIE_F_LAST,
+                          0);
+        ck_assert_uint_eq(f->max_pages_out, 2);
+    }
+    fx_free(f);
+}
+END_TEST
+
+/* --------------------------------------------- Response Failure */
+
+/* A Response Failure fails every DMA waiting on PRI (outstanding or
+ * waiting for allocation), sets RF, and later responses are ignored;
+ * faults fail until pcie_dev_pri_reset, after which PRI works again. */
+START_TEST(test_failure_then_reset)
+{
+    fx_t *f = fx_new();
+    f->dcfg.pri_capacity = 2;
+    fx_start(f, true);
+    for (unsigned i = 0; i < 4; i++)
+        dma(f, BASE + i * 0x1000, 64, false);
+    run(f);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 2);
+    uint16_t a = nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag;
+    uint16_t b = nth_up(f, PCIE_MSG_PAGE_REQ, 1)->m.tag;
+    ck_assert_uint_eq(pcie_dev_pri_status(f->dev) & PCIE_PRI_STATUS_RF, 0);
+    respond(f, a, PCIE_PRG_FAILURE, false, SIM_US);
+    run(f);
+    ck_assert_uint_eq(ctr(f, "device0.pri.resp_failure"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_failed"), 4);
+    unsigned st = pcie_dev_pri_status(f->dev);
+    ck_assert_uint_ne(st & PCIE_PRI_STATUS_RF, 0);
+    ck_assert_uint_ne(st & PCIE_PRI_STATUS_STOPPED, 0);
+    pcie_dev_totals_t t;
+    pcie_dev_totals(f->dev, &t);
+    ck_assert_uint_eq(t.pri_outstanding, 0);
+    ck_assert_uint_eq(t.in_flight, 0);
+    /* The host may still answer the other group: ignored. */
+    respond(f, b, PCIE_PRG_SUCCESS, true, SIM_US);
+    run(f);
+    ck_assert_uint_eq(ctr(f, "device0.pri.resp_ignored"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 0);
+    /* Faults fail at once, no page request. */
+    dma(f, BASE + 0x8000, 64, false);
+    run(f);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 2);
+    ck_assert_uint_eq(ctr(f, "device0.faults_without_pri"), 1);
+    /* Reset: RF cleared, faults recoverable again. */
+    pcie_dev_pri_reset(f->dev);
+    st = pcie_dev_pri_status(f->dev);
+    ck_assert_uint_eq(st & (PCIE_PRI_STATUS_RF | PCIE_PRI_STATUS_STOPPED), 0);
+    dma(f, BASE + 0x9000, 64, false);
+    run(f);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 3);
+    respond(f, nth_up(f, PCIE_MSG_PAGE_REQ, 2)->m.tag, PCIE_PRG_SUCCESS, true,
+            SIM_US);
+    run(f);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.pri.resets"), 1);
+    fx_free(f);
+}
+END_TEST
+
+/* A reset forgets outstanding groups: their DMAs fail, a late response
+ * for one of them is UPRGI. */
+START_TEST(test_reset_forgets_outstanding)
+{
+    fx_t *f = fx_new();
+    fx_start(f, true);
+    dma(f, BASE, 64, false);
+    run(f);
+    uint16_t a = nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag;
+    pcie_dev_pri_reset(f->dev);
+    run(f);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_failed"), 1);
+    respond(f, a, PCIE_PRG_SUCCESS, true, SIM_US);
+    run(f);
+    ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 1);
+    ck_assert_uint_ne(pcie_dev_pri_status(f->dev) & PCIE_PRI_STATUS_UPRGI, 0);
+    fx_free(f);
+}
+END_TEST
+
+/* -------------------------------------------------------- timeout */
+
+/* pri_timeout: a group not answered in time is given up exactly
+ * pri_timeout after its requests were sent: its DMA fails, the
+ * allocation and the index are freed (the waiting fault goes out at once,
+ * with the next index), and the late response counts as UPRGI. */
+START_TEST(test_response_timeout)
+{
+    fx_t *f = fx_new();
+    f->dcfg.pri_capacity = 1;
+    f->dcfg.pri_timeout = 10 * SIM_US;
+    fx_start(f, true);
+    dma(f, BASE, 64, false);
+    dma(f, BASE + 0x1000, 64, false);
+    sim_run(f->sim, 5 * SIM_US);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 1);
+    const uint8_t P = PCIE_F_PASID;
+    const upmsg_t *pr_a = nth_up(f, PCIE_MSG_PAGE_REQ, 0);
+    sim_time_t t_sent = pr_a->t - hop(f, PCIE_MSG_PAGE_REQ, P, 0);
+    sim_time_t t_out = t_sent + f->dcfg.pri_timeout;
+    uint16_t tag_a = pr_a->m.tag;
+    sim_run(f->sim, t_out - 1);
+    ck_assert_uint_eq(f->ndone, 0);
+    sim_run(f->sim, t_out + 5 * SIM_US);
+    ck_assert_uint_eq(ctr(f, "device0.pri.timeouts"), 1);
+    ck_assert_uint_eq(f->ndone, 1);
+    ck_assert(!f->done[0].ok);
+    ck_assert_uint_eq(f->done[0].addr, BASE);
+    ck_assert_uint_eq(f->done[0].t, t_out);
+    const upmsg_t *pr_b = nth_up(f, PCIE_MSG_PAGE_REQ, 1);
+    ck_assert_ptr_nonnull(pr_b);
+    ck_assert_uint_eq(pr_b->t, t_out + proc(f) + hop(f, PCIE_MSG_PAGE_REQ, P, 0));
+    ck_assert_uint_ne(pr_b->m.tag, tag_a);
+    /* The late response for A. */
+    respond(f, tag_a, PCIE_PRG_SUCCESS, true, SIM_US);
+    sim_run(f->sim, sim_now(f->sim) + 2 * SIM_US);
+    ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 1);
+    respond(f, pr_b->m.tag, PCIE_PRG_SUCCESS, true, SIM_US);
+    run(f);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_failed"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.pri.timeouts"), 1);
+    fx_free(f);
+}
+END_TEST
+
+/* ---------------------------------------- PRG Response PASID Required */
+
+/* Required (the default): a response without the PASID prefix, or with
+ * another PASID, does not match the group (UPRGI, counted); the right one
+ * does. Not required: a response with the prefix is accepted (counted)
+ * and one without is the normal case. */
+START_TEST(test_prg_pasid_required)
+{
+    bool required = _i == 0;
+    fx_t *f = fx_new();
+    f->dcfg.prg_pasid_required = required;
+    fx_start(f, true);
+    ck_assert_uint_eq(pcie_dev_pri_status(f->dev) & PCIE_PRI_STATUS_PASID,
+                      required ? PCIE_PRI_STATUS_PASID : 0);
+    dma(f, BASE, 64, false);
+    run(f);
+    uint16_t tag = nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag;
+    if (required) {
+        respond_ex(f, tag, PCIE_PRG_SUCCESS, true, SIM_US, 0, 0);
+        run(f);
+        ck_assert_uint_eq(ctr(f, "device0.pri.resp_missing_pasid"), 1);
+        ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 1);
+        ck_assert_uint_ne(pcie_dev_pri_status(f->dev) & PCIE_PRI_STATUS_UPRGI,
+                          0);
+        respond_ex(f, tag, PCIE_PRG_SUCCESS, true, SIM_US, PCIE_F_PASID,
+                   PASID + 1);
+        run(f);
+        ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 2);
+        ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 0);
+        pcie_dev_totals_t t;
+        pcie_dev_totals(f->dev, &t);
+        ck_assert_uint_eq(t.pri_outstanding, 1);
+        respond_ex(f, tag, PCIE_PRG_SUCCESS, true, SIM_US, PCIE_F_PASID,
+                   PASID);
+        run(f);
+        ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 1);
+        ck_assert_uint_eq(ctr(f, "device0.pri.resp_unexpected_pasid"), 0);
+    } else {
+        respond_ex(f, tag, PCIE_PRG_SUCCESS, true, SIM_US, PCIE_F_PASID,
+                   PASID);
+        run(f);
+        ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 1);
+        ck_assert_uint_eq(ctr(f, "device0.pri.resp_unexpected_pasid"), 1);
+        dma(f, BASE + 0x1000, 64, false);
+        run(f);
+        tag = nth_up(f, PCIE_MSG_PAGE_REQ, 1)->m.tag;
+        respond_ex(f, tag, PCIE_PRG_SUCCESS, true, SIM_US, 0, 0);
+        run(f);
+        ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 2);
+        ck_assert_uint_eq(ctr(f, "device0.pri.resp_unexpected_pasid"), 1);
+        ck_assert_uint_eq(ctr(f, "device0.pri.resp_missing_pasid"), 0);
+    }
+    ck_assert_uint_eq(ctr(f, "device0.pri.resp_success"), 1 + !required);
+    fx_free(f);
+}
+END_TEST
+
+/* ---------------------------------------------------- PASID stop */
+
+/* Stop with a page request outstanding: the faulting DMA and the queued
+ * one fail at once, a DMA issued during the stop fails, the read in
+ * flight completes first, then the Stop Marker (L=1, R=W=0, PASID) goes
+ * out one processing delay later and the stop completes; another PASID
+ * is not affected. The group's response frees its index and allocation
+ * later (not UPRGI). */
+START_TEST(test_stop_marker)
 {
     fx_t *f = fx_new();
     f->dcfg.tags = 2;
-    f->ats_delay = 20 * SIM_US; /* slow translations */
+    f->mem_delay = 20 * SIM_US;
     fx_start(f, true);
-    for (unsigned i = 0; i < 5; i++) {
-        page_set(f, PASID, BASE + i * 0x1000, PCIE_F_R);
-        dma(f, BASE + i * 0x1000, 64, false);
-    }
-    sim_run(f->sim, 10 * SIM_US);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 2);
+    const uint32_t OTHER = PASID + 1;
+    page_set(f, PASID, BASE + 0x1000, PCIE_F_R | PCIE_F_W);
+    page_set(f, OTHER, BASE + 0x1000, PCIE_F_R | PCIE_F_W);
+    dma(f, BASE, 64, false);                     /* A: faults */
+    dma(f, BASE + 0x1000, 64, false);            /* B: slow read */
+    dma(f, BASE + 0x2000, 64, false);            /* C: queued */
+    dma_pasid(f, OTHER, BASE + 0x1000, 64, true); /* D: queued */
+    sim_time_t t_stop = 3 * SIM_US;
+    sim_run(f->sim, t_stop);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_PAGE_REQ), 1);
+    const upmsg_t *rd = nth_up(f, PCIE_MSG_MEM_RD, 0);
+    ck_assert_ptr_nonnull(rd);
+    uint16_t tag_a = nth_up(f, PCIE_MSG_PAGE_REQ, 0)->m.tag;
+    ck_assert_int_eq(pcie_dev_stop_pasid(f->dev, PASID, fx_on_stop, f), 0);
+    ck_assert_int_eq(pcie_dev_stop_pasid(f->dev, PASID, fx_on_stop, f),
+                     -EBUSY);
+    ck_assert_uint_eq(f->stops_done, 0); /* never from inside the call */
+    ck_assert_uint_eq(ctr(f, "device0.dmas_stopped"), 2);
+    dma_at(f, t_stop + SIM_US, PASID, BASE + 0x1000, 64, false); /* E */
+    run(f);
+    /* B's completion reached the device at: */
+    sim_time_t t_b = rd->t + f->mem_delay + hop(f, PCIE_MSG_MEM_CPL, 0, 64);
+    ck_assert_uint_eq(f->stops_done, 1);
+    ck_assert_uint_eq(f->stop_done_pasid, PASID);
+    ck_assert_uint_eq(f->t_stop_done, t_b + proc(f));
+    ck_assert_uint_eq(f->stop_markers, 1);
+    const upmsg_t *sm = nth_up(f, PCIE_MSG_PAGE_REQ, 1);
+    ck_assert_uint_eq(sm->m.flags, PCIE_F_PASID | PCIE_F_LAST);
+    ck_assert_uint_eq(sm->m.pasid, PASID);
+    ck_assert_uint_eq(sm->t, t_b + proc(f) + hop(f, PCIE_MSG_PAGE_REQ,
+                                                 PCIE_F_PASID, 0));
+    ck_assert_uint_eq(ctr(f, "device0.pri.stop_markers"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.pri.page_requests"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_stopped"), 3);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 2); /* B and D */
+    ck_assert_uint_eq(f->nok, 2);
     pcie_dev_totals_t t;
     pcie_dev_totals(f->dev, &t);
-    ck_assert_uint_eq(t.in_flight, 5);
+    ck_assert_uint_eq(t.pri_outstanding, 1);
+    ck_assert_uint_eq(t.stop_markers, 1);
+    /* The host answers the stopped group later. */
+    respond(f, tag_a, PCIE_PRG_INVALID, false, SIM_US);
     run(f);
-    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 5);
-    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 5);
-    sim_gauge_t *g = sim_stats_find_gauge(f->st, "device0.tags_busy");
-    ck_assert_ptr_nonnull(g);
-    ck_assert(g->max == 2.0);
+    ck_assert_uint_eq(ctr(f, "device0.pri.resp_stopped"), 1);
+    ck_assert_uint_eq(ctr(f, "device0.pri.uprgi"), 0);
+    pcie_dev_totals(f->dev, &t);
+    ck_assert_uint_eq(t.pri_outstanding, 0);
+    /* The stop is over: the PASID can be used again. */
+    dma(f, BASE + 0x1000, 64, false);
+    run(f);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_done"), 3);
     fx_free(f);
 }
 END_TEST
 
-static Suite *dev_suite(void)
+/* Stop with no page request outstanding: no Stop Marker; the stop
+ * completes when the DMA waiting for its translation gets the completion
+ * (and fails without sending anything else), or at once when nothing of
+ * the PASID is in flight. */
+START_TEST(test_stop_without_marker)
+{
+    fx_t *f = fx_new();
+    f->ats_delay = 5 * SIM_US;
+    fx_start(f, true);
+    page_set(f, PASID, BASE, PCIE_F_R | PCIE_F_W);
+    dma(f, BASE, 64, false);
+    sim_run(f->sim, SIM_US);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 1);
+    const upmsg_t *rq = nth_up(f, PCIE_MSG_ATS_REQ, 0);
+    ck_assert_int_eq(pcie_dev_stop_pasid(f->dev, PASID, fx_on_stop, f), 0);
+    run(f);
+    ck_assert_uint_eq(f->stops_done, 1);
+    ck_assert_uint_eq(f->t_stop_done,
+                      rq->t + f->ats_delay + hop(f, PCIE_MSG_ATS_CPL, 0, 0));
+    ck_assert_uint_eq(f->stop_markers, 0);
+    ck_assert_uint_eq(count_up(f, PCIE_MSG_MEM_RD), 0);
+    ck_assert_uint_eq(ctr(f, "device0.dmas_stopped"), 1);
+    /* Nothing in flight: completes at the same time, after the call. */
+    sim_time_t now = sim_now(f->sim);
+    ck_assert_int_eq(pcie_dev_stop_pasid(f->dev, PASID + 7, fx_on_stop, f), 0);
+    ck_assert_uint_eq(f->stops_done, 1);
+    run(f);
+    ck_assert_uint_eq(f->stops_done, 2);
+    ck_assert_uint_eq(f->t_stop_done, now);
+    ck_assert_uint_eq(f->stop_markers, 0);
+    fx_free(f);
+}
+END_TEST
+
+/* ------------------------------------------------ no allocation */
+
+/* The PRI machinery allocates nothing per request: after a first round
+ * of concurrent faults (groups of several pages), ten more rounds make
+ * the device and its link grow no storage. */
+START_TEST(test_no_allocation_per_request)
+{
+    fx_t *f = fx_new();
+    f->dcfg.fault_ahead = 4;
+    f->dcfg.pri_capacity = 16;
+    f->auto_prg = PCIE_PRG_SUCCESS;
+    f->prg_delay_unit = 500 * SIM_NS;
+    f->no_record = true;
+    fx_start(f, false);
+    enum { ROUND = 64 };
+    uint64_t page = 0;
+    for (unsigned i = 0; i < ROUND; i++, page += 4)
+        dma(f, BASE + page * 0x1000, 0x3000, i % 2);
+    run(f);
+    pcie_dev_totals_t t0, t1;
+    pcie_dev_totals(f->dev, &t0);
+    ck_assert_uint_eq(t0.dmas_done, ROUND);
+    for (unsigned r = 0; r < 10; r++) {
+        for (unsigned i = 0; i < ROUND; i++, page += 4)
+            dma(f, BASE + page * 0x1000, 0x3000, i % 2);
+        run(f);
+    }
+    pcie_dev_totals(f->dev, &t1);
+    ck_assert_uint_eq(t1.dmas_done, 11 * ROUND);
+    ck_assert_uint_eq(t1.page_groups, 11 * ROUND);
+    ck_assert_uint_eq(t1.page_requests, 11 * ROUND * 3);
+    ck_assert_uint_eq(t1.mem_grows, t0.mem_grows);
+    fx_free(f);
+}
+END_TEST
+
+static Suite *pri_suite(void)
 {
     Suite *s = suite_create("device_pri");
-    TCase *tc = tcase_create("atc");
-    tcase_add_test(tc, test_atc_hit_no_second_request);
-    tcase_add_test(tc, test_atc_perm_mismatch_asks_again);
-    tcase_add_test(tc, test_atc_no_alias_above_bit_55);
-    tcase_add_test(tc, test_inv_req_drops_atc_and_completes);
-    tcase_add_test(tc, test_multi_page_split);
-    tcase_add_test(tc, test_tags_limit_in_flight);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("pri");
+    TCase *tc = tcase_create("codes");
     tcase_add_loop_test(tc, test_denied_makes_one_page_request, 0, 2);
     tcase_add_test(tc, test_success_retries_translation);
     tcase_add_test(tc, test_invalid_fails_dma);
     tcase_add_test(tc, test_failure_disables_pri);
+    tcase_add_test(tc, test_failure_then_reset);
+    tcase_add_test(tc, test_reset_forgets_outstanding);
     tcase_add_test(tc, test_reserved_code_is_failure);
     tcase_add_test(tc, test_no_pri_device);
     tcase_add_test(tc, test_ur_completion_fails);
-    tcase_add_test(tc, test_capacity_limits_page_requests);
-    tcase_add_loop_test(tc, test_prg_index_reuse_only_after_response, 0, 3);
     tcase_add_test(tc, test_uprgi);
     tcase_add_test(tc, test_retries_bounded);
     tcase_add_test(tc, test_retries_bounded_without_spans);
+    tcase_add_loop_test(tc, test_prg_pasid_required, 0, 2);
+    tcase_add_test(tc, test_response_timeout);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("allocation");
+    tcase_add_test(tc, test_capacity_limits_page_requests);
+    tcase_add_test(tc, test_capacity_wait_exact);
+    tcase_add_loop_test(tc, test_allocation_is_min_of_capacity_and_host, 0, 2);
+    tcase_add_loop_test(tc, test_prg_index_reuse_only_after_response, 0, 3);
+    tcase_add_test(tc, test_prg_index_oldest_first);
+    tcase_add_loop_test(tc, test_group_last_flag, 0, 2);
+    tcase_add_test(tc, test_group_stops_at_cached_page);
+    tcase_add_loop_test(tc, test_group_allocation_per_page, 0, 2);
+    tcase_add_test(tc, test_no_allocation_per_request);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stop");
+    tcase_add_test(tc, test_stop_marker);
+    tcase_add_test(tc, test_stop_without_marker);
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
-    return iommusim_run_suite(dev_suite());
+    return iommusim_run_suite(pri_suite());
 }

@@ -17,6 +17,8 @@
 #include <check.h>
 
 #include "tests/check_run.h"
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -309,7 +311,8 @@ START_TEST(test_link_fifo_timing)
         ck_assert_uint_gt(r.tag[i], last);
         last = r.tag[i];
     }
-    /* Stats. */
+    /* Stats (published by pcie_link_finish_stats). */
+    pcie_link_finish_stats(l);
     sim_counter_t *tl = sim_stats_find_counter(st, "lnk.up.tlps");
     sim_counter_t *by = sim_stats_find_counter(st, "lnk.up.bytes");
     sim_counter_t *bz = sim_stats_find_counter(st, "lnk.up.busy");
@@ -320,8 +323,13 @@ START_TEST(test_link_fifo_timing)
     ck_assert_ptr_nonnull(bz);
     ck_assert_ptr_nonnull(pr);
     ck_assert_ptr_nonnull(dt);
-    ck_assert_uint_eq(tl->value, 4);
-    ck_assert_uint_eq(dt->value, 1);
+    /* Messages, and TLPs: the 1024-byte write is 4 TLPs at MPS 256, the
+     * 4096-byte completion 16. */
+    sim_counter_t *ms = sim_stats_find_counter(st, "lnk.up.messages");
+    ck_assert_ptr_nonnull(ms);
+    ck_assert_uint_eq(ms->value, 4);
+    ck_assert_uint_eq(tl->value, 1024 / 256 + 3);
+    ck_assert_uint_eq(dt->value, 4096 / 256);
     ck_assert_uint_eq(pr->value, 2);
     ck_assert_uint_eq(by->value,
                       pcie_msg_wire_bytes(&c, &a) + pcie_msg_wire_bytes(&c, &b) +
@@ -386,8 +394,8 @@ END_TEST
 START_TEST(test_link_params_table)
 {
     /* The [link] keys exist with their documented defaults. */
-    const char *keys[] = {"latency", "gen", "lanes", "mps", "mrrs"};
-    for (unsigned k = 0; k < 5; k++) {
+    const char *keys[] = {"latency", "preset", "gen", "lanes", "mps", "mrrs"};
+    for (unsigned k = 0; k < 6; k++) {
         bool found = false;
         for (unsigned i = 0; i < pcie_link_nparams; i++)
             if (!strcmp(pcie_link_params[i].key, keys[k]) &&
@@ -395,6 +403,341 @@ START_TEST(test_link_params_table)
                 found = true;
         ck_assert_msg(found, "link.%s missing", keys[k]);
     }
+}
+END_TEST
+
+/* ------------------------------------------------------------ presets */
+
+/* The presets stand for Gen3/Gen4/Gen5 at x1..x16, in name order. */
+START_TEST(test_presets)
+{
+    static const unsigned widths[] = {1, 2, 4, 8, 16};
+    ck_assert_str_eq(pcie_link_preset_names[PCIE_LINK_CUSTOM], "custom");
+    ck_assert_ptr_null(pcie_link_preset_names[PCIE_LINK_NPRESETS]);
+    unsigned g, w;
+    ck_assert(!pcie_link_preset(PCIE_LINK_CUSTOM, &g, &w));
+    ck_assert(!pcie_link_preset(PCIE_LINK_NPRESETS, &g, &w));
+    for (unsigned p = 1; p < PCIE_LINK_NPRESETS; p++) {
+        unsigned gen = 3 + (p - 1) / 5, lanes = widths[(p - 1) % 5];
+        char name[16];
+        snprintf(name, sizeof(name), "gen%ux%u", gen, lanes);
+        ck_assert_str_eq(pcie_link_preset_names[p], name);
+        ck_assert(pcie_link_preset(p, &g, &w));
+        ck_assert_uint_eq(g, gen);
+        ck_assert_uint_eq(w, lanes);
+        /* A preset serialises like the same gen/lanes given directly, and
+         * wins over the gen/lanes fields. */
+        pcie_link_cfg_t a = link_cfg(gen, lanes), b = link_cfg(1, 1);
+        b.preset = p;
+        ck_assert_uint_eq(pcie_link_serial_time(&a, 4416),
+                          pcie_link_serial_time(&b, 4416));
+        /* Resolving fills gen and lanes (from their defaults, 3 and 8). */
+        pcie_link_cfg_t c = link_cfg(3, 8);
+        char err[160];
+        c.preset = p;
+        ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), 0);
+        ck_assert_uint_eq(c.gen, gen);
+        ck_assert_uint_eq(c.lanes, lanes);
+        /* Resolved values read back the same (a dumped config). */
+        ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), 0);
+    }
+    /* Custom changes nothing; a key set to another value conflicts. */
+    char err[160];
+    pcie_link_cfg_t c = link_cfg(2, 4);
+    ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.gen, 2);
+    c.preset = 10; /* gen4x16 */
+    ck_assert_str_eq(pcie_link_preset_names[10], "gen4x16");
+    ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "link.gen"));
+    c = link_cfg(3, 4);
+    c.preset = 10;
+    ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "link.lanes"));
+}
+END_TEST
+
+/*
+ * Serialisation of real TLPs, by hand. Bits on the wire = bytes * 8 *
+ * 130/128 (Gen3+); rate = lanes * GT/s.
+ *  - ATS Translation Request with PASID prefix, Gen3 x1: 16 + 4 + 8 = 28 B
+ *    = 227.5 bits / 8 Gb/s = 28.4375 ns -> 28438 ps;
+ *  - read completion of 64 B, Gen3 x8: 64 + 12 + 8 = 84 B = 682.5 bits /
+ *    64 Gb/s = 10.6640625 ns -> 10665 ps;
+ *  - 256 B posted write with PASID prefix, Gen5 x16: 256 + 16 + 4 + 8 =
+ *    284 B = 2307.5 bits / 512 Gb/s = 4.5068359375 ns -> 4507 ps;
+ *  - 4 KiB completion at MPS 256, Gen4 x16: 16 TLPs, 4096 + 16 * 20 =
+ *    4416 B = 35880 bits / 256 Gb/s = 140.15625 ns -> 140157 ps;
+ *  - the same 4 KiB on Gen4 x4: 560.625 ns -> 560625 ps;
+ *  - 64 B write on Gen1 x1 (8b/10b): 64 + 16 + 8 = 88 B = 880 bits /
+ *    2.5 Gb/s = 352 ns.
+ */
+START_TEST(test_serial_tlp_hand_computed)
+{
+    pcie_link_cfg_t c = link_cfg(3, 1);
+    pcie_msg_t m = {.type = PCIE_MSG_ATS_REQ, .flags = PCIE_F_PASID};
+    ck_assert_uint_eq(pcie_msg_wire_bytes(&c, &m), 28);
+    ck_assert_uint_eq(pcie_link_serial_time(&c, 28), 28438);
+    c = link_cfg(3, 8);
+    m = (pcie_msg_t){.type = PCIE_MSG_MEM_CPL, .len = 64};
+    ck_assert_uint_eq(pcie_msg_wire_bytes(&c, &m), 84);
+    ck_assert_uint_eq(pcie_link_serial_time(&c, 84), 10665);
+    c = link_cfg(1, 1);
+    c.preset = 15; /* gen5x16 */
+    m = (pcie_msg_t){.type = PCIE_MSG_MEM_WR, .flags = PCIE_F_PASID, .len = 256};
+    ck_assert_uint_eq(pcie_msg_wire_bytes(&c, &m), 284);
+    ck_assert_uint_eq(pcie_link_serial_time(&c, 284), 4507);
+    c.preset = 10; /* gen4x16 */
+    m = (pcie_msg_t){.type = PCIE_MSG_MEM_CPL, .len = 4096};
+    ck_assert_uint_eq(pcie_msg_wire_bytes(&c, &m), 4416);
+    ck_assert_uint_eq(pcie_msg_tlps(&c, &m), 16);
+    ck_assert_uint_eq(pcie_link_serial_time(&c, 4416), 140157);
+    c.preset = 8; /* gen4x4 */
+    ck_assert_uint_eq(pcie_link_serial_time(&c, 4416), 560625);
+    c = link_cfg(1, 1);
+    m = (pcie_msg_t){.type = PCIE_MSG_MEM_WR, .len = 64};
+    ck_assert_uint_eq(pcie_msg_wire_bytes(&c, &m), 88);
+    ck_assert_uint_eq(pcie_link_serial_time(&c, 88), 352000);
+}
+END_TEST
+
+/* TLPs per message: payloads split by MPS, everything else one TLP. */
+START_TEST(test_msg_tlps)
+{
+    pcie_link_cfg_t c = link_cfg(3, 8);
+    const uint32_t mpss[] = {128, 256, 384, 4096};
+    const uint32_t lens[] = {0, 1, 128, 129, 256, 1000, 4096};
+    for (unsigned k = 0; k < 4; k++) {
+        c.mps = mpss[k];
+        for (unsigned i = 0; i < 7; i++) {
+            uint32_t n = lens[i] ? (lens[i] + mpss[k] - 1) / mpss[k] : 1;
+            pcie_msg_t m = {.type = PCIE_MSG_MEM_WR, .len = lens[i]};
+            ck_assert_uint_eq(pcie_msg_tlps(&c, &m), n);
+            m.type = PCIE_MSG_MEM_CPL;
+            ck_assert_uint_eq(pcie_msg_tlps(&c, &m), n);
+            m.type = PCIE_MSG_MEM_RD;
+            ck_assert_uint_eq(pcie_msg_tlps(&c, &m), 1);
+        }
+    }
+}
+END_TEST
+
+/* ------------------------------------------------- send ahead (send_at) */
+
+#define NRAND 400
+
+typedef struct arrivals {
+    sim_t *sim;
+    unsigned n, nsent;
+    sim_time_t t[NRAND];
+    uint16_t tag[NRAND];
+    sim_time_t sent_t[NRAND]; /* by tag */
+} arrivals_t;
+
+static void on_arrival(void *opaque, const pcie_msg_t *m)
+{
+    arrivals_t *a = opaque;
+    ck_assert_uint_lt(a->n, NRAND);
+    a->t[a->n] = sim_now(a->sim);
+    a->tag[a->n] = m->tag;
+    a->n++;
+}
+
+static void on_sent(sim_t *sim, void *opaque, uint64_t arg)
+{
+    arrivals_t *a = opaque;
+    a->sent_t[arg] = sim_now(sim);
+    a->nsent++;
+}
+
+/* Link A gets each message at its send time (an event each); link B gets
+ * it ahead, at a random earlier moment and in another order. */
+typedef struct plan {
+    pcie_link_t *a, *b;
+    arrivals_t *ra, *rb;
+    pcie_msg_t msg[NRAND];
+    sim_time_t when[NRAND];
+} plan_t;
+
+static void ev_send_a(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)sim;
+    plan_t *p = opaque;
+    pcie_link_send_at_notify(p->a, PCIE_UP, &p->msg[arg], p->when[arg], on_sent,
+                             p->ra, arg);
+}
+
+static void ev_send_b(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)sim;
+    plan_t *p = opaque;
+    pcie_link_send_at_notify(p->b, PCIE_UP, &p->msg[arg], p->when[arg], on_sent,
+                             p->rb, arg);
+}
+
+/*
+ * Randomized: handing messages over ahead of their send time, in any
+ * order, gives exactly the arrivals (and end-of-serialisation events) of
+ * sending each at its time: the serialisation order is that of the send
+ * times (ties: order of hand-over, which both links share here).
+ */
+START_TEST(test_send_at_matches_sending_on_time)
+{
+    sim_t *sim = sim_create(NULL);
+    sim_stats_t *st = sim_stats_create();
+    sim_rng_t rng;
+    sim_rng_seed(&rng, 77 + (uint64_t)_i, "test_send_at");
+    static arrivals_t ra, rb;
+    static plan_t p;
+    memset(&ra, 0, sizeof(ra));
+    memset(&rb, 0, sizeof(rb));
+    memset(&p, 0, sizeof(p));
+    ra.sim = rb.sim = sim;
+    pcie_link_cfg_t c = link_cfg(_i == 0 ? 1 : 3, _i == 0 ? 1 : 4);
+    c.latency = 100 * SIM_NS;
+    p.a = pcie_link_create(sim, st, "a", &c, on_arrival, &ra, on_arrival, &ra);
+    p.b = pcie_link_create(sim, st, "b", &c, on_arrival, &rb, on_arrival, &rb);
+    p.ra = &ra;
+    p.rb = &rb;
+    ck_assert_ptr_nonnull(p.a);
+    ck_assert_ptr_nonnull(p.b);
+    static const unsigned types[] = {PCIE_MSG_ATS_REQ, PCIE_MSG_MEM_RD,
+                                     PCIE_MSG_MEM_WR, PCIE_MSG_PAGE_REQ};
+    for (unsigned i = 0; i < NRAND; i++) {
+        /* Send times on a coarse grid, so that many are equal. */
+        p.when[i] = 1000 * SIM_NS + sim_rng_below(&rng, 400) * 50 * SIM_NS;
+        p.msg[i] = mk(types[sim_rng_below(&rng, 4)], (uint16_t)i,
+                      (uint32_t)(1 + sim_rng_below(&rng, 2000)));
+        /* Hand-over: at most 2 us ahead. The send events of A are
+         * scheduled in hand-over order so that equal send times keep the
+         * same order on both links. */
+        sim_time_t ahead = sim_rng_below(&rng, 2 * SIM_US);
+        sim_time_t h = p.when[i] > ahead ? p.when[i] - ahead : 0;
+        p.msg[i].addr = h; /* remembered for the ordering below */
+    }
+    /* Order the plan by hand-over time (stable), then schedule. */
+    for (unsigned i = 1; i < NRAND; i++) {
+        for (unsigned k = i; k > 0 && p.msg[k - 1].addr > p.msg[k].addr; k--) {
+            pcie_msg_t tm = p.msg[k];
+            p.msg[k] = p.msg[k - 1];
+            p.msg[k - 1] = tm;
+            sim_time_t tw = p.when[k];
+            p.when[k] = p.when[k - 1];
+            p.when[k - 1] = tw;
+        }
+    }
+    for (unsigned i = 0; i < NRAND; i++) {
+        p.msg[i].tag = (uint16_t)i;
+        ck_assert_uint_ne(sim_schedule_at(sim, p.msg[i].addr, ev_send_b, &p, i),
+                          0);
+    }
+    /* A: at the send time itself, in hand-over order among equal times. */
+    unsigned order[NRAND];
+    for (unsigned i = 0; i < NRAND; i++)
+        order[i] = i;
+    for (unsigned i = 1; i < NRAND; i++)
+        for (unsigned k = i; k > 0 && p.when[order[k - 1]] > p.when[order[k]];
+             k--) {
+            unsigned t = order[k];
+            order[k] = order[k - 1];
+            order[k - 1] = t;
+        }
+    /* Scheduled after B's events, so at an equal time B's hand-overs run
+     * first; A's send events at equal times run in hand-over order. */
+    for (unsigned i = 0; i < NRAND; i++)
+        ck_assert_uint_ne(
+            sim_schedule_at(sim, p.when[order[i]], ev_send_a, &p, order[i]), 0);
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_uint_eq(ra.n, NRAND);
+    ck_assert_uint_eq(rb.n, NRAND);
+    ck_assert_uint_eq(ra.nsent, NRAND);
+    ck_assert_uint_eq(rb.nsent, NRAND);
+    for (unsigned i = 0; i < NRAND; i++) {
+        ck_assert_uint_eq(ra.tag[i], rb.tag[i]);
+        ck_assert_uint_eq(ra.t[i], rb.t[i]);
+        /* the end of serialisation is one latency before the arrival */
+        ck_assert_uint_eq(ra.sent_t[ra.tag[i]], ra.t[i] - c.latency);
+        ck_assert_uint_eq(rb.sent_t[rb.tag[i]], rb.t[i] - c.latency);
+    }
+    /* The arrival order is the send-time order. */
+    for (unsigned i = 1; i < NRAND; i++)
+        ck_assert_uint_le(p.when[ra.tag[i - 1]], p.when[ra.tag[i]]);
+    pcie_link_destroy(p.a);
+    pcie_link_destroy(p.b);
+    sim_stats_destroy(st);
+    sim_destroy(sim);
+}
+END_TEST
+
+/* The link's own serialisation (rate precomputed) gives the formula's
+ * time for every generation, width and message size: one write at a time
+ * on an idle link arrives serialisation + latency after it was sent. */
+START_TEST(test_link_ser_matches_formula)
+{
+    static const unsigned widths[] = {1, 2, 4, 8, 16};
+    sim_t *sim = sim_create(NULL);
+    sim_stats_t *st = sim_stats_create();
+    rec_t r = {.sim = sim};
+    side_t up = {&r, PCIE_UP};
+    for (unsigned gen = 1; gen <= 5; gen++) {
+        for (unsigned w = 0; w < 5; w++) {
+            pcie_link_cfg_t c = link_cfg(gen, widths[w]);
+            c.mps = 4096;
+            char name[32];
+            snprintf(name, sizeof(name), "f%u_%u", gen, w);
+            pcie_link_t *l =
+                pcie_link_create(sim, st, name, &c, on_rx, &up, on_rx, &up);
+            ck_assert_ptr_nonnull(l);
+            for (uint32_t len = 1; len <= 4096; len += 37) {
+                r.n = 0;
+                pcie_msg_t m = mk(PCIE_MSG_MEM_WR, 1, len);
+                sim_time_t t0 = sim_now(sim);
+                pcie_link_send(l, PCIE_UP, &m);
+                sim_run(sim, SIM_TIME_MAX);
+                ck_assert_uint_eq(r.n, 1);
+                ck_assert_uint_eq(
+                    r.t[0], t0 + c.latency +
+                                pcie_link_serial_time(
+                                    &c, pcie_msg_wire_bytes(&c, &m)));
+            }
+            pcie_link_destroy(l);
+        }
+    }
+    sim_stats_destroy(st);
+    sim_destroy(sim);
+}
+END_TEST
+
+/* Utilisation = serialisation time / elapsed time, per direction. */
+START_TEST(test_utilisation)
+{
+    sim_t *sim = sim_create(NULL);
+    sim_stats_t *st = sim_stats_create();
+    rec_t r = {.sim = sim};
+    side_t up = {&r, PCIE_UP}, dn = {&r, PCIE_DOWN};
+    pcie_link_cfg_t c = link_cfg(1, 1);
+    c.latency = 0;
+    pcie_link_t *l = pcie_link_create(sim, st, "u", &c, on_rx, &up, on_rx, &dn);
+    sender_t s = {.link = l};
+    pcie_msg_t w = mk(PCIE_MSG_MEM_WR, 1, 64);
+    send_at(sim, &s, 0, PCIE_UP, &w);
+    send_at(sim, &s, 0, PCIE_UP, &w);
+    sim_run(sim, SIM_TIME_MAX);
+    sim_time_t busy = 2 * pcie_link_serial_time(&c, pcie_msg_wire_bytes(&c, &w));
+    pcie_msg_t d = mk(PCIE_MSG_MEM_RD, 2, 64); /* sent down at the end */
+    send_at(sim, &s, 4 * busy, PCIE_DOWN, &d);
+    sim_run(sim, 4 * busy); /* time advances to 4 x busy */
+    ck_assert_uint_eq(sim_now(sim), 4 * busy);
+    ck_assert(pcie_link_utilisation(l, PCIE_UP) == 0.25);
+    /* The down message is being serialised: nothing of it counts yet. */
+    ck_assert(pcie_link_utilisation(l, PCIE_DOWN) == 0.0);
+    pcie_link_finish_stats(l);
+    double *u = sim_stats_find_scalar(st, "u.up.utilisation");
+    ck_assert_ptr_nonnull(u);
+    ck_assert(*u == 0.25);
+    pcie_link_destroy(l);
+    sim_stats_destroy(st);
+    sim_destroy(sim);
 }
 END_TEST
 
@@ -406,11 +749,17 @@ static Suite *link_suite(void)
     tcase_add_test(tc, test_serial_formula);
     tcase_add_test(tc, test_wire_bytes_per_type);
     tcase_add_test(tc, test_msg_names);
+    tcase_add_test(tc, test_presets);
+    tcase_add_test(tc, test_serial_tlp_hand_computed);
+    tcase_add_test(tc, test_msg_tlps);
     suite_add_tcase(s, tc);
     tc = tcase_create("delivery");
     tcase_add_test(tc, test_link_fifo_timing);
     tcase_add_test(tc, test_link_burst_and_fields);
     tcase_add_test(tc, test_link_params_table);
+    tcase_add_loop_test(tc, test_send_at_matches_sending_on_time, 0, 3);
+    tcase_add_test(tc, test_utilisation);
+    tcase_add_test(tc, test_link_ser_matches_formula);
     suite_add_tcase(s, tc);
     return s;
 }
