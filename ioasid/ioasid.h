@@ -2,7 +2,9 @@
  * ioasid/ioasid.h - the host side of the fault path: address spaces (the
  * host mm: VMAs and the I/O page table), the host IOMMU driver's page
  * request handling (PRQ interrupt, handler thread, I/O page fault groups,
- * iopf workers, page responses) and unmap invalidations.
+ * iopf workers, page responses through the invalidation queue), stall
+ * events of untranslated DMA (SMMUv3 stall model: a fault group of one,
+ * answered with a resume) and unmap invalidations.
  *
  * Behaviour follows Linux drivers/iommu/intel/prq.c and io-pgfault.c as
  * collected in shared/reference/fault-path-semantics.md sections 2b and 4.
@@ -23,8 +25,9 @@ typedef struct ioasid_host_cfg {
     sim_dist_t iopf;          /* per group: iopf core, queueing to the handler
                                  and building the response (no mm work) */
     sim_dist_t mm_minor;      /* handle_mm_fault, minor fault (per page) */
-    sim_dist_t page_response; /* page group response: QI submit + wait */
-    sim_dist_t inv_iotlb;     /* IOTLB invalidation: QI submit + wait */
+    sim_dist_t qi_submit;     /* software: build descriptors, write the
+                                 invalidation queue tail (per batch); the
+                                 IOMMU's processing is iommu.qi_* */
 } ioasid_host_cfg_t;
 
 extern const sim_param_t ioasid_host_params[];
@@ -61,9 +64,10 @@ int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
 
 /*
  * Remove mappings in [va, va+len) (pages must be 4 KiB aligned), clear the
- * page table, then invalidate the IOTLB and the ATCs of every device bound
- * to mm; the invalidation latency is measured (host.unmap.latency).
- * Returns 0, -EINVAL or -ENOMEM.
+ * page table, then, after host.qi_submit, submit to the invalidation queue
+ * an IOTLB invalidation and a device-TLB invalidation per device bound to
+ * mm, and a wait descriptor; the latency until the wait completes is
+ * measured (host.unmap.latency). Returns 0, -EINVAL or -ENOMEM.
  */
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len);
 
@@ -77,6 +81,7 @@ typedef struct ioasid_host_totals {
     uint64_t resp_success, resp_invalid;
     uint64_t requests_responded; /* page requests covered by responses */
     uint64_t partial_discarded;
+    uint64_t stalls_resumed; /* stall events answered with a resume */
     uint64_t in_flight;      /* groups queued or being handled */
     uint64_t unmaps_pending; /* unmaps whose invalidation is not done */
 } ioasid_host_totals_t;

@@ -16,7 +16,18 @@ typedef struct iopf_group {
     iopf_fault_t *faults; /* in arrival order, the last request last */
     iopf_fault_t *last;
     ioasid_mm_t *mm;      /* NULL: no address space bound (Invalid) */
+    bool stall;           /* a stall event: answer with a resume */
+    uint16_t stag;
 } iopf_group_t;
+
+/* One threaded handler draining a queue of the IOMMU (the PRQ, or the
+ * fault/event queue). */
+typedef struct hq_reader {
+    bool running, rerun;
+    uint32_t pos, tail;
+    uint64_t count;
+    bool evq; /* the fault/event queue (else the PRQ) */
+} hq_reader_t;
 
 typedef struct bind_slot {
     uint64_t key; /* (rid << 20 | pasid) + 1; 0 = empty */
@@ -47,7 +58,6 @@ typedef struct unmap_op {
     ioasid_mm_t *mm;
     uint64_t va, len;
     sim_time_t start;
-    unsigned pending;
 } unmap_op_t;
 
 struct ioasid_host {
@@ -64,10 +74,8 @@ struct ioasid_host {
     bind_slot_t *binds;
     size_t nbind_slots, nbinds;
 
-    /* handler thread */
-    bool running, rerun;
-    uint32_t run_pos, run_tail;
-    uint64_t run_count;
+    /* handler threads */
+    hq_reader_t prq, evq;
     iopf_fault_t *partials; /* newest first */
 
     ioasid_host_totals_t tot;
@@ -75,6 +83,8 @@ struct ioasid_host {
         sim_counter_t *irqs, *runs, *reported, *stop_markers,
             *overflow_recoveries, *partial_discarded, *groups, *resp_success,
             *resp_invalid, *unmaps, *minor, *spurious, *upgrades, *bad_access;
+        sim_counter_t *ev_irqs, *ev_runs, *ev_stalls, *ev_unrecoverable,
+            *ev_overflows, *resumes;
         sim_hist_t *batch, *unmap_latency;
     } s;
 };

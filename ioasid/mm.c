@@ -179,14 +179,14 @@ int ioasid_mm_fault(ioasid_mm_t *mm, uint64_t addr, unsigned flags)
         return populate(mm, page, v->perm) ? -EFAULT : 0;
     }
     if (need & ~w.perm) {
-        /* Present with less permission than the mapping allows: widen it
-         * and drop any IOTLB entry holding the old permission. */
+        /* Present with less permission than the mapping allows: widen it.
+         * No invalidation, as on x86 for a permission upgrade: an IOTLB
+         * entry that does not grant an access is not used, the IOMMU reads
+         * the tables again (iommu/walk.c), and a VT-d page request
+         * invalidates its page anyway (fault-path-semantics 2a item 4). */
         h->s.upgrades->value++;
-        int rc = iommu_pt_map(&mm->pt, page, w.pa & ~(IOMMU_PAGE_SIZE - 1),
-                              IOMMU_PAGE_SHIFT, v->perm | IOMMU_PTE_U);
-        for (size_t i = 0; i < mm->nbinds; i++)
-            iommu_iotlb_invalidate(h->iommu, (uint16_t)mm->id,
-                                   mm->binds[i].pasid, page, IOMMU_PAGE_SIZE);
+        int rc = iommu_pt_protect(&mm->pt, page, IOMMU_PAGE_SIZE,
+                                  v->perm | IOMMU_PTE_U);
         return rc ? -EFAULT : 0;
     }
     h->s.spurious->value++;
@@ -195,37 +195,49 @@ int ioasid_mm_fault(ioasid_mm_t *mm, uint64_t addr, unsigned flags)
 
 /* ------------------------------------------------------------- unmap */
 
-static void unmap_finish(ioasid_host_t *h, unmap_op_t *op)
+/* The wait descriptor after the unmap's invalidations completed. */
+static void unmap_done(void *opaque)
 {
+    unmap_op_t *op = opaque;
+    ioasid_host_t *h = op->mm->host;
     sim_hist_add(h->s.unmap_latency, sim_now(h->sim) - op->start);
     h->tot.unmaps_pending--;
     sim_pool_put(&h->unmap_ops, op);
 }
 
-static void devtlb_done(void *opaque)
-{
-    unmap_op_t *op = opaque;
-    if (--op->pending == 0)
-        unmap_finish(op->mm->host, op);
-}
-
-/* The IOTLB invalidation has completed: invalidate the devices' ATCs. */
-static void ev_unmap_iotlb(sim_t *sim, void *opaque, uint64_t arg)
+/* The host driver has built the batch: submit, per device bound to mm, an
+ * IOTLB invalidation of the range (VT-d PASID-based IOTLB invalidation /
+ * SMMUv3 TLBI_NH_VA) and a device-TLB invalidation (ATS), then a wait
+ * whose completion ends the unmap (Linux: qi_flush_piotlb and
+ * qi_flush_dev_iotlb_pasid; SMMUv3 TLBI + ATC_INV + CMD_SYNC). */
+static void ev_unmap_submit(sim_t *sim, void *opaque, uint64_t arg)
 {
     unmap_op_t *op = opaque;
     ioasid_mm_t *mm = op->mm;
     ioasid_host_t *h = mm->host;
-    for (size_t i = 0; i < mm->nbinds; i++)
-        iommu_iotlb_invalidate(h->iommu, (uint16_t)mm->id, mm->binds[i].pasid,
-                               op->va, op->len);
-    op->pending = 1; /* held until every request is sent */
-    for (size_t i = 0; i < mm->nbinds; i++) {
-        if (iommu_devtlb_invalidate(h->iommu, mm->binds[i].rid,
-                                    mm->binds[i].pasid, op->va, op->len,
-                                    devtlb_done, op) == 0)
-            op->pending++;
+    int rc = 0;
+    for (size_t i = 0; i < mm->nbinds && !rc; i++) {
+        iommu_qi_desc_t d[2];
+        memset(d, 0, sizeof(d));
+        d[0].type = IOMMU_QI_IOTLB;
+        d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_RANGE,
+                                 .domain = (uint16_t)mm->id,
+                                 .pasid = mm->binds[i].pasid,
+                                 .addr = op->va,
+                                 .len = op->len};
+        d[1].type = IOMMU_QI_DEVTLB;
+        d[1].inv = (iommu_inv_t){.rid = mm->binds[i].rid,
+                                 .pasid = mm->binds[i].pasid,
+                                 .addr = op->va,
+                                 .len = op->len};
+        rc = iommu_qi_submit(h->iommu, d, 2);
     }
-    devtlb_done(op);
+    iommu_qi_desc_t w = {.type = IOMMU_QI_WAIT, .done = unmap_done,
+                         .opaque = op};
+    if (rc || iommu_qi_submit(h->iommu, &w, 1)) {
+        sim_logf(sim_log(sim), SIM_LOG_ERROR, "host: out of memory");
+        sim_stop(sim);
+    }
 }
 
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
@@ -264,7 +276,7 @@ int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
     op->start = sim_now(h->sim);
     h->tot.unmaps_pending++;
     h->s.unmaps->value++;
-    sim_schedule(h->sim, sim_dist_draw(&h->cfg.inv_iotlb, &h->rng),
-                 ev_unmap_iotlb, op, 0);
+    sim_schedule(h->sim, sim_dist_draw(&h->cfg.qi_submit, &h->rng),
+                 ev_unmap_submit, op, 0);
     return 0;
 }

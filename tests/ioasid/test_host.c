@@ -4,9 +4,11 @@
  * faults inside a mapping are fixed (minor fault, Success), faults outside
  * a mapping or against its permission are answered Invalid, duplicate
  * faults on one page cost one minor fault, an unmap invalidates the IOTLB
- * and the device ATC so no stale translation is used, and every page
- * request is accounted for (responded / auto-responded / dropped / in
- * flight) under PRQ overflow.
+ * and the device ATC through the invalidation queue so no stale
+ * translation is used, every page request is accounted for (responded /
+ * auto-responded / dropped / in flight) under PRQ overflow (VT-d and
+ * SMMUv3), and the DMA of a device without ATS is translated in the IOMMU
+ * (aborted on a fault, or held and resumed in the SMMUv3 stall model).
  *
  * Configuration comes from the platform's parameter tables (defaults) with
  * sim_config_set overrides; records come from an in-memory source.
@@ -270,6 +272,14 @@ START_TEST(test_unmap_invalidates)
     ck_assert_uint_lt(ul->max, t_read - t_unmap);
     ck_assert_uint_eq(ctr(h, "host.unmap.count"), 1);
     ck_assert_uint_eq(ctr(h, "iommu.devtlb.invalidations"), 1);
+    /* Through the invalidation queue: IOTLB, device-TLB, wait; the wait
+     * came after the device's completion. */
+    ck_assert_uint_eq(ctr(h, "iommu.qi.iotlb"), 1);
+    ck_assert_uint_eq(ctr(h, "iommu.qi.devtlb"), 1);
+    ck_assert_uint_ge(ctr(h, "iommu.qi.wait"), 1);
+    ck_assert_uint_gt(ul->min, (sim_time_t)sim_dist_mean(&h->pc.host.qi_submit) +
+                                   h->pc.iommu.qi_iotlb + h->pc.iommu.qi_devtlb +
+                                   2 * h->pc.link.latency);
     ck_assert_uint_eq(ctr(h, "device0.atc.invalidated"), 1);
     ck_assert_uint_eq(ctr(h, "iommu.iotlb.invalidated"), 1);
     /* Page 1: ATS at 1 us, ATC hit at 10 us, ATS again after the unmap.
@@ -318,11 +328,14 @@ END_TEST
  * that used the old entries are drained.) 
  *
  * Timing comes from the configuration: the unmap lands one walk_read after
- * the walk starts, and inv_iotlb is made shorter than the rest of the walk.
+ * the walk starts, and the invalidation (host.qi_submit + iommu.qi_iotlb)
+ * is made shorter than the rest of the walk (the first translation also
+ * reads the 4 context-path entries).
  */
 START_TEST(test_unmap_during_walk_leaves_no_stale_translation)
 {
-    static const char *const sets[] = {"host.inv_iotlb=100", NULL};
+    static const char *const sets[] = {"host.qi_submit=50", "iommu.qi_iotlb=50",
+                                       NULL};
     hfx_t *h = hfx_new(sets);
     const pcie_link_cfg_t *l = &h->pc.link;
     pcie_msg_t req = {.type = PCIE_MSG_ATS_REQ, .flags = PCIE_F_PASID};
@@ -331,9 +344,11 @@ START_TEST(test_unmap_during_walk_leaves_no_stale_translation)
     sim_time_t t_read = 1 * US;
     sim_time_t walk_start = t_read + (sim_time_t)sim_dist_mean(&h->pc.dev.proc) +
                             up + h->pc.iommu.ctx_hit + h->pc.iommu.iotlb_hit;
-    sim_time_t walk_end = walk_start + h->pc.iommu.levels * h->pc.iommu.walk_read;
+    sim_time_t walk_end =
+        walk_start + (4 + h->pc.iommu.levels) * h->pc.iommu.walk_read;
     sim_time_t t_unmap = walk_start + h->pc.iommu.walk_read;
-    sim_time_t inv = (sim_time_t)sim_dist_mean(&h->pc.host.inv_iotlb);
+    sim_time_t inv = (sim_time_t)sim_dist_mean(&h->pc.host.qi_submit) +
+                     h->pc.iommu.qi_iotlb;
     ck_assert_uint_lt(t_unmap + inv, walk_end); /* the race is set up */
     sim_time_t t_late = t_read + 100 * US;
     trace_record_t r[] = {
@@ -421,6 +436,25 @@ START_TEST(test_no_pri_device_fails)
 }
 END_TEST
 
+/* Records for `devs` devices (one absent 16 MiB mapping each, PASID 1)
+ * faulting in waves: per device `per` DMAs, each to a page nobody touched,
+ * 16 per microsecond; with writes, every fourth is a write. Returns the
+ * malloc'd records, their number in *n. */
+static trace_record_t *fault_waves(unsigned devs, unsigned per, bool writes,
+                                   size_t *n)
+{
+    trace_record_t *r = calloc((size_t)devs * (per + 1), sizeof(*r));
+    ck_assert_ptr_nonnull(r);
+    *n = 0;
+    for (unsigned d = 0; d < devs; d++)
+        r[(*n)++] = rmap(0, d, 1, BASE, 0x1000000, RW, false);
+    for (unsigned i = 0; i < per; i++)
+        for (unsigned d = 0; d < devs; d++)
+            r[(*n)++] = rdma((1 + i / 16) * US, d, 1, BASE + i * 0x1000, 64,
+                             writes && (i + d) % 4 == 0);
+    return r;
+}
+
 /* Conservation under PRQ overflow: many devices fault at once into a small
  * PRQ. Every page request ends responded, auto-responded or dropped; the
  * devices' own counts agree; every DMA ends done or failed. */
@@ -431,16 +465,8 @@ START_TEST(test_conservation_under_overflow)
                                        "device.tags=32", NULL};
     hfx_t *h = hfx_new(sets);
     enum { DEVS = 8, PER = 96 };
-    trace_record_t *r = calloc(DEVS * (PER + 1), sizeof(*r));
-    ck_assert_ptr_nonnull(r);
-    size_t n = 0;
-    for (unsigned d = 0; d < DEVS; d++)
-        r[n++] = rmap(0, d, 1, BASE, 0x1000000, RW, false);
-    /* Waves of new pages: every DMA touches a page nobody touched. */
-    for (unsigned i = 0; i < PER; i++)
-        for (unsigned d = 0; d < DEVS; d++)
-            r[n++] = rdma((1 + i / 16) * US, d, 1, BASE + i * 0x1000, 64,
-                          (i + d) % 4 == 0);
+    size_t n;
+    trace_record_t *r = fault_waves(DEVS, PER, true, &n);
     ck_assert_int_eq(hfx_run(h, r, n), PLATFORM_OK);
     platform_summary_t s;
     platform_summarize(h->p, &s);
@@ -557,6 +583,104 @@ START_TEST(test_sources_merged_by_time)
 }
 END_TEST
 
+/* SMMUv3 PRI queue under overflow: the host drains, discards partial
+ * groups and acknowledges (OVACKFLG) after each overflow; every page
+ * request is accounted for and the queue ends empty and acknowledged. */
+START_TEST(test_smmuv3_overflow_recovery)
+{
+    static const char *const sets[] = {"iommu.arch=smmuv3", "device.count=8",
+                                       "iommu.prq_depth=8",
+                                       "device.pri_capacity=16", NULL};
+    hfx_t *h = hfx_new(sets);
+    size_t n;
+    trace_record_t *r = fault_waves(8, 64, false, &n);
+    ck_assert_int_eq(hfx_run(h, r, n), PLATFORM_OK);
+    platform_summary_t s;
+    platform_summarize(h->p, &s);
+    ck_assert_uint_eq(s.dmas_done + s.dmas_failed, s.dmas);
+    ck_assert_uint_gt(s.pr_auto_responded, 0);
+    ck_assert_uint_eq(s.pr_in_flight, 0);
+    ck_assert_uint_eq(s.page_requests, s.pr_responded + s.pr_auto_responded +
+                                           s.pr_dropped);
+    ck_assert_uint_gt(ctr(h, "iommu.prq.overflows"), 0);
+    ck_assert_uint_eq(ctr(h, "host.prq.overflow_recoveries"),
+                      ctr(h, "iommu.prq.overflows"));
+    iommu_t *u = platform_iommu(h->p);
+    ck_assert_uint_eq(iommu_prq_status(u) & IOMMU_PRS_PRO, 0);
+    ck_assert_uint_eq(iommu_prq_count(u), 0);
+    /* SMMUv3 responses need no sync: one PRI_RESP per group, no wait. */
+    ck_assert_uint_eq(ctr(h, "iommu.qi.page_resp"), ctr(h, "host.iopf.groups"));
+    ck_assert_uint_eq(ctr(h, "iommu.qi.wait"), 0);
+    free(r);
+    hfx_free(h);
+}
+END_TEST
+
+/* A device without ATS: its DMA is translated in the IOMMU. A present
+ * mapping completes; an absent one aborts (UR) with a fault record, which
+ * the host reads as unrecoverable; no page request is ever sent. */
+START_TEST(test_untranslated_dma)
+{
+    static const char *const sets[] = {"device.ats=false", NULL};
+    hfx_t *h = hfx_new(sets);
+    trace_record_t r[] = {
+        rmap(0, 0, 1, BASE, 0x4000, RW, true),
+        rmap(0, 0, 1, BASE + 0x10000, 0x4000, RW, false),
+        rdma(1 * US, 0, 1, BASE + 0x1000, 256, false),
+        rdma(2 * US, 0, 1, BASE + 0x2000, 64, true),
+        rdma(20 * US, 0, 1, BASE + 0x10000, 64, false),
+    };
+    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
+    ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 1);
+    ck_assert_uint_gt(ctr(h, "iommu.dma.untranslated"), 2);
+    ck_assert_uint_eq(ctr(h, "iommu.dma.faults"), 1);
+    ck_assert_uint_eq(ctr(h, "iommu.fault.records"), 1);
+    ck_assert_uint_eq(ctr(h, "host.evq.unrecoverable"), 1);
+    ck_assert_uint_eq(ctr(h, "iommu.prq.received"), 0);
+    ck_assert_uint_eq(ctr(h, "iommu.ats.requests"), 0);
+    iommu_t *u = platform_iommu(h->p);
+    ck_assert_uint_eq(iommu_fault_head(u), iommu_fault_tail(u));
+    hfx_free(h);
+}
+END_TEST
+
+/* The SMMUv3 stall model: the faulting untranslated DMA is held, the host
+ * handles the stall event as a fault group of one (minor fault) and
+ * resumes it with RETRY: it completes. Outside any mapping the host
+ * answers Invalid: ABORT, the DMA fails. */
+START_TEST(test_stall_fixed_by_host)
+{
+    static const char *const sets[] = {"device.ats=false", "iommu.arch=smmuv3",
+                                       "iommu.stall=true", NULL};
+    hfx_t *h = hfx_new(sets);
+    trace_record_t r[] = {
+        rmap(0, 0, 1, BASE, 0x4000, RW, false),
+        rdma(1 * US, 0, 1, BASE + 0x1040, 64, false),
+        rdma(2 * US, 0, 1, BASE + 0x3000, 64, true),
+        rdma(100 * US, 0, 1, BASE + 0x8000, 64, false),
+    };
+    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
+    ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 1);
+    ck_assert_uint_eq(ctr(h, "iommu.dma.stalled"), 3);
+    ck_assert_uint_eq(ctr(h, "host.evq.stalls"), 3);
+    ck_assert_uint_eq(ctr(h, "host.iopf.resumes"), 3);
+    ck_assert_uint_eq(ctr(h, "iommu.qi.resume"), 3);
+    ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 2);
+    ck_assert_uint_eq(ctr(h, "host.mm.bad_access"), 1);
+    ck_assert_uint_eq(ctr(h, "host.iopf.resp_invalid"), 1);
+    ck_assert_uint_eq(ctr(h, "iommu.dma.aborted"), 1);
+    ck_assert_uint_eq(iommu_stalled(platform_iommu(h->p)), 0);
+    /* Stalls are not page requests. */
+    platform_summary_t s;
+    platform_summarize(h->p, &s);
+    ck_assert_uint_eq(s.page_requests, 0);
+    ck_assert_uint_eq(s.pr_responded, 0);
+    hfx_free(h);
+}
+END_TEST
+
 /* Input errors stop the run with PLATFORM_INPUT_ERROR, naming the source
  * and the record's line. */
 START_TEST(test_input_errors)
@@ -616,6 +740,12 @@ static Suite *host_suite(void)
     tc = tcase_create("conservation");
     tcase_add_test(tc, test_conservation_under_overflow);
     tcase_add_test(tc, test_conservation_mid_run);
+    tcase_add_test(tc, test_smmuv3_overflow_recovery);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("untranslated");
+    tcase_add_test(tc, test_untranslated_dma);
+    tcase_add_test(tc, test_stall_fixed_by_host);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("replay");

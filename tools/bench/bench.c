@@ -20,6 +20,12 @@
  *   e2e.faults_only       every DMA faults (no hits): the fault path alone
  *   memory.replay_10m     peak RSS and rate of a forked child replaying a
  *                         10 M-record text trace from a file
+ *   pcie.atc_hit_dmas     device + link + minimal root complex, DMAs through
+ *                         an ATC hit (bench_pcie.c)
+ *   pcie.fault_dmas       full platform, every DMA faults, 32 in flight
+ *   iommu.xlate           iommu_translate: IOTLB hits, cold 4-level walks,
+ *                         cold nested 4x4 walks (bench_iommu.c)
+ *   iommu.memory          table and host memory per million mapped pages
  *
  * Exit status: 0 ok, 1 a benchmark failed to run, 2 bad arguments.
  */
@@ -43,6 +49,10 @@
 #define TARGET_ENGINE_EVENTS_PER_S 20e6
 #define TARGET_E2E_FAULTS_PER_S 1e6
 #define TARGET_REPLAY_RSS_MIB 64.0
+#define TARGET_PCIE_HIT_DMAS_PER_S 20e6
+#define TARGET_IOMMU_HIT_PER_S 90e6
+#define TARGET_IOMMU_WALK_PER_S 20e6
+#define TARGET_IOMMU_NESTED_PER_S 5e6
 
 /*
  * Set up a metric with its printed name (PREFIX or PREFIX.SUFFIX when
@@ -239,7 +249,7 @@ static int reader_next(void *src, trace_record_t *rec)
  * Build a platform with the default configuration. Returns NULL on error
  * (logged). The config object is only needed while building.
  */
-static platform_t *make_platform(sim_log_t *log)
+platform_t *make_platform(sim_log_t *log)
 {
     platform_cfg_t pc;
     memset(&pc, 0, sizeof(pc));
@@ -532,7 +542,8 @@ static int bench_replay(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
 #define MAX_METRICS 5
 
 /* Positions of the benchmarks in the printed report. */
-enum { R_ENGINE, R_E2E, R_E2E_SAT, R_E2E_ONLY, R_REPLAY, NRESULTS };
+enum { R_ENGINE, R_E2E, R_E2E_SAT, R_E2E_ONLY, R_PCIE_HIT, R_PCIE_FAULT,
+       R_IOMMU_XLATE, R_IOMMU_MEM, R_REPLAY, NRESULTS };
 
 /* A benchmark: a name for --only and the function that runs it. */
 typedef struct bench {
@@ -551,6 +562,10 @@ static const bench_t benches[] = {
     {"e2e.faults", bench_e2e, R_E2E},
     {"e2e.faults_saturated", bench_e2e_saturated, R_E2E_SAT},
     {"e2e.faults_only", bench_e2e_faults_only, R_E2E_ONLY},
+    {"pcie.atc_hit_dmas", bench_pcie_atc_hit, R_PCIE_HIT},
+    {"pcie.fault_dmas", bench_pcie_fault, R_PCIE_FAULT},
+    {"iommu.xlate", bench_iommu_xlate, R_IOMMU_XLATE},
+    {"iommu.memory", bench_iommu_memory, R_IOMMU_MEM},
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
 _Static_assert(NBENCH == NRESULTS, "one report position per benchmark");
@@ -585,7 +600,7 @@ static void usage(FILE *out)
             "and the targets.\n"
             "  --quick       1 repetition and smaller sizes (CI smoke run)\n"
             "  --only NAME   run one benchmark (or a group: engine, e2e, "
-            "memory)\n"
+            "pcie, iommu, memory)\n"
             "  --repeat N    repetitions per benchmark, 1..%d (default 5; "
             "--quick: 1)\n"
             "benchmarks:",
@@ -715,6 +730,17 @@ int main(int argc, char **argv)
                 &results[R_ENGINE].m[0], TARGET_ENGINE_EVENTS_PER_S, true, qnote);
     target_line("e2e.faults >= 1 M faults/s (host time)", &results[R_E2E],
                 &results[R_E2E].m[0], TARGET_E2E_FAULTS_PER_S, true, qnote);
+    target_line("pcie.atc_hit_dmas >= 20 M DMAs/s", &results[R_PCIE_HIT],
+                &results[R_PCIE_HIT].m[0], TARGET_PCIE_HIT_DMAS_PER_S, true, qnote);
+    target_line("iommu.xlate.iotlb_hit >= 90 M/s", &results[R_IOMMU_XLATE],
+                &results[R_IOMMU_XLATE].m[0], TARGET_IOMMU_HIT_PER_S, true,
+                qnote);
+    target_line("iommu.xlate.walk_4level_cold >= 20 M/s",
+                &results[R_IOMMU_XLATE], &results[R_IOMMU_XLATE].m[1],
+                TARGET_IOMMU_WALK_PER_S, true, qnote);
+    target_line("iommu.xlate.nested_4x4_cold >= 5 M/s",
+                &results[R_IOMMU_XLATE], &results[R_IOMMU_XLATE].m[2],
+                TARGET_IOMMU_NESTED_PER_S, true, qnote);
     target_line("memory.replay_10m peak RSS < 64 MiB", &results[R_REPLAY],
                 &results[R_REPLAY].m[0], TARGET_REPLAY_RSS_MIB, false,
                 ctx.quick ? " (quick: 1 M records, not 10 M)" : "");

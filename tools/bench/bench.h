@@ -38,4 +38,13 @@ void metric_print(const metric_t *m);
 /* Host time now, in seconds (CLOCK_MONOTONIC). */
 double now_s(void);
 
+/* A platform with the default configuration (NULL on error, logged). */
+platform_t *make_platform(sim_log_t *log);
+
+/* Benchmarks living in their own files (see the table in bench.c). */
+int bench_pcie_atc_hit(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
+int bench_pcie_fault(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
+int bench_iommu_xlate(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
+int bench_iommu_memory(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
+
 #endif

@@ -41,17 +41,16 @@ int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
     return rc;
 }
 
-int platform_check(const platform_cfg_t *pc, sim_log_t *log)
+int platform_check(platform_cfg_t *pc, sim_log_t *log)
 {
     const pcie_dev_cfg_t *d = &pc->dev;
-    if (d->atc_entries && (d->atc_ways > d->atc_entries ||
-                           d->atc_entries % d->atc_ways)) {
-        sim_logf(log, SIM_LOG_ERROR,
-                 "device.atc_ways = %" PRIu64
-                 " must divide device.atc_entries = %" PRIu64,
-                 d->atc_ways, d->atc_entries);
+    char err[256];
+    if (pcie_link_cfg_resolve(&pc->link, err, sizeof(err))) {
+        sim_logf(log, SIM_LOG_ERROR, "%s", err);
         return -EINVAL;
     }
+    if (pcie_dev_cfg_check(d, log))
+        return -EINVAL;
     if (d->rid_base + d->count - 1 > 0xffff) {
         sim_logf(log, SIM_LOG_ERROR,
                  "device.rid_base = 0x%" PRIx64 " + device.count = %" PRIu64
@@ -60,7 +59,7 @@ int platform_check(const platform_cfg_t *pc, sim_log_t *log)
                  d->rid_base, d->count);
         return -EINVAL;
     }
-    return 0;
+    return iommu_cfg_check(&pc->iommu, log);
 }
 
 typedef struct src_state {
@@ -506,6 +505,8 @@ static void finish_stats(platform_t *p)
     platform_summary_t s;
     platform_summarize(p, &s);
     sim_spans_finish(p->faults);
+    for (unsigned i = 0; i < p->ndevs; i++)
+        pcie_dev_finish_stats(p->devs[i]);
     *p->s.sim_time = (double)s.sim_time;
     *p->s.events = (double)s.events;
     *p->s.faults_per_sec = s.faults_per_sec;

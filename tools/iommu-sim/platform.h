@@ -43,9 +43,10 @@ typedef struct platform_source {
 
 typedef struct platform platform_t;
 
-/* Check constraints between parameters (logged naming the keys); returns
- * 0 or -EINVAL. */
-int platform_check(const platform_cfg_t *pc, sim_log_t *log);
+/* Check constraints between parameters (logged naming the keys) and
+ * resolve derived ones (link.preset into link.gen and link.lanes);
+ * returns 0 or -EINVAL. */
+int platform_check(platform_cfg_t *pc, sim_log_t *log);
 
 /* Build the machine. Returns NULL on failure (logged). */
 platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log);
