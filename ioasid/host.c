@@ -132,7 +132,74 @@ int ioasid_host_bind(ioasid_host_t *h, ioasid_mm_t *mm, uint16_t rid,
         h->nbinds++;
     s->key = key;
     s->mm = mm;
+    s->gp = NULL;
     return 0;
+}
+
+int ioasid_host_bind_guest(ioasid_host_t *h, struct gproc *gp, uint16_t rid,
+                           uint32_t pasid, const iommu_pasid_entry_t *e)
+{
+    if ((h->nbinds + 1) * 2 > h->nbind_slots && bind_grow(h))
+        return -ENOMEM;
+    int rc = iommu_set_pasid(h->iommu, rid, pasid, e);
+    if (rc)
+        return rc;
+    uint64_t key = bind_key(rid, pasid);
+    bind_slot_t *s = bind_slot(h, key);
+    if (!s->key)
+        h->nbinds++;
+    s->key = key;
+    s->mm = NULL;
+    s->gp = gp;
+    return 0;
+}
+
+int ioasid_host_alloc_domain(ioasid_host_t *h)
+{
+    if (h->next_domain >= 0xffff) /* domain ids are 16 bits */
+        return -ENOSPC;
+    return (int)++h->next_domain;
+}
+
+int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid)
+{
+    bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
+    if (!s || !s->key || (!s->mm && !s->gp))
+        return -ENOENT;
+    /* The slot stays as a tombstone: a later bind reuses it. */
+    s->mm = NULL;
+    s->gp = NULL;
+    /* Its partial requests are dropped (iopf_queue_remove_device). */
+    iopf_fault_t **pp = &h->partials;
+    while (*pp) {
+        iopf_fault_t *p = *pp;
+        if (p->desc.rid == rid && p->desc.pasid == pasid) {
+            *pp = p->next;
+            sim_pool_put(&h->faults, p);
+            h->tot.partial_discarded++;
+            h->s.partial_discarded->value++;
+        } else {
+            pp = &p->next;
+        }
+    }
+    /* Clear the PASID entry, then invalidate the PASID cache and the
+     * PASID's IOTLB entries (VT-d teardown, fault-path-semantics 2b item
+     * 13: PRE cleared, drain, remove, disable). */
+    iommu_pasid_entry_t e;
+    uint16_t domain = 0;
+    if (iommu_get_pasid(h->iommu, rid, pasid, &e))
+        domain = e.domain;
+    iommu_clear_pasid(h->iommu, rid, pasid);
+    iommu_qi_desc_t d[2];
+    memset(d, 0, sizeof(d));
+    d[0].type = IOMMU_QI_PASID_CACHE;
+    d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_DEVICE_PASID, .rid = rid,
+                             .pasid = pasid};
+    d[1].type = IOMMU_QI_IOTLB;
+    d[1].inv = (iommu_inv_t){.gran = IOMMU_INV_PASID, .domain = domain,
+                             .pasid = pasid};
+    h->s.unbinds->value++;
+    return iommu_qi_submit(h->iommu, d, 2);
 }
 
 ioasid_mm_t *ioasid_host_lookup(const ioasid_host_t *h, uint16_t rid,
@@ -140,6 +207,14 @@ ioasid_mm_t *ioasid_host_lookup(const ioasid_host_t *h, uint16_t rid,
 {
     bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
     return s && s->key ? s->mm : NULL;
+}
+
+/* The guest process bound to (rid, pasid), or NULL. */
+static struct gproc *lookup_guest(const ioasid_host_t *h, uint16_t rid,
+                                  uint32_t pasid)
+{
+    bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
+    return s && s->key ? s->gp : NULL;
 }
 
 /* ------------------------------------------------------- fault groups */
@@ -164,7 +239,7 @@ static void oom(ioasid_host_t *h)
 
 /* Submit the group's response (for its last request) to the invalidation
  * queue and free the group. */
-static void group_respond(ioasid_host_t *h, iopf_group_t *g, uint8_t code)
+void ioasid_host_respond(ioasid_host_t *h, iopf_group_t *g, uint8_t code)
 {
     const iopf_fault_t *last = g->last;
     iommu_qi_desc_t d[2];
@@ -179,7 +254,9 @@ static void group_respond(ioasid_host_t *h, iopf_group_t *g, uint8_t code)
     d[0].span = last->desc.span;
     if (!g->stall && iommu_arch(h->iommu) == IOMMU_ARCH_VTD)
         d[n++].type = IOMMU_QI_WAIT; /* qi_submit_sync */
-    sim_span_mark(last->desc.span, PCIE_STAGE_HOST_FAULT, sim_now(h->sim));
+    if (!g->gp || g->s2)
+        sim_span_mark(last->desc.span, PCIE_STAGE_HOST_FAULT,
+                      sim_now(h->sim));
     if (code == PCIE_PRG_SUCCESS) {
         h->tot.resp_success++;
         h->s.resp_success->value++;
@@ -206,21 +283,33 @@ static void worker_done(sim_t *sim, void *opaque, void *job)
     ioasid_host_t *h = opaque;
     iopf_group_t *g = job;
     uint8_t code = PCIE_PRG_SUCCESS;
-    if (!g->mm)
+    const iopf_fault_t *last = g->last;
+    /* Unbound while it waited (a detach): answered Invalid, as
+     * iopf_queue_remove_device answers what is pending. */
+    bool bound = g->s2 ? lookup_guest(h, last->desc.rid, last->desc.pasid) ==
+                             g->gp
+                       : g->mm && ioasid_host_lookup(h, last->desc.rid,
+                                                     last->desc.pasid) == g->mm;
+    if (!bound)
         code = PCIE_PRG_INVALID;
-    for (iopf_fault_t *f = g->faults; f && code == PCIE_PRG_SUCCESS;
-         f = f->next) {
+    else if (g->s2)
+        code = ioasid_virt_s2_fill(h->virt, g->gpa) ? PCIE_PRG_INVALID
+                                                    : PCIE_PRG_SUCCESS;
+    for (iopf_fault_t *f = g->faults;
+         !g->s2 && f && code == PCIE_PRG_SUCCESS; f = f->next) {
         int rc = ioasid_mm_fault(g->mm, f->desc.addr, f->desc.flags);
         if (rc < 0)
             code = PCIE_PRG_INVALID;
     }
-    group_respond(h, g, code);
+    ioasid_host_respond(h, g, code);
 }
 
 /* Hand a complete group to the iopf workers. */
 static void group_queue(ioasid_host_t *h, iopf_group_t *g)
 {
     sim_time_t cost = sim_dist_draw(&h->cfg.iopf, &h->rng);
+    if (g->s2)
+        cost += sim_dist_draw(&h->cfg.mm_minor, &h->rng);
     for (iopf_fault_t *f = g->faults; f; f = f->next)
         if (g->mm && ioasid_mm_needs_fixup(g->mm, f->desc.addr, f->desc.flags))
             cost += sim_dist_draw(&h->cfg.mm_minor, &h->rng);
@@ -243,6 +332,8 @@ static iopf_group_t *group_of_one(ioasid_host_t *h, iopf_fault_t *f)
     f->next = NULL;
     g->faults = g->last = f;
     g->mm = ioasid_host_lookup(h, f->desc.rid, f->desc.pasid);
+    g->gp = lookup_guest(h, f->desc.rid, f->desc.pasid);
+    g->s2 = false;
     g->stall = false;
     return g;
 }
@@ -261,22 +352,50 @@ static iopf_fault_t *fault_new(ioasid_host_t *h, const iommu_prq_desc_t *d)
     return f;
 }
 
-/* Report one page request descriptor to the iopf core (io-pgfault.c). */
-static void report(ioasid_host_t *h, const iommu_prq_desc_t *d)
+/*
+ * Route a complete group: a native address space's goes to the iopf
+ * workers; a guest process's is either a stage-2 fault (the guest's stage
+ * 1 translates it but the host has not backed the page: the host fixes it
+ * like its own) or the guest's, handed to the IOASID fault handler in the
+ * handler thread's context (iommufd's handler has no workqueue hop,
+ * fault-path-semantics 4b item 13). Returns the time the report takes the
+ * handler thread.
+ */
+static sim_time_t group_route(ioasid_host_t *h, iopf_group_t *g)
+{
+    if (g->gp && h->virt) {
+        if (ioasid_virt_s2_fault(h->virt, g->gp, g->last->desc.addr,
+                                 &g->gpa)) {
+            g->s2 = true;
+        } else {
+            h->tot.groups++;
+            h->tot.in_flight++;
+            h->s.groups->value++;
+            h->s.guest_groups->value++;
+            return ioasid_virt_fault(h->virt, g->gp, g);
+        }
+    }
+    group_queue(h, g);
+    return 0;
+}
+
+/* Report one page request descriptor to the iopf core (io-pgfault.c);
+ * returns extra handler-thread time (a guest-owned group's report). */
+static sim_time_t report(ioasid_host_t *h, const iommu_prq_desc_t *d)
 {
     if ((d->flags & PCIE_F_LAST) && !(d->flags & (PCIE_F_R | PCIE_F_W))) {
         h->s.stop_markers->value++; /* stop marker: dropped silently */
-        return;
+        return 0;
     }
     h->tot.reported++;
     h->s.reported->value++;
     iopf_fault_t *f = fault_new(h, d);
     if (!f)
-        return;
+        return 0;
     if (!(d->flags & PCIE_F_LAST)) {
         f->next = h->partials;
         h->partials = f;
-        return;
+        return 0;
     }
     /* Take the partials with the same RID and group index, oldest first
      * (the partial list is newest first), then the last request. */
@@ -293,7 +412,7 @@ static void report(ioasid_host_t *h, const iommu_prq_desc_t *d)
     }
     iopf_group_t *g = group_of_one(h, f);
     if (!g)
-        return;
+        return 0;
     if (taken) {
         iopf_fault_t **tail = &taken;
         while (*tail)
@@ -301,7 +420,7 @@ static void report(ioasid_host_t *h, const iommu_prq_desc_t *d)
         *tail = f;
         g->faults = taken;
     }
-    group_queue(h, g);
+    return group_route(h, g);
 }
 
 /* Report one fault record: a stall event becomes a group of one, anything
@@ -377,11 +496,18 @@ static void thread_end(ioasid_host_t *h, hq_reader_t *q)
     }
 }
 
+static void ev_thread_end(sim_t *sim, void *opaque, uint64_t arg)
+{
+    ioasid_host_t *h = opaque;
+    thread_end(h, arg ? &h->evq : &h->prq);
+}
+
 /* The next descriptor has been read; report it, go on or finish. */
 static void ev_desc(sim_t *sim, void *opaque, uint64_t arg)
 {
     ioasid_host_t *h = opaque;
     hq_reader_t *q = arg ? &h->evq : &h->prq;
+    sim_time_t extra = 0;
     if (q->evq) {
         iommu_fault_rec_t r;
         iommu_fault_read(h->iommu, q->pos, &r);
@@ -390,13 +516,15 @@ static void ev_desc(sim_t *sim, void *opaque, uint64_t arg)
     } else {
         iommu_prq_desc_t d;
         iommu_prq_read(h->iommu, q->pos, &d);
-        report(h, &d);
+        extra = report(h, &d);
         q->pos = iommu_prq_next(h->iommu, q->pos);
     }
     q->count++;
     if (q->pos != q->tail)
-        sim_schedule(sim, sim_dist_draw(&h->cfg.prq_desc, &h->rng), ev_desc, h,
-                     q->evq);
+        sim_schedule(sim, extra + sim_dist_draw(&h->cfg.prq_desc, &h->rng),
+                     ev_desc, h, q->evq);
+    else if (extra)
+        sim_schedule(sim, extra, ev_thread_end, h, q->evq);
     else
         thread_end(h, q);
 }
@@ -475,6 +603,9 @@ static int host_stats(ioasid_host_t *h, sim_stats_t *st)
     C(resp_invalid, "host.iopf.resp_invalid", "groups answered Invalid",
       "groups");
     C(unmaps, "host.unmap.count", "unmaps with invalidation", "unmaps");
+    C(guest_groups, "host.iopf.guest_groups",
+      "groups handed to the IOASID fault handler (guest-owned)", "groups");
+    C(unbinds, "host.unbinds", "(RID, PASID) bindings torn down", "unbinds");
     C(ev_irqs, "host.evq.interrupts", "fault/event queue interrupts received",
       "interrupts");
     C(ev_runs, "host.evq.runs", "event handler thread runs", "runs");

@@ -87,4 +87,111 @@ typedef struct ioasid_host_totals {
 } ioasid_host_totals_t;
 void ioasid_host_totals(const ioasid_host_t *host, ioasid_host_totals_t *out);
 
+
+/* ======================================================= virtualisation */
+
+/*
+ * A virtual machine whose devices (the first vm.devices) are assigned to it:
+ * their PASIDs are guest processes translated with nested translation
+ * (guest stage 1 on host stage 2). A fault the guest owns (stage 1) travels
+ * host driver -> /dev/ioasid fault handler (fault ring + eventfd) -> VMM
+ * (routed by vmm.routing) -> guest (vIOMMU queue or the device's virtual
+ * PRI) -> guest driver + guest mm -> page response -> VM exit -> VMM ->
+ * ioasid completion -> host page response. A stage-2 fault (the guest page
+ * is not backed on the host) is handled by the host alone.
+ * Sources: the seed thread (shared/seed/), fault-path-semantics.md sections
+ * 5 and 6, latency-calibration.md section 3.3.
+ */
+
+typedef enum {
+    IOASID_ROUTE_VIOMMU = 0, /* 2021 proposal: (ioasid, addr) -> a v_rid */
+    IOASID_ROUTE_VPRI,       /* through the device's virtual PRI */
+    IOASID_ROUTE_IOMMUFD,    /* iommufd FAULT object: dev_id + cookie */
+} ioasid_routing_t;
+
+typedef enum {
+    IOASID_PT_SHARED = 0, /* the I/O page table is the CPU page table */
+    IOASID_PT_SEPARATE,   /* two tables: fix both, invalidate the I/O one */
+} ioasid_pt_mode_t;
+
+typedef enum {
+    IOASID_RING_SUCCESS = 0, /* full ring: answer Success (device retries) */
+    IOASID_RING_INVALID,     /* full ring: answer Invalid */
+} ioasid_ring_policy_t;
+
+typedef struct ioasid_virt_cfg {
+    /* [vm] */
+    uint64_t devices;     /* devices 0 .. devices-1 belong to the VM */
+    uint64_t memory;      /* guest physical memory for processes, bytes */
+    bool s2_on_demand;    /* host backs guest memory on first fault (else
+                             all of it at VM start, as VFIO pins it) */
+    /* [ioasid] */
+    uint64_t ring_depth;  /* user fault ring entries (0: unbounded) */
+    unsigned ring_overflow; /* ioasid_ring_policy_t */
+    sim_dist_t report;    /* fault handler: save data, queue record, signal */
+    /* [vmm] */
+    unsigned routing;     /* ioasid_routing_t */
+    sim_dist_t wake;      /* eventfd signal -> VMM fault thread running */
+    uint64_t batch;       /* records per read */
+    sim_dist_t read;      /* one read of the fault queue (per batch) */
+    sim_dist_t route;     /* per record: find the virtual device, build the
+                             guest request */
+    sim_dist_t lookup;    /* viommu only: ioasid -> attached v_rid lookup */
+    sim_dist_t inject;    /* vIOMMU: guest PRQ entry + tail + virtual MSI */
+    sim_dist_t inject_vpri; /* vpri: the device's virtual PRI queue + MSI */
+    sim_dist_t exit;      /* guest response -> VM exit -> VMM decode */
+    sim_dist_t complete;  /* VMM -> kernel: complete the fault */
+    /* [guest] */
+    uint64_t vcpus;
+    double background;    /* share of vCPU time busy with other work */
+    sim_dist_t bg_job;    /* one background job */
+    sim_dist_t halt_wake; /* extra when the interrupted vCPU was halted */
+    sim_dist_t irq;       /* virtual interrupt -> guest handler running */
+    sim_dist_t handler;   /* guest driver + iopf core, per request */
+    sim_dist_t mm_minor;  /* guest handle_mm_fault */
+    unsigned pt_mode;     /* ioasid_pt_mode_t */
+    sim_dist_t iopt_update; /* separate: update the I/O page table */
+    sim_dist_t inv;       /* guest I/O TLB invalidation: exit + ioctl */
+    sim_dist_t respond;   /* guest driver writes the page response */
+} ioasid_virt_cfg_t;
+
+extern const sim_param_t ioasid_virt_params[];
+extern const unsigned ioasid_virt_nparams;
+
+typedef struct ioasid_virt ioasid_virt_t;
+
+/* Create the VM on `host`, owning the devices with requester ids rids[0..n)
+ * (n = cfg->devices). Returns NULL on failure (logged). */
+ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
+                                  const ioasid_virt_cfg_t *cfg,
+                                  ioasid_host_t *host, iommu_t *iommu,
+                                  const uint16_t *rids, unsigned n,
+                                  uint64_t seed);
+void ioasid_virt_destroy(ioasid_virt_t *v);
+/* Start the guest's background load (call once the run has work). */
+void ioasid_virt_start(ioasid_virt_t *v);
+
+/*
+ * Trace records for a VM device `dev` (0-based among the VM's devices).
+ * A PASID is a guest process: every VM device using it shares its stage-1
+ * IOASID, and a record attaches the device to it. map: -EEXIST when the
+ * range overlaps a different mapping (the same mapping again only
+ * attaches), -EINVAL (alignment, width), -ENOSPC (guest memory full),
+ * -ENOMEM. unmap and detach: -ENOENT when dev is not attached to pasid.
+ */
+int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                    uint64_t va, uint64_t len, uint64_t perm, bool present);
+int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                      uint64_t va, uint64_t len);
+/* Detach: pending faults of (dev, pasid) are answered Invalid, the host
+ * unbinds it (PASID entry cleared, caches invalidated). */
+int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid);
+bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid);
+
+/* Native (host) side of detach: unbind (rid, pasid): clear its PASID entry
+ * (and invalidate the PASID cache and its IOTLB entries through the queue);
+ * its partial requests are dropped and its pending groups answered Invalid
+ * when their handling ends. Returns 0 or -ENOENT. */
+int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid);
+
 #endif /* IOASID_IOASID_H */

@@ -12,10 +12,15 @@ typedef struct iopf_fault {
     iommu_prq_desc_t desc;
 } iopf_fault_t;
 
+struct gproc;
+
 typedef struct iopf_group {
     iopf_fault_t *faults; /* in arrival order, the last request last */
     iopf_fault_t *last;
-    ioasid_mm_t *mm;      /* NULL: no address space bound (Invalid) */
+    ioasid_mm_t *mm;      /* host address space (native SVA) */
+    struct gproc *gp;     /* or a guest process (nested); neither: Invalid */
+    bool s2;              /* a stage-2 fault of gp: the host backs gpa */
+    uint64_t gpa;
     bool stall;           /* a stall event: answer with a resume */
     uint16_t stag;
 } iopf_group_t;
@@ -31,7 +36,8 @@ typedef struct hq_reader {
 
 typedef struct bind_slot {
     uint64_t key; /* (rid << 20 | pasid) + 1; 0 = empty */
-    ioasid_mm_t *mm;
+    ioasid_mm_t *mm;  /* native SVA, or */
+    struct gproc *gp; /* a guest process; neither: unbound */
 } bind_slot_t;
 
 typedef struct vma {
@@ -61,6 +67,8 @@ typedef struct unmap_op {
 } unmap_op_t;
 
 struct ioasid_host {
+    ioasid_virt_t *virt; /* the VM, if any */
+    unsigned next_domain;
     sim_t *sim;
     ioasid_host_cfg_t cfg;
     iommu_t *iommu;
@@ -84,10 +92,39 @@ struct ioasid_host {
             *overflow_recoveries, *partial_discarded, *groups, *resp_success,
             *resp_invalid, *unmaps, *minor, *spurious, *upgrades, *bad_access;
         sim_counter_t *ev_irqs, *ev_runs, *ev_stalls, *ev_unrecoverable,
-            *ev_overflows, *resumes;
+            *ev_overflows, *resumes, *guest_groups, *unbinds;
         sim_hist_t *batch, *unmap_latency;
     } s;
 };
+
+/* host.c, for mm.c and the VM (virt.c, vmm.c) */
+/* Answer a group (page response or resume through the queue) and free it. */
+void ioasid_host_respond(ioasid_host_t *h, iopf_group_t *g, uint8_t code);
+/* A new domain id (host address spaces, guest processes, stage 2). */
+int ioasid_host_alloc_domain(ioasid_host_t *h);
+/* Bind (rid, pasid) to guest process gp with PASID entry e. */
+int ioasid_host_bind_guest(ioasid_host_t *h, struct gproc *gp, uint16_t rid,
+                           uint32_t pasid, const iommu_pasid_entry_t *e);
+/* Submit, after host.qi_submit, an IOTLB range invalidation of (domain,
+ * pasid) and a device-TLB invalidation per binding, then a wait whose
+ * completion calls done(opaque). Returns 0 or -ENOMEM. */
+int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
+                           const mm_binding_t *binds, size_t n, uint64_t va,
+                           uint64_t len, iommu_done_fn done, void *opaque);
+
+/* virt.c and vmm.c, for host.c */
+/* The VM device with physical requester id rid, or NULL. */
+struct vdev *ioasid_virt_dev(ioasid_virt_t *v, uint16_t rid);
+/* Whether a fault at addr of gp is a stage-2 fault (the guest's stage 1
+ * translates it to a GPA the host has not backed); sets *gpa. */
+bool ioasid_virt_s2_fault(ioasid_virt_t *v, const struct gproc *gp,
+                          uint64_t addr, uint64_t *gpa);
+/* Back the guest page at gpa (the host's stage-2 fault handling). */
+int ioasid_virt_s2_fill(ioasid_virt_t *v, uint64_t gpa);
+/* Hand a guest-owned group to the IOASID fault handler; returns the time
+ * the report takes the host handler thread. */
+sim_time_t ioasid_virt_fault(ioasid_virt_t *v, struct gproc *gp,
+                             iopf_group_t *g);
 
 /* mm.c */
 void ioasid_mm_destroy(ioasid_mm_t *mm);

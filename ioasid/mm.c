@@ -27,7 +27,12 @@ ioasid_mm_t *ioasid_mm_create(ioasid_host_t *h)
     if (!mm)
         return NULL;
     mm->host = h;
-    mm->id = (unsigned)h->nmms + 1;
+    int domain = ioasid_host_alloc_domain(h);
+    if (domain < 0) {
+        free(mm);
+        return NULL;
+    }
+    mm->id = (unsigned)domain;
     if (iommu_pt_init(&mm->pt, iommu_memory(h->iommu),
                       iommu_config(h->iommu)->levels)) {
         free(mm);
@@ -205,39 +210,70 @@ static void unmap_done(void *opaque)
     sim_pool_put(&h->unmap_ops, op);
 }
 
-/* The host driver has built the batch: submit, per device bound to mm, an
- * IOTLB invalidation of the range (VT-d PASID-based IOTLB invalidation /
- * SMMUv3 TLBI_NH_VA) and a device-TLB invalidation (ATS), then a wait
- * whose completion ends the unmap (Linux: qi_flush_piotlb and
- * qi_flush_dev_iotlb_pasid; SMMUv3 TLBI + ATC_INV + CMD_SYNC). */
-static void ev_unmap_submit(sim_t *sim, void *opaque, uint64_t arg)
+/* The host driver has built the batch (host.qi_submit): submit it. */
+typedef struct inv_op {
+    ioasid_host_t *h;
+    uint16_t domain;
+    size_t n;
+    uint64_t va, len;
+    iommu_done_fn done;
+    void *opaque;
+    mm_binding_t binds[]; /* a copy: the caller's may change meanwhile */
+} inv_op_t;
+
+/* Submit, per binding, an IOTLB invalidation of the range (VT-d
+ * PASID-based IOTLB invalidation / SMMUv3 TLBI_NH_VA) and a device-TLB
+ * invalidation (ATS), then a wait whose completion calls done (Linux:
+ * qi_flush_piotlb and qi_flush_dev_iotlb_pasid; SMMUv3 TLBI + ATC_INV +
+ * CMD_SYNC). */
+static void ev_inv_submit(sim_t *sim, void *opaque, uint64_t arg)
 {
-    unmap_op_t *op = opaque;
-    ioasid_mm_t *mm = op->mm;
-    ioasid_host_t *h = mm->host;
+    inv_op_t *op = opaque;
+    ioasid_host_t *h = op->h;
     int rc = 0;
-    for (size_t i = 0; i < mm->nbinds && !rc; i++) {
+    for (size_t i = 0; i < op->n && !rc; i++) {
         iommu_qi_desc_t d[2];
         memset(d, 0, sizeof(d));
         d[0].type = IOMMU_QI_IOTLB;
         d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_RANGE,
-                                 .domain = (uint16_t)mm->id,
-                                 .pasid = mm->binds[i].pasid,
+                                 .domain = op->domain,
+                                 .pasid = op->binds[i].pasid,
                                  .addr = op->va,
                                  .len = op->len};
         d[1].type = IOMMU_QI_DEVTLB;
-        d[1].inv = (iommu_inv_t){.rid = mm->binds[i].rid,
-                                 .pasid = mm->binds[i].pasid,
+        d[1].inv = (iommu_inv_t){.rid = op->binds[i].rid,
+                                 .pasid = op->binds[i].pasid,
                                  .addr = op->va,
                                  .len = op->len};
         rc = iommu_qi_submit(h->iommu, d, 2);
     }
-    iommu_qi_desc_t w = {.type = IOMMU_QI_WAIT, .done = unmap_done,
-                         .opaque = op};
+    iommu_qi_desc_t w = {.type = IOMMU_QI_WAIT, .done = op->done,
+                         .opaque = op->opaque};
     if (rc || iommu_qi_submit(h->iommu, &w, 1)) {
         sim_logf(sim_log(sim), SIM_LOG_ERROR, "host: out of memory");
         sim_stop(sim);
     }
+    free(op);
+}
+
+int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
+                           const mm_binding_t *binds, size_t n, uint64_t va,
+                           uint64_t len, iommu_done_fn done, void *opaque)
+{
+    inv_op_t *op = malloc(sizeof(*op) + n * sizeof(mm_binding_t));
+    if (!op)
+        return -ENOMEM;
+    op->h = h;
+    op->domain = domain;
+    op->n = n;
+    op->va = va;
+    op->len = len;
+    op->done = done;
+    op->opaque = opaque;
+    memcpy(op->binds, binds, n * sizeof(mm_binding_t));
+    sim_schedule(h->sim, sim_dist_draw(&h->cfg.qi_submit, &h->rng),
+                 ev_inv_submit, op, 0);
+    return 0;
 }
 
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
@@ -276,7 +312,6 @@ int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
     op->start = sim_now(h->sim);
     h->tot.unmaps_pending++;
     h->s.unmaps->value++;
-    sim_schedule(h->sim, sim_dist_draw(&h->cfg.qi_submit, &h->rng),
-                 ev_unmap_submit, op, 0);
-    return 0;
+    return ioasid_host_invalidate(h, (uint16_t)mm->id, mm->binds, mm->nbinds,
+                                  va, len, unmap_done, op);
 }

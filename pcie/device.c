@@ -135,14 +135,18 @@ const unsigned pcie_dev_nparams =
     sizeof(pcie_dev_params) / sizeof(pcie_dev_params[0]);
 
 const char *const pcie_stage_names[PCIE_STAGE_COUNT] = {
-    "ats_fault", "page_req", "host_irq", "host_fault",
-    "response",  "retry",    "data",
+    "ats_fault", "page_req", "host_irq", "host_fault", "vmm",
+    "guest",     "vmm_exit", "response", "retry",      "data",
 };
 const char *const pcie_stage_descs[PCIE_STAGE_COUNT] = {
     "device translation request until the completion denying access",
     "device builds the page request until it is written in the PRQ",
     "PRQ write, interrupt and host handler until the request is reported",
-    "host fault handling (queueing, mm fix-up) until the response is queued",
+    "host fault handling (queueing, mm fix-up) until the response is queued; "
+    "for a guest-owned fault, until it is reported to /dev/ioasid",
+    "VMM: eventfd wake-up, read, routing and injection into the guest",
+    "guest: interrupt, handler, mm fix-up, page response written",
+    "VM exit to the VMM and completion of the fault in the host",
     "page response through the IOMMU and the link to the device",
     "device re-issues the translation request until its completion",
     "data transfer of the faulting page until the DMA part completes",
@@ -186,6 +190,7 @@ typedef struct dma_job {
     uint64_t chunk;    /* bytes of the current page being moved */
     uint64_t data_seq; /* invalidation sequence when its data phase began */
     sim_time_t t_page; /* when the current page's translation started */
+    sim_time_t t_retry; /* when the last Success response arrived */
     sim_time_t t_wait; /* when it began waiting for PRI allocation */
     sim_span_t *span;  /* fault being tracked for the current page */
     uint32_t pasid;
@@ -912,6 +917,17 @@ static void job_fault(pcie_dev_t *d, dma_job_t *j)
             return;
         }
         j->retries++;
+        /* Each round trip is a fault of its own (a nested fault is two:
+         * the guest's stage 1, then the host's stage 2): the first ends
+         * here, at its retry's refusal, and the next starts with that
+         * retry. */
+        if (j->span) {
+            sim_span_mark(j->span, PCIE_STAGE_RETRY, now);
+            sim_span_close(d->spans, j->span, now, true);
+            j->span = NULL;
+        }
+        if (d->spans)
+            j->span = sim_span_open(d->spans, j->t_retry);
     } else if (d->spans && !j->span) {
         j->span = sim_span_open(d->spans, j->t_page);
     }
@@ -1038,6 +1054,7 @@ static void rx_prg_resp(pcie_dev_t *d, const pcie_msg_t *m)
     if (m->code == PCIE_PRG_SUCCESS) {
         d->s.resp_success->value++;
         /* Re-issue the translation request for the page. */
+        j->t_retry = now;
         job_lookup(d, j, now + proc_delay(d));
     } else if (m->code == PCIE_PRG_INVALID) {
         d->s.resp_invalid->value++;

@@ -230,7 +230,11 @@ typedef enum {
     PCIE_STAGE_ATS_FAULT = 0, /* translation request .. denying completion */
     PCIE_STAGE_PAGE_REQ,      /* device builds page request .. PRQ written */
     PCIE_STAGE_HOST_IRQ,      /* PRQ written .. host handler reports it */
-    PCIE_STAGE_HOST_FAULT,    /* reported .. host fixed it, response queued */
+    PCIE_STAGE_HOST_FAULT,    /* reported .. host fixed it, response queued;
+                                 guest-owned: .. reported to /dev/ioasid */
+    PCIE_STAGE_VMM,           /* .. the VMM woke, read, routed, injected */
+    PCIE_STAGE_GUEST,         /* .. the guest handled it, response written */
+    PCIE_STAGE_VMM_EXIT,      /* .. VM exit, VMM completed it in the host */
     PCIE_STAGE_RESPONSE,      /* response queued .. device has it */
     PCIE_STAGE_RETRY,         /* device retries translation .. completion */
     PCIE_STAGE_DATA,          /* data transfer .. DMA completes */

@@ -389,7 +389,9 @@ uint64_t sim_run(sim_t *sim, sim_time_t until)
     uint64_t n = 0;
 
     sim->stop = false;
-    while (peek_live(sim)) {
+    /* Only daemon events left: the run is over (they would only sample or
+     * load an idle model). */
+    while (sim->live > sim->daemons && peek_live(sim)) {
         if (sim->heap[0].time > until) {
             if (until > sim->now)
                 sim->now = until;

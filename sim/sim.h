@@ -114,8 +114,9 @@ bool sim_cancel(sim_t *sim, sim_event_id_t id);
 bool sim_step(sim_t *sim);
 
 /*
- * Run events in order until none is pending, sim_stop() is called, or the
- * next event would be later than `until` (then time advances to `until`).
+ * Run events in order until none is pending (or only daemon events are),
+ * sim_stop() is called, or the next event would be later than `until` (then
+ * time advances to `until`).
  * Pass SIM_TIME_MAX to run to completion. Returns the number of events run.
  */
 uint64_t sim_run(sim_t *sim, sim_time_t until);

@@ -530,6 +530,7 @@ static const char *const usage[] = {
     [TRACE_UNMAP] = "<time> unmap <dev> <pasid> <addr> <len>",
     [TRACE_READ] = "<time> read <dev> <pasid> <addr> <len>",
     [TRACE_WRITE] = "<time> write <dev> <pasid> <addr> <len>",
+    [TRACE_DETACH] = "<time> detach <dev> <pasid>",
 };
 
 /* Write a ps time in the reader's unit, e.g. "12.5 ns". */
@@ -727,7 +728,7 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
     op = tok_start(e);
     if (!op)
         return missing(r, line, e, "<op>",
-                       "<time> map|unmap|read|write <dev> <pasid> <addr> <len>");
+                       "<time> map|unmap|read|write|detach <dev> <pasid> ...");
     ope = tok_end(op);
     switch (ope - op) {
     case 3:
@@ -752,10 +753,17 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
             break;
         }
         goto badop;
+    case 6:
+        if (memcmp(op, "detach", 6) == 0) {
+            kind = TRACE_DETACH;
+            break;
+        }
+        goto badop;
     default:
     badop:
         return fail_at(r, r->line, colof(line, op),
-                       "unknown record '%s'; expected map, unmap, read or write",
+                       "unknown record '%s'; expected map, unmap, read, write "
+                       "or detach",
                        quote(q, sizeof(q), op, (size_t)(ope - op)));
     }
     rec->op = kind;
@@ -789,6 +797,13 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
                        "(at most 0xfffff)",
                        quote(q, sizeof(q), t, (size_t)(e - t)));
     rec->pasid = (uint32_t)v;
+    rec->perm = 0;
+    rec->present = false;
+    if (kind == TRACE_DETACH) {
+        rec->addr = 0;
+        rec->len = 0;
+        goto eol;
+    }
 
     /* addr */
     t = tok_start(e);
@@ -813,8 +828,6 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
                        "expected <addr> + <len> - 1 <= 0xffffffffffffffff",
                        rec->addr, rec->len);
 
-    rec->perm = 0;
-    rec->present = false;
     if (kind == TRACE_MAP) {
         t = tok_start(e);
         if (!t)
@@ -835,6 +848,7 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
                            "bad population '%s'; expected present or absent",
                            quote(q, sizeof(q), t, (size_t)(e - t)));
     }
+eol:
     if (expect_eol(r, line, e, "end of line (or a # comment)"))
         return r->err;
 
@@ -879,6 +893,7 @@ const char *trace_op_name(trace_op_t op)
     case TRACE_UNMAP: return "unmap";
     case TRACE_READ: return "read";
     case TRACE_WRITE: return "write";
+    case TRACE_DETACH: return "detach";
     }
     return "?";
 }

@@ -64,7 +64,8 @@ int trace_write_record(FILE *f, const trace_record_t *rec)
      * separators: well under 128 */
     char buf[128], *p = buf;
 
-    if ((unsigned)rec->op > TRACE_WRITE || rec->len == 0 ||
+    if ((unsigned)rec->op > TRACE_DETACH ||
+        (rec->op != TRACE_DETACH && rec->len == 0) ||
         rec->pasid >= (1u << 20) || rec->len - 1 > UINT64_MAX - rec->addr ||
         (rec->perm & ~(TRACE_PERM_R | TRACE_PERM_W | TRACE_PERM_X)))
         return -EINVAL;
@@ -76,6 +77,10 @@ int trace_write_record(FILE *f, const trace_record_t *rec)
     p = put_dec(p, rec->dev);
     *p++ = ' ';
     p = put_dec(p, rec->pasid);
+    if (rec->op == TRACE_DETACH) {
+        *p++ = '\n';
+        goto out;
+    }
     *p++ = ' ';
     p = put_hex(p, rec->addr);
     *p++ = ' ';
@@ -88,6 +93,7 @@ int trace_write_record(FILE *f, const trace_record_t *rec)
         p = put_str(p, rec->present ? " present" : " absent");
     }
     *p++ = '\n';
+out:
     if (fwrite(buf, 1, (size_t)(p - buf), f) != (size_t)(p - buf))
         return -EIO;
     return 0;

@@ -25,6 +25,7 @@ typedef enum {
     TRACE_UNMAP,   /* remove mappings in a range */
     TRACE_READ,    /* DMA read */
     TRACE_WRITE,   /* DMA write */
+    TRACE_DETACH,  /* tear down (dev, PASID): stop, answer pending faults */
 } trace_op_t;
 
 /* Permission bits of a mapping. */
@@ -38,8 +39,8 @@ typedef struct trace_record {
     sim_time_t time; /* absolute, ps (converted from the trace's time unit) */
     uint32_t dev;    /* device index */
     uint32_t pasid;  /* 20-bit PASID */
-    uint64_t addr;   /* virtual (untranslated) address */
-    uint64_t len;    /* bytes, > 0 */
+    uint64_t addr;   /* virtual (untranslated) address (0 for detach) */
+    uint64_t len;    /* bytes, > 0 (0 for detach) */
     unsigned perm;   /* TRACE_MAP: TRACE_PERM_* */
     bool present;    /* TRACE_MAP: populated now (true) or on first fault */
     uint64_t line;   /* source line of the record (1-based) */

@@ -78,10 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     while ((rc = trace_next(r, &rec)) == 1) {
-        CHECK((unsigned)rec.op <= TRACE_WRITE);
-        CHECK(rec.len > 0);
+        CHECK((unsigned)rec.op <= TRACE_DETACH);
         CHECK(rec.pasid < (1u << 20));
-        CHECK(rec.len - 1 <= UINT64_MAX - rec.addr);
+        if (rec.op == TRACE_DETACH)
+            CHECK(rec.addr == 0 && rec.len == 0);
+        else
+            CHECK(rec.len > 0 && rec.len - 1 <= UINT64_MAX - rec.addr);
         CHECK(rec.perm <= 7);
         CHECK(rec.op == TRACE_MAP || (rec.perm == 0 && !rec.present));
         CHECK(rec.time >= prev);

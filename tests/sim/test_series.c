@@ -47,18 +47,18 @@ START_TEST(test_epoch_rows)
     sim_series_finish(ts);
     fclose(f);
     /* Gauge: 0 on [0,1), 1 on [1,2) -> mean 0.5; 2 on [2,3), 3 on [3,4)
-     * -> 2.5; 4 on [4,5), 5 on [5,6) -> 4.5. Counter deltas: a step at
-     * an epoch's end time was scheduled before the sampler, so it runs
-     * first and counts in that epoch: 1+2, 3+4, 5. The sampler fires at
-     * 6 us with nothing else pending: last row. */
+     * -> 2.5; 4 on [4,5) -> 4. Counter deltas: a step at an epoch's end
+     * time was scheduled before the sampler, so it runs first and counts
+     * in that epoch: 1+2, 3+4, 5. After the step at 5 us only the sampler
+     * (a daemon) is left: the run ends and finish writes the last row. */
     char expect[256];
     snprintf(expect, sizeof(expect),
-             "time_ps,q,n\n%llu,0.5,3\n%llu,2.5,7\n%llu,4.5,5\n",
+             "time_ps,q,n\n%llu,0.5,3\n%llu,2.5,7\n%llu,4,5\n",
              (unsigned long long)(2 * SIM_US), (unsigned long long)(4 * SIM_US),
-             (unsigned long long)(6 * SIM_US));
+             (unsigned long long)(5 * SIM_US));
     ck_assert_str_eq(buf, expect);
     ck_assert_uint_eq(sim_series_rows(ts), 3);
-    ck_assert_uint_eq(sim_events_pending(sim), 0);
+    ck_assert_uint_eq(sim_work_pending(sim), 0);
     free(buf);
     sim_series_destroy(ts);
     sim_stats_destroy(st);
@@ -132,13 +132,13 @@ START_TEST(test_daemons_do_not_keep_a_run_alive)
     FILE *f = fopen("/dev/null", "w");
     sim_series_start(ts, f);
     sim_run(sim, SIM_TIME_MAX);
-    /* The daemon ran at 0.5, 1.0, ... 10.0 us and not after: the last
-     * real event ran at 10 us (scheduled first, so before the daemon's
-     * run at 10 us, which then found no work). */
-    ck_assert_uint_eq(runs, 20);
-    ck_assert_uint_eq(sim_series_rows(ts), 10);
+    /* The last real event ran at 10 us (scheduled first, so before the
+     * daemons due then); after it only daemons were left, so the run ended:
+     * the daemon ran at 0.5 .. 9.5 us, the sampler at 1 .. 9 us. */
+    ck_assert_uint_eq(runs, 19);
+    ck_assert_uint_eq(sim_series_rows(ts), 9);
     ck_assert_uint_eq(sim_now(sim), 10 * SIM_US);
-    ck_assert_uint_eq(sim_events_pending(sim), 0);
+    ck_assert_uint_eq(sim_work_pending(sim), 0);
     fclose(f);
     sim_series_destroy(ts);
     sim_stats_destroy(st);
@@ -178,12 +178,12 @@ START_TEST(test_daemon_server_jobs)
     sim_schedule(sim, 5 * SIM_US, ev_noop, NULL, 0);
     sim_schedule_daemon(sim, 0, ev_bg, &b, 0);
     sim_run(sim, SIM_TIME_MAX);
-    /* Submissions at 0..5 us (at 5 us the real event ran first, so no
-     * work was left after that submission): 6 jobs of 2 us on one server
-     * end at 12 us. */
-    ck_assert_uint_eq(b.submitted, 6);
-    ck_assert_uint_eq(sim_server_completions(b.srv), 6);
-    ck_assert_uint_eq(sim_now(sim), 12 * SIM_US);
+    /* Submissions at 0..4 us; at 5 us the real event runs first, and
+     * then only daemons are left: the run ends at 5 us. One server, 2 us
+     * jobs: those of 0 and 1 us completed (at 2 and 4 us). */
+    ck_assert_uint_eq(b.submitted, 5);
+    ck_assert_uint_eq(sim_server_completions(b.srv), 2);
+    ck_assert_uint_eq(sim_now(sim), 5 * SIM_US);
     sim_server_destroy(b.srv);
     sim_stats_destroy(st);
     sim_destroy(sim);

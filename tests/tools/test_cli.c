@@ -474,16 +474,16 @@ END_TEST
 static void check_outputs(const char *dir)
 {
     const char *files[] = {"config.ini", "stats.txt", "stats.json",
-                           "latency.txt"};
+                           "latency.txt", "timeseries.csv"};
     char path[PATH_MAX];
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < 5; i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
         struct stat st;
         ck_assert_msg(stat(path, &st) == 0, "no %s", path);
         ck_assert_uint_gt(st.st_size, 0);
     }
-    /* Only the four: no temporary files left behind. */
-    ck_assert_uint_eq(files_in(dir), 4);
+    /* Only the five: no temporary files left behind. */
+    ck_assert_uint_eq(files_in(dir), 5);
 }
 
 /* The value of `name` in a stats.txt ("name value # ..."), or -1. */

@@ -649,7 +649,8 @@ START_TEST(test_err_unknown_record)
 {
     expect_error(HDR_NS "1000000 read 0 0 0 1\n# comment\n1000000 raed 0 0 0 1\n",
                  false, "t.trace:5:9: ",
-                 "unknown record 'raed'; expected map, unmap, read or write");
+                 "unknown record 'raed'; expected map, unmap, read, write "
+                 "or detach");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_rec_error("1 READ 0 0 0 1", "t.trace:3:3: ", "unknown record 'READ'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
@@ -728,6 +729,28 @@ START_TEST(test_err_extra_field)
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_error("iommu-sim-trace 1\ntimeunit ns ps\n", true, "t.trace:2:13: ",
                  "unexpected field 'ps'");
+}
+END_TEST
+
+/* detach takes only <dev> <pasid>. */
+START_TEST(test_detach)
+{
+    trace_record_t rec[2];
+    ck_assert_uint_eq(read_all(HDR_NS "5 detach 3 0x10\n7 detach 0 0\n", rec, 2),
+                      2);
+    ck_assert_int_eq(rec[0].op, TRACE_DETACH);
+    ck_assert_uint_eq(rec[0].time, 5000);
+    ck_assert_uint_eq(rec[0].dev, 3);
+    ck_assert_uint_eq(rec[0].pasid, 16);
+    ck_assert_uint_eq(rec[0].addr, 0);
+    ck_assert_uint_eq(rec[0].len, 0);
+    ck_assert_uint_eq(rec[0].line, 3);
+    ck_assert_uint_eq(rec[1].line, 4);
+    ck_assert_str_eq(trace_op_name(TRACE_DETACH), "detach");
+    expect_rec_error("100 detach 0", "t.trace:3:13: ", "missing field <pasid>");
+    sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
+    expect_rec_error("100 detach 0 1 0x1000", "t.trace:3:16: ",
+                     "unexpected field '0x1000'");
 }
 END_TEST
 
@@ -1059,6 +1082,7 @@ static Suite *trace_suite(void)
     tcase_add_test(err, test_err_overflow);
     tcase_add_test(err, test_err_missing_field);
     tcase_add_test(err, test_err_extra_field);
+    tcase_add_test(err, test_detach);
     tcase_add_test(err, test_err_bad_fields);
     tcase_add_test(err, test_err_bad_perm);
     tcase_add_test(err, test_err_pasid_range);

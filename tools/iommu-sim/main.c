@@ -247,6 +247,10 @@ int main(int argc, char **argv)
         status = 1;
         goto out;
     }
+    if (platform_open_outputs(p, outdir)) {
+        status = 1;
+        goto out;
+    }
     status = platform_run(p, srcs, nsrcs);
     if (status != PLATFORM_OK)
         goto out;
@@ -258,8 +262,8 @@ int main(int argc, char **argv)
         platform_summary_t s;
         platform_summarize(p, &s);
         platform_print_summary(&s, stdout);
-        printf("outputs: %s/{config.ini,stats.txt,stats.json,latency.txt}\n",
-               outdir);
+        printf("outputs: %s/{config.ini,stats.txt,stats.json,latency.txt%s}\n",
+               outdir, pc.run.epoch ? ",timeseries.csv" : "");
     }
     status = 0;
 out:

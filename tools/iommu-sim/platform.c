@@ -20,6 +20,9 @@ static const sim_param_t run_params[] = {
     {"run", "max_time", SIM_PARAM_TIME, "0", 0, 1.8e10, "ns",
      "stop the simulation at this simulated time (0: run until all DMAs are "
      "done)", NULL, offsetof(platform_cfg_t, run.max_time)},
+    {"run", "epoch", SIM_PARAM_TIME, "100us", 0, 1.8e10, "ns",
+     "time-series epoch of timeseries.csv (queue occupancy, faults, DMAs per "
+     "epoch); 0: no time series", NULL, offsetof(platform_cfg_t, run.epoch)},
 };
 
 int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
@@ -34,6 +37,9 @@ int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
     if (!rc)
         rc = sim_config_register(cfg, ioasid_host_params, ioasid_host_nparams,
                                  &pc->host);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_virt_params, ioasid_virt_nparams,
+                                 &pc->virt);
     if (!rc)
         rc = sim_config_register(cfg, run_params,
                                  sizeof(run_params) / sizeof(run_params[0]),
@@ -59,6 +65,18 @@ int platform_check(platform_cfg_t *pc, sim_log_t *log)
                  d->rid_base, d->count);
         return -EINVAL;
     }
+    if (pc->virt.devices > d->count) {
+        sim_logf(log, SIM_LOG_ERROR,
+                 "vm.devices = %" PRIu64 " is more than device.count = %"
+                 PRIu64, pc->virt.devices, d->count);
+        return -EINVAL;
+    }
+    if (pc->virt.memory & (IOMMU_PAGE_SIZE - 1)) {
+        sim_logf(log, SIM_LOG_ERROR,
+                 "vm.memory = %" PRIu64 " must be a multiple of 4096",
+                 pc->virt.memory);
+        return -EINVAL;
+    }
     return iommu_cfg_check(&pc->iommu, log);
 }
 
@@ -76,15 +94,19 @@ struct platform {
     sim_spans_t *faults;
     iommu_t *iommu;
     ioasid_host_t *host;
+    ioasid_virt_t *vm;
     pcie_dev_t **devs;
     unsigned ndevs;
+    sim_series_t *series;
+    sim_afile_t series_file;
+    bool series_open;
 
     src_state_t *srcs;
     unsigned nsrcs;
     int status;
 
     struct {
-        sim_counter_t *records, *maps, *unmaps, *dmas;
+        sim_counter_t *records, *maps, *unmaps, *dmas, *detaches;
         double *sim_time, *events, *faults_per_sec, *dmas_per_sec;
         double *pr_requests, *pr_responded, *pr_auto, *pr_dropped,
             *pr_in_flight;
@@ -113,6 +135,8 @@ static int platform_stats_init(platform_t *p)
     p->s.unmaps = sim_stats_counter(st, "trace.unmaps", "unmap records",
                                     "records");
     p->s.dmas = sim_stats_counter(st, "trace.dmas", "DMA records", "records");
+    p->s.detaches = sim_stats_counter(st, "trace.detaches", "detach records",
+                                      "records");
     p->s.sim_time = sim_stats_scalar(st, "run.sim_time",
                                      "simulated time at the end", "ps");
     p->s.events = sim_stats_scalar(st, "run.events", "events executed",
@@ -140,6 +164,7 @@ static int platform_stats_init(platform_t *p)
         st, "pri.in_flight", "page requests not yet answered at the end",
         "requests");
     return p->s.records && p->s.maps && p->s.unmaps && p->s.dmas &&
+                   p->s.detaches &&
                    p->s.sim_time && p->s.events && p->s.faults_per_sec &&
                    p->s.dmas_per_sec && p->s.pr_requests &&
                    p->s.pr_responded && p->s.pr_auto && p->s.pr_dropped &&
@@ -183,6 +208,18 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
         if (!p->devs[i])
             goto oom;
     }
+    if (pc->virt.devices) {
+        uint16_t rids[256];
+        for (unsigned i = 0; i < pc->virt.devices; i++)
+            rids[i] = pcie_dev_rid(p->devs[i]);
+        p->vm = ioasid_virt_create(p->sim, p->stats, &pc->virt, p->host,
+                                   p->iommu, rids, (unsigned)pc->virt.devices,
+                                   seed);
+        if (!p->vm) {
+            platform_destroy(p);
+            return NULL;
+        }
+    }
     return p;
 oom:
     sim_logf(log, SIM_LOG_ERROR, "cannot build the platform: out of memory");
@@ -194,6 +231,10 @@ void platform_destroy(platform_t *p)
 {
     if (!p)
         return;
+    if (p->series_open)
+        sim_afile_abort(&p->series_file);
+    sim_series_destroy(p->series);
+    ioasid_virt_destroy(p->vm);
     for (unsigned i = 0; p->devs && i < p->ndevs; i++)
         pcie_dev_destroy(p->devs[i]);
     free(p->devs);
@@ -261,6 +302,124 @@ static bool fits_width(platform_t *p, const src_state_t *s, uint64_t addr,
     return true;
 }
 
+static void unknown_pasid(platform_t *p, const src_state_t *s)
+{
+    input_error(p, s, "unknown PASID %" PRIu32 " for device %" PRIu32
+                ": no map record set up its address space",
+                s->rec.pasid, s->rec.dev);
+}
+
+/* The model ran out of memory: stop the run as a simulation error. */
+static void sim_error(platform_t *p)
+{
+    sim_logf(p->log, SIM_LOG_ERROR, "out of memory");
+    p->status = PLATFORM_SIM_ERROR;
+    sim_stop(p->sim);
+}
+
+static uint64_t trace_perm(unsigned perm)
+{
+    return ((perm & TRACE_PERM_R) ? IOMMU_PTE_R : 0) |
+           ((perm & TRACE_PERM_W) ? IOMMU_PTE_W : 0) |
+           ((perm & TRACE_PERM_X) ? IOMMU_PTE_X : 0);
+}
+
+/* Report the error code of a map or unmap as an input error (or stop the
+ * run on a simulation error). */
+static void map_error(platform_t *p, const src_state_t *s, int rc)
+{
+    const trace_record_t *r = &s->rec;
+    if (rc == -EEXIST)
+        input_error(p, s, "map 0x%" PRIx64 "+0x%" PRIx64
+                    " overlaps an existing mapping of device %" PRIu32
+                    " PASID %" PRIu32, r->addr, r->len, r->dev, r->pasid);
+    else if (rc == -EINVAL)
+        input_error(p, s, "%s address and length must be multiples of 4096 "
+                    "and must not split a huge page (got 0x%" PRIx64
+                    "+0x%" PRIx64 ")", trace_op_name(r->op), r->addr, r->len);
+    else if (rc == -ENOSPC)
+        input_error(p, s, "map 0x%" PRIx64 "+0x%" PRIx64 ": the guest's memory "
+                    "is full (vm.memory)", r->addr, r->len);
+    else if (rc == -ENOENT)
+        unknown_pasid(p, s);
+    else if (rc)
+        sim_error(p);
+}
+
+/* A record for a device assigned to the VM: its PASIDs are guest
+ * processes. */
+static void apply_vm(platform_t *p, const src_state_t *s, pcie_dev_t *dev)
+{
+    const trace_record_t *r = &s->rec;
+    switch (r->op) {
+    case TRACE_MAP:
+        map_error(p, s, ioasid_virt_map(p->vm, r->dev, r->pasid, r->addr,
+                                        r->len, trace_perm(r->perm),
+                                        r->present));
+        return;
+    case TRACE_UNMAP:
+        map_error(p, s,
+                  ioasid_virt_unmap(p->vm, r->dev, r->pasid, r->addr, r->len));
+        return;
+    case TRACE_DETACH:
+        if (!ioasid_virt_attached(p->vm, r->dev, r->pasid)) {
+            unknown_pasid(p, s);
+            return;
+        }
+        if (pcie_dev_stop_pasid(dev, r->pasid, NULL, NULL) == -ENOMEM ||
+            ioasid_virt_detach(p->vm, r->dev, r->pasid) == -ENOMEM)
+            sim_error(p);
+        return;
+    case TRACE_READ:
+    case TRACE_WRITE:
+        if (!ioasid_virt_attached(p->vm, r->dev, r->pasid))
+            unknown_pasid(p, s);
+        else if (pcie_dev_dma(dev, r->pasid, r->addr, r->len,
+                              r->op == TRACE_WRITE))
+            sim_error(p);
+        return;
+    }
+}
+
+/* A record for a host device: each (device, PASID) is a host process
+ * (native SVA). */
+static void apply_native(platform_t *p, const src_state_t *s, pcie_dev_t *dev)
+{
+    const trace_record_t *r = &s->rec;
+    uint16_t rid = pcie_dev_rid(dev);
+    ioasid_mm_t *mm = ioasid_host_lookup(p->host, rid, r->pasid);
+    if (r->op != TRACE_MAP && !mm) {
+        unknown_pasid(p, s);
+        return;
+    }
+    switch (r->op) {
+    case TRACE_MAP:
+        if (!mm) {
+            mm = ioasid_mm_create(p->host);
+            if (!mm || ioasid_host_bind(p->host, mm, rid, r->pasid)) {
+                sim_error(p);
+                return;
+            }
+        }
+        map_error(p, s, ioasid_mm_map(mm, r->addr, r->len, trace_perm(r->perm),
+                                      r->present));
+        return;
+    case TRACE_UNMAP:
+        map_error(p, s, ioasid_mm_unmap(mm, r->addr, r->len));
+        return;
+    case TRACE_DETACH:
+        if (pcie_dev_stop_pasid(dev, r->pasid, NULL, NULL) == -ENOMEM ||
+            ioasid_host_unbind(p->host, rid, r->pasid) == -ENOMEM)
+            sim_error(p);
+        return;
+    case TRACE_READ:
+    case TRACE_WRITE:
+        if (pcie_dev_dma(dev, r->pasid, r->addr, r->len, r->op == TRACE_WRITE))
+            sim_error(p);
+        return;
+    }
+}
+
 static void apply(platform_t *p, src_state_t *s)
 {
     const trace_record_t *r = &s->rec;
@@ -272,78 +431,19 @@ static void apply(platform_t *p, src_state_t *s)
                     r->dev, p->ndevs);
         return;
     }
-    pcie_dev_t *dev = p->devs[r->dev];
-    uint16_t rid = pcie_dev_rid(dev);
-    ioasid_mm_t *mm = ioasid_host_lookup(p->host, rid, r->pasid);
-    if (!fits_width(p, s, r->addr, r->len))
+    if (r->op != TRACE_DETACH && !fits_width(p, s, r->addr, r->len))
         return;
     switch (r->op) {
-    case TRACE_MAP: {
-        p->s.maps->value++;
-        if (!mm) {
-            mm = ioasid_mm_create(p->host);
-            if (!mm || ioasid_host_bind(p->host, mm, rid, r->pasid)) {
-                sim_logf(p->log, SIM_LOG_ERROR, "out of memory");
-                p->status = PLATFORM_SIM_ERROR;
-                sim_stop(p->sim);
-                return;
-            }
-        }
-        uint64_t perm = ((r->perm & TRACE_PERM_R) ? IOMMU_PTE_R : 0) |
-                        ((r->perm & TRACE_PERM_W) ? IOMMU_PTE_W : 0) |
-                        ((r->perm & TRACE_PERM_X) ? IOMMU_PTE_X : 0);
-        int rc = ioasid_mm_map(mm, r->addr, r->len, perm, r->present);
-        if (rc == -EEXIST)
-            input_error(p, s, "map 0x%" PRIx64 "+0x%" PRIx64
-                        " overlaps an existing mapping of device %" PRIu32
-                        " PASID %" PRIu32, r->addr, r->len, r->dev, r->pasid);
-        else if (rc == -EINVAL)
-            input_error(p, s, "map address and length must be multiples of "
-                        "4096 (got 0x%" PRIx64 "+0x%" PRIx64 ")",
-                        r->addr, r->len);
-        else if (rc) {
-            sim_logf(p->log, SIM_LOG_ERROR, "out of memory");
-            p->status = PLATFORM_SIM_ERROR;
-            sim_stop(p->sim);
-        }
-        return;
-    }
-    case TRACE_UNMAP: {
-        p->s.unmaps->value++;
-        if (!mm) {
-            input_error(p, s, "unknown PASID %" PRIu32 " for device %" PRIu32
-                        ": no map record set up its address space",
-                        r->pasid, r->dev);
-            return;
-        }
-        int rc = ioasid_mm_unmap(mm, r->addr, r->len);
-        if (rc == -EINVAL)
-            input_error(p, s, "unmap address and length must be multiples "
-                        "of 4096 and must not split a huge page");
-        else if (rc) {
-            sim_logf(p->log, SIM_LOG_ERROR, "out of memory");
-            p->status = PLATFORM_SIM_ERROR;
-            sim_stop(p->sim);
-        }
-        return;
-    }
+    case TRACE_MAP: p->s.maps->value++; break;
+    case TRACE_UNMAP: p->s.unmaps->value++; break;
+    case TRACE_DETACH: p->s.detaches->value++; break;
     case TRACE_READ:
-    case TRACE_WRITE:
-        p->s.dmas->value++;
-        if (!mm) {
-            input_error(p, s, "unknown PASID %" PRIu32 " for device %" PRIu32
-                        ": no map record set up its address space",
-                        r->pasid, r->dev);
-            return;
-        }
-        if (pcie_dev_dma(dev, r->pasid, r->addr, r->len,
-                         r->op == TRACE_WRITE)) {
-            sim_logf(p->log, SIM_LOG_ERROR, "out of memory");
-            p->status = PLATFORM_SIM_ERROR;
-            sim_stop(p->sim);
-        }
-        return;
+    case TRACE_WRITE: p->s.dmas->value++; break;
     }
+    if (p->vm && r->dev < p->cfg.virt.devices)
+        apply_vm(p, s, p->devs[r->dev]);
+    else
+        apply_native(p, s, p->devs[r->dev]);
 }
 
 /* Read the next record of source i into its lookahead. */
@@ -409,6 +509,8 @@ int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
         src_state_t *first = earliest(p);
         if (first)
             sim_schedule_at(p->sim, first->rec.time, ev_records, p, 0);
+        if (p->vm)
+            ioasid_virt_start(p->vm);
         unsigned errors = p->log ? p->log->errors : 0;
         sim_run(p->sim, p->cfg.run.max_time ? p->cfg.run.max_time
                                             : SIM_TIME_MAX);
@@ -576,8 +678,59 @@ static int write_json(platform_t *p, FILE *f)
     return sim_stats_write_json(p->stats, f, sim_now(p->sim));
 }
 
+/* A column of the time series, if the statistic exists in this run. */
+static void series_gauge(platform_t *p, const char *name)
+{
+    sim_gauge_t *g = sim_stats_find_gauge(p->stats, name);
+    if (g)
+        sim_series_add_gauge(p->series, name, g);
+}
+
+static void series_counter(platform_t *p, const char *name)
+{
+    sim_counter_t *c = sim_stats_find_counter(p->stats, name);
+    if (c)
+        sim_series_add_counter(p->series, name, c);
+}
+
+int platform_open_outputs(platform_t *p, const char *dir)
+{
+    if (!p->cfg.run.epoch)
+        return 0;
+    p->series = sim_series_create(p->sim, p->cfg.run.epoch);
+    if (!p->series)
+        return -ENOMEM;
+    /* Occupancy of every queue of the fault path, and work done. */
+    series_gauge(p, "iommu.prq.occupancy");
+    series_gauge(p, "host.iopf_workers.queue");
+    series_gauge(p, "ioasid.ring.occupancy");
+    series_gauge(p, "guest.viommu_queue.occupancy");
+    series_gauge(p, "guest.vcpus.busy");
+    series_counter(p, "fault.closed");
+    series_counter(p, "iommu.prq.auto_responded");
+    for (unsigned i = 0; i < p->ndevs && i < 8; i++) {
+        char n[64];
+        snprintf(n, sizeof(n), "device%u.dmas_done", i);
+        series_counter(p, n);
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/timeseries.csv", dir);
+    int rc = sim_afile_open(&p->series_file, path, p->log);
+    if (rc)
+        return rc;
+    p->series_open = true;
+    return sim_series_start(p->series, p->series_file.f);
+}
+
 int platform_write_outputs(platform_t *p, const char *dir)
 {
+    if (p->series_open) {
+        sim_series_finish(p->series);
+        p->series_open = false;
+        int rc = sim_afile_commit(&p->series_file, p->log);
+        if (rc)
+            return rc;
+    }
     finish_stats(p);
     int rc = write_one(p, dir, "stats.txt", write_text);
     if (!rc)

@@ -21,9 +21,11 @@ typedef struct platform_cfg {
     pcie_dev_cfg_t dev;
     iommu_cfg_t iommu;
     ioasid_host_cfg_t host;
+    ioasid_virt_cfg_t virt;
     struct {
         uint64_t seed;
         sim_time_t max_time; /* stop the run at this simulated time (0: no) */
+        sim_time_t epoch;    /* time-series epoch (0: no timeseries.csv) */
     } run;
 } platform_cfg_t;
 
@@ -95,7 +97,13 @@ void platform_summarize(platform_t *p, platform_summary_t *out);
 /* Print the short summary. */
 void platform_print_summary(const platform_summary_t *s, FILE *out);
 
-/* Write stats.txt, stats.json and latency.txt into dir (atomically). */
+/* Before platform_run: start writing timeseries.csv into dir (if
+ * run.epoch > 0); platform_write_outputs completes it, and a platform
+ * destroyed without it leaves no file. Returns 0 or -errno. */
+int platform_open_outputs(platform_t *p, const char *dir);
+
+/* Write stats.txt, stats.json and latency.txt into dir (atomically), and
+ * complete timeseries.csv if it was opened. */
 int platform_write_outputs(platform_t *p, const char *dir);
 
 #endif

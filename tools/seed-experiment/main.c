@@ -1,0 +1,272 @@
+/*
+ * seed-experiment - the seed thread's two questions, answered with
+ * numbers: the same workload under each fault routing (viommu: the 2021
+ * proposal; vpri: the device's virtual PRI, Parav Pandit's reply; iommufd:
+ * what Linux merged) and each guest page-table model (shared, separate),
+ * side by side.
+ *
+ *   seed-experiment [-o DIR] [--dmas N] [--seed N] [--set KEY=VALUE ...]
+ *
+ * Each configuration's outputs (config.ini, stats.txt, stats.json,
+ * latency.txt, timeseries.csv) go to DIR/<routing>-<pt_mode>/; the table
+ * is printed and written to DIR/summary.txt.
+ * Exit status: 0 ok, 1 simulation error, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tools/iommu-sim/platform.h"
+
+#define NROUTING 3
+#define NPT 2
+#define MAX_SETS 64
+
+static const char *const routings[NROUTING] = {"viommu", "vpri", "iommufd"};
+static const char *const pt_modes[NPT] = {"shared", "separate"};
+
+/* What one configuration gives. */
+typedef struct result {
+    char name[32];
+    platform_summary_t sum;
+    double stage_mean[PCIE_STAGE_COUNT]; /* .contrib: adds up to the mean */
+} result_t;
+
+static int gen_next(void *src, trace_record_t *rec)
+{
+    return trace_gen_next(src, rec);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0777) && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return mkdir(path, 0777) && errno != EEXIST ? -errno : 0;
+}
+
+/* Run one configuration; 0 ok, else the platform's status. */
+static int run_one(const char *outdir, const char *routing, const char *pt,
+                   const trace_gen_cfg_t *gen, char **sets, int nsets,
+                   sim_log_t *log, result_t *res)
+{
+    platform_cfg_t pc;
+    memset(&pc, 0, sizeof(pc));
+    sim_config_t *cfg = sim_config_create(log);
+    int status = PLATFORM_INPUT_ERROR;
+    platform_t *p = NULL;
+    trace_gen_t *g = NULL;
+    char assign[160], dir[4096];
+    if (!cfg || platform_register(cfg, &pc))
+        goto out;
+    snprintf(assign, sizeof(assign), "vm.devices=%u", gen->devices);
+    if (sim_config_set(cfg, assign))
+        goto out;
+    snprintf(assign, sizeof(assign), "device.count=%u", gen->devices);
+    if (sim_config_set(cfg, assign))
+        goto out;
+    for (int i = 0; i < nsets; i++)
+        if (sim_config_set(cfg, sets[i]))
+            goto out;
+    snprintf(assign, sizeof(assign), "vmm.routing=%s", routing);
+    if (sim_config_set(cfg, assign))
+        goto out;
+    snprintf(assign, sizeof(assign), "guest.pt_mode=%s", pt);
+    if (sim_config_set(cfg, assign) || platform_check(&pc, log))
+        goto out;
+    snprintf(res->name, sizeof(res->name), "%s-%s", routing, pt);
+    snprintf(dir, sizeof(dir), "%s/%s", outdir, res->name);
+    if (mkdir_p(dir)) {
+        sim_logf(log, SIM_LOG_ERROR, "cannot create %s", dir);
+        goto out;
+    }
+    status = PLATFORM_SIM_ERROR;
+    g = trace_gen_create(gen, log);
+    p = g ? platform_create(&pc, log) : NULL;
+    if (!p || platform_open_outputs(p, dir))
+        goto out;
+    platform_source_t src = {gen_next, g, "generated workload"};
+    status = platform_run(p, &src, 1);
+    if (status != PLATFORM_OK)
+        goto out;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config.ini", dir);
+    FILE *f = fopen(path, "w");
+    if (!f || sim_config_dump(cfg, f) || fclose(f)) {
+        status = PLATFORM_SIM_ERROR;
+        goto out;
+    }
+    if (platform_write_outputs(p, dir)) {
+        status = PLATFORM_SIM_ERROR;
+        goto out;
+    }
+    platform_summarize(p, &res->sum);
+    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
+        char n[96];
+        snprintf(n, sizeof(n), "fault.stage.%s.contrib", pcie_stage_names[k]);
+        double *c = sim_stats_find_scalar(platform_stats(p), n);
+        res->stage_mean[k] = c ? *c : 0;
+    }
+out:
+    platform_destroy(p);
+    trace_gen_destroy(g);
+    sim_config_destroy(cfg);
+    return status;
+}
+
+static void print_table(FILE *out, const result_t *r, unsigned n)
+{
+    fprintf(out, "%-18s %10s %10s %10s %12s %10s\n", "configuration",
+            "p50 (us)", "p99 (us)", "mean (us)", "faults/s", "resolved");
+    for (unsigned i = 0; i < n; i++)
+        fprintf(out, "%-18s %10.2f %10.2f %10.2f %12.0f %10" PRIu64 "\n",
+                r[i].name, (double)r[i].sum.e2e_p50 / 1e6,
+                (double)r[i].sum.e2e_p99 / 1e6, r[i].sum.e2e_mean / 1e6,
+                r[i].sum.faults_per_sec, r[i].sum.faults_resolved);
+    fprintf(out, "\nper-stage contribution to the mean (us), and the "
+                 "difference from %s:\n", r[0].name);
+    fprintf(out, "%-12s", "stage");
+    for (unsigned i = 0; i < n; i++)
+        fprintf(out, " %17s", r[i].name);
+    fprintf(out, "\n");
+    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
+        fprintf(out, "%-12s", pcie_stage_names[k]);
+        for (unsigned i = 0; i < n; i++) {
+            double d = (r[i].stage_mean[k] - r[0].stage_mean[k]) / 1e6;
+            if (i == 0)
+                fprintf(out, " %17.2f", r[i].stage_mean[k] / 1e6);
+            else
+                fprintf(out, " %9.2f (%+6.2f)", r[i].stage_mean[k] / 1e6, d);
+        }
+        fprintf(out, "\n");
+    }
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: seed-experiment [-o DIR] [--dmas N] [--seed N] "
+            "[--set KEY=VALUE ...]\n"
+            "Runs one workload under vmm.routing = viommu, vpri, iommufd and "
+            "guest.pt_mode =\n"
+            "shared, separate (a VM with 2 devices sharing 4 guest "
+            "processes) and prints\n"
+            "end-to-end fault latency, throughput and the per-stage "
+            "difference.\n"
+            "  -o, --output DIR   where each configuration's outputs go "
+            "(default seed-experiment-out)\n"
+            "      --dmas N       DMAs in the workload (default 20000)\n"
+            "      --seed N       workload seed (default 1)\n"
+            "  -s, --set K=V      extra parameter for every configuration\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"dmas", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 'S'},
+        {"set", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *outdir = "seed-experiment-out";
+    char *sets[MAX_SETS];
+    int nsets = 0;
+    trace_gen_cfg_t gen;
+    trace_gen_defaults(&gen);
+    gen.devices = 2;
+    gen.pasids = 4;
+    gen.dmas = 20000;
+    gen.new_page = 0.05;
+    gen.interval = 10 * SIM_US;
+    gen.region = 256ull << 20;
+    opterr = 0;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, ":o:s:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            outdir = optarg;
+            break;
+        case 'n':
+        case 'S': {
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 0);
+            if (errno || *end || optarg[0] == '-' || !*optarg) {
+                fprintf(stderr, "seed-experiment: %s '%s': expected an "
+                                "unsigned integer\n", argv[optind - 1], optarg);
+                return 2;
+            }
+            if (c == 'n')
+                gen.dmas = v;
+            else
+                gen.seed = v;
+            break;
+        }
+        case 's':
+            if (nsets == MAX_SETS) {
+                fprintf(stderr, "seed-experiment: at most %d --set\n",
+                        MAX_SETS);
+                return 2;
+            }
+            sets[nsets++] = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ':':
+            fprintf(stderr, "seed-experiment: option '%s' needs a value\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "seed-experiment: unknown option '%s' (see "
+                            "--help)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "seed-experiment: unexpected argument '%s'\n",
+                argv[optind]);
+        return 2;
+    }
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_WARN, sim_log_sink_file, stderr);
+    if (trace_gen_check(&gen, &log))
+        return 2;
+    result_t res[NROUTING * NPT];
+    unsigned n = 0;
+    for (unsigned pt = 0; pt < NPT; pt++)
+        for (unsigned r = 0; r < NROUTING; r++) {
+            memset(&res[n], 0, sizeof(res[n]));
+            int st = run_one(outdir, routings[r], pt_modes[pt], &gen, sets,
+                             nsets, &log, &res[n]);
+            if (st != PLATFORM_OK)
+                return st == PLATFORM_INPUT_ERROR ? 2 : 1;
+            n++;
+        }
+    print_table(stdout, res, n);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/summary.txt", outdir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "seed-experiment: cannot write %s\n", path);
+        return 1;
+    }
+    print_table(f, res, n);
+    if (fclose(f))
+        return 1;
+    printf("\noutputs: %s/<routing>-<pt_mode>/ and %s\n", outdir, path);
+    return 0;
+}
