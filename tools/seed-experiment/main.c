@@ -168,6 +168,8 @@ static void usage(FILE *out)
             "(default seed-experiment-out)\n"
             "      --dmas N       DMAs in the workload (default 20000)\n"
             "      --seed N       workload seed (default 1)\n"
+            "      --interval T   mean time between DMAs (default 10us; "
+            "smaller: faults queue)\n"
             "  -s, --set K=V      extra parameter for every configuration\n");
 }
 
@@ -177,6 +179,7 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"dmas", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 'S'},
+        {"interval", required_argument, NULL, 'i'},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -213,6 +216,15 @@ int main(int argc, char **argv)
                 gen.dmas = v;
             else
                 gen.seed = v;
+            break;
+        }
+        case 'i': {
+            char err[256];
+            if (sim_parse_time(optarg, &gen.interval, err, sizeof(err))) {
+                fprintf(stderr, "seed-experiment: --interval '%s': %s\n",
+                        optarg, err);
+                return 2;
+            }
             break;
         }
         case 's':
