@@ -99,25 +99,6 @@ void virt_guest_deliver(ioasid_virt_t *v, gq_t *q, vfault_t *vf)
 
 /* ---------------------------------------------------------- processes */
 
-static size_t gp_vma_index(const gproc_t *gp, uint64_t addr)
-{
-    size_t lo = 0, hi = gp->nvmas;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (gp->vmas[mid].end <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static const vma_t *gp_vma(const gproc_t *gp, uint64_t addr)
-{
-    size_t i = gp_vma_index(gp, addr);
-    return i < gp->nvmas && gp->vmas[i].start <= addr ? &gp->vmas[i] : NULL;
-}
-
 /* A fresh guest page (a GPA frame of the VM's memory). */
 static uint64_t gpa_alloc(ioasid_virt_t *v)
 {
@@ -128,18 +109,11 @@ static uint64_t gpa_alloc(ioasid_virt_t *v)
     return gpa;
 }
 
-static uint64_t need_perm(unsigned flags)
-{
-    return ((flags & PCIE_F_R) ? IOMMU_PTE_R : 0) |
-           ((flags & PCIE_F_W) ? IOMMU_PTE_W : 0) |
-           ((flags & PCIE_F_X) ? IOMMU_PTE_X : 0);
-}
-
 /* Whether the guest must do mm work for this request (costs a fix-up). */
 static bool gp_needs_fixup(const gproc_t *gp, uint64_t addr, unsigned flags)
 {
-    const vma_t *vma = gp_vma(gp, addr);
-    uint64_t need = need_perm(flags);
+    const vma_t *vma = vma_set_find(&gp->vmas, addr);
+    uint64_t need = vma_need_perm(flags);
     if (!vma || (need & ~vma->perm))
         return false;
     iommu_walk_t w;
@@ -152,8 +126,8 @@ static bool gp_needs_fixup(const gproc_t *gp, uint64_t addr, unsigned flags)
 static int gp_fault(ioasid_virt_t *v, gproc_t *gp, uint64_t addr,
                     unsigned flags)
 {
-    const vma_t *vma = gp_vma(gp, addr);
-    uint64_t need = need_perm(flags);
+    const vma_t *vma = vma_set_find(&gp->vmas, addr);
+    uint64_t need = vma_need_perm(flags);
     if (!vma || (need & ~vma->perm))
         return -EFAULT;
     uint64_t page = addr & ~(IOMMU_PAGE_SIZE - 1);

@@ -111,6 +111,19 @@ static int bind_grow(ioasid_host_t *h)
     return 0;
 }
 
+/* Record the owner of (rid, pasid) (room was made by bind_grow). */
+static void bind_set(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
+                     ioasid_mm_t *mm, struct gproc *gp)
+{
+    uint64_t key = bind_key(rid, pasid);
+    bind_slot_t *s = bind_slot(h, key);
+    if (!s->key)
+        h->nbinds++;
+    s->key = key;
+    s->mm = mm;
+    s->gp = gp;
+}
+
 int ioasid_host_bind(ioasid_host_t *h, ioasid_mm_t *mm, uint16_t rid,
                      uint32_t pasid)
 {
@@ -126,13 +139,7 @@ int ioasid_host_bind(ioasid_host_t *h, ioasid_mm_t *mm, uint16_t rid,
     rc = iommu_set_pasid(h->iommu, rid, pasid, &e);
     if (rc)
         return rc;
-    uint64_t key = bind_key(rid, pasid);
-    bind_slot_t *s = bind_slot(h, key);
-    if (!s->key)
-        h->nbinds++;
-    s->key = key;
-    s->mm = mm;
-    s->gp = NULL;
+    bind_set(h, rid, pasid, mm, NULL);
     return 0;
 }
 
@@ -144,13 +151,7 @@ int ioasid_host_bind_guest(ioasid_host_t *h, struct gproc *gp, uint16_t rid,
     int rc = iommu_set_pasid(h->iommu, rid, pasid, e);
     if (rc)
         return rc;
-    uint64_t key = bind_key(rid, pasid);
-    bind_slot_t *s = bind_slot(h, key);
-    if (!s->key)
-        h->nbinds++;
-    s->key = key;
-    s->mm = NULL;
-    s->gp = gp;
+    bind_set(h, rid, pasid, NULL, gp);
     return 0;
 }
 

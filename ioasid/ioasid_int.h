@@ -45,6 +45,27 @@ typedef struct vma {
     uint64_t perm;       /* IOMMU_PTE_R|W|X */
 } vma_t;
 
+/* A sorted set of non-overlapping mappings (vma.c). */
+typedef struct vma_set {
+    vma_t *v;
+    size_t n, cap;
+} vma_set_t;
+
+/* Index of the first mapping ending above addr. */
+size_t vma_set_index(const vma_set_t *s, uint64_t addr);
+/* The mapping containing addr, or NULL. */
+const vma_t *vma_set_find(const vma_set_t *s, uint64_t addr);
+/* Add v; -EEXIST (with *overlap, if non-NULL, the first mapping in the
+ * way) or -ENOMEM. */
+int vma_set_add(vma_set_t *s, vma_t v, const vma_t **overlap);
+/* Remove [start, end), cutting mappings that straddle it. */
+int vma_set_remove(vma_set_t *s, uint64_t start, uint64_t end);
+void vma_set_fini(vma_set_t *s);
+/* A page-aligned, non-empty range inside a table of `levels` levels. */
+bool vma_range_ok(unsigned levels, uint64_t va, uint64_t len);
+/* IOMMU_PTE_R|W|X an access of PCIE_F_R/W/X flags needs. */
+uint64_t vma_need_perm(unsigned flags);
+
 typedef struct mm_binding {
     uint16_t rid;
     uint32_t pasid;
@@ -54,8 +75,7 @@ struct ioasid_mm {
     ioasid_host_t *host;
     unsigned id;
     iommu_pt_t pt;
-    vma_t *vmas; /* sorted by start, non-overlapping */
-    size_t nvmas, vmas_cap;
+    vma_set_t vmas;
     mm_binding_t *binds;
     size_t nbinds, binds_cap;
 };

@@ -46,7 +46,7 @@ void ioasid_mm_destroy(ioasid_mm_t *mm)
 {
     if (!mm)
         return;
-    free(mm->vmas);
+    vma_set_fini(&mm->vmas);
     free(mm->binds);
     free(mm);
 }
@@ -73,52 +73,6 @@ int ioasid_mm_add_binding(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid)
     return 0;
 }
 
-/* Index of the first VMA whose end is above addr. */
-static size_t vma_index(const ioasid_mm_t *mm, uint64_t addr)
-{
-    size_t lo = 0, hi = mm->nvmas;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (mm->vmas[mid].end <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static const vma_t *vma_find(const ioasid_mm_t *mm, uint64_t addr)
-{
-    size_t i = vma_index(mm, addr);
-    if (i < mm->nvmas && mm->vmas[i].start <= addr)
-        return &mm->vmas[i];
-    return NULL;
-}
-
-static int vma_insert_at(ioasid_mm_t *mm, size_t i, vma_t v)
-{
-    if (mm->nvmas == mm->vmas_cap) {
-        size_t c = mm->vmas_cap ? mm->vmas_cap * 2 : 8;
-        vma_t *a = realloc(mm->vmas, c * sizeof(*a));
-        if (!a)
-            return -ENOMEM;
-        mm->vmas = a;
-        mm->vmas_cap = c;
-    }
-    memmove(&mm->vmas[i + 1], &mm->vmas[i], (mm->nvmas - i) * sizeof(vma_t));
-    mm->vmas[i] = v;
-    mm->nvmas++;
-    return 0;
-}
-
-static bool range_ok(const ioasid_mm_t *mm, uint64_t va, uint64_t len)
-{
-    unsigned bits = ioasid_mm_va_bits(mm);
-    uint64_t limit = bits >= 64 ? UINT64_MAX : (1ull << bits);
-    return len && !(va & (IOMMU_PAGE_SIZE - 1)) &&
-           !(len & (IOMMU_PAGE_SIZE - 1)) && va < limit && len <= limit - va;
-}
-
 /* Populate one page with a fresh frame and the mapping's permission. */
 static int populate(ioasid_mm_t *mm, uint64_t page, uint64_t perm)
 {
@@ -132,12 +86,9 @@ static int populate(ioasid_mm_t *mm, uint64_t page, uint64_t perm)
 int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
                   bool present)
 {
-    if (!range_ok(mm, va, len))
+    if (!vma_range_ok(mm->pt.levels, va, len))
         return -EINVAL;
-    size_t i = vma_index(mm, va);
-    if (i < mm->nvmas && mm->vmas[i].start < va + len)
-        return -EEXIST;
-    int rc = vma_insert_at(mm, i, (vma_t){va, va + len, perm});
+    int rc = vma_set_add(&mm->vmas, (vma_t){va, va + len, perm}, NULL);
     if (rc || !present)
         return rc;
     for (uint64_t off = 0; off < len; off += IOMMU_PAGE_SIZE) {
@@ -148,18 +99,11 @@ int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
     return 0;
 }
 
-static uint64_t need_perm(unsigned flags)
-{
-    return ((flags & PCIE_F_R) ? IOMMU_PTE_R : 0) |
-           ((flags & PCIE_F_W) ? IOMMU_PTE_W : 0) |
-           ((flags & PCIE_F_X) ? IOMMU_PTE_X : 0);
-}
-
 bool ioasid_mm_needs_fixup(const ioasid_mm_t *mm, uint64_t addr,
                            unsigned flags)
 {
-    const vma_t *v = vma_find(mm, addr);
-    uint64_t need = need_perm(flags);
+    const vma_t *v = vma_set_find(&mm->vmas, addr);
+    uint64_t need = vma_need_perm(flags);
     if (!v || (need & ~v->perm))
         return false; /* answered Invalid without mm work */
     iommu_walk_t w;
@@ -170,8 +114,8 @@ bool ioasid_mm_needs_fixup(const ioasid_mm_t *mm, uint64_t addr,
 int ioasid_mm_fault(ioasid_mm_t *mm, uint64_t addr, unsigned flags)
 {
     ioasid_host_t *h = mm->host;
-    const vma_t *v = vma_find(mm, addr);
-    uint64_t need = need_perm(flags);
+    const vma_t *v = vma_set_find(&mm->vmas, addr);
+    uint64_t need = vma_need_perm(flags);
     if (!v || (need & ~v->perm)) {
         h->s.bad_access->value++;
         return -EFAULT;
@@ -279,27 +223,11 @@ int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
 {
     ioasid_host_t *h = mm->host;
-    if (!range_ok(mm, va, len))
+    if (!vma_range_ok(mm->pt.levels, va, len))
         return -EINVAL;
     uint64_t end = va + len;
-    /* Cut the mappings: keep the parts outside [va, end). */
-    size_t i = vma_index(mm, va);
-    while (i < mm->nvmas && mm->vmas[i].start < end) {
-        vma_t v = mm->vmas[i];
-        memmove(&mm->vmas[i], &mm->vmas[i + 1],
-                (mm->nvmas - i - 1) * sizeof(vma_t));
-        mm->nvmas--;
-        if (v.end > end &&
-            vma_insert_at(mm, i, (vma_t){end, v.end, v.perm}))
-            return -ENOMEM;
-        if (v.start < va) {
-            if (vma_insert_at(mm, i, (vma_t){v.start, va, v.perm}))
-                return -ENOMEM;
-            i++;
-        }
-        if (v.end > end)
-            break;
-    }
+    if (vma_set_remove(&mm->vmas, va, end))
+        return -ENOMEM;
     int rc = iommu_pt_unmap(&mm->pt, va, len, NULL, NULL);
     if (rc)
         return rc;

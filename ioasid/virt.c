@@ -85,7 +85,7 @@ static gproc_t *proc_get(ioasid_virt_t *v, uint32_t pasid)
 
 static void proc_destroy(gproc_t *gp)
 {
-    free(gp->vmas);
+    vma_set_fini(&gp->vmas);
     free(gp->att);
     free(gp);
 }
@@ -131,43 +131,6 @@ bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
     return gp && dev < v->ndevs && attached(gp, &v->devs[dev]);
 }
 
-static int vma_insert(gproc_t *gp, size_t i, vma_t vma)
-{
-    if (gp->nvmas == gp->vmas_cap) {
-        size_t c = gp->vmas_cap ? gp->vmas_cap * 2 : 8;
-        vma_t *a = realloc(gp->vmas, c * sizeof(*a));
-        if (!a)
-            return -ENOMEM;
-        gp->vmas = a;
-        gp->vmas_cap = c;
-    }
-    memmove(&gp->vmas[i + 1], &gp->vmas[i], (gp->nvmas - i) * sizeof(vma_t));
-    gp->vmas[i] = vma;
-    gp->nvmas++;
-    return 0;
-}
-
-static size_t vma_index(const gproc_t *gp, uint64_t addr)
-{
-    size_t lo = 0, hi = gp->nvmas;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (gp->vmas[mid].end <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static bool range_ok(const gproc_t *gp, uint64_t va, uint64_t len)
-{
-    unsigned bits = iommu_pt_va_bits(gp->s1.levels);
-    uint64_t limit = bits >= 64 ? UINT64_MAX : (1ull << bits);
-    return len && !(va & (IOMMU_PAGE_SIZE - 1)) &&
-           !(len & (IOMMU_PAGE_SIZE - 1)) && va < limit && len <= limit - va;
-}
-
 int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
                     uint64_t va, uint64_t len, uint64_t perm, bool present)
 {
@@ -179,17 +142,15 @@ int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     int rc = attach(v, gp, &v->devs[dev]);
     if (rc)
         return rc;
-    if (!range_ok(gp, va, len))
+    if (!vma_range_ok(gp->s1.levels, va, len))
         return -EINVAL;
-    size_t i = vma_index(gp, va);
-    if (i < gp->nvmas && gp->vmas[i].start < va + len) {
-        const vma_t *m = &gp->vmas[i];
+    const vma_t *m = NULL;
+    rc = vma_set_add(&gp->vmas, (vma_t){va, va + len, perm}, &m);
+    if (rc == -EEXIST)
         /* The same mapping again from another device only attaches it. */
         return m->start == va && m->end == va + len && m->perm == perm
                    ? 0
                    : -EEXIST;
-    }
-    rc = vma_insert(gp, i, (vma_t){va, va + len, perm});
     if (rc || !present)
         return rc;
     for (uint64_t off = 0; off < len; off += IOMMU_PAGE_SIZE) {
@@ -245,25 +206,10 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     gproc_t *gp = proc_find(v, pasid);
     if (!gp || dev >= v->ndevs || !attached(gp, &v->devs[dev]))
         return -ENOENT;
-    if (!range_ok(gp, va, len))
+    if (!vma_range_ok(gp->s1.levels, va, len))
         return -EINVAL;
-    uint64_t end = va + len;
-    size_t i = vma_index(gp, va);
-    while (i < gp->nvmas && gp->vmas[i].start < end) {
-        vma_t m = gp->vmas[i];
-        memmove(&gp->vmas[i], &gp->vmas[i + 1],
-                (gp->nvmas - i - 1) * sizeof(vma_t));
-        gp->nvmas--;
-        if (m.end > end && vma_insert(gp, i, (vma_t){end, m.end, m.perm}))
-            return -ENOMEM;
-        if (m.start < va) {
-            if (vma_insert(gp, i, (vma_t){m.start, va, m.perm}))
-                return -ENOMEM;
-            i++;
-        }
-        if (m.end > end)
-            break;
-    }
+    if (vma_set_remove(&gp->vmas, va, va + len))
+        return -ENOMEM;
     int rc = iommu_pt_unmap(&gp->s1, va, len, NULL, NULL);
     if (rc)
         return rc;

@@ -24,8 +24,7 @@ typedef struct gproc {
     unsigned ioasid; /* id of its stage-1 IOASID */
     uint16_t domain;
     iommu_pt_t s1; /* the guest's I/O page table, in guest memory */
-    vma_t *vmas;   /* sorted, non-overlapping */
-    size_t nvmas, vmas_cap;
+    vma_set_t vmas;
     vdev_t **att; /* devices attached with this PASID */
     size_t natt, att_cap;
 } gproc_t;
