@@ -171,9 +171,12 @@ static sim_time_t fix_cost(ioasid_virt_t *v, vfault_t *vf)
             t += sim_dist_draw(&c->iopt_update, &v->rng);
         t += sim_dist_draw(&c->inv, &v->rng);
     }
-    vf->tail_cost = sim_dist_draw(&c->respond, &v->rng) +
-                    sim_dist_draw(&c->exit, &v->rng) +
-                    sim_dist_draw(&c->complete, &v->rng);
+    t += sim_dist_draw(&c->respond, &v->rng);
+    /* After the response is written: the VM exit, the VMM's completion
+     * and the host driver's invalidation-queue submission. */
+    vf->tail_cost = sim_dist_draw(&c->exit, &v->rng) +
+                    sim_dist_draw(&c->complete, &v->rng) +
+                    sim_dist_draw(&v->host->cfg.qi_submit, &v->rng);
     return t + vf->tail_cost;
 }
 

@@ -29,7 +29,7 @@ typedef struct gproc {
     size_t natt, att_cap;
 } gproc_t;
 
-enum vf_state { VF_RING = 1, VF_VMM, VF_GUEST };
+enum vf_state { VF_REPORT = 1, VF_RING, VF_VMM, VF_GUEST };
 
 /* A guest-owned fault: the host group (the raw fault data saved for the
  * response) on its way through the ring, the VMM and the guest. */
@@ -43,7 +43,8 @@ typedef struct vfault {
     uint32_t id;    /* cookie; 0 once answered or detached */
     uint8_t state;
     unsigned pages; /* requests in the group */
-    sim_time_t tail_cost; /* respond + exit + complete of the guest job */
+    sim_time_t tail_cost; /* exit + complete + host submission of the
+                             guest job (after the response is written) */
     uint8_t code;         /* the guest's response code */
 } vfault_t;
 

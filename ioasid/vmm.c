@@ -174,10 +174,41 @@ static void signal_eventfd(ioasid_virt_t *v)
     sim_schedule(v->sim, sim_dist_draw(&v->cfg.wake, &v->rng), ev_wake, v, 0);
 }
 
+/* The host's report is done: queue the record in the ring (or answer a
+ * full ring) and signal the eventfd. */
+static void ev_reported(sim_t *sim, void *opaque, uint64_t arg)
+{
+    ioasid_virt_t *v = opaque;
+    vfault_t *vf = (vfault_t *)(uintptr_t)arg;
+    sim_time_t now = sim_now(sim);
+    if (vf->id == 0) { /* detached meanwhile */
+        virt_vfault_free(v, vf);
+        return;
+    }
+    sim_span_mark(vf->g->last->desc.span, PCIE_STAGE_HOST_FAULT, now);
+    if (v->cfg.ring_depth && v->ring_n >= v->cfg.ring_depth) {
+        v->s.ring_overflow->value++;
+        answer_host(v, vf, v->cfg.ring_overflow == IOASID_RING_SUCCESS
+                               ? PCIE_PRG_SUCCESS
+                               : PCIE_PRG_INVALID);
+        virt_vfault_free(v, vf);
+        return;
+    }
+    vf->state = VF_RING;
+    vf->next = NULL;
+    if (v->ring_tail)
+        v->ring_tail->next = vf;
+    else
+        v->ring_head = vf;
+    v->ring_tail = vf;
+    v->ring_n++;
+    sim_gauge_set(v->s.ring_occ, now, (double)v->ring_n);
+    signal_eventfd(v);
+}
+
 sim_time_t ioasid_virt_fault(ioasid_virt_t *v, struct gproc *gp,
                              iopf_group_t *g)
 {
-    sim_time_t now = sim_now(v->sim);
     sim_time_t cost = sim_dist_draw(&v->cfg.report, &v->rng);
     vfault_t *vf = sim_pool_get(&v->vfaults);
     if (!vf) {
@@ -195,28 +226,13 @@ sim_time_t ioasid_virt_fault(ioasid_virt_t *v, struct gproc *gp,
         vf->pages++;
     vf->pdev = ioasid_virt_dev(v, g->last->desc.rid);
     v->s.faults->value++;
-    sim_span_mark(g->last->desc.span, PCIE_STAGE_HOST_FAULT, now + cost);
-    if (v->cfg.ring_depth && v->ring_n >= v->cfg.ring_depth) {
-        v->s.ring_overflow->value++;
-        answer_host(v, vf, v->cfg.ring_overflow == IOASID_RING_SUCCESS
-                               ? PCIE_PRG_SUCCESS
-                               : PCIE_PRG_INVALID);
-        virt_vfault_free(v, vf);
-        return cost;
-    }
     if (++v->next_id == 0) /* cookies are never 0 */
         v->next_id = 1;
     vf->id = v->next_id;
-    vf->state = VF_RING;
-    vf->next = NULL;
-    if (v->ring_tail)
-        v->ring_tail->next = vf;
-    else
-        v->ring_head = vf;
-    v->ring_tail = vf;
-    v->ring_n++;
-    sim_gauge_set(v->s.ring_occ, now, (double)v->ring_n);
-    signal_eventfd(v);
+    vf->state = VF_REPORT;
+    /* The record is queued and the eventfd signalled when the report,
+     * which runs on the host's handler thread, is done. */
+    sim_schedule(v->sim, cost, ev_reported, v, (uint64_t)(uintptr_t)vf);
     return cost;
 }
 

@@ -12,10 +12,11 @@
  * per direction that grows only at a new maximum of messages in flight).
  *
  * Defaults (shared/reference/latency-calibration.md):
- *  - latency: 250 ns one way, derived from the pcie-bench 64 B DMA read
+ *  - latency: 220 ns one way, derived from the pcie-bench 64 B DMA read
  *    round trip of 0.55-0.60 us with an IOTLB hit (Neugebauer et al.,
- *    SIGCOMM 2018, pcie-bench/data@b2abf2f) minus the 60 ns host-warm
- *    memory access, halved (Intel TCC rule: a posted write is half a read).
+ *    SIGCOMM 2018, pcie-bench/data@b2abf2f) minus the device, IOMMU,
+ *    memory and serialisation time the model charges on it, halved
+ *    (Intel TCC rule: a posted write is half a read); docs/model.md.
  *  - Gen3 x8, the link of the NFP6000 used for those measurements.
  */
 #include <errno.h>
@@ -33,9 +34,10 @@ const char *const pcie_link_preset_names[PCIE_LINK_NPRESETS + 1] = {
 };
 
 const sim_param_t pcie_link_params[] = {
-    {"link", "latency", SIM_PARAM_TIME, "250", 0, 1e9, "ns",
+    {"link", "latency", SIM_PARAM_TIME, "220", 0, 1e9, "ns",
      "one-way TLP latency device <-> root complex, excluding serialisation "
-     "(pcie-bench RTT 0.55-0.60 us minus 60 ns memory, halved)",
+     "(pcie-bench RTT 0.575 us minus device 50, IOMMU 15, memory 60 and "
+     "serialisation 14 ns, halved)",
      NULL, offsetof(pcie_link_cfg_t, latency)},
     {"link", "preset", SIM_PARAM_ENUM, "custom", 0, 0, "",
      "generation and width in one (gen3x1 .. gen5x16: 8/16/32 GT/s per lane, "

@@ -26,6 +26,10 @@
  *   iommu.xlate           iommu_translate: IOTLB hits, cold 4-level walks,
  *                         cold nested 4x4 walks (bench_iommu.c)
  *   iommu.memory          table and host memory per million mapped pages
+ *   virt.nested_faults    a VM (vm.devices = device.count = 1), every DMA
+ *                         faults through the nested pipeline (bench_virt.c)
+ *   virt.scale_devices    host ns per fault with 1..64 devices in the VM
+ *   virt.scale_pasids     host ns per fault with 1..4096 PASIDs
  *
  * Exit status: 0 ok, 1 a benchmark failed to run, 2 bad arguments.
  */
@@ -53,6 +57,8 @@
 #define TARGET_IOMMU_HIT_PER_S 90e6
 #define TARGET_IOMMU_WALK_PER_S 20e6
 #define TARGET_IOMMU_NESTED_PER_S 5e6
+#define TARGET_VIRT_FAULTS_PER_S 500e3
+#define TARGET_VIRT_PASID_SPREAD 1.20
 
 /*
  * Set up a metric with its printed name (PREFIX or PREFIX.SUFFIX when
@@ -539,11 +545,12 @@ static int bench_replay(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
 
 /* -------------------------------------------------------------- main */
 
-#define MAX_METRICS 5
+#define MAX_METRICS 5 /* virt.scale_*: 4 steps + the ratio */
 
 /* Positions of the benchmarks in the printed report. */
 enum { R_ENGINE, R_E2E, R_E2E_SAT, R_E2E_ONLY, R_PCIE_HIT, R_PCIE_FAULT,
-       R_IOMMU_XLATE, R_IOMMU_MEM, R_REPLAY, NRESULTS };
+       R_IOMMU_XLATE, R_IOMMU_MEM, R_VIRT_NESTED, R_VIRT_DEVICES, R_VIRT_PASIDS,
+       R_REPLAY, NRESULTS };
 
 /* A benchmark: a name for --only and the function that runs it. */
 typedef struct bench {
@@ -566,6 +573,9 @@ static const bench_t benches[] = {
     {"pcie.fault_dmas", bench_pcie_fault, R_PCIE_FAULT},
     {"iommu.xlate", bench_iommu_xlate, R_IOMMU_XLATE},
     {"iommu.memory", bench_iommu_memory, R_IOMMU_MEM},
+    {"virt.nested_faults", bench_virt_nested_faults, R_VIRT_NESTED},
+    {"virt.scale_devices", bench_virt_scale_devices, R_VIRT_DEVICES},
+    {"virt.scale_pasids", bench_virt_scale_pasids, R_VIRT_PASIDS},
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
 _Static_assert(NBENCH == NRESULTS, "one report position per benchmark");
@@ -600,7 +610,7 @@ static void usage(FILE *out)
             "and the targets.\n"
             "  --quick       1 repetition and smaller sizes (CI smoke run)\n"
             "  --only NAME   run one benchmark (or a group: engine, e2e, "
-            "pcie, iommu, memory)\n"
+            "pcie, iommu, virt, memory)\n"
             "  --repeat N    repetitions per benchmark, 1..%d (default 5; "
             "--quick: 1)\n"
             "benchmarks:",
@@ -741,6 +751,12 @@ int main(int argc, char **argv)
     target_line("iommu.xlate.nested_4x4_cold >= 5 M/s",
                 &results[R_IOMMU_XLATE], &results[R_IOMMU_XLATE].m[2],
                 TARGET_IOMMU_NESTED_PER_S, true, qnote);
+    target_line("virt.nested_faults >= 500 k faults/s (host)",
+                &results[R_VIRT_NESTED], &results[R_VIRT_NESTED].m[0],
+                TARGET_VIRT_FAULTS_PER_S, true, qnote);
+    target_line("virt.scale_pasids max/min < 1.20 (1..4096)",
+                &results[R_VIRT_PASIDS], &results[R_VIRT_PASIDS].m[4],
+                TARGET_VIRT_PASID_SPREAD, false, qnote);
     target_line("memory.replay_10m peak RSS < 64 MiB", &results[R_REPLAY],
                 &results[R_REPLAY].m[0], TARGET_REPLAY_RSS_MIB, false,
                 ctx.quick ? " (quick: 1 M records, not 10 M)" : "");

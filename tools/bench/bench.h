@@ -46,5 +46,8 @@ int bench_pcie_atc_hit(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
 int bench_pcie_fault(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
 int bench_iommu_xlate(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
 int bench_iommu_memory(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
+int bench_virt_nested_faults(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
+int bench_virt_scale_devices(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
+int bench_virt_scale_pasids(bench_ctx_t *ctx, metric_t *out, unsigned *nout);
 
 #endif
