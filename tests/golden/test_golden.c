@@ -116,6 +116,7 @@ static void expected_fault(const platform_cfg_t *pc, unsigned reads1,
     const ioasid_host_cfg_t *h = &pc->host;
     sim_time_t proc = fixed_value(&pc->dev.proc);
     const uint8_t P = PCIE_F_PASID;
+    memset(x, 0, sizeof(*x)); /* stages a native fault skips stay 0 */
     /* The device sends ATS requests, page requests with a PASID prefix;
      * translated reads without one; the IOMMU answers the translation
      * with a completion and the page group with a PRG response carrying
