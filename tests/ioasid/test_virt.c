@@ -26,6 +26,7 @@
  * exactly those counts.
  */
 #include <check.h>
+#include <math.h>
 
 #include "tests/check_run.h"
 #include <stdlib.h>
@@ -693,6 +694,26 @@ START_TEST(test_stressed_conservation)
                           ctr(h, "vmm.guest_queue_full") +
                           ctr(h, "ioasid.detached"),
                       ctr(h, "ioasid.faults"));
+    /* The stage means add up to the end-to-end mean: each stage's total
+     * over the closed faults (what fault.stage.<s>.contrib reports, per
+     * fault) sums to the end-to-end total, over native, guest and
+     * stage-2 round trips that pass different stages. */
+    sim_stats_t *st = platform_stats(h->p);
+    sim_hist_t *e2e = sim_stats_find_hist(st, "fault.e2e");
+    ck_assert_ptr_nonnull(e2e);
+    ck_assert_uint_gt(e2e->count, 0);
+    double total = 0;
+    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
+        char hn[96];
+        snprintf(hn, sizeof(hn), "fault.stage.%s", pcie_stage_names[k]);
+        sim_hist_t *hs = sim_stats_find_hist(st, hn);
+        ck_assert_ptr_nonnull(hs);
+        total += hs->sum;
+    }
+    double mean = sim_hist_mean(e2e);
+    ck_assert_msg(fabs(total / (double)e2e->count - mean) <= 1e-6 * mean,
+                  "stage contributions %.3f ps != e2e mean %.3f ps",
+                  total / (double)e2e->count, mean);
     ck_assert_uint_lt(sim_now(platform_sim(h->p)), 1 * SIM_S);
     free(r);
     vfx_free(h);
