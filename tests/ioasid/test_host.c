@@ -16,6 +16,7 @@
 #include <check.h>
 
 #include "tests/check_run.h"
+#include "tests/platform_fixture.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,21 +27,6 @@
 #define BASE 0x7f0000000000ull
 
 /* --------------------------------------------------------- the source */
-
-typedef struct arr_src {
-    const trace_record_t *recs;
-    size_t n, i;
-} arr_src_t;
-
-static int arr_next(void *src, trace_record_t *rec)
-{
-    arr_src_t *a = src;
-    if (a->i >= a->n)
-        return 0;
-    *rec = a->recs[a->i];
-    rec->line = ++a->i; /* line = 1-based index, for messages */
-    return 1;
-}
 
 static trace_record_t rmap(sim_time_t t, uint32_t dev, uint32_t pasid,
                            uint64_t addr, uint64_t len, unsigned perm,
@@ -68,71 +54,18 @@ static trace_record_t runmap(sim_time_t t, uint32_t dev, uint32_t pasid,
 
 /* -------------------------------------------------------- the machine */
 
-typedef struct hfx {
-    sim_log_t log;
-    sim_config_t *cfg;
-    platform_cfg_t pc;
-    platform_t *p;
-} hfx_t;
-
-/* Defaults plus the NULL-terminated "section.key=value" overrides. */
-static hfx_t *hfx_new(const char *const *sets)
-{
-    hfx_t *h = calloc(1, sizeof(*h));
-    ck_assert_ptr_nonnull(h);
-    sim_log_init(&h->log, SIM_LOG_ERROR, NULL, NULL);
-    h->cfg = sim_config_create(&h->log);
-    ck_assert_ptr_nonnull(h->cfg);
-    ck_assert_int_eq(platform_register(h->cfg, &h->pc), 0);
-    for (unsigned i = 0; sets && sets[i]; i++)
-        ck_assert_msg(sim_config_set(h->cfg, sets[i]) == 0, "set %s: %s",
-                      sets[i], sim_log_last_error(&h->log));
-    ck_assert_int_eq(platform_check(&h->pc, &h->log), 0);
-    h->p = platform_create(&h->pc, &h->log);
-    ck_assert_ptr_nonnull(h->p);
-    return h;
-}
-
-static void hfx_free(hfx_t *h)
-{
-    platform_destroy(h->p);
-    sim_config_destroy(h->cfg);
-    free(h);
-}
-
-static int hfx_run(hfx_t *h, const trace_record_t *recs, size_t n)
-{
-    arr_src_t a = {recs, n, 0};
-    platform_source_t src = {arr_next, &a, "mem"};
-    return platform_run(h->p, &src, 1);
-}
-
-static uint64_t ctr(hfx_t *h, const char *name)
-{
-    sim_counter_t *c = sim_stats_find_counter(platform_stats(h->p), name);
-    ck_assert_msg(c != NULL, "no counter %s", name);
-    return c->value;
-}
-
-static sim_hist_t *hist(hfx_t *h, const char *name)
-{
-    sim_hist_t *x = sim_stats_find_hist(platform_stats(h->p), name);
-    ck_assert_msg(x != NULL, "no histogram %s", name);
-    return x;
-}
-
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ------------------------------------------------------------- tests */
 
 START_TEST(test_fault_in_mapping_succeeds)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x10000, RW, false),
         rdma(1 * US, 0, 1, BASE + 0x1040, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 1);
     ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 0);
     ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 1);
@@ -163,37 +96,37 @@ START_TEST(test_fault_in_mapping_succeeds)
     }
     ck_assert_uint_eq(e2e->count, 1);
     ck_assert_uint_eq(sum, e2e->max);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
 /* A present mapping needs no fault at all. */
 START_TEST(test_present_mapping_no_fault)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, true),
         rdma(1 * US, 0, 1, BASE + 0x2000, 256, false),
         rdma(2 * US, 0, 1, BASE + 0x3000, 256, true),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
     ck_assert_uint_eq(ctr(h, "device0.pri.page_requests"), 0);
     ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 0);
     ck_assert_uint_eq(ctr(h, "iommu.mem.bytes"), 512);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
 START_TEST(test_outside_mapping_invalid)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x10000, RW, false),
         rdma(1 * US, 0, 1, BASE + 0x10000, 64, false), /* just past it */
         rdma(2 * US, 0, 1, BASE - 0x1000, 64, true),   /* just before it */
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 2);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 0);
     ck_assert_uint_eq(ctr(h, "host.mm.bad_access"), 2);
@@ -203,27 +136,27 @@ START_TEST(test_outside_mapping_invalid)
     /* Invalid ends the access: no second translation request. */
     ck_assert_uint_eq(ctr(h, "device0.ats.requests"), 2);
     ck_assert_uint_eq(ctr(h, "fault.failed"), 2);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
 /* A write to a read-only mapping is Invalid; a read of it is fixed. */
 START_TEST(test_write_to_readonly_invalid)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x10000, TRACE_PERM_R, false),
         rdma(1 * US, 0, 1, BASE + 0x2000, 64, true),
         rdma(50 * US, 0, 1, BASE + 0x2000, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 1);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 1);
     ck_assert_uint_eq(ctr(h, "host.mm.bad_access"), 1);
     ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 1);
     ck_assert_uint_eq(ctr(h, "host.iopf.resp_invalid"), 1);
     ck_assert_uint_eq(ctr(h, "host.iopf.resp_success"), 1);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -231,13 +164,13 @@ END_TEST
  * requests find the page present (spurious), every DMA completes. */
 START_TEST(test_duplicate_faults_one_minor)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     enum { N = 6 };
     trace_record_t r[1 + N];
     r[0] = rmap(0, 0, 1, BASE, 0x10000, RW, false);
     for (unsigned i = 0; i < N; i++)
         r[1 + i] = rdma(1 * US, 0, 1, BASE + 0x5000 + i * 64, 64, i & 1);
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     uint64_t prs = ctr(h, "device0.pri.page_requests");
     ck_assert_uint_gt(prs, 1);
     ck_assert_uint_le(prs, N);
@@ -245,7 +178,7 @@ START_TEST(test_duplicate_faults_one_minor)
     ck_assert_uint_eq(ctr(h, "host.mm.spurious_faults"), prs - 1);
     ck_assert_uint_eq(ctr(h, "host.iopf.resp_success"), prs);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), N);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -254,7 +187,7 @@ END_TEST
  * refused. */
 START_TEST(test_unmap_invalidates)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     sim_time_t t_unmap = 20 * US, t_read = 200 * US;
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, true),
@@ -264,7 +197,7 @@ START_TEST(test_unmap_invalidates)
         rdma(t_read, 0, 1, BASE + 0x1000, 64, false),
         rdma(t_read, 0, 1, BASE + 0x2000, 64, false), /* still mapped */
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     /* The invalidation finished before the read (so the read shows
      * whether anything stale survived). */
     sim_hist_t *ul = hist(h, "host.unmap.latency");
@@ -289,7 +222,7 @@ START_TEST(test_unmap_invalidates)
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 3);
     ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 1);
     ck_assert_uint_eq(ctr(h, "host.mm.bad_access"), 1);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -297,7 +230,7 @@ END_TEST
  * fresh page. */
 START_TEST(test_unmap_remap_faults_again)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, true),
         rdma(1 * US, 0, 1, BASE + 0x1000, 64, false),
@@ -305,13 +238,13 @@ START_TEST(test_unmap_remap_faults_again)
         rmap(100 * US, 0, 1, BASE, 0x4000, RW, false),
         rdma(200 * US, 0, 1, BASE + 0x1000, 64, true),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
     ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 1);
     ck_assert_uint_eq(ctr(h, "device0.pri.page_requests"), 1);
     ck_assert_uint_eq(ctr(h, "device0.ats.requests"), 3);
     ck_assert_uint_eq(ctr(h, "device0.atc.hits"), 0);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -336,7 +269,7 @@ START_TEST(test_unmap_during_walk_leaves_no_stale_translation)
 {
     static const char *const sets[] = {"host.qi_submit=50", "iommu.qi_iotlb=50",
                                        NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     const pcie_link_cfg_t *l = &h->pc.link;
     pcie_msg_t req = {.type = PCIE_MSG_ATS_REQ, .flags = PCIE_F_PASID};
     sim_time_t up = pcie_link_serial_time(l, pcie_msg_wire_bytes(l, &req)) +
@@ -357,7 +290,7 @@ START_TEST(test_unmap_during_walk_leaves_no_stale_translation)
         runmap(t_unmap, 0, 1, BASE + 0x1000, 0x1000),
         rdma(t_late, 0, 1, BASE + 0x1000, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     sim_hist_t *ul = hist(h, "host.unmap.latency");
     ck_assert_uint_eq(ul->count, 1);
     ck_assert_uint_lt(t_unmap + ul->max, t_late); /* unmap done long before */
@@ -368,7 +301,7 @@ START_TEST(test_unmap_during_walk_leaves_no_stale_translation)
     ck_assert_uint_eq(ctr(h, "device0.atc.hits"), 0);
     ck_assert_uint_ge(ctr(h, "device0.dmas_failed"), 1);
     ck_assert_uint_ge(ctr(h, "host.mm.bad_access"), 1);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -381,7 +314,7 @@ END_TEST
 START_TEST(test_five_level_no_atc_alias)
 {
     static const char *const sets[] = {"iommu.levels=5", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     uint64_t lo = 0x1000, hi = (1ull << 56) | 0x1000;
     trace_record_t r[] = {
         rmap(0, 0, 1, lo, 0x1000, RW, true),
@@ -389,12 +322,12 @@ START_TEST(test_five_level_no_atc_alias)
         rdma(1 * US, 0, 1, lo, 64, false),
         rdma(50 * US, 0, 1, hi, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
     ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 1);
     ck_assert_uint_eq(ctr(h, "device0.pri.page_requests"), 1);
     ck_assert_uint_eq(ctr(h, "device0.atc.hits"), 0);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -402,7 +335,7 @@ END_TEST
 START_TEST(test_devices_separate_address_spaces)
 {
     static const char *const sets[] = {"device.count=2", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, false),
         rmap(0, 1, 1, BASE + 0x100000, 0x4000, RW, false),
@@ -410,12 +343,12 @@ START_TEST(test_devices_separate_address_spaces)
         rdma(1 * US, 1, 1, BASE, 64, false), /* not mapped for device 1 */
         rdma(1 * US, 1, 1, BASE + 0x100000, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 1);
     ck_assert_uint_eq(ctr(h, "device1.dmas_done"), 1);
     ck_assert_uint_eq(ctr(h, "device1.dmas_failed"), 1);
     ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 2);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -423,16 +356,16 @@ END_TEST
 START_TEST(test_no_pri_device_fails)
 {
     static const char *const sets[] = {"device.pri=false", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, false),
         rdma(1 * US, 0, 1, BASE, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 1);
     ck_assert_uint_eq(ctr(h, "iommu.prq.received"), 0);
     ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 0);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -463,11 +396,11 @@ START_TEST(test_conservation_under_overflow)
     static const char *const sets[] = {"device.count=8", "iommu.prq_depth=8",
                                        "device.pri_capacity=16",
                                        "device.tags=32", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     enum { DEVS = 8, PER = 96 };
     size_t n;
     trace_record_t *r = fault_waves(DEVS, PER, true, &n);
-    ck_assert_int_eq(hfx_run(h, r, n), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
     platform_summary_t s;
     platform_summarize(h->p, &s);
     ck_assert_uint_eq(s.dmas, DEVS * PER);
@@ -529,7 +462,7 @@ START_TEST(test_conservation_under_overflow)
                           ctr(h, "host.mm.spurious_faults"),
                       ctr(h, "host.iopf.resp_success"));
     free(r);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -539,7 +472,7 @@ START_TEST(test_conservation_mid_run)
 {
     static const char *const sets[] = {"device.count=4", "iommu.prq_depth=8",
                                        "run.max_time=6000", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     enum { DEVS = 4, PER = 64 };
     trace_record_t r[DEVS * (PER + 1)];
     size_t n = 0;
@@ -548,7 +481,7 @@ START_TEST(test_conservation_mid_run)
     for (unsigned i = 0; i < PER; i++)
         for (unsigned d = 0; d < DEVS; d++)
             r[n++] = rdma(1 * US, d, 1, BASE + i * 0x1000, 64, false);
-    ck_assert_int_eq(hfx_run(h, r, n), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
     ck_assert_uint_eq(sim_now(platform_sim(h->p)), h->pc.run.max_time);
     platform_summary_t s;
     platform_summarize(h->p, &s);
@@ -558,7 +491,7 @@ START_TEST(test_conservation_mid_run)
     ck_assert_uint_eq(s.page_requests, s.pr_responded + s.pr_auto_responded +
                                            s.pr_dropped + s.pr_in_flight);
     ck_assert_uint_lt(s.dmas_done + s.dmas_failed, s.dmas);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -566,7 +499,7 @@ END_TEST
  * comes after a map in the first finds the address space. */
 START_TEST(test_sources_merged_by_time)
 {
-    hfx_t *h = hfx_new(NULL);
+    pfx_t *h = pfx_new(NULL);
     trace_record_t a[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, true),
         rdma(10 * US, 0, 1, BASE, 64, false),
@@ -579,7 +512,7 @@ START_TEST(test_sources_merged_by_time)
     ck_assert_int_eq(platform_run(h->p, src, 2), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "trace.records"), 3);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -591,10 +524,10 @@ START_TEST(test_smmuv3_overflow_recovery)
     static const char *const sets[] = {"iommu.arch=smmuv3", "device.count=8",
                                        "iommu.prq_depth=8",
                                        "device.pri_capacity=16", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     size_t n;
     trace_record_t *r = fault_waves(8, 64, false, &n);
-    ck_assert_int_eq(hfx_run(h, r, n), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
     platform_summary_t s;
     platform_summarize(h->p, &s);
     ck_assert_uint_eq(s.dmas_done + s.dmas_failed, s.dmas);
@@ -612,7 +545,7 @@ START_TEST(test_smmuv3_overflow_recovery)
     ck_assert_uint_eq(ctr(h, "iommu.qi.page_resp"), ctr(h, "host.iopf.groups"));
     ck_assert_uint_eq(ctr(h, "iommu.qi.wait"), 0);
     free(r);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -622,7 +555,7 @@ END_TEST
 START_TEST(test_untranslated_dma)
 {
     static const char *const sets[] = {"device.ats=false", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, true),
         rmap(0, 0, 1, BASE + 0x10000, 0x4000, RW, false),
@@ -630,7 +563,7 @@ START_TEST(test_untranslated_dma)
         rdma(2 * US, 0, 1, BASE + 0x2000, 64, true),
         rdma(20 * US, 0, 1, BASE + 0x10000, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
     ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 1);
     ck_assert_uint_gt(ctr(h, "iommu.dma.untranslated"), 2);
@@ -641,7 +574,7 @@ START_TEST(test_untranslated_dma)
     ck_assert_uint_eq(ctr(h, "iommu.ats.requests"), 0);
     iommu_t *u = platform_iommu(h->p);
     ck_assert_uint_eq(iommu_fault_head(u), iommu_fault_tail(u));
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -653,14 +586,14 @@ START_TEST(test_stall_fixed_by_host)
 {
     static const char *const sets[] = {"device.ats=false", "iommu.arch=smmuv3",
                                        "iommu.stall=true", NULL};
-    hfx_t *h = hfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x4000, RW, false),
         rdma(1 * US, 0, 1, BASE + 0x1040, 64, false),
         rdma(2 * US, 0, 1, BASE + 0x3000, 64, true),
         rdma(100 * US, 0, 1, BASE + 0x8000, 64, false),
     };
-    ck_assert_int_eq(hfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
     ck_assert_uint_eq(ctr(h, "device0.dmas_failed"), 1);
     ck_assert_uint_eq(ctr(h, "iommu.dma.stalled"), 3);
@@ -677,7 +610,7 @@ START_TEST(test_stall_fixed_by_host)
     platform_summarize(h->p, &s);
     ck_assert_uint_eq(s.page_requests, 0);
     ck_assert_uint_eq(s.pr_responded, 0);
-    hfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -706,13 +639,13 @@ START_TEST(test_input_errors)
          "mem:1: map address and length must be multiples of 4096"},
     };
     for (unsigned i = 0; i < N_OF(cases); i++) {
-        hfx_t *h = hfx_new(NULL);
-        ck_assert_int_eq(hfx_run(h, cases[i].r, 2), PLATFORM_INPUT_ERROR);
+        pfx_t *h = pfx_new(NULL);
+        ck_assert_int_eq(pfx_run(h, cases[i].r, 2), PLATFORM_INPUT_ERROR);
         const char *e = sim_log_last_error(&h->log);
         ck_assert_msg(strstr(e, cases[i].want) != NULL,
                       "case %u: '%s' does not contain '%s'", i, e,
                       cases[i].want);
-        hfx_free(h);
+        pfx_free(h);
     }
 }
 END_TEST

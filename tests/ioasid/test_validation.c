@@ -15,6 +15,7 @@
 #include <check.h>
 
 #include "tests/check_run.h"
+#include "tests/platform_fixture.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,67 +25,7 @@
 #define RW (TRACE_PERM_R | TRACE_PERM_W)
 #define BASE 0x7f0000000000ull
 
-typedef struct arr_src {
-    const trace_record_t *recs;
-    size_t n, i;
-} arr_src_t;
-
-static int arr_next(void *src, trace_record_t *rec)
-{
-    arr_src_t *a = src;
-    if (a->i >= a->n)
-        return 0;
-    *rec = a->recs[a->i];
-    rec->line = ++a->i;
-    return 1;
-}
-
-typedef struct vfx {
-    sim_log_t log;
-    sim_config_t *cfg;
-    platform_cfg_t pc;
-    platform_t *p;
-} vfx_t;
-
-static vfx_t *vfx_new(const char *const *sets)
-{
-    vfx_t *h = calloc(1, sizeof(*h));
-    ck_assert_ptr_nonnull(h);
-    sim_log_init(&h->log, SIM_LOG_ERROR, NULL, NULL);
-    h->cfg = sim_config_create(&h->log);
-    ck_assert_ptr_nonnull(h->cfg);
-    ck_assert_int_eq(platform_register(h->cfg, &h->pc), 0);
-    for (unsigned i = 0; sets && sets[i]; i++)
-        ck_assert_msg(sim_config_set(h->cfg, sets[i]) == 0, "set %s: %s",
-                      sets[i], sim_log_last_error(&h->log));
-    ck_assert_int_eq(platform_check(&h->pc, &h->log), 0);
-    h->p = platform_create(&h->pc, &h->log);
-    ck_assert_ptr_nonnull(h->p);
-    return h;
-}
-
-static void vfx_free(vfx_t *h)
-{
-    platform_destroy(h->p);
-    sim_config_destroy(h->cfg);
-    free(h);
-}
-
-static int vfx_run(vfx_t *h, const trace_record_t *recs, size_t n)
-{
-    arr_src_t a = {recs, n, 0};
-    platform_source_t src = {arr_next, &a, "mem"};
-    return platform_run(h->p, &src, 1);
-}
-
-static sim_hist_t *hist(vfx_t *h, const char *name)
-{
-    sim_hist_t *x = sim_stats_find_hist(platform_stats(h->p), name);
-    ck_assert_msg(x != NULL, "no histogram %s", name);
-    return x;
-}
-
-static sim_hist_t *stage(vfx_t *h, unsigned k)
+static sim_hist_t *stage(pfx_t *h, unsigned k)
 {
     char name[64];
     snprintf(name, sizeof(name), "fault.stage.%s", pcie_stage_names[k]);
@@ -101,9 +42,9 @@ static double us(double ps)
  * apart: with a gap much longer than a fault, each is isolated. Every DMA
  * must complete. The platform is returned for its statistics.
  */
-static vfx_t *fault_stream(const char *const *sets, unsigned n, sim_time_t gap)
+static pfx_t *fault_stream(const char *const *sets, unsigned n, sim_time_t gap)
 {
-    vfx_t *h = vfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     trace_record_t *r = calloc(n + 1, sizeof(*r));
     ck_assert_ptr_nonnull(r);
     r[0] = (trace_record_t){.op = TRACE_MAP, .time = 0, .pasid = 1,
@@ -114,7 +55,7 @@ static vfx_t *fault_stream(const char *const *sets, unsigned n, sim_time_t gap)
                                     .time = 1 * US + i * gap, .pasid = 1,
                                     .addr = BASE + (uint64_t)i * 0x1000,
                                     .len = 64};
-    ck_assert_int_eq(vfx_run(h, r, n + 1), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, n + 1), PLATFORM_OK);
     free(r);
     platform_summary_t s;
     platform_summarize(h->p, &s);
@@ -131,9 +72,9 @@ static const sim_time_t isolated_gap = 2 * SIM_MS;
  * (median about 9 us with the defaults). */
 static uint64_t native_isolated_p50(void)
 {
-    vfx_t *h = fault_stream(NULL, ISOLATED, isolated_gap);
+    pfx_t *h = fault_stream(NULL, ISOLATED, isolated_gap);
     uint64_t p50 = sim_hist_percentile(hist(h, "fault.e2e"), 50);
-    vfx_free(h);
+    pfx_free(h);
     return p50;
 }
 
@@ -155,7 +96,7 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
 {
     uint64_t t8 = native_isolated_p50();
     static const char *const sets[] = {"vm.devices=1", NULL};
-    vfx_t *h = fault_stream(sets, ISOLATED, isolated_gap);
+    pfx_t *h = fault_stream(sets, ISOLATED, isolated_gap);
     ck_assert_uint_eq(
         sim_stats_find_counter(platform_stats(h->p), "ioasid.faults")->value,
         ISOLATED);
@@ -181,7 +122,7 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
     ck_assert_msg(share > 0.5,
                   "T13: software hand-offs are %.1f %% of the virtualised "
                   "fault latency, target > 50 %%", 100 * share);
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -196,7 +137,7 @@ END_TEST
  * the third part of the target: p99.5 >= 100 us. */
 START_TEST(test_T4_host_handling_steady_stream)
 {
-    vfx_t *h = fault_stream(NULL, 3000, 500 * US);
+    pfx_t *h = fault_stream(NULL, 3000, 500 * US);
     sim_hist_t *hf = stage(h, PCIE_STAGE_HOST_FAULT);
     ck_assert_uint_eq(hf->count, 3000);
     uint64_t p1 = sim_hist_percentile(hf, 1),
@@ -211,7 +152,7 @@ START_TEST(test_T4_host_handling_steady_stream)
     uint64_t p995 = sim_hist_percentile(hf, 99.5);
     ck_assert_msg(p995 >= 100 * US, "T4: p99.5 %.3f us < 100 us",
                   us((double)p995));
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -223,7 +164,7 @@ END_TEST
 START_TEST(test_T1_dma_read_iotlb_hit)
 {
     static const char *const sets[] = {"device.ats=false", NULL};
-    vfx_t *h = vfx_new(sets);
+    pfx_t *h = pfx_new(sets);
     const sim_time_t t2 = 100 * US;
     trace_record_t r[] = {
         {.op = TRACE_MAP, .time = 0, .pasid = 1, .addr = BASE,
@@ -233,7 +174,7 @@ START_TEST(test_T1_dma_read_iotlb_hit)
         {.op = TRACE_READ, .time = t2, .pasid = 1, .addr = BASE + 0x40,
          .len = 64},
     };
-    ck_assert_int_eq(vfx_run(h, r, 3), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, 3), PLATFORM_OK);
     sim_stats_t *st = platform_stats(h->p);
     ck_assert_uint_eq(sim_stats_find_counter(st, "device0.dmas_done")->value,
                       2);
@@ -243,7 +184,7 @@ START_TEST(test_T1_dma_read_iotlb_hit)
     ck_assert_msg(rt >= 520 * SIM_NS && rt <= 620 * SIM_NS,
                   "T1: 64 B read round trip with an IOTLB hit %.3f us, "
                   "target 0.52-0.62 us", us((double)rt));
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 

@@ -29,6 +29,7 @@
 #include <math.h>
 
 #include "tests/check_run.h"
+#include "tests/platform_fixture.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,21 +41,6 @@
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* --------------------------------------------------------- the source */
-
-typedef struct arr_src {
-    const trace_record_t *recs;
-    size_t n, i;
-} arr_src_t;
-
-static int arr_next(void *src, trace_record_t *rec)
-{
-    arr_src_t *a = src;
-    if (a->i >= a->n)
-        return 0;
-    *rec = a->recs[a->i];
-    rec->line = ++a->i;
-    return 1;
-}
 
 static trace_record_t rmap(sim_time_t t, uint32_t dev, uint32_t pasid,
                            uint64_t addr, uint64_t len, unsigned perm,
@@ -88,63 +74,7 @@ static trace_record_t rdetach(sim_time_t t, uint32_t dev, uint32_t pasid)
 
 /* -------------------------------------------------------- the machine */
 
-typedef struct vfx {
-    sim_log_t log;
-    sim_config_t *cfg;
-    platform_cfg_t pc;
-    platform_t *p;
-} vfx_t;
-
-/* Defaults, then each NULL-terminated list of overrides in turn. */
-static vfx_t *vfx_new(const char *const *a, const char *const *b)
-{
-    vfx_t *h = calloc(1, sizeof(*h));
-    ck_assert_ptr_nonnull(h);
-    sim_log_init(&h->log, SIM_LOG_ERROR, NULL, NULL);
-    h->cfg = sim_config_create(&h->log);
-    ck_assert_ptr_nonnull(h->cfg);
-    ck_assert_int_eq(platform_register(h->cfg, &h->pc), 0);
-    const char *const *lists[2] = {a, b};
-    for (unsigned l = 0; l < 2; l++)
-        for (unsigned i = 0; lists[l] && lists[l][i]; i++)
-            ck_assert_msg(sim_config_set(h->cfg, lists[l][i]) == 0,
-                          "set %s: %s", lists[l][i],
-                          sim_log_last_error(&h->log));
-    ck_assert_int_eq(platform_check(&h->pc, &h->log), 0);
-    h->p = platform_create(&h->pc, &h->log);
-    ck_assert_ptr_nonnull(h->p);
-    return h;
-}
-
-static void vfx_free(vfx_t *h)
-{
-    platform_destroy(h->p);
-    sim_config_destroy(h->cfg);
-    free(h);
-}
-
-static int vfx_run(vfx_t *h, const trace_record_t *recs, size_t n)
-{
-    arr_src_t a = {recs, n, 0};
-    platform_source_t src = {arr_next, &a, "mem"};
-    return platform_run(h->p, &src, 1);
-}
-
-static uint64_t ctr(vfx_t *h, const char *name)
-{
-    sim_counter_t *c = sim_stats_find_counter(platform_stats(h->p), name);
-    ck_assert_msg(c != NULL, "no counter %s", name);
-    return c->value;
-}
-
-static sim_hist_t *hist(vfx_t *h, const char *name)
-{
-    sim_hist_t *x = sim_stats_find_hist(platform_stats(h->p), name);
-    ck_assert_msg(x != NULL, "no histogram %s", name);
-    return x;
-}
-
-static sim_hist_t *stage(vfx_t *h, unsigned k)
+static sim_hist_t *stage(pfx_t *h, unsigned k)
 {
     char name[64];
     snprintf(name, sizeof(name), "fault.stage.%s", pcie_stage_names[k]);
@@ -258,7 +188,7 @@ static void expect_s2(const platform_cfg_t *pc, vexpect_t *x)
     x->stage[PCIE_STAGE_VMM_EXIT] = 0;
 }
 
-static const char *stage_msg(vfx_t *h)
+static const char *stage_msg(pfx_t *h)
 {
     static char buf[1024];
     size_t o = 0;
@@ -291,7 +221,7 @@ static void err_add(errs_t *e, const char *what, uint64_t got, uint64_t want)
 }
 
 /* A stage that must hold exactly one sample of value want. */
-static void check_one(vfx_t *h, errs_t *e, unsigned k, sim_time_t want)
+static void check_one(pfx_t *h, errs_t *e, unsigned k, sim_time_t want)
 {
     sim_hist_t *s = stage(h, k);
     ck_assert_msg(s->count == 1, "fault.stage.%s: %llu samples",
@@ -300,7 +230,7 @@ static void check_one(vfx_t *h, errs_t *e, unsigned k, sim_time_t want)
         err_add(e, pcie_stage_names[k], s->min, want);
 }
 
-static void errs_check(vfx_t *h, const errs_t *e)
+static void errs_check(pfx_t *h, const errs_t *e)
 {
     ck_assert_msg(e->len == 0, "%s\nall stages: %s", e->buf, stage_msg(h));
 }
@@ -323,13 +253,13 @@ START_TEST(test_one_fault_exact)
     snprintf(routing, sizeof(routing), "vmm.routing=%s", rv->routing);
     snprintf(pt, sizeof(pt), "guest.pt_mode=%s", rv->pt_mode);
     const char *sets[] = {"vm.devices=1", routing, pt, NULL};
-    vfx_t *h = vfx_new(fixed_sets, sets);
+    pfx_t *h = pfx_new2(fixed_sets, sets);
     const sim_time_t t0 = 1 * US;
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE + 0x3000, 0x1000, RW, false),
         rdma(t0, 0, 1, BASE + 0x3040, 64, false),
     };
-    ck_assert_int_eq(vfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 1);
     ck_assert_uint_eq(ctr(h, "ioasid.faults"), 1);
     ck_assert_uint_eq(ctr(h, "guest.halted_wakes"), 1);
@@ -387,7 +317,7 @@ START_TEST(test_one_fault_exact)
     if (sim_now(platform_sim(h->p)) != t0 + e2e)
         err_add(&err, "end of run", sim_now(platform_sim(h->p)), t0 + e2e);
     errs_check(h, &err);
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -403,7 +333,7 @@ START_TEST(test_shared_ioasid_response_to_faulting_device)
                  (unsigned long long)seeds[si]);
         const char *sets[] = {"device.count=2", "vm.devices=2",
                               "vmm.routing=viommu", seed, NULL};
-        vfx_t *h = vfx_new(sets, NULL);
+        pfx_t *h = pfx_new2(sets, NULL);
         trace_record_t r[2 + N];
         size_t n = 0;
         /* The same guest process (PASID 5) on both devices. */
@@ -412,7 +342,7 @@ START_TEST(test_shared_ioasid_response_to_faulting_device)
         for (unsigned i = 0; i < N; i++)
             r[n++] = rdma(1 * US + i * 200 * US, 1, 5, BASE + i * 0x1000, 64,
                           false);
-        ck_assert_int_eq(vfx_run(h, r, n), PLATFORM_OK);
+        ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
         /* Each fault went through the guest (told device 0 or 1 at
          * random: with N faults and two attached devices, the pick takes
          * device 0 with probability 1 - 2^-N per seed; the model keeps no
@@ -434,7 +364,7 @@ START_TEST(test_shared_ioasid_response_to_faulting_device)
         ck_assert_uint_eq(s.dmas_failed, 0);
         ck_assert_uint_eq(s.pr_in_flight, 0);
         check_conservation(&s);
-        vfx_free(h);
+        pfx_free(h);
     }
 }
 END_TEST
@@ -449,13 +379,13 @@ START_TEST(test_ring_overflow)
                           invalid ? "ioasid.ring_overflow=invalid"
                                   : "ioasid.ring_overflow=success",
                           "device.pri_retries=64", NULL};
-    vfx_t *h = vfx_new(fixed_sets, sets);
+    pfx_t *h = pfx_new2(fixed_sets, sets);
     trace_record_t r[1 + N];
     size_t n = 0;
     r[n++] = rmap(0, 0, 1, BASE, N * 0x1000, RW, false);
     for (unsigned i = 0; i < N; i++) /* simultaneous faults */
         r[n++] = rdma(1 * US, 0, 1, BASE + i * 0x1000, 64, false);
-    ck_assert_int_eq(vfx_run(h, r, n), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
     uint64_t ovf = ctr(h, "ioasid.ring_overflow");
     /* The handler reports them report-time apart, the VMM wakes wake
      * later than the first: the ring of one is full for the second. */
@@ -479,7 +409,7 @@ START_TEST(test_ring_overflow)
                       ovf + ctr(h, "vmm.records"));
     ck_assert_uint_eq(s.pr_in_flight, 0);
     check_conservation(&s);
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -501,23 +431,23 @@ START_TEST(test_detach_pending)
         rdma(t0, 0, 1, BASE + 0x80, 64, false),
     };
     /* Reference run: the stage boundaries of the undisturbed fault. */
-    vfx_t *h = vfx_new(fixed_sets, sets);
-    ck_assert_int_eq(vfx_run(h, r, 2), PLATFORM_OK);
+    pfx_t *h = pfx_new2(fixed_sets, sets);
+    ck_assert_int_eq(pfx_run(h, r, 2), PLATFORM_OK);
     sim_time_t to_report = t0, to_guest_end = t0;
     for (unsigned k = 0; k <= PCIE_STAGE_HOST_FAULT; k++)
         to_report += stage(h, k)->min;
     for (unsigned k = 0; k <= PCIE_STAGE_GUEST; k++)
         to_guest_end += stage(h, k)->min;
     sim_time_t vmm = stage(h, PCIE_STAGE_VMM)->min;
-    vfx_free(h);
+    pfx_free(h);
 
     /* In the ring: a quarter into the VMM stage (the wake-up is its
      * largest part); in the guest: just before its response is written
      * and traps to the VMM. */
     sim_time_t td = where == 0 ? to_report + vmm / 4 : to_guest_end - 100;
     r[2] = rdetach(td, 0, 1);
-    h = vfx_new(fixed_sets, sets);
-    ck_assert_int_eq(vfx_run(h, r, 3), PLATFORM_OK);
+    h = pfx_new2(fixed_sets, sets);
+    ck_assert_int_eq(pfx_run(h, r, 3), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "ioasid.faults"), 1);
     ck_assert_uint_eq(ctr(h, "ioasid.detached"), 1);
     ck_assert_uint_eq(ctr(h, "host.unbinds"), 1);
@@ -540,7 +470,7 @@ START_TEST(test_detach_pending)
     platform_summarize(h->p, &s);
     ck_assert_uint_eq(s.pr_in_flight, 0);
     check_conservation(&s);
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -549,13 +479,13 @@ END_TEST
 START_TEST(test_s1_then_s2_fault)
 {
     const char *sets[] = {"vm.devices=1", "vm.s2_on_demand=true", NULL};
-    vfx_t *h = vfx_new(fixed_sets, sets);
+    pfx_t *h = pfx_new2(fixed_sets, sets);
     const sim_time_t t0 = 1 * US;
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE + 0x5000, 0x1000, RW, false),
         rdma(t0, 0, 1, BASE + 0x5040, 64, false),
     };
-    ck_assert_int_eq(vfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 1);
     ck_assert_uint_eq(ctr(h, "fault.closed"), 2);
     ck_assert_uint_eq(ctr(h, "vm.s2_faults"), 1);
@@ -641,7 +571,7 @@ START_TEST(test_s1_then_s2_fault)
         err_add(&err, "end of run", sim_now(platform_sim(h->p)),
                 t0 + e1 + e2 - w2);
     errs_check(h, &err);
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -654,7 +584,7 @@ START_TEST(test_stressed_conservation)
                           "iommu.prq_depth=8",   "device.pri_capacity=16",
                           "guest.background=0.5", "ioasid.ring_depth=64",
                           NULL};
-    vfx_t *h = vfx_new(sets, NULL);
+    pfx_t *h = pfx_new2(sets, NULL);
     trace_record_t *r = calloc(DEVS + DEVS * PER, sizeof(*r));
     ck_assert_ptr_nonnull(r);
     size_t n = 0;
@@ -666,7 +596,7 @@ START_TEST(test_stressed_conservation)
             for (unsigned i = w; i < w + 8; i++)
                 r[n++] = rdma(1 * US + w * 20 * US, d, 10 + d,
                               BASE + i * 0x1000, 64, i & 1);
-    ck_assert_int_eq(vfx_run(h, r, n), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
     platform_summary_t s;
     platform_summarize(h->p, &s);
     ck_assert_uint_eq(s.dmas, DEVS * PER);
@@ -716,7 +646,7 @@ START_TEST(test_stressed_conservation)
                   total / (double)e2e->count, mean);
     ck_assert_uint_lt(sim_now(platform_sim(h->p)), 1 * SIM_S);
     free(r);
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
@@ -725,7 +655,7 @@ END_TEST
 START_TEST(test_guest_unmap_no_stale_translation)
 {
     const char *sets[] = {"vm.devices=1", NULL};
-    vfx_t *h = vfx_new(sets, NULL);
+    pfx_t *h = pfx_new2(sets, NULL);
     trace_record_t r[] = {
         rmap(0, 0, 1, BASE, 0x2000, RW, true),
         rdma(1 * US, 0, 1, BASE + 0x1000, 64, false), /* fills IOTLB, ATC */
@@ -737,7 +667,7 @@ START_TEST(test_guest_unmap_no_stale_translation)
         rmap(600 * US, 0, 1, BASE + 0x1000, 0x1000, RW, false),
         rdma(601 * US, 0, 1, BASE + 0x1000, 64, false),
     };
-    ck_assert_int_eq(vfx_run(h, r, N_OF(r)), PLATFORM_OK);
+    ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
     sim_hist_t *ul = hist(h, "guest.unmap.latency");
     ck_assert_uint_eq(ul->count, 1);
     ck_assert_uint_lt(ul->max, 290 * US); /* done before the next DMA */
@@ -752,7 +682,7 @@ START_TEST(test_guest_unmap_no_stale_translation)
     platform_summarize(h->p, &s);
     ck_assert_uint_eq(s.pr_in_flight, 0);
     check_conservation(&s);
-    vfx_free(h);
+    pfx_free(h);
 }
 END_TEST
 
