@@ -28,30 +28,6 @@
 
 /* --------------------------------------------------------- the source */
 
-static trace_record_t rmap(sim_time_t t, uint32_t dev, uint32_t pasid,
-                           uint64_t addr, uint64_t len, unsigned perm,
-                           bool present)
-{
-    return (trace_record_t){.op = TRACE_MAP, .time = t, .dev = dev,
-                            .pasid = pasid, .addr = addr, .len = len,
-                            .perm = perm, .present = present};
-}
-
-static trace_record_t rdma(sim_time_t t, uint32_t dev, uint32_t pasid,
-                           uint64_t addr, uint64_t len, bool write)
-{
-    return (trace_record_t){.op = write ? TRACE_WRITE : TRACE_READ,
-                            .time = t, .dev = dev, .pasid = pasid,
-                            .addr = addr, .len = len};
-}
-
-static trace_record_t runmap(sim_time_t t, uint32_t dev, uint32_t pasid,
-                             uint64_t addr, uint64_t len)
-{
-    return (trace_record_t){.op = TRACE_UNMAP, .time = t, .dev = dev,
-                            .pasid = pasid, .addr = addr, .len = len};
-}
-
 /* -------------------------------------------------------- the machine */
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
