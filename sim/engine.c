@@ -411,6 +411,12 @@ void sim_stop(sim_t *sim)
     sim->stop = true;
 }
 
+void sim_oom(sim_t *sim, const char *who)
+{
+    sim_logf(sim_log(sim), SIM_LOG_ERROR, "%s: out of memory", who);
+    sim_stop(sim);
+}
+
 uint64_t sim_events_run(const sim_t *sim)
 {
     return sim->run;

@@ -3,6 +3,7 @@
  * list. A new chunk is allocated only when the free list is empty, i.e. when
  * the number of live objects reaches a new maximum.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,4 +78,25 @@ void sim_pool_put(sim_pool_t *pool, void *obj)
     *(void **)obj = pool->free_list;
     pool->free_list = obj;
     pool->live--;
+}
+
+int sim_grow(void *arrp, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : (first ? first : 1);
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return -ENOMEM;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / elem)
+        return -ENOMEM;
+    void **arr = arrp;
+    void *p = realloc(*arr, c * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
 }

@@ -139,6 +139,23 @@ size_t sim_work_pending(const sim_t *sim);
 uint64_t sim_events_run(const sim_t *sim);
 size_t sim_events_pending(const sim_t *sim);
 
+/* An object passed through an event's `arg` word, and back. */
+static inline uint64_t sim_ptr_arg(const void *p)
+{
+    return (uint64_t)(uintptr_t)p;
+}
+static inline void *sim_arg_ptr(uint64_t arg)
+{
+    return (void *)(uintptr_t)arg;
+}
+
+/*
+ * Out of memory inside the model: log "<who>: out of memory" as an error
+ * and stop the run (sim_run returns after the current event). The one way
+ * a model module reports an allocation failure on an event path.
+ */
+void sim_oom(sim_t *sim, const char *who);
+
 /* ------------------------------------------------------------ object pool */
 
 /*
@@ -159,6 +176,16 @@ void sim_pool_fini(sim_pool_t *pool);
 /* A zeroed object, or NULL on allocation failure. */
 void *sim_pool_get(sim_pool_t *pool);
 void sim_pool_put(sim_pool_t *pool, void *obj);
+
+/*
+ * A growable array: make room for `need` elements of `elem` bytes in the
+ * array *arrp of capacity *cap, doubling from `first` (or from *cap).
+ * Returns 0 (the array and *cap may have moved) or -ENOMEM (unchanged).
+ * SIM_GROW(arr, cap, need, first) is the typed form.
+ */
+int sim_grow(void *arrp, size_t *cap, size_t need, size_t elem, size_t first);
+#define SIM_GROW(arr, cap, need, first)                                        \
+    sim_grow(&(arr), &(cap), (need), sizeof(*(arr)), (first))
 
 /* ------------------------------------------------------------------- RNG */
 
@@ -295,6 +322,29 @@ sim_hist_t *sim_stats_hist(sim_stats_t *st, const char *name,
 double *sim_stats_scalar(sim_stats_t *st, const char *name, const char *desc,
                          const char *unit);
 void sim_stats_set_log(sim_stats_t *st, sim_log_t *log);
+
+/*
+ * Table-driven registration, like parameters: each row names a statistic
+ * and where the owner keeps the pointer the registry returns (`off`: the
+ * offset, from `base`, of a sim_counter_t *, sim_gauge_t *, sim_hist_t *
+ * or double *, by `kind`). Rows are registered in order (the order of
+ * stats.txt). Returns 0 or -ENOMEM (a row failed, logged).
+ */
+typedef enum {
+    SIM_STAT_COUNTER,
+    SIM_STAT_GAUGE,
+    SIM_STAT_HIST,
+    SIM_STAT_SCALAR,
+} sim_stat_kind_t;
+
+typedef struct sim_stat_def {
+    sim_stat_kind_t kind;
+    const char *name, *desc, *unit;
+    size_t off;
+} sim_stat_def_t;
+
+int sim_stats_register(sim_stats_t *st, const sim_stat_def_t *defs, size_t n,
+                       void *base);
 
 /* Look up by name (NULL if absent or of another kind). */
 sim_counter_t *sim_stats_find_counter(sim_stats_t *st, const char *name);
@@ -479,6 +529,8 @@ void sim_afile_abort(sim_afile_t *af);
  * Spans come from a pool: no allocation in the steady state.
  */
 #define SIM_SPAN_MAX_STAGES 24
+/* A stage a span family does not have: marks of it are ignored. */
+#define SIM_SPAN_NO_STAGE 0xffu
 
 typedef struct sim_span {
     sim_time_t start;
@@ -503,6 +555,12 @@ void sim_spans_destroy(sim_spans_t *sp);
 void sim_spans_set_observer(sim_spans_t *sp, sim_span_observer_fn fn,
                             void *opaque);
 const char *sim_spans_stage_name(const sim_spans_t *sp, unsigned stage);
+/*
+ * The index of the stage called `name`, or SIM_SPAN_NO_STAGE (also for a
+ * NULL family). A module resolves the stages it stamps once, at creation,
+ * so the list of stages belongs to whoever builds the family.
+ */
+unsigned sim_spans_stage(const sim_spans_t *sp, const char *name);
 unsigned sim_spans_nstages(const sim_spans_t *sp);
 /* Spans open now. */
 uint64_t sim_spans_open_count(const sim_spans_t *sp);
@@ -512,7 +570,7 @@ sim_span_t *sim_span_open(sim_spans_t *sp, sim_time_t t0);
 /* Mark the end of `stage` at time t (a later mark of the same stage wins). */
 static inline void sim_span_mark(sim_span_t *s, unsigned stage, sim_time_t t)
 {
-    if (s) {
+    if (s && stage < SIM_SPAN_MAX_STAGES) {
         s->t[stage] = t;
         s->marked |= 1u << stage;
     }

@@ -96,6 +96,14 @@ const char *sim_spans_stage_name(const sim_spans_t *sp, unsigned stage)
     return stage < sp->nstages ? sp->names[stage] : "?";
 }
 
+unsigned sim_spans_stage(const sim_spans_t *sp, const char *name)
+{
+    for (unsigned k = 0; sp && k < sp->nstages; k++)
+        if (strcmp(sp->names[k], name) == 0)
+            return k;
+    return SIM_SPAN_NO_STAGE;
+}
+
 unsigned sim_spans_nstages(const sim_spans_t *sp)
 {
     return sp->nstages;

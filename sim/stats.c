@@ -355,6 +355,33 @@ double *sim_stats_scalar(sim_stats_t *st, const char *name, const char *desc,
     return stats_add(st, ST_SCALAR, sizeof(double), name, desc, unit);
 }
 
+int sim_stats_register(sim_stats_t *st, const sim_stat_def_t *defs, size_t n,
+                       void *base)
+{
+    for (size_t i = 0; i < n; i++) {
+        const sim_stat_def_t *d = &defs[i];
+        void *obj = NULL;
+        switch (d->kind) {
+        case SIM_STAT_COUNTER:
+            obj = sim_stats_counter(st, d->name, d->desc, d->unit);
+            break;
+        case SIM_STAT_GAUGE:
+            obj = sim_stats_gauge(st, d->name, d->desc, d->unit);
+            break;
+        case SIM_STAT_HIST:
+            obj = sim_stats_hist(st, d->name, d->desc, d->unit);
+            break;
+        case SIM_STAT_SCALAR:
+            obj = sim_stats_scalar(st, d->name, d->desc, d->unit);
+            break;
+        }
+        if (!obj)
+            return -ENOMEM;
+        *(void **)((char *)base + d->off) = obj;
+    }
+    return 0;
+}
+
 static void *stats_find(sim_stats_t *st, const char *name, st_kind_t kind)
 {
     if (!name)
