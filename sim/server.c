@@ -23,11 +23,13 @@ typedef struct qent {
     sim_time_t service;
     bool drawn;  /* draw the service time when the job starts */
     bool daemon; /* background work: its completion is a daemon event */
+    bool hold;   /* the server stays busy after the service, until released */
 } qent_t;
 
 typedef struct srv_slot {
     void *job;
-    sim_event_id_t ev; /* 0 while the slot is idle */
+    sim_event_id_t ev; /* 0 while the slot is idle or held */
+    bool hold;         /* keep the slot when the service ends */
 } srv_slot_t;
 
 struct sim_server {
@@ -46,6 +48,8 @@ struct sim_server {
     srv_slot_t *slot;   /* K */
     unsigned *idle;     /* stack of idle slot indices */
     unsigned nidle;
+    unsigned *held;     /* stack of slots held after their service */
+    unsigned nheld;
 
     uint64_t started;
     double wait_sum;
@@ -117,7 +121,8 @@ sim_server_t *sim_server_create(sim_t *sim, sim_stats_t *st,
     srv->q = malloc(srv->qcap * sizeof(*srv->q));
     srv->slot = calloc(srv->servers, sizeof(*srv->slot));
     srv->idle = malloc(srv->servers * sizeof(*srv->idle));
-    if (!srv->q || !srv->slot || !srv->idle)
+    srv->held = malloc(srv->servers * sizeof(*srv->held));
+    if (!srv->q || !srv->slot || !srv->idle || !srv->held)
         goto nomem;
     for (unsigned i = 0; i < srv->servers; i++)
         srv->idle[i] = srv->servers - 1 - i; /* slot 0 on top */
@@ -174,6 +179,7 @@ void sim_server_destroy(sim_server_t *srv)
             sim_cancel(srv->sim, srv->slot[i].ev);
     free(srv->slot);
     free(srv->idle);
+    free(srv->held);
     if (srv->own_hists) {
         sim_hist_fini(&srv->own_wait);
         sim_hist_fini(&srv->own_service);
@@ -197,6 +203,7 @@ static void start_job(sim_server_t *srv, unsigned i, const qent_t *e)
     sim_hist_add(srv->wait_h, wait);
     sim_hist_add(srv->service_h, s);
     srv->slot[i].job = e->job;
+    srv->slot[i].hold = e->hold;
     srv->slot[i].ev = e->daemon
                           ? sim_schedule_daemon(srv->sim, s, complete_cb, srv, i)
                           : sim_schedule(srv->sim, s, complete_cb, srv, i);
@@ -222,20 +229,9 @@ static int queue_grow(sim_server_t *srv)
     return 0;
 }
 
-/*
- * A completion in slot `arg`: hand the slot to the head of the queue first
- * (so a job submitted from the done callback cannot overtake waiting jobs),
- * then report the finished job.
- */
-static void complete_cb(sim_t *sim, void *opaque, uint64_t arg)
+/* Slot i is free: give it to the head of the queue, or make it idle. */
+static void slot_free(sim_server_t *srv, unsigned i, sim_time_t now)
 {
-    sim_server_t *srv = opaque;
-    sim_time_t now = sim_now(sim);
-    unsigned i = (unsigned)arg;
-    void *job = srv->slot[i].job;
-
-    srv->slot[i].ev = 0;
-    srv->slot[i].job = NULL;
     if (srv->qcount > 0) {
         qent_t e = srv->q[srv->qhead];
         srv->qhead = (srv->qhead + 1) & (srv->qcap - 1);
@@ -247,6 +243,28 @@ static void complete_cb(sim_t *sim, void *opaque, uint64_t arg)
         srv->busy--;
         sim_gauge_set(srv->busy_g, now, (double)srv->busy);
     }
+}
+
+/*
+ * A completion in slot `arg`: hand the slot to the head of the queue first
+ * (so a job submitted from the done callback cannot overtake waiting jobs),
+ * then report the finished job. A held job keeps its slot until
+ * sim_server_release.
+ */
+static void complete_cb(sim_t *sim, void *opaque, uint64_t arg)
+{
+    sim_server_t *srv = opaque;
+    unsigned i = (unsigned)arg;
+    void *job = srv->slot[i].job;
+
+    srv->slot[i].ev = 0;
+    srv->slot[i].job = NULL;
+    if (srv->slot[i].hold) {
+        srv->slot[i].hold = false;
+        srv->held[srv->nheld++] = i;
+    } else {
+        slot_free(srv, i, sim_now(sim));
+    }
     srv->completions->value++;
     if (srv->done)
         srv->done(sim, srv->opaque, job);
@@ -254,14 +272,15 @@ static void complete_cb(sim_t *sim, void *opaque, uint64_t arg)
 
 /* Start the job now if a server is free, else queue or drop it. */
 static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn,
-                   bool daemon)
+                   bool daemon, bool hold)
 {
     sim_time_t now = sim_now(srv->sim);
     qent_t e = {.job = job,
                 .arrival = now,
                 .service = service,
                 .drawn = drawn,
-                .daemon = daemon};
+                .daemon = daemon,
+                .hold = hold};
 
     srv->arrivals->value++;
     if (srv->nidle > 0) {
@@ -289,17 +308,35 @@ static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn,
 
 bool sim_server_submit(sim_server_t *srv, void *job)
 {
-    return submit(srv, job, 0, true, false);
+    return submit(srv, job, 0, true, false, false);
 }
 
 bool sim_server_submit_time(sim_server_t *srv, void *job, sim_time_t service)
 {
-    return submit(srv, job, service, false, false);
+    return submit(srv, job, service, false, false, false);
+}
+
+bool sim_server_submit_held(sim_server_t *srv, void *job, sim_time_t service)
+{
+    return submit(srv, job, service, false, false, true);
+}
+
+int sim_server_release(sim_server_t *srv)
+{
+    if (srv->nheld == 0)
+        return -EINVAL;
+    slot_free(srv, srv->held[--srv->nheld], sim_now(srv->sim));
+    return 0;
+}
+
+unsigned sim_server_held(const sim_server_t *srv)
+{
+    return srv->nheld;
 }
 
 bool sim_server_submit_daemon(sim_server_t *srv, void *job, sim_time_t service)
 {
-    return submit(srv, job, service, false, true);
+    return submit(srv, job, service, false, true, false);
 }
 
 size_t sim_server_queued(const sim_server_t *srv)

@@ -414,6 +414,21 @@ bool sim_server_submit_time(sim_server_t *srv, void *job, sim_time_t service);
  * background work alone does not keep a run alive. */
 bool sim_server_submit_daemon(sim_server_t *srv, void *job, sim_time_t service);
 
+/*
+ * Submit a job whose server stays busy after its service ends: the done
+ * callback runs at the end of the service as usual, and the server takes
+ * no other job until sim_server_release. For work that continues in other
+ * modules on the same thread (a vCPU that exits to the VMM and waits for
+ * its ioctl to return). Busy and queue gauges count the held server as
+ * busy; the service histogram records the service time only.
+ */
+bool sim_server_submit_held(sim_server_t *srv, void *job, sim_time_t service);
+/* Free one held server (it takes the next queued job). Returns 0, or
+ * -EINVAL when no server is held. */
+int sim_server_release(sim_server_t *srv);
+/* Servers held after their service. */
+unsigned sim_server_held(const sim_server_t *srv);
+
 /* Jobs waiting (not in service), and servers busy. */
 size_t sim_server_queued(const sim_server_t *srv);
 unsigned sim_server_busy(const sim_server_t *srv);

@@ -8,6 +8,7 @@
 
 #include "tests/check_run.h"
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -397,6 +398,122 @@ START_TEST(test_server_destroy_pending)
 }
 END_TEST
 
+/* A held server stays busy past its service until released; the queued
+ * job starts at the release, not at the end of the service. */
+static void ev_release(sim_t *sim, void *opaque, uint64_t arg)
+{
+    ck_assert_int_eq(sim_server_release(opaque), 0);
+}
+
+START_TEST(test_server_held)
+{
+    sim_t *sim = sim_create(NULL);
+    done_rec_t r = {0};
+    sim_server_cfg_t cfg = {.name = "h", .servers = 1, .service = sim_dist_fixed(0)};
+    sim_rng_t rng;
+
+    sim_rng_seed(&rng, 1, "h");
+    sim_server_t *srv = sim_server_create(sim, NULL, &cfg, &rng, on_done, &r);
+    ck_assert(sim_server_submit_held(srv, (void *)1, 100));
+    ck_assert(sim_server_submit_time(srv, (void *)2, 10));
+    sim_schedule(sim, 250, ev_release, srv, 0);
+    ck_assert_int_eq(sim_server_release(srv), -EINVAL); /* none held yet */
+    sim_run(sim, 200);
+    ck_assert_uint_eq(r.n, 1);
+    ck_assert_uint_eq(r.when[0], 100);
+    ck_assert_uint_eq(sim_server_held(srv), 1);
+    ck_assert_uint_eq(sim_server_busy(srv), 1);
+    ck_assert_uint_eq(sim_server_queued(srv), 1);
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_uint_eq(r.n, 2);
+    ck_assert_uint_eq(r.job[1], 2);
+    ck_assert_uint_eq(r.when[1], 260); /* released at 250, then 10 */
+    ck_assert_uint_eq(sim_server_held(srv), 0);
+    ck_assert_uint_eq(sim_server_busy(srv), 0);
+    sim_server_destroy(srv);
+    sim_destroy(sim);
+}
+END_TEST
+
+/* ------------------------------------------- growable arrays, OOM, stats */
+
+START_TEST(test_grow)
+{
+    uint32_t *a = NULL;
+    size_t cap = 0;
+    ck_assert_int_eq(SIM_GROW(a, cap, 1, 4), 0);
+    ck_assert_uint_eq(cap, 4);
+    ck_assert_int_eq(SIM_GROW(a, cap, 4, 4), 0);
+    ck_assert_uint_eq(cap, 4); /* room already */
+    for (uint32_t i = 0; i < 4; i++)
+        a[i] = i;
+    ck_assert_int_eq(SIM_GROW(a, cap, 9, 4), 0);
+    ck_assert_uint_eq(cap, 16); /* doubled twice */
+    ck_assert_uint_eq(a[3], 3);  /* contents kept */
+    ck_assert_int_eq(SIM_GROW(a, cap, SIZE_MAX, 4), -ENOMEM);
+    ck_assert_uint_eq(cap, 16);
+    free(a);
+}
+END_TEST
+
+START_TEST(test_oom_stops)
+{
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_t *sim = sim_create(&log);
+    sim_oom(sim, "unit");
+    ck_assert_str_eq(sim_log_last_error(&log), "unit: out of memory");
+    ck_assert_uint_eq(log.errors, 1);
+    sim_destroy(sim);
+}
+END_TEST
+
+typedef struct reg_owner {
+    sim_counter_t *c;
+    sim_gauge_t *g;
+    sim_hist_t *h;
+    double *x;
+} reg_owner_t;
+
+START_TEST(test_stats_register)
+{
+    static const sim_stat_def_t defs[] = {
+        {SIM_STAT_COUNTER, "t.c", "a counter", "n", offsetof(reg_owner_t, c)},
+        {SIM_STAT_GAUGE, "t.g", "a gauge", "n", offsetof(reg_owner_t, g)},
+        {SIM_STAT_HIST, "t.h", "a histogram", "ps", offsetof(reg_owner_t, h)},
+        {SIM_STAT_SCALAR, "t.x", "a scalar", "n", offsetof(reg_owner_t, x)},
+    };
+    sim_stats_t *st = sim_stats_create();
+    reg_owner_t o = {0};
+    ck_assert_int_eq(sim_stats_register(st, defs, 4, &o), 0);
+    ck_assert_ptr_eq(o.c, sim_stats_find_counter(st, "t.c"));
+    ck_assert_ptr_eq(o.g, sim_stats_find_gauge(st, "t.g"));
+    ck_assert_ptr_eq(o.h, sim_stats_find_hist(st, "t.h"));
+    ck_assert_ptr_eq(o.x, sim_stats_find_scalar(st, "t.x"));
+    /* A second registration of the same names fails. */
+    reg_owner_t o2 = {0};
+    ck_assert_int_eq(sim_stats_register(st, defs, 1, &o2), -ENOMEM);
+    sim_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(test_span_stage_by_name)
+{
+    static const char *const names[] = {"a", "b", "c"};
+    sim_stats_t *st = sim_stats_create();
+    sim_spans_t *sp = sim_spans_create(st, "f", names, NULL, 3);
+    ck_assert_uint_eq(sim_spans_stage(sp, "b"), 1);
+    ck_assert_uint_eq(sim_spans_stage(sp, "zz"), SIM_SPAN_NO_STAGE);
+    ck_assert_uint_eq(sim_spans_stage(NULL, "a"), SIM_SPAN_NO_STAGE);
+    sim_span_t *s = sim_span_open(sp, 0);
+    sim_span_mark(s, SIM_SPAN_NO_STAGE, 5); /* ignored */
+    ck_assert_uint_eq(s->marked, 0);
+    sim_span_close(sp, s, 10, true);
+    sim_spans_destroy(sp);
+    sim_stats_destroy(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("misc");
@@ -408,6 +525,11 @@ int main(void)
     tcase_add_test(tc, test_server_parallel_bounded);
     tcase_add_test(tc, test_server_fifo_with_callback_submits);
     tcase_add_test(tc, test_server_destroy_pending);
+    tcase_add_test(tc, test_server_held);
+    tcase_add_test(tc, test_grow);
+    tcase_add_test(tc, test_oom_stops);
+    tcase_add_test(tc, test_stats_register);
+    tcase_add_test(tc, test_span_stage_by_name);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
 }
