@@ -5,7 +5,7 @@
  *    sum of its stage delays. The sum is computed here from the resolved
  *    configuration and the link model (pcie_link_serial_time of
  *    pcie_msg_wire_bytes for each message), following the path in
- *    DESIGN.md section 4:
+ *    docs/model.md ("One fault, end to end"):
  *      ats_fault  = proc + up(ats_req) + ctx_hit + iotlb_hit
  *                   + (4 + reads1) * walk_read + down(ats_cpl)
  *      page_req   = proc + up(page_req) + prq_write

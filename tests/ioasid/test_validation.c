@@ -1,8 +1,8 @@
 /*
  * tests/ioasid/test_validation.c - the DEFAULT configuration held against
- * the validation targets of shared/reference/latency-calibration.md
- * section 5 (only the VM on/off and the device settings a target needs are
- * set; every latency is the default):
+ * the validation targets listed in docs/model.md, "Validation targets",
+ * each with its anchor (only the VM on/off and the device settings a
+ * target needs are set; every latency is the default):
  *   T1  64 B DMA read round trip, IOTLB hit, no ATS: 0.52-0.62 us;
  *   T4  host IOPF software handling of native minor faults in a steady,
  *       unsaturated stream: >= 95 % in 1-10 us, mean 5-12 us;
@@ -67,9 +67,9 @@ static pfx_t *fault_stream(const char *const *sets, unsigned n, sim_time_t gap)
 enum { ISOLATED = 400 };
 static const sim_time_t isolated_gap = 2 * SIM_MS;
 
-/* T8 (latency-calibration section 5): a host-only single device fault,
- * device sees the ATS failure .. device DMA succeeds: 5-20 us typical
- * (median about 9 us with the defaults). */
+/* T8 (anchors: ISPASS'16, HPCA'16, MSched [R2]): a host-only single
+ * device fault, device sees the ATS failure .. device DMA succeeds:
+ * 5-20 us typical (median about 9 us with the defaults). */
 static uint64_t native_isolated_p50(void)
 {
     pfx_t *h = fault_stream(NULL, ISOLATED, isolated_gap);
@@ -87,7 +87,7 @@ START_TEST(test_T8_native_isolated_fault)
 }
 END_TEST
 
-/* T12 and T13 (latency-calibration section 5, not anchored): an isolated
+/* T12 and T13 (not anchored: no public measurement): an isolated
  * virtualised fault (iommufd -> VMM -> guest vIOMMU, the default routing)
  * takes 25-60 us and at least 3x the native one (T8, same build and
  * trace); more than half of it is the software hand-offs: host report,
@@ -126,9 +126,11 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
 }
 END_TEST
 
-/* T4 (latency-calibration section 5): host IOPF software handling (report
- * .. response submitted: the host_fault stage of a native fault), minor
- * faults in a steady stream: >= 95 % of requests in 1-10 us, mean 5-12 us.
+/* T4 (anchor: the svm_prq histogram in QEMU
+ * docs/devel/migration/qpl-compression.rst): host IOPF software handling
+ * (report .. response submitted: the host_fault stage of a native
+ * fault), minor faults in a steady stream: >= 95 % of requests in
+ * 1-10 us, mean 5-12 us.
  * A few thousand faults 500 us apart: the one handler (T11: mean 9 us)
  * is busy about 2 % of the time, so the stream is steady and
  * unsaturated and host_fault is the handling time, not queueing behind
@@ -156,8 +158,9 @@ START_TEST(test_T4_host_handling_steady_stream)
 }
 END_TEST
 
-/* T1 (latency-calibration section 5): a 64 B DMA read round trip with an
- * IOTLB hit, device without ATS (translated in the IOMMU): 0.52-0.62 us.
+/* T1 (anchor: pcie-bench data, Neugebauer et al., SIGCOMM'18): a 64 B
+ * DMA read round trip with an IOTLB hit, device without ATS (translated
+ * in the IOMMU): 0.52-0.62 us.
  * The model keeps no per-DMA latency statistic; the run ends when the last
  * DMA completes, so the second read of a page (the first filled the
  * context caches and the IOTLB), issued alone, takes end - issue. */

@@ -1,6 +1,6 @@
 /*
  * tests/ioasid/test_virt.c - the virtualised I/O page fault pipeline
- * (DESIGN.md section 4, Host / VMM / Guest), exercised through the whole
+ * (docs/model.md, "The virtualised path"), exercised through the whole
  * platform with records from memory:
  *   a. each routing (viommu, vpri, iommufd) and both guest page-table
  *      models end to end on one fault with every delay fixed: fault.e2e and
@@ -51,7 +51,8 @@ static sim_hist_t *stage(pfx_t *h, unsigned k)
     return hist(h, name);
 }
 
-/* Conservation of page requests (DESIGN.md section 4, end of Guest). */
+/* Conservation of page requests: each ends responded, auto-responded,
+ * dropped by policy or still in flight (docs/model.md, Statistics). */
 static void check_conservation(const platform_summary_t *s)
 {
     ck_assert_uint_eq(s->page_requests, s->pr_responded +

@@ -1,7 +1,9 @@
 /*
  * tests/iommu/test_queues.c - the IOMMU's queues in simulated memory.
  *
- * Page request queue, per architecture (fault-path-semantics 2a, 3):
+ * Page request queue, per architecture (VT-d 7.4.1 and 7.5 as implemented
+ * by QEMU hw/i386/intel_iommu.c: vtd_pri_request_page; SMMUv3 PRIQ per
+ * Linux arm-smmu-v3.h and commit 0d535967):
  *  - VT-d: one slot unused; the interrupt only when PPR and PRO were both
  *    clear; a full queue sets PRO; with PRO set nothing is queued; a
  *    dropped last request gets an automatic Success, a non-last one

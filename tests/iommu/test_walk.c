@@ -411,7 +411,8 @@ END_TEST
  *  - a neighbour page: stage-1 PSC level 2 hit, the leaf table's GPA hits
  *    the stage-2 TLB, 1 stage-1 read, its data GPA hits the level-2 stage-2
  *    PSC (1 read): 2 reads, 3 hits (the ~2 reads per nested miss of
- *    latency-calibration target T7). */
+ *    validation target T7: Fast & Safe (SOSP'24) follow-up data, see
+ *    docs/model.md). */
 START_TEST(test_nested_warm_caches)
 {
     iommu_cfg_t c;

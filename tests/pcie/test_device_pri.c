@@ -1,7 +1,7 @@
 /*
  * tests/pcie/test_device_pri.c - the PRI state machine of the endpoint
- * device, one rule per test (PCIe r4.0 10.4-10.5 as collected in
- * fault-path-semantics section 1):
+ * device, one rule per test (PCIe r4.0 10.4-10.5, as quoted by Linux
+ * pci_regs.h / drivers/pci/ats.c and the RISC-V IOMMU reference model):
  *  - a denied translation makes a page request group: one Page Request per
  *    page (fault-ahead), one 9-bit PRG index, L=1 on the last only;
  *  - the outstanding allocation is min(capacity, host allocation), counted
