@@ -10,10 +10,14 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/config.h"
+#include "sim/dist.h"
+#include "sim/log.h"
+#include "sim/time.h"
 
 #define CFG_LINE_MAX 4096           /* longest accepted line, bytes */
 #define CFG_FILE_MAX (64u << 20)    /* largest accepted file, bytes */

@@ -4,10 +4,11 @@
  * the number of live objects reaches a new maximum.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/pool.h"
 
 #define POOL_DEFAULT_CHUNK 64
 

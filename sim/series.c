@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/series.h"
+#include "sim/engine.h"
+#include "sim/stats.h"
+#include "sim/time.h"
 
 typedef struct series_col {
     char name[96];

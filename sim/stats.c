@@ -9,10 +9,13 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/stats.h"
+#include "sim/log.h"
+#include "sim/time.h"
 
 /* ------------------------------------------------------------ histograms */
 
