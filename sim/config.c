@@ -17,6 +17,7 @@
 #include "sim/config.h"
 #include "sim/dist.h"
 #include "sim/log.h"
+#include "sim/pool.h"
 #include "sim/time.h"
 
 #define CFG_LINE_MAX 4096           /* longest accepted line, bytes */
@@ -507,16 +508,8 @@ int sim_config_register(sim_config_t *cfg, const sim_param_t *params, size_t n,
             return -EINVAL;
         }
     }
-    if (cfg->n + n > cfg->cap) {
-        size_t cap = cfg->cap ? cfg->cap : 32;
-        while (cap < cfg->n + n)
-            cap *= 2;
-        cfg_ent_t *ents = realloc(cfg->ents, cap * sizeof(*ents));
-        if (!ents)
-            goto nomem;
-        cfg->ents = ents;
-        cfg->cap = cap;
-    }
+    if (SIM_GROW(cfg->ents, cfg->cap, cfg->n + n, 32))
+        goto nomem;
     for (size_t i = 0; i < n; i++) {
         const sim_param_t *p = &params[i];
         cfg_ent_t *e = &cfg->ents[cfg->n];
