@@ -19,8 +19,11 @@ typedef struct sim_afile {
     char tmp[4200];
 } sim_afile_t;
 
+/* Open the temporary file; af->f is where to write. 0 or -errno (logged). */
 int sim_afile_open(sim_afile_t *af, const char *path, sim_log_t *log);
+/* Flush, sync and rename over the path. 0 or -errno (logged). */
 int sim_afile_commit(sim_afile_t *af, sim_log_t *log);
+/* Close and remove the temporary file; path is left as it was. */
 void sim_afile_abort(sim_afile_t *af);
 
 #endif /* SIM_AFILE_H */

@@ -43,6 +43,8 @@ typedef struct sim_param {
 
 typedef struct sim_config sim_config_t;
 
+/* An empty configuration whose errors go to log (NULL on allocation
+ * failure), and its destruction (NULL is ignored). */
 sim_config_t *sim_config_create(sim_log_t *log);
 void sim_config_destroy(sim_config_t *cfg);
 

@@ -27,6 +27,8 @@ typedef uint64_t sim_event_id_t;
  * allocates nothing. Returns NULL on allocation failure.
  */
 sim_t *sim_create(sim_log_t *log);
+/* Free an engine and its pending events (their handlers do not run).
+ * NULL is ignored. */
 void sim_destroy(sim_t *sim);
 
 /* The log given at creation. */

@@ -37,6 +37,7 @@ void sim_log_init(sim_log_t *log, sim_log_level_t level, sim_log_sink_fn sink,
 /* Log a printf-style message. A NULL log discards the message. */
 void sim_logf(sim_log_t *log, sim_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with a va_list. */
 void sim_vlogf(sim_log_t *log, sim_log_level_t level, const char *fmt,
                va_list ap);
 

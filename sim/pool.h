@@ -19,10 +19,14 @@ typedef struct sim_pool {
     size_t live, peak;
 } sim_pool_t;
 
+/* Initialise an empty pool of objects of obj_size bytes, chunk_objs to a
+ * chunk (0: a default). Allocates nothing yet. */
 void sim_pool_init(sim_pool_t *pool, size_t obj_size, size_t chunk_objs);
+/* Free every chunk; objects still out become invalid. */
 void sim_pool_fini(sim_pool_t *pool);
 /* A zeroed object, or NULL on allocation failure. */
 void *sim_pool_get(sim_pool_t *pool);
+/* Give an object back to its pool (NULL is ignored). */
 void sim_pool_put(sim_pool_t *pool, void *obj);
 
 /*

@@ -16,6 +16,7 @@ typedef struct sim_rng {
  * so that adding a component never changes another component's draws.
  */
 void sim_rng_seed(sim_rng_t *rng, uint64_t seed, const char *stream);
+/* The next 64 random bits of the stream. */
 uint64_t sim_rng_u64(sim_rng_t *rng);
 /* Uniform in [0, 1). */
 double sim_rng_double(sim_rng_t *rng);

@@ -19,8 +19,12 @@
  */
 typedef struct sim_series sim_series_t;
 
+/* A sampler with epochs of `epoch` ps (NULL for 0 or on allocation
+ * failure), and its destruction (cancels the next sample). */
 sim_series_t *sim_series_create(sim_t *sim, sim_time_t epoch);
 void sim_series_destroy(sim_series_t *ts);
+/* Add a column before sim_series_start: 0, -EINVAL for a NULL statistic,
+ * -EBUSY once started, -ENOMEM. */
 int sim_series_add_gauge(sim_series_t *ts, const char *name, sim_gauge_t *g);
 int sim_series_add_counter(sim_series_t *ts, const char *name,
                            sim_counter_t *c);

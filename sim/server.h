@@ -39,6 +39,7 @@ typedef struct sim_server_cfg {
 sim_server_t *sim_server_create(sim_t *sim, sim_stats_t *st,
                                 const sim_server_cfg_t *cfg, sim_rng_t *rng,
                                 sim_server_done_fn done, void *opaque);
+/* Cancel the completions in flight and free the server (NULL is ignored). */
 void sim_server_destroy(sim_server_t *srv);
 
 /* Submit a job with a service time drawn from the configured distribution.

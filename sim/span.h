@@ -41,13 +41,22 @@ typedef void (*sim_span_observer_fn)(void *opaque, const sim_spans_t *family,
                                      const sim_span_t *span, sim_time_t end,
                                      bool ok);
 
+/*
+ * A family of spans with `nstages` (1..SIM_SPAN_MAX_STAGES) named stages,
+ * registering its statistics under "<prefix>." in st (stage_descs may be
+ * NULL; the name arrays must outlive the family). NULL on a bad stage
+ * count or an allocation or registration failure.
+ */
 sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
                               const char *const *stage_names,
                               const char *const *stage_descs,
                               unsigned nstages);
+/* Free the family and its open spans (NULL is ignored). */
 void sim_spans_destroy(sim_spans_t *sp);
+/* Install the observer called at each close (fn NULL: none). */
 void sim_spans_set_observer(sim_spans_t *sp, sim_span_observer_fn fn,
                             void *opaque);
+/* The name of a stage, or "?" for an index out of range. */
 const char *sim_spans_stage_name(const sim_spans_t *sp, unsigned stage);
 /*
  * The index of the stage called `name`, or SIM_SPAN_NO_STAGE (also for a
@@ -55,6 +64,7 @@ const char *sim_spans_stage_name(const sim_spans_t *sp, unsigned stage);
  * so the list of stages belongs to whoever builds the family.
  */
 unsigned sim_spans_stage(const sim_spans_t *sp, const char *name);
+/* The number of stages of the family. */
 unsigned sim_spans_nstages(const sim_spans_t *sp);
 /* Spans open now. */
 uint64_t sim_spans_open_count(const sim_spans_t *sp);

@@ -48,11 +48,14 @@ typedef struct sim_hist {
 /* A standalone histogram (not registered), e.g. for tests. */
 int sim_hist_init(sim_hist_t *h);
 void sim_hist_fini(sim_hist_t *h);
+/* Forget every sample (the buckets stay allocated). */
 void sim_hist_reset(sim_hist_t *h);
+/* Record the value v once, or n times. */
 void sim_hist_add(sim_hist_t *h, uint64_t v);
 void sim_hist_add_n(sim_hist_t *h, uint64_t v, uint64_t n);
 /* The value at percentile p in [0, 100] (nearest-rank); 0 if empty. */
 uint64_t sim_hist_percentile(const sim_hist_t *h, double p);
+/* Mean and population standard deviation of the samples (0 if empty). */
 double sim_hist_mean(const sim_hist_t *h);
 double sim_hist_stdev(const sim_hist_t *h);
 /* Add every sample of src into dst. */
@@ -77,6 +80,7 @@ sim_hist_t *sim_stats_hist(sim_stats_t *st, const char *name,
 /* A derived scalar, set by the owner before writing (e.g. throughput). */
 double *sim_stats_scalar(sim_stats_t *st, const char *name, const char *desc,
                          const char *unit);
+/* The log that registration errors go to (none by default). */
 void sim_stats_set_log(sim_stats_t *st, sim_log_t *log);
 
 /*

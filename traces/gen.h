@@ -40,9 +40,11 @@ typedef struct trace_gen trace_gen_t;
 void trace_gen_defaults(trace_gen_cfg_t *cfg);
 /* Check a configuration; logs what is wrong and returns -EINVAL. */
 int trace_gen_check(const trace_gen_cfg_t *cfg, sim_log_t *log);
+/* A generator for cfg, or NULL (a bad configuration is logged). */
 trace_gen_t *trace_gen_create(const trace_gen_cfg_t *cfg, sim_log_t *log);
 /* Next record: 1, or 0 at the end. */
 int trace_gen_next(trace_gen_t *g, trace_record_t *rec);
+/* Free the generator (NULL is ignored). */
 void trace_gen_destroy(trace_gen_t *g);
 
 #endif /* TRACES_GEN_H */
