@@ -8,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sim/sim.h"
+#include "sim/afile.h"
+#include "sim/log.h"
 
 int sim_afile_open(sim_afile_t *af, const char *path, sim_log_t *log)
 {

@@ -10,10 +10,15 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/config.h"
+#include "sim/dist.h"
+#include "sim/log.h"
+#include "sim/pool.h"
+#include "sim/time.h"
 
 #define CFG_LINE_MAX 4096           /* longest accepted line, bytes */
 #define CFG_FILE_MAX (64u << 20)    /* largest accepted file, bytes */
@@ -503,16 +508,8 @@ int sim_config_register(sim_config_t *cfg, const sim_param_t *params, size_t n,
             return -EINVAL;
         }
     }
-    if (cfg->n + n > cfg->cap) {
-        size_t cap = cfg->cap ? cfg->cap : 32;
-        while (cap < cfg->n + n)
-            cap *= 2;
-        cfg_ent_t *ents = realloc(cfg->ents, cap * sizeof(*ents));
-        if (!ents)
-            goto nomem;
-        cfg->ents = ents;
-        cfg->cap = cap;
-    }
+    if (SIM_GROW(cfg->ents, cfg->cap, cfg->n + n, 32))
+        goto nomem;
     for (size_t i = 0; i < n; i++) {
         const sim_param_t *p = &params[i];
         cfg_ent_t *e = &cfg->ents[cfg->n];

@@ -11,10 +11,14 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/dist.h"
+#include "sim/rng.h"
+#include "sim/time.h"
 
 #define DIST_MAX_PS 9.2e18 /* below SIM_TIME_MAX with margin */
 #define NUM_TOKEN_MAX 64

@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/engine.h"
+#include "sim/log.h"
+#include "sim/time.h"
 
 #ifndef SIM_ENGINE_SEQ_BITS
 #define SIM_ENGINE_SEQ_BITS 40

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/log.h"
 
 void sim_log_init(sim_log_t *log, sim_log_level_t level, sim_log_sink_fn sink,
                   void *opaque)

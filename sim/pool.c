@@ -4,10 +4,11 @@
  * the number of live objects reaches a new maximum.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/pool.h"
 
 #define POOL_DEFAULT_CHUNK 64
 
@@ -37,14 +38,8 @@ void sim_pool_fini(sim_pool_t *pool)
  * order (so the first object of the chunk is handed out first). */
 static int pool_grow(sim_pool_t *pool)
 {
-    if (pool->nchunks == pool->chunks_cap) {
-        size_t cap = pool->chunks_cap ? pool->chunks_cap * 2 : 8;
-        void **p = realloc(pool->chunks, cap * sizeof(*p));
-        if (!p)
-            return -1;
-        pool->chunks = p;
-        pool->chunks_cap = cap;
-    }
+    if (SIM_GROW(pool->chunks, pool->chunks_cap, pool->nchunks + 1, 8))
+        return -1;
     if (pool->chunk_objs > SIZE_MAX / pool->obj_size)
         return -1;
     char *c = malloc(pool->obj_size * pool->chunk_objs);

@@ -2,7 +2,7 @@
  * sim/rng.c - xoshiro256** streams (Blackman & Vigna), seeded through
  * splitmix64 from the run seed XOR a 64-bit FNV-1a hash of the stream name.
  */
-#include "sim/sim.h"
+#include "sim/rng.h"
 
 /* 64-bit FNV-1a of a NUL-terminated string (NULL hashes like ""). */
 static uint64_t fnv1a64(const char *s)

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/series.h"
+#include "sim/engine.h"
+#include "sim/pool.h"
+#include "sim/stats.h"
+#include "sim/time.h"
 
 typedef struct series_col {
     char name[96];
@@ -55,14 +59,8 @@ static int add_col(sim_series_t *ts, const char *name, sim_gauge_t *g,
 {
     if (ts->running)
         return -EBUSY;
-    if (ts->ncols == ts->cap) {
-        size_t n = ts->cap ? ts->cap * 2 : 16;
-        series_col_t *a = realloc(ts->cols, n * sizeof(*a));
-        if (!a)
-            return -ENOMEM;
-        ts->cols = a;
-        ts->cap = n;
-    }
+    if (SIM_GROW(ts->cols, ts->cap, ts->ncols + 1, 16))
+        return -ENOMEM;
     series_col_t *col = &ts->cols[ts->ncols++];
     memset(col, 0, sizeof(*col));
     snprintf(col->name, sizeof(col->name), "%s", name);

@@ -13,7 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/server.h"
+#include "sim/dist.h"
+#include "sim/engine.h"
+#include "sim/log.h"
+#include "sim/rng.h"
+#include "sim/stats.h"
+#include "sim/time.h"
 
 #define QUEUE_INIT_CAP 16
 

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/span.h"
+#include "sim/pool.h"
+#include "sim/stats.h"
+#include "sim/time.h"
 
 struct sim_spans {
     unsigned nstages;

@@ -9,10 +9,14 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim.h"
+#include "sim/stats.h"
+#include "sim/log.h"
+#include "sim/pool.h"
+#include "sim/time.h"
 
 /* ------------------------------------------------------------ histograms */
 
@@ -301,14 +305,8 @@ static void *stats_add(sim_stats_t *st, st_kind_t kind, size_t size,
                  "stats: statistic '%s' is already registered", name);
         return NULL;
     }
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 32;
-        stat_ent_t *p = realloc(st->ents, cap * sizeof(*p));
-        if (!p)
-            goto nomem;
-        st->ents = p;
-        st->cap = cap;
-    }
+    if (SIM_GROW(st->ents, st->cap, st->n + 1, 32))
+        goto nomem;
     stat_ent_t e = {.kind = kind};
     e.name = dup_str(name);
     e.desc = dup_str(desc);

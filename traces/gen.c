@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "traces/trace.h"
+#include "traces/gen.h"
 
 typedef struct gen_as {
     uint64_t touched; /* pages touched so far (in order) */

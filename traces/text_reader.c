@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "traces/trace.h"
+#include "traces/text_reader.h"
 
 /* Read buffer: a multiple of the longest line, so most lines are parsed
  * where fread put them. */
@@ -884,16 +884,4 @@ int trace_next(trace_reader_t *r, trace_record_t *rec)
     }
     rc = parse_record(r, line, t, rec);
     return rc < 0 ? rc : 1;
-}
-
-const char *trace_op_name(trace_op_t op)
-{
-    switch (op) {
-    case TRACE_MAP: return "map";
-    case TRACE_UNMAP: return "unmap";
-    case TRACE_READ: return "read";
-    case TRACE_WRITE: return "write";
-    case TRACE_DETACH: return "detach";
-    }
-    return "?";
 }

@@ -6,7 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "traces/trace.h"
+#include "traces/record.h"
+#include "traces/text_writer.h"
 
 int trace_write_header(FILE *f)
 {

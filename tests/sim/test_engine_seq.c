@@ -11,6 +11,7 @@
 
 #include <check.h>
 
+#include "sim/rng.h"
 #include "tests/check_run.h"
 
 #define N 20000

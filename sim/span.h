@@ -1,0 +1,87 @@
+/*
+ * sim/span.h - spans: one unit of work timed through named stages.
+ */
+#ifndef SIM_SPAN_H
+#define SIM_SPAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sim/time.h"
+#include "sim/stats.h"
+
+/*
+ * A span follows one unit of work (a page request group) through named
+ * stages. Each stage is timed from the previous marked boundary to its own
+ * mark, so the stage durations of one span add up exactly to its end-to-end
+ * time. Closing a span records, under "<prefix>.":
+ *   <stage>          histogram of the stage duration (spans that marked it)
+ *   <stage>.contrib  scalar: total stage time / spans closed, so the
+ *                    contributions add up to the end-to-end mean exactly
+ *   e2e              histogram of end-to-end time (open -> close)
+ *   closed, failed   counters
+ * Spans come from a pool: no allocation in the steady state.
+ */
+#define SIM_SPAN_MAX_STAGES 24
+/* A stage a span family does not have: marks of it are ignored. */
+#define SIM_SPAN_NO_STAGE 0xffu
+
+typedef struct sim_span {
+    sim_time_t start;
+    sim_time_t t[SIM_SPAN_MAX_STAGES];
+    uint32_t marked; /* bit k: stage k marked */
+    uint32_t id;     /* sequence number of the span (0, 1, ...) */
+    void *user;      /* free for the owner */
+} sim_span_t;
+
+typedef struct sim_spans sim_spans_t;
+
+/* Optional observer, called at close (e.g. a timeline writer). */
+typedef void (*sim_span_observer_fn)(void *opaque, const sim_spans_t *family,
+                                     const sim_span_t *span, sim_time_t end,
+                                     bool ok);
+
+/*
+ * A family of spans with `nstages` (1..SIM_SPAN_MAX_STAGES) named stages,
+ * registering its statistics under "<prefix>." in st (stage_descs may be
+ * NULL; the name arrays must outlive the family). NULL on a bad stage
+ * count or an allocation or registration failure.
+ */
+sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
+                              const char *const *stage_names,
+                              const char *const *stage_descs,
+                              unsigned nstages);
+/* Free the family and its open spans (NULL is ignored). */
+void sim_spans_destroy(sim_spans_t *sp);
+/* Install the observer called at each close (fn NULL: none). */
+void sim_spans_set_observer(sim_spans_t *sp, sim_span_observer_fn fn,
+                            void *opaque);
+/* The name of a stage, or "?" for an index out of range. */
+const char *sim_spans_stage_name(const sim_spans_t *sp, unsigned stage);
+/*
+ * The index of the stage called `name`, or SIM_SPAN_NO_STAGE (also for a
+ * NULL family). A module resolves the stages it stamps once, at creation,
+ * so the list of stages belongs to whoever builds the family.
+ */
+unsigned sim_spans_stage(const sim_spans_t *sp, const char *name);
+/* The number of stages of the family. */
+unsigned sim_spans_nstages(const sim_spans_t *sp);
+/* Spans open now. */
+uint64_t sim_spans_open_count(const sim_spans_t *sp);
+
+/* Open a span starting at t0 (NULL on allocation failure). */
+sim_span_t *sim_span_open(sim_spans_t *sp, sim_time_t t0);
+/* Mark the end of `stage` at time t (a later mark of the same stage wins). */
+static inline void sim_span_mark(sim_span_t *s, unsigned stage, sim_time_t t)
+{
+    if (s && stage < SIM_SPAN_MAX_STAGES) {
+        s->t[stage] = t;
+        s->marked |= 1u << stage;
+    }
+}
+/* Close at `end`: record the histograms (ok) or count it failed; free it. */
+void sim_span_close(sim_spans_t *sp, sim_span_t *s, sim_time_t end, bool ok);
+/* Update the .contrib scalars (call before writing stats). */
+void sim_spans_finish(sim_spans_t *sp);
+
+#endif /* SIM_SPAN_H */

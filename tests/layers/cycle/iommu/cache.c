@@ -1,0 +1,2 @@
+#include "iommu/cache.h"
+#include "iommu/walk.h"

@@ -1,0 +1,2 @@
+#include "iommu/walk.h"
+#include "iommu/cache.h"

@@ -1,0 +1,1 @@
+#include "iommu/iommu_int.h"

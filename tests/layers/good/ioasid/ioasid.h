@@ -1,0 +1,2 @@
+#include "iommu/iommu.h"
+#include "pcie/pcie.h"

@@ -1,0 +1,1 @@
+#include "iommu/walk.h"

@@ -1,0 +1,1 @@
+#include "pcie/pcie.h"

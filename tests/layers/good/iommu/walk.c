@@ -1,0 +1,2 @@
+#include "iommu/walk.h"
+#include "iommu/iommu_int.h"

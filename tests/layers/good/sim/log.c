@@ -1,0 +1,2 @@
+#include "sim/log.h"
+#include "sim/time.h"

@@ -1,0 +1,3 @@
+/* umbrella */
+#include "sim/time.h"
+#include "sim/log.h"

@@ -1,0 +1,2 @@
+#include "tools/platform/platform.h"
+#include "sim/sim.h"

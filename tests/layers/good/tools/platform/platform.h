@@ -1,0 +1,2 @@
+#include "ioasid/ioasid.h"
+#include "traces/trace.h"

@@ -1,0 +1,2 @@
+#include "pcie/link.h"
+#include "iommu/iommu.h"

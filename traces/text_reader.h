@@ -1,0 +1,44 @@
+/*
+ * traces/text_reader.h - the streaming reader of the text trace format.
+ *
+ * The text format (v1) is documented in docs/trace-format.md. The reader
+ * holds one line at a time: memory does not grow with trace length.
+ */
+#ifndef TRACES_TEXT_READER_H
+#define TRACES_TEXT_READER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sim/sim.h"
+#include "traces/record.h"
+
+typedef struct trace_reader trace_reader_t;
+
+/*
+ * Open a trace file ("-" is standard input) and read its header. Errors
+ * (missing file, empty file, binary content, bad or unsupported header) are
+ * logged as "FILE:LINE:COL: what is wrong; expected ..." and NULL returned.
+ */
+trace_reader_t *trace_open(const char *path, sim_log_t *log);
+
+/* Same, over an already open stream (not closed by trace_close). */
+trace_reader_t *trace_open_stream(FILE *f, const char *name, sim_log_t *log);
+
+/*
+ * Read the next record. Returns 1 with *rec filled, 0 at the end of the
+ * trace, or -EINVAL on a malformed record (logged with file, line, column
+ * and what was expected). Checks: known op, field count, numbers that fit
+ * (no overflow), addr + len does not wrap, len > 0, PASID < 2^20, time not
+ * earlier than the previous record's, no NUL bytes, line length.
+ */
+int trace_next(trace_reader_t *r, trace_record_t *rec);
+
+/* File name and the line number of the last line read. */
+const char *trace_name(const trace_reader_t *r);
+uint64_t trace_line(const trace_reader_t *r);
+
+/* Close the reader (and the file, unless opened with trace_open_stream). */
+void trace_close(trace_reader_t *r);
+
+#endif /* TRACES_TEXT_READER_H */
