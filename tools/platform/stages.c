@@ -12,8 +12,8 @@ const char *const platform_stage_descs[PLATFORM_STAGE_COUNT] = {
     "device translation request until the completion denying access",
     "device builds the page request until it is written in the PRQ",
     "PRQ write, interrupt and host handler until the request is reported",
-    "host fault handling (queueing, mm fix-up) until the response is queued; "
-    "for a guest-owned fault, until it is reported to /dev/ioasid",
+    ("host fault handling (queueing, mm fix-up) until the response is "
+     "queued; for a guest-owned fault, until it is reported to /dev/ioasid"),
     "VMM: eventfd wake-up, read, routing and injection into the guest",
     "guest: interrupt, handler, mm fix-up, page response written",
     "VM exit to the VMM and completion of the fault in the host",

@@ -1,9 +1,12 @@
 /*
- * seed-experiment - the seed thread's two questions, answered with
- * numbers: the same workload under each fault routing (viommu: the 2021
- * proposal; vpri: the device's virtual PRI, Parav Pandit's reply; iommufd:
- * what Linux merged) and each guest page-table model (shared, separate),
- * side by side.
+ * seed-experiment - two questions of the thread "[RFC] /dev/ioasid uAPI
+ * proposal" (Linux kernel, IOMMU and KVM lists, May-June 2021), answered
+ * with numbers: the same workload under each fault routing (viommu: the
+ * proposal's I/O page fault flow, Kevin Tian, section 5.6, 27 May 2021;
+ * vpri: the device's own virtual PRI, Parav Pandit's reply "RE: [RFC]
+ * /dev/ioasid uAPI proposal", 1 Jun 2021; iommufd: what Linux merged, the
+ * iommufd FAULT object, drivers/iommu/iommufd/fault.c, v6.11) and each
+ * guest page-table model (shared, separate), side by side.
  *
  *   seed-experiment [-o DIR] [--dmas N] [--seed N] [--set KEY=VALUE ...]
  *
