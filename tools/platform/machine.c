@@ -149,6 +149,8 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     for (unsigned i = 0; i < p->ndevs; i++) {
         p->devs[i] = pcie_dev_create(p->sim, p->stats, i, &pc->dev, &pc->link,
                                      &port, p->faults, seed);
+        /* RIDs are rid_base + i, all distinct: attach fails only for
+         * memory. */
         if (!p->devs[i] ||
             pcie_rc_attach(p->rc, pcie_dev_rid(p->devs[i]), p->devs[i]))
             goto oom;
