@@ -9,7 +9,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 /* Trace records built in code. */
 static inline trace_record_t rmap(sim_time_t t, uint32_t dev, uint32_t pasid,

@@ -49,7 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 extern char **environ;
 
@@ -104,7 +104,7 @@ static sim_time_t hop(const pcie_link_cfg_t *l, unsigned type, uint8_t flags,
 }
 
 typedef struct expect {
-    sim_time_t stage[PCIE_STAGE_COUNT];
+    sim_time_t stage[PLATFORM_STAGE_COUNT];
     sim_time_t e2e;
 } expect_t;
 
@@ -123,24 +123,24 @@ static void expected_fault(const platform_cfg_t *pc, unsigned reads1,
      * the PASID of the request. */
     sim_time_t ats_rt = proc + hop(l, PCIE_MSG_ATS_REQ, P, 0) + u->ctx_hit +
                         u->iotlb_hit + hop(l, PCIE_MSG_ATS_CPL, 0, 0);
-    x->stage[PCIE_STAGE_ATS_FAULT] = ats_rt + (4 + reads1) * u->walk_read;
-    x->stage[PCIE_STAGE_PAGE_REQ] =
+    x->stage[PLATFORM_STAGE_ATS_FAULT] = ats_rt + (4 + reads1) * u->walk_read;
+    x->stage[PLATFORM_STAGE_PAGE_REQ] =
         proc + hop(l, PCIE_MSG_PAGE_REQ, P, 0) + u->prq_write;
-    x->stage[PCIE_STAGE_HOST_IRQ] = h->irq_latency + fixed_value(&h->prq_desc);
-    x->stage[PCIE_STAGE_HOST_FAULT] = fixed_value(&h->iopf) +
+    x->stage[PLATFORM_STAGE_HOST_IRQ] = h->irq_latency + fixed_value(&h->prq_desc);
+    x->stage[PLATFORM_STAGE_HOST_FAULT] = fixed_value(&h->iopf) +
                                       fixed_value(&h->mm_minor) +
                                       fixed_value(&h->qi_submit);
-    x->stage[PCIE_STAGE_RESPONSE] =
+    x->stage[PLATFORM_STAGE_RESPONSE] =
         u->qi_page_resp + hop(l, PCIE_MSG_PRG_RESP, P, 0);
-    x->stage[PCIE_STAGE_RETRY] =
+    x->stage[PLATFORM_STAGE_RETRY] =
         ats_rt + (reads1 == 1 ? u->levels * u->walk_read
                               : u->psc_hit + u->walk_read);
-    x->stage[PCIE_STAGE_DATA] =
+    x->stage[PLATFORM_STAGE_DATA] =
         write ? hop(l, PCIE_MSG_MEM_WR, PCIE_F_XLATED, dma_len) - l->latency
               : hop(l, PCIE_MSG_MEM_RD, PCIE_F_XLATED, dma_len) + u->mem_access +
                     hop(l, PCIE_MSG_MEM_CPL, 0, dma_len);
     x->e2e = 0;
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++)
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++)
         x->e2e += x->stage[k];
 }
 
@@ -148,12 +148,12 @@ static void expected_fault(const platform_cfg_t *pc, unsigned reads1,
 static void check_stages(sim_stats_t *st, const expect_t *x)
 {
     char name[64];
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
-        snprintf(name, sizeof(name), "fault.stage.%s", pcie_stage_names[k]);
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
+        snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
         sim_hist_t *hs = sim_stats_find_hist(st, name);
         ck_assert_ptr_nonnull(hs);
-        if (k == PCIE_STAGE_VMM || k == PCIE_STAGE_GUEST ||
-            k == PCIE_STAGE_VMM_EXIT) {
+        if (k == PLATFORM_STAGE_VMM || k == PLATFORM_STAGE_GUEST ||
+            k == PLATFORM_STAGE_VMM_EXIT) {
             /* A native fault never passes the VMM or a guest. */
             ck_assert_msg(hs->count == 0 && x->stage[k] == 0,
                           "%s: %llu samples", name,
@@ -258,8 +258,8 @@ START_TEST(test_isolated_fault_exact)
     sim_time_t tail = v->write ? pc.link.latency : 0;
     ck_assert_uint_eq(sim_now(platform_sim(p)), 1000 * SIM_NS + x.e2e + tail);
     if (_i == 0) /* spelled out in the header comment: 4 + 1 reads, then 4 */
-        ck_assert_uint_eq(x.stage[PCIE_STAGE_RETRY] + pc.iommu.walk_read,
-                          x.stage[PCIE_STAGE_ATS_FAULT]);
+        ck_assert_uint_eq(x.stage[PLATFORM_STAGE_RETRY] + pc.iommu.walk_read,
+                          x.stage[PLATFORM_STAGE_ATS_FAULT]);
     platform_destroy(p);
     sim_config_destroy(cfg);
 }
@@ -292,7 +292,7 @@ START_TEST(test_golden_files_exact)
     expect_t x1, x2;
     expected_fault(&pc, 1, 64, false, &x1);
     expected_fault(&pc2, 1, 64, false, &x2);
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++)
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++)
         ck_assert_uint_eq(x1.stage[k], x2.stage[k]);
     ck_assert_uint_eq(fixed_value(&pc.host.qi_submit),
                       fixed_value(&pc2.host.qi_submit));

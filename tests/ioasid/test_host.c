@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 #define US SIM_US
 #define RW (TRACE_PERM_R | TRACE_PERM_W)
@@ -66,8 +66,8 @@ START_TEST(test_fault_in_mapping_succeeds)
     sim_hist_t *e2e = hist(h, "fault.e2e");
     uint64_t sum = 0;
     char name[64];
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
-        snprintf(name, sizeof(name), "fault.stage.%s", pcie_stage_names[k]);
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
+        snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
         sum += (uint64_t)hist(h, name)->sum;
     }
     ck_assert_uint_eq(e2e->count, 1);

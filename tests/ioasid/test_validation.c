@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 #define US SIM_US
 #define RW (TRACE_PERM_R | TRACE_PERM_W)
@@ -28,7 +28,7 @@
 static sim_hist_t *stage(pfx_t *h, unsigned k)
 {
     char name[64];
-    snprintf(name, sizeof(name), "fault.stage.%s", pcie_stage_names[k]);
+    snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
     return hist(h, name);
 }
 
@@ -111,8 +111,8 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
                   us((double)p50), us((double)t8));
     /* T13: the stages' share of the end-to-end mean (each span marks
      * every stage once, so sums over spans compare directly). */
-    const unsigned sw[] = {PCIE_STAGE_HOST_FAULT, PCIE_STAGE_VMM,
-                           PCIE_STAGE_GUEST, PCIE_STAGE_VMM_EXIT};
+    const unsigned sw[] = {PLATFORM_STAGE_HOST_FAULT, PLATFORM_STAGE_VMM,
+                           PLATFORM_STAGE_GUEST, PLATFORM_STAGE_VMM_EXIT};
     double part = 0;
     for (unsigned i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
         ck_assert_uint_eq(stage(h, sw[i])->count, e2e->count);
@@ -140,7 +140,7 @@ END_TEST
 START_TEST(test_T4_host_handling_steady_stream)
 {
     pfx_t *h = fault_stream(NULL, 3000, 500 * US);
-    sim_hist_t *hf = stage(h, PCIE_STAGE_HOST_FAULT);
+    sim_hist_t *hf = stage(h, PLATFORM_STAGE_HOST_FAULT);
     ck_assert_uint_eq(hf->count, 3000);
     uint64_t p1 = sim_hist_percentile(hf, 1),
              p96 = sim_hist_percentile(hf, 96);

@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 #define US SIM_US
 #define RW (TRACE_PERM_R | TRACE_PERM_W)
@@ -47,7 +47,7 @@
 static sim_hist_t *stage(pfx_t *h, unsigned k)
 {
     char name[64];
-    snprintf(name, sizeof(name), "fault.stage.%s", pcie_stage_names[k]);
+    snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
     return hist(h, name);
 }
 
@@ -97,7 +97,7 @@ static sim_time_t hop(const pcie_link_cfg_t *l, unsigned type, uint8_t flags,
  * other stage. */
 typedef struct vexpect {
     sim_time_t ats_rt;
-    sim_time_t stage[PCIE_STAGE_COUNT]; /* ats_fault, retry: 0 (walks) */
+    sim_time_t stage[PLATFORM_STAGE_COUNT]; /* ats_fault, retry: 0 (walks) */
 } vexpect_t;
 
 /* A guest-owned (stage-1) round trip, 64-byte read, one page, every vCPU
@@ -113,13 +113,13 @@ static void expect_guest(const platform_cfg_t *pc, vexpect_t *x)
     memset(x, 0, sizeof(*x));
     x->ats_rt = proc + hop(l, PCIE_MSG_ATS_REQ, P, 0) + u->ctx_hit +
                 u->iotlb_hit + hop(l, PCIE_MSG_ATS_CPL, 0, 0);
-    x->stage[PCIE_STAGE_PAGE_REQ] =
+    x->stage[PLATFORM_STAGE_PAGE_REQ] =
         proc + hop(l, PCIE_MSG_PAGE_REQ, P, 0) + u->prq_write;
-    x->stage[PCIE_STAGE_HOST_IRQ] = h->irq_latency + fixed_value(&h->prq_desc);
+    x->stage[PLATFORM_STAGE_HOST_IRQ] = h->irq_latency + fixed_value(&h->prq_desc);
     /* The IOASID fault handler: save the data, queue the record, signal. */
-    x->stage[PCIE_STAGE_HOST_FAULT] = fixed_value(&v->report);
+    x->stage[PLATFORM_STAGE_HOST_FAULT] = fixed_value(&v->report);
     /* eventfd wake-up, one read, per request route (+ lookup), inject. */
-    x->stage[PCIE_STAGE_VMM] =
+    x->stage[PLATFORM_STAGE_VMM] =
         fixed_value(&v->wake) + fixed_value(&v->read) +
         fixed_value(&v->route) +
         (v->routing == IOASID_ROUTE_VIOMMU ? fixed_value(&v->lookup) : 0) +
@@ -127,7 +127,7 @@ static void expect_guest(const platform_cfg_t *pc, vexpect_t *x)
                                          : fixed_value(&v->inject));
     /* Virtual IRQ to halted vCPUs, handler, one minor fix-up, (separate:
      * I/O page table update + invalidation), the response written. */
-    x->stage[PCIE_STAGE_GUEST] =
+    x->stage[PLATFORM_STAGE_GUEST] =
         fixed_value(&v->irq) + fixed_value(&v->halt_wake) +
         fixed_value(&v->handler) + fixed_value(&v->mm_minor) +
         (v->pt_mode == IOASID_PT_SEPARATE
@@ -136,12 +136,12 @@ static void expect_guest(const platform_cfg_t *pc, vexpect_t *x)
         fixed_value(&v->respond);
     /* The VM exit, the VMM's completion and the host driver's queue
      * submission of the response. */
-    x->stage[PCIE_STAGE_VMM_EXIT] = fixed_value(&v->exit) +
+    x->stage[PLATFORM_STAGE_VMM_EXIT] = fixed_value(&v->exit) +
                                     fixed_value(&v->complete) +
                                     fixed_value(&pc->host.qi_submit);
-    x->stage[PCIE_STAGE_RESPONSE] =
+    x->stage[PLATFORM_STAGE_RESPONSE] =
         u->qi_page_resp + hop(l, PCIE_MSG_PRG_RESP, P, 0);
-    x->stage[PCIE_STAGE_DATA] = hop(l, PCIE_MSG_MEM_RD, PCIE_F_XLATED, 64) +
+    x->stage[PLATFORM_STAGE_DATA] = hop(l, PCIE_MSG_MEM_RD, PCIE_F_XLATED, 64) +
                                 u->mem_access +
                                 hop(l, PCIE_MSG_MEM_CPL, 0, 64);
 }
@@ -151,22 +151,22 @@ static void expect_s2(const platform_cfg_t *pc, vexpect_t *x)
 {
     expect_guest(pc, x);
     const ioasid_host_cfg_t *h = &pc->host;
-    x->stage[PCIE_STAGE_HOST_FAULT] = fixed_value(&h->iopf) +
+    x->stage[PLATFORM_STAGE_HOST_FAULT] = fixed_value(&h->iopf) +
                                       fixed_value(&h->mm_minor) +
                                       fixed_value(&h->qi_submit);
-    x->stage[PCIE_STAGE_VMM] = 0;
-    x->stage[PCIE_STAGE_GUEST] = 0;
-    x->stage[PCIE_STAGE_VMM_EXIT] = 0;
+    x->stage[PLATFORM_STAGE_VMM] = 0;
+    x->stage[PLATFORM_STAGE_GUEST] = 0;
+    x->stage[PLATFORM_STAGE_VMM_EXIT] = 0;
 }
 
 static const char *stage_msg(pfx_t *h)
 {
     static char buf[1024];
     size_t o = 0;
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
         sim_hist_t *s = stage(h, k);
         o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s=[%llu n=%llu] ",
-                              pcie_stage_names[k],
+                              platform_stage_names[k],
                               (unsigned long long)(s->count ? s->min : 0),
                               (unsigned long long)s->count);
     }
@@ -196,9 +196,9 @@ static void check_one(pfx_t *h, errs_t *e, unsigned k, sim_time_t want)
 {
     sim_hist_t *s = stage(h, k);
     ck_assert_msg(s->count == 1, "fault.stage.%s: %llu samples",
-                  pcie_stage_names[k], (unsigned long long)s->count);
+                  platform_stage_names[k], (unsigned long long)s->count);
     if (s->min != want)
-        err_add(e, pcie_stage_names[k], s->min, want);
+        err_add(e, platform_stage_names[k], s->min, want);
 }
 
 static void errs_check(pfx_t *h, const errs_t *e)
@@ -243,8 +243,8 @@ START_TEST(test_one_fault_exact)
     errs_t err = {{0}, 0};
     vexpect_t x;
     expect_guest(&h->pc, &x);
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++)
-        if (k != PCIE_STAGE_ATS_FAULT && k != PCIE_STAGE_RETRY)
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++)
+        if (k != PLATFORM_STAGE_ATS_FAULT && k != PLATFORM_STAGE_RETRY)
             check_one(h, &err, k, x.stage[k]);
 
     /* The two translations: the failing nested walk (after the cold
@@ -258,8 +258,8 @@ START_TEST(test_one_fault_exact)
     ck_assert_uint_eq(ctr(h, "iommu.walk.ad_writes"), 0);
     uint64_t ctxr = ctr(h, "iommu.ctx.reads");
     ck_assert_uint_ge(ctxr, 4); /* root, context, PASID dir, PASID entry */
-    sim_hist_t *af = stage(h, PCIE_STAGE_ATS_FAULT),
-               *rt = stage(h, PCIE_STAGE_RETRY);
+    sim_hist_t *af = stage(h, PLATFORM_STAGE_ATS_FAULT),
+               *rt = stage(h, PLATFORM_STAGE_RETRY);
     ck_assert_uint_eq(af->count, 1);
     ck_assert_uint_eq(rt->count, 1);
     ck_assert_uint_ge(af->min, x.ats_rt + ctxr * wr);
@@ -277,8 +277,8 @@ START_TEST(test_one_fault_exact)
     ck_assert_uint_ge(r2, h->pc.iommu.levels);
 
     sim_time_t e2e = af->min + rt->min;
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++)
-        if (k != PCIE_STAGE_ATS_FAULT && k != PCIE_STAGE_RETRY)
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++)
+        if (k != PLATFORM_STAGE_ATS_FAULT && k != PLATFORM_STAGE_RETRY)
             e2e += x.stage[k];
     sim_hist_t *e = hist(h, "fault.e2e");
     ck_assert_uint_eq(e->count, 1);
@@ -405,11 +405,11 @@ START_TEST(test_detach_pending)
     pfx_t *h = pfx_new2(fixed_sets, sets);
     ck_assert_int_eq(pfx_run(h, r, 2), PLATFORM_OK);
     sim_time_t to_report = t0, to_guest_end = t0;
-    for (unsigned k = 0; k <= PCIE_STAGE_HOST_FAULT; k++)
+    for (unsigned k = 0; k <= PLATFORM_STAGE_HOST_FAULT; k++)
         to_report += stage(h, k)->min;
-    for (unsigned k = 0; k <= PCIE_STAGE_GUEST; k++)
+    for (unsigned k = 0; k <= PLATFORM_STAGE_GUEST; k++)
         to_guest_end += stage(h, k)->min;
-    sim_time_t vmm = stage(h, PCIE_STAGE_VMM)->min;
+    sim_time_t vmm = stage(h, PLATFORM_STAGE_VMM)->min;
     pfx_free(h);
 
     /* In the ring: a quarter into the VMM stage (the wake-up is its
@@ -462,40 +462,40 @@ START_TEST(test_s1_then_s2_fault)
     ck_assert_uint_eq(ctr(h, "vm.s2_faults"), 1);
     ck_assert_uint_eq(ctr(h, "ioasid.faults"), 1);
     /* Only the first round trip passed the VMM and the guest. */
-    ck_assert_uint_eq(stage(h, PCIE_STAGE_VMM)->count, 1);
-    ck_assert_uint_eq(stage(h, PCIE_STAGE_GUEST)->count, 1);
-    ck_assert_uint_eq(stage(h, PCIE_STAGE_VMM_EXIT)->count, 1);
-    ck_assert_uint_eq(stage(h, PCIE_STAGE_HOST_FAULT)->count, 2);
+    ck_assert_uint_eq(stage(h, PLATFORM_STAGE_VMM)->count, 1);
+    ck_assert_uint_eq(stage(h, PLATFORM_STAGE_GUEST)->count, 1);
+    ck_assert_uint_eq(stage(h, PLATFORM_STAGE_VMM_EXIT)->count, 1);
+    ck_assert_uint_eq(stage(h, PLATFORM_STAGE_HOST_FAULT)->count, 2);
 
     /* The same two regressions as in test_one_fault_exact. */
     errs_t err = {{0}, 0};
     vexpect_t g, s2;
     expect_guest(&h->pc, &g);
     expect_s2(&h->pc, &s2);
-    check_one(h, &err, PCIE_STAGE_VMM, g.stage[PCIE_STAGE_VMM]);
-    check_one(h, &err, PCIE_STAGE_GUEST, g.stage[PCIE_STAGE_GUEST]);
-    check_one(h, &err, PCIE_STAGE_VMM_EXIT, g.stage[PCIE_STAGE_VMM_EXIT]);
+    check_one(h, &err, PLATFORM_STAGE_VMM, g.stage[PLATFORM_STAGE_VMM]);
+    check_one(h, &err, PLATFORM_STAGE_GUEST, g.stage[PLATFORM_STAGE_GUEST]);
+    check_one(h, &err, PLATFORM_STAGE_VMM_EXIT, g.stage[PLATFORM_STAGE_VMM_EXIT]);
     /* Closing a span marks its last stage (data) at the close, so the first
      * round trip, closed at its retry's refusal, adds a 0 ps data sample:
      * only the second moved the data. */
-    sim_hist_t *dt = stage(h, PCIE_STAGE_DATA);
+    sim_hist_t *dt = stage(h, PLATFORM_STAGE_DATA);
     ck_assert_uint_ge(dt->count, 1);
     ck_assert_uint_le(dt->count, 2);
-    if (dt->max != g.stage[PCIE_STAGE_DATA])
-        err_add(&err, "data", dt->max, g.stage[PCIE_STAGE_DATA]);
+    if (dt->max != g.stage[PLATFORM_STAGE_DATA])
+        err_add(&err, "data", dt->max, g.stage[PLATFORM_STAGE_DATA]);
     if (dt->count == 2)
         ck_assert_uint_eq(dt->min, 0);
-    const unsigned both[] = {PCIE_STAGE_PAGE_REQ, PCIE_STAGE_HOST_IRQ,
-                             PCIE_STAGE_RESPONSE};
+    const unsigned both[] = {PLATFORM_STAGE_PAGE_REQ, PLATFORM_STAGE_HOST_IRQ,
+                             PLATFORM_STAGE_RESPONSE};
     for (unsigned i = 0; i < N_OF(both); i++) {
         sim_hist_t *st = stage(h, both[i]);
         ck_assert_uint_eq(st->count, 2);
         ck_assert_uint_eq(st->min, g.stage[both[i]]);
         ck_assert_uint_eq(st->max, g.stage[both[i]]);
     }
-    sim_hist_t *hf = stage(h, PCIE_STAGE_HOST_FAULT);
-    sim_time_t hf_g = g.stage[PCIE_STAGE_HOST_FAULT],
-               hf_s = s2.stage[PCIE_STAGE_HOST_FAULT];
+    sim_hist_t *hf = stage(h, PLATFORM_STAGE_HOST_FAULT);
+    sim_time_t hf_g = g.stage[PLATFORM_STAGE_HOST_FAULT],
+               hf_s = s2.stage[PLATFORM_STAGE_HOST_FAULT];
     ck_assert_uint_eq(hf->min, hf_g < hf_s ? hf_g : hf_s);
     ck_assert_uint_eq(hf->max, hf_g < hf_s ? hf_s : hf_g);
 
@@ -504,8 +504,8 @@ START_TEST(test_s1_then_s2_fault)
      * the second span's ats_fault are that same round trip), and the
      * retry that succeeds (W3). */
     const sim_time_t wr = h->pc.iommu.walk_read;
-    sim_hist_t *af = stage(h, PCIE_STAGE_ATS_FAULT),
-               *rt = stage(h, PCIE_STAGE_RETRY);
+    sim_hist_t *af = stage(h, PLATFORM_STAGE_ATS_FAULT),
+               *rt = stage(h, PLATFORM_STAGE_RETRY);
     ck_assert_uint_eq(af->count, 2);
     ck_assert_uint_eq(rt->count, 2);
     sim_time_t w2;
@@ -522,10 +522,10 @@ START_TEST(test_s1_then_s2_fault)
     ck_assert_uint_eq(w1 + w2 + w3, 3 * g.ats_rt + reads * wr);
 
     sim_time_t e1 = w1 + w2, e2 = w2 + w3;
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
-        if (k == PCIE_STAGE_ATS_FAULT || k == PCIE_STAGE_RETRY)
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
+        if (k == PLATFORM_STAGE_ATS_FAULT || k == PLATFORM_STAGE_RETRY)
             continue;
-        if (k != PCIE_STAGE_DATA)
+        if (k != PLATFORM_STAGE_DATA)
             e1 += g.stage[k];
         e2 += s2.stage[k];
     }
@@ -604,9 +604,9 @@ START_TEST(test_stressed_conservation)
     ck_assert_ptr_nonnull(e2e);
     ck_assert_uint_gt(e2e->count, 0);
     double total = 0;
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
         char hn[96];
-        snprintf(hn, sizeof(hn), "fault.stage.%s", pcie_stage_names[k]);
+        snprintf(hn, sizeof(hn), "fault.stage.%s", platform_stage_names[k]);
         sim_hist_t *hs = sim_stats_find_hist(st, hn);
         ck_assert_ptr_nonnull(hs);
         total += hs->sum;

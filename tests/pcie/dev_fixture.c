@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/platform/stages.h"
+
 /* ------------------------------------------------ translation table */
 
 /*
@@ -329,8 +331,8 @@ void fx_start(fx_t *f, bool with_spans)
     ck_assert_ptr_nonnull(f->sim);
     ck_assert_ptr_nonnull(f->st);
     if (with_spans) {
-        f->spans = sim_spans_create(f->st, "fault", pcie_stage_names,
-                                    pcie_stage_descs, PCIE_STAGE_COUNT);
+        f->spans = sim_spans_create(f->st, "fault", platform_stage_names,
+                                    platform_stage_descs, PLATFORM_STAGE_COUNT);
         ck_assert_ptr_nonnull(f->spans);
     }
     ck_assert_int_eq(pcie_dev_cfg_check(&f->dcfg, &f->log), 0);

@@ -1,5 +1,6 @@
 /*
- * bench.c - the iommu-sim benchmark program (DESIGN.md section 8).
+ * bench.c - the iommu-sim benchmark program (targets and method:
+ * docs/benchmarks.md).
  *
  *   bench [--quick] [--only NAME] [--repeat N]
  *

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 #define MAX_REPEAT 1000
 

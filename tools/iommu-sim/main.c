@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 #ifndef IOMMUSIM_VERSION
 #define IOMMUSIM_VERSION "0.0.0"

@@ -1,9 +1,12 @@
 /*
- * seed-experiment - the seed thread's two questions, answered with
- * numbers: the same workload under each fault routing (viommu: the 2021
- * proposal; vpri: the device's virtual PRI, Parav Pandit's reply; iommufd:
- * what Linux merged) and each guest page-table model (shared, separate),
- * side by side.
+ * seed-experiment - two questions of the thread "[RFC] /dev/ioasid uAPI
+ * proposal" (Linux kernel, IOMMU and KVM lists, May-June 2021), answered
+ * with numbers: the same workload under each fault routing (viommu: the
+ * proposal's I/O page fault flow, Kevin Tian, section 5.6, 27 May 2021;
+ * vpri: the device's own virtual PRI, Parav Pandit's reply "RE: [RFC]
+ * /dev/ioasid uAPI proposal", 1 Jun 2021; iommufd: what Linux merged, the
+ * iommufd FAULT object, drivers/iommu/iommufd/fault.c, v6.11) and each
+ * guest page-table model (shared, separate), side by side.
  *
  *   seed-experiment [-o DIR] [--dmas N] [--seed N] [--set KEY=VALUE ...]
  *
@@ -20,7 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tools/iommu-sim/platform.h"
+#include "tools/platform/platform.h"
 
 #define NROUTING 3
 #define NPT 2
@@ -33,7 +36,7 @@ static const char *const pt_modes[NPT] = {"shared", "separate"};
 typedef struct result {
     char name[32];
     platform_summary_t sum;
-    double stage_mean[PCIE_STAGE_COUNT]; /* .contrib: adds up to the mean */
+    double stage_mean[PLATFORM_STAGE_COUNT]; /* .contrib: adds up to the mean */
 } result_t;
 
 static int gen_next(void *src, trace_record_t *rec)
@@ -112,9 +115,9 @@ static int run_one(const char *outdir, const char *routing, const char *pt,
         goto out;
     }
     platform_summarize(p, &res->sum);
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
         char n[96];
-        snprintf(n, sizeof(n), "fault.stage.%s.contrib", pcie_stage_names[k]);
+        snprintf(n, sizeof(n), "fault.stage.%s.contrib", platform_stage_names[k]);
         double *c = sim_stats_find_scalar(platform_stats(p), n);
         res->stage_mean[k] = c ? *c : 0;
     }
@@ -140,8 +143,8 @@ static void print_table(FILE *out, const result_t *r, unsigned n)
     for (unsigned i = 0; i < n; i++)
         fprintf(out, " %17s", r[i].name);
     fprintf(out, "\n");
-    for (unsigned k = 0; k < PCIE_STAGE_COUNT; k++) {
-        fprintf(out, "%-12s", pcie_stage_names[k]);
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
+        fprintf(out, "%-12s", platform_stage_names[k]);
         for (unsigned i = 0; i < n; i++) {
             double d = (r[i].stage_mean[k] - r[0].stage_mean[k]) / 1e6;
             if (i == 0)

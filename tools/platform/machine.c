@@ -1,0 +1,215 @@
+/*
+ * machine.c - assembles devices, links, the root complex, the IOMMU, the
+ * host driver and the VM from configuration (see machine.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "pcie/rc.h"
+#include "tools/platform/machine.h"
+#include "tools/platform/stages.h"
+#include "tools/platform/state.h"
+
+static const sim_param_t run_params[] = {
+    {"run", "seed", SIM_PARAM_UINT, "1", 0, 1.8e19, "",
+     "seed of every random stream (each component draws from its own)", NULL,
+     offsetof(platform_cfg_t, run.seed)},
+    {"run", "max_time", SIM_PARAM_TIME, "0", 0, 1.8e10, "ns",
+     "stop the simulation at this simulated time (0: run until all DMAs are "
+     "done)", NULL, offsetof(platform_cfg_t, run.max_time)},
+    {"run", "epoch", SIM_PARAM_TIME, "100us", 0, 1.8e10, "ns",
+     "time-series epoch of timeseries.csv (queue occupancy, faults, DMAs per "
+     "epoch); 0: no time series", NULL, offsetof(platform_cfg_t, run.epoch)},
+};
+
+int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
+{
+    int rc = sim_config_register(cfg, pcie_dev_params, pcie_dev_nparams,
+                                 &pc->dev);
+    if (!rc)
+        rc = sim_config_register(cfg, pcie_link_params, pcie_link_nparams,
+                                 &pc->link);
+    if (!rc)
+        rc = sim_config_register(cfg, iommu_params, iommu_nparams, &pc->iommu);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_host_params, ioasid_host_nparams,
+                                 &pc->host);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_virt_params, ioasid_virt_nparams,
+                                 &pc->virt);
+    if (!rc)
+        rc = sim_config_register(cfg, run_params,
+                                 sizeof(run_params) / sizeof(run_params[0]),
+                                 pc);
+    return rc;
+}
+
+int platform_check(platform_cfg_t *pc, sim_log_t *log)
+{
+    const pcie_dev_cfg_t *d = &pc->dev;
+    char err[256];
+    if (pcie_link_cfg_resolve(&pc->link, err, sizeof(err))) {
+        sim_logf(log, SIM_LOG_ERROR, "%s", err);
+        return -EINVAL;
+    }
+    if (pcie_dev_cfg_check(d, log))
+        return -EINVAL;
+    if (d->rid_base + d->count - 1 > 0xffff) {
+        sim_logf(log, SIM_LOG_ERROR,
+                 "device.rid_base = 0x%" PRIx64 " + device.count = %" PRIu64
+                 " runs "
+                 "past the 16-bit requester id 0xffff",
+                 d->rid_base, d->count);
+        return -EINVAL;
+    }
+    if (pc->virt.devices > d->count) {
+        sim_logf(log, SIM_LOG_ERROR,
+                 "vm.devices = %" PRIu64 " is more than device.count = %"
+                 PRIu64, pc->virt.devices, d->count);
+        return -EINVAL;
+    }
+    if (pc->virt.memory & (IOMMU_PAGE_SIZE - 1)) {
+        sim_logf(log, SIM_LOG_ERROR,
+                 "vm.memory = %" PRIu64 " must be a multiple of 4096",
+                 pc->virt.memory);
+        return -EINVAL;
+    }
+    return iommu_cfg_check(&pc->iommu, log);
+}
+
+/* The platform's own statistics, in the order of stats.txt. */
+#define PS(kind, name, desc, unit, field)                                      \
+    {SIM_STAT_##kind, name, desc, unit, offsetof(platform_t, s.field)}
+static const sim_stat_def_t platform_stat_defs[] = {
+    PS(COUNTER, "trace.records", "records replayed", "records", records),
+    PS(COUNTER, "trace.maps", "map records", "records", maps),
+    PS(COUNTER, "trace.unmaps", "unmap records", "records", unmaps),
+    PS(COUNTER, "trace.dmas", "DMA records", "records", dmas),
+    PS(COUNTER, "trace.detaches", "detach records", "records", detaches),
+    PS(SCALAR, "run.sim_time", "simulated time at the end", "ps", sim_time),
+    PS(SCALAR, "run.events", "events executed", "events", events),
+    PS(SCALAR, "run.faults_per_sec", "faults resolved per simulated second",
+       "faults/s", faults_per_sec),
+    PS(SCALAR, "run.dmas_per_sec", "DMAs completed per simulated second",
+       "DMAs/s", dmas_per_sec),
+    PS(SCALAR, "pri.requests",
+       "page requests received by the IOMMU (excluding stop markers)",
+       "requests", pr_requests),
+    PS(SCALAR, "pri.responded",
+       "page requests answered by a host page response", "requests",
+       pr_responded),
+    PS(SCALAR, "pri.auto_responded", "page requests answered by hardware",
+       "requests", pr_auto),
+    PS(SCALAR, "pri.dropped",
+       "page requests dropped with no response (hardware or discarded "
+       "partial)", "requests", pr_dropped),
+    PS(SCALAR, "pri.in_flight", "page requests not yet answered at the end",
+       "requests", pr_in_flight),
+};
+#undef PS
+
+platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
+{
+    platform_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        goto oom;
+    p->cfg = *pc;
+    p->log = log;
+    uint64_t seed = pc->run.seed;
+    p->sim = sim_create(log);
+    p->stats = sim_stats_create();
+    if (!p->sim || !p->stats)
+        goto oom;
+    sim_stats_set_log(p->stats, log);
+    if (sim_stats_register(p->stats, platform_stat_defs,
+                           sizeof(platform_stat_defs) /
+                               sizeof(platform_stat_defs[0]),
+                           p))
+        goto oom;
+    p->faults = sim_spans_create(p->stats, "fault", platform_stage_names,
+                                 platform_stage_descs, PLATFORM_STAGE_COUNT);
+    p->iommu = iommu_create(p->sim, p->stats, &pc->iommu, seed);
+    if (!p->faults || !p->iommu)
+        goto oom;
+    p->host = ioasid_host_create(p->sim, p->stats, &pc->host, p->iommu, seed);
+    if (!p->host)
+        goto oom;
+    /* The IOMMU reaches a device through the root complex, by RID. */
+    p->rc = pcie_rc_create(p->sim);
+    if (!p->rc)
+        goto oom;
+    iommu_set_downstream(p->iommu, pcie_rc_send_down, p->rc);
+    p->ndevs = pc->dev.count;
+    p->devs = calloc(p->ndevs, sizeof(*p->devs));
+    if (!p->devs)
+        goto oom;
+    pcie_dev_port_t port = {.up_rx = iommu_rx, .up_opaque = p->iommu};
+    for (unsigned i = 0; i < p->ndevs; i++) {
+        p->devs[i] = pcie_dev_create(p->sim, p->stats, i, &pc->dev, &pc->link,
+                                     &port, p->faults, seed);
+        /* RIDs are rid_base + i, all distinct: attach fails only for
+         * memory. */
+        if (!p->devs[i] ||
+            pcie_rc_attach(p->rc, pcie_dev_rid(p->devs[i]), p->devs[i]))
+            goto oom;
+    }
+    if (pc->virt.devices) {
+        uint16_t rids[256];
+        for (unsigned i = 0; i < pc->virt.devices; i++)
+            rids[i] = pcie_dev_rid(p->devs[i]);
+        p->vm = ioasid_virt_create(p->sim, p->stats, &pc->virt, p->host,
+                                   p->iommu, rids, (unsigned)pc->virt.devices,
+                                   seed);
+        if (!p->vm) {
+            platform_destroy(p);
+            return NULL;
+        }
+    }
+    return p;
+oom:
+    sim_logf(log, SIM_LOG_ERROR, "cannot build the platform: out of memory");
+    platform_destroy(p);
+    return NULL;
+}
+
+void platform_destroy(platform_t *p)
+{
+    if (!p)
+        return;
+    if (p->series_open)
+        sim_afile_abort(&p->series_file);
+    sim_series_destroy(p->series);
+    ioasid_virt_destroy(p->vm);
+    for (unsigned i = 0; p->devs && i < p->ndevs; i++)
+        pcie_dev_destroy(p->devs[i]);
+    free(p->devs);
+    pcie_rc_destroy(p->rc);
+    ioasid_host_destroy(p->host);
+    iommu_destroy(p->iommu);
+    sim_spans_destroy(p->faults);
+    sim_stats_destroy(p->stats);
+    sim_destroy(p->sim);
+    free(p);
+}
+
+sim_t *platform_sim(platform_t *p)
+{
+    return p->sim;
+}
+
+sim_stats_t *platform_stats(platform_t *p)
+{
+    return p->stats;
+}
+
+iommu_t *platform_iommu(platform_t *p)
+{
+    return p->iommu;
+}
+
+pcie_dev_t *platform_device(platform_t *p, unsigned index)
+{
+    return index < p->ndevs ? p->devs[index] : NULL;
+}

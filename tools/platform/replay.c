@@ -1,0 +1,269 @@
+/*
+ * replay.c - the replay of trace records (see replay.h): each source keeps
+ * one record of lookahead; an event applies every record due now and
+ * schedules itself at the time of the next one. pcie/ knows nothing of
+ * files and traces/ nothing of devices: this is where the two meet.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tools/platform/replay.h"
+#include "tools/platform/state.h"
+
+static void input_error(platform_t *p, const platform_src_state_t *s, const char *fmt,
+                        ...) __attribute__((format(printf, 3, 4)));
+
+static void input_error(platform_t *p, const platform_src_state_t *s, const char *fmt,
+                        ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sim_logf(p->log, SIM_LOG_ERROR, "%s:%" PRIu64 ": %s", s->s.name,
+             s->rec.line, msg);
+    p->status = PLATFORM_INPUT_ERROR;
+    sim_stop(p->sim);
+}
+
+/* Check that [addr, addr+len) fits the input address width. */
+static bool fits_width(platform_t *p, const platform_src_state_t *s, uint64_t addr,
+                       uint64_t len)
+{
+    unsigned bits = iommu_pt_va_bits(p->cfg.iommu.levels);
+    uint64_t limit = 1ull << bits;
+    if (addr >= limit || len > limit - addr) {
+        input_error(p, s,
+                    "address range 0x%" PRIx64 "+0x%" PRIx64
+                    " is outside the %u-bit input address width of a "
+                    "%" PRIu64 "-level table (iommu.levels)",
+                    addr, len, bits, p->cfg.iommu.levels);
+        return false;
+    }
+    return true;
+}
+
+static void unknown_pasid(platform_t *p, const platform_src_state_t *s)
+{
+    input_error(p, s, "unknown PASID %" PRIu32 " for device %" PRIu32
+                ": no map record set up its address space",
+                s->rec.pasid, s->rec.dev);
+}
+
+/* The model ran out of memory: stop the run as a simulation error. */
+static void sim_error(platform_t *p)
+{
+    sim_logf(p->log, SIM_LOG_ERROR, "out of memory");
+    p->status = PLATFORM_SIM_ERROR;
+    sim_stop(p->sim);
+}
+
+static uint64_t trace_perm(unsigned perm)
+{
+    return ((perm & TRACE_PERM_R) ? IOMMU_PTE_R : 0) |
+           ((perm & TRACE_PERM_W) ? IOMMU_PTE_W : 0) |
+           ((perm & TRACE_PERM_X) ? IOMMU_PTE_X : 0);
+}
+
+/* Report the error code of a map or unmap as an input error (or stop the
+ * run on a simulation error). */
+static void map_error(platform_t *p, const platform_src_state_t *s, int rc)
+{
+    const trace_record_t *r = &s->rec;
+    if (rc == -EEXIST)
+        input_error(p, s, "map 0x%" PRIx64 "+0x%" PRIx64
+                    " overlaps an existing mapping of device %" PRIu32
+                    " PASID %" PRIu32, r->addr, r->len, r->dev, r->pasid);
+    else if (rc == -EINVAL)
+        input_error(p, s, "%s address and length must be multiples of 4096 "
+                    "and must not split a huge page (got 0x%" PRIx64
+                    "+0x%" PRIx64 ")", trace_op_name(r->op), r->addr, r->len);
+    else if (rc == -ENOSPC)
+        input_error(p, s, "map 0x%" PRIx64 "+0x%" PRIx64 ": the guest's memory "
+                    "is full (vm.memory)", r->addr, r->len);
+    else if (rc == -ENOENT)
+        unknown_pasid(p, s);
+    else if (rc)
+        sim_error(p);
+}
+
+/* A record for a device assigned to the VM: its PASIDs are guest
+ * processes. */
+static void apply_vm(platform_t *p, const platform_src_state_t *s, pcie_dev_t *dev)
+{
+    const trace_record_t *r = &s->rec;
+    switch (r->op) {
+    case TRACE_MAP:
+        map_error(p, s, ioasid_virt_map(p->vm, r->dev, r->pasid, r->addr,
+                                        r->len, trace_perm(r->perm),
+                                        r->present));
+        return;
+    case TRACE_UNMAP:
+        map_error(p, s,
+                  ioasid_virt_unmap(p->vm, r->dev, r->pasid, r->addr, r->len));
+        return;
+    case TRACE_DETACH:
+        if (!ioasid_virt_attached(p->vm, r->dev, r->pasid)) {
+            unknown_pasid(p, s);
+            return;
+        }
+        if (pcie_dev_stop_pasid(dev, r->pasid, NULL, NULL) == -ENOMEM ||
+            ioasid_virt_detach(p->vm, r->dev, r->pasid) == -ENOMEM)
+            sim_error(p);
+        return;
+    case TRACE_READ:
+    case TRACE_WRITE:
+        if (!ioasid_virt_attached(p->vm, r->dev, r->pasid))
+            unknown_pasid(p, s);
+        else if (pcie_dev_dma(dev, r->pasid, r->addr, r->len,
+                              r->op == TRACE_WRITE))
+            sim_error(p);
+        return;
+    }
+}
+
+/* A record for a host device: each (device, PASID) is a host process
+ * (native SVA). */
+static void apply_native(platform_t *p, const platform_src_state_t *s, pcie_dev_t *dev)
+{
+    const trace_record_t *r = &s->rec;
+    uint16_t rid = pcie_dev_rid(dev);
+    ioasid_mm_t *mm = ioasid_host_lookup(p->host, rid, r->pasid);
+    if (r->op != TRACE_MAP && !mm) {
+        unknown_pasid(p, s);
+        return;
+    }
+    switch (r->op) {
+    case TRACE_MAP:
+        if (!mm) {
+            mm = ioasid_mm_create(p->host);
+            if (!mm || ioasid_host_bind(p->host, mm, rid, r->pasid)) {
+                sim_error(p);
+                return;
+            }
+        }
+        map_error(p, s, ioasid_mm_map(mm, r->addr, r->len, trace_perm(r->perm),
+                                      r->present));
+        return;
+    case TRACE_UNMAP:
+        map_error(p, s, ioasid_mm_unmap(mm, r->addr, r->len));
+        return;
+    case TRACE_DETACH:
+        if (pcie_dev_stop_pasid(dev, r->pasid, NULL, NULL) == -ENOMEM ||
+            ioasid_host_unbind(p->host, rid, r->pasid) == -ENOMEM)
+            sim_error(p);
+        return;
+    case TRACE_READ:
+    case TRACE_WRITE:
+        if (pcie_dev_dma(dev, r->pasid, r->addr, r->len, r->op == TRACE_WRITE))
+            sim_error(p);
+        return;
+    }
+}
+
+static void apply(platform_t *p, platform_src_state_t *s)
+{
+    const trace_record_t *r = &s->rec;
+    p->s.records->value++;
+    if (r->dev >= p->ndevs) {
+        input_error(p, s,
+                    "unknown device %" PRIu32
+                    "; the configuration has %u device(s) (device.count)",
+                    r->dev, p->ndevs);
+        return;
+    }
+    if (r->op != TRACE_DETACH && !fits_width(p, s, r->addr, r->len))
+        return;
+    switch (r->op) {
+    case TRACE_MAP: p->s.maps->value++; break;
+    case TRACE_UNMAP: p->s.unmaps->value++; break;
+    case TRACE_DETACH: p->s.detaches->value++; break;
+    case TRACE_READ:
+    case TRACE_WRITE: p->s.dmas->value++; break;
+    }
+    if (p->vm && r->dev < p->cfg.virt.devices)
+        apply_vm(p, s, p->devs[r->dev]);
+    else
+        apply_native(p, s, p->devs[r->dev]);
+}
+
+/* Read the next record of source i into its lookahead. */
+static bool fetch(platform_t *p, platform_src_state_t *s)
+{
+    int rc = s->s.next(s->s.src, &s->rec);
+    if (rc < 0) {
+        p->status = PLATFORM_INPUT_ERROR;
+        sim_stop(p->sim);
+        s->has = false;
+        return false;
+    }
+    s->has = rc > 0;
+    return true;
+}
+
+/* The source whose next record comes first (ties: lowest index). */
+static platform_src_state_t *earliest(platform_t *p)
+{
+    platform_src_state_t *best = NULL;
+    for (unsigned i = 0; i < p->nsrcs; i++) {
+        platform_src_state_t *s = &p->srcs[i];
+        if (s->has && (!best || s->rec.time < best->rec.time))
+            best = s;
+    }
+    return best;
+}
+
+/* Apply every record due now, then wait for the next one. */
+static void ev_records(sim_t *sim, void *opaque, uint64_t arg)
+{
+    platform_t *p = opaque;
+    sim_time_t now = sim_now(sim);
+    for (;;) {
+        platform_src_state_t *s = earliest(p);
+        if (!s)
+            return;
+        if (s->rec.time > now) {
+            sim_schedule_at(sim, s->rec.time, ev_records, p, 0);
+            return;
+        }
+        apply(p, s);
+        if (p->status != PLATFORM_OK || !fetch(p, s))
+            return;
+    }
+}
+
+int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
+{
+    p->srcs = calloc(nsrcs ? nsrcs : 1, sizeof(*p->srcs));
+    if (!p->srcs) {
+        sim_logf(p->log, SIM_LOG_ERROR, "out of memory");
+        return PLATFORM_SIM_ERROR;
+    }
+    p->nsrcs = nsrcs;
+    p->status = PLATFORM_OK;
+    for (unsigned i = 0; i < nsrcs; i++) {
+        p->srcs[i].s = srcs[i];
+        if (!fetch(p, &p->srcs[i]))
+            break;
+    }
+    if (p->status == PLATFORM_OK) {
+        platform_src_state_t *first = earliest(p);
+        if (first)
+            sim_schedule_at(p->sim, first->rec.time, ev_records, p, 0);
+        if (p->vm)
+            ioasid_virt_start(p->vm);
+        unsigned errors = p->log ? p->log->errors : 0;
+        sim_run(p->sim, p->cfg.run.max_time ? p->cfg.run.max_time
+                                            : SIM_TIME_MAX);
+        if (p->status == PLATFORM_OK && p->log && p->log->errors > errors)
+            p->status = PLATFORM_SIM_ERROR;
+    }
+    free(p->srcs);
+    p->srcs = NULL;
+    p->nsrcs = 0;
+    return p->status;
+}

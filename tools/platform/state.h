@@ -1,0 +1,54 @@
+/*
+ * tools/platform/state.h - the fields of the platform, private to the
+ * units of tools/platform (machine.c builds them, replay.c feeds records
+ * to them, output.c reads them). Types only; not for use outside this
+ * folder.
+ */
+#ifndef TOOLS_PLATFORM_STATE_H
+#define TOOLS_PLATFORM_STATE_H
+
+#include <stdbool.h>
+
+#include "pcie/rc.h"
+#include "tools/platform/types.h"
+
+/* A record source with its one-record lookahead (replay.c). */
+typedef struct platform_src_state {
+    platform_source_t s;
+    trace_record_t rec;
+    bool has;
+} platform_src_state_t;
+
+struct platform {
+    platform_cfg_t cfg;
+    sim_log_t *log;
+    sim_t *sim;
+    sim_stats_t *stats;
+    sim_spans_t *faults;
+    iommu_t *iommu;
+    ioasid_host_t *host;
+    ioasid_virt_t *vm;
+    pcie_rc_t *rc;
+    pcie_dev_t **devs;
+    unsigned ndevs;
+
+    /* Outputs (output.c); destroying the platform aborts an open file. */
+    sim_series_t *series;
+    sim_afile_t series_file;
+    bool series_open;
+
+    /* The run in progress (replay.c). */
+    platform_src_state_t *srcs;
+    unsigned nsrcs;
+    int status;
+
+    /* Statistics of the platform itself, registered by machine.c. */
+    struct {
+        sim_counter_t *records, *maps, *unmaps, *dmas, *detaches;
+        double *sim_time, *events, *faults_per_sec, *dmas_per_sec;
+        double *pr_requests, *pr_responded, *pr_auto, *pr_dropped,
+            *pr_in_flight;
+    } s;
+};
+
+#endif
