@@ -16,6 +16,8 @@ typedef struct iommu_guest iommu_guest_t;
  * each backed by one contiguous host block and mapped by one stage-2 leaf
  * of that size; storage is given to a frame only when a table uses it.
  */
+/* A guest with an empty stage-2 table of s2_levels levels (NULL on a bad
+ * table_shift or out of memory); destroy frees its tables. */
 iommu_guest_t *iommu_guest_create(iommu_mem_t *mem, unsigned s2_levels,
                                   unsigned table_shift);
 void iommu_guest_destroy(iommu_guest_t *guest);

@@ -65,8 +65,10 @@ int iommu_cfg_check(const iommu_cfg_t *cfg, sim_log_t *log);
 /* Returns NULL on allocation failure or a bad configuration (logged). */
 iommu_t *iommu_create(sim_t *sim, sim_stats_t *st, const iommu_cfg_t *cfg,
                       uint64_t seed);
+/* Free iommu and its memory (NULL: nothing). */
 void iommu_destroy(iommu_t *iommu);
 
+/* Where messages to devices go (see the contract above). */
 void iommu_set_downstream(iommu_t *iommu, iommu_send_fn fn, void *opaque);
 /* The page request queue interrupt. */
 void iommu_set_prq_irq(iommu_t *iommu, iommu_irq_fn fn, void *opaque);
@@ -81,9 +83,11 @@ void iommu_set_spans(iommu_t *iommu, const sim_spans_t *spans);
 /* Messages arriving from devices (a pcie_rx_fn; opaque is the iommu). */
 void iommu_rx(void *opaque, const pcie_msg_t *msg);
 
+/* The simulated host physical memory of the machine (tables, queues). */
 iommu_mem_t *iommu_memory(iommu_t *iommu);
 /* The resolved configuration. */
 const iommu_cfg_t *iommu_config(const iommu_t *iommu);
+/* The architecture the IOMMU follows (iommu.arch). */
 iommu_arch_t iommu_arch(const iommu_t *iommu);
 
 /* ------------------------------------------ context and PASID tables */
@@ -94,8 +98,8 @@ iommu_arch_t iommu_arch(const iommu_t *iommu);
  * indexed by devfn, a PASID directory and PASID tables (VT-d scalable
  * mode; the SMMUv3 stream table and CD tables play the same roles). A
  * lookup that misses the context or PASID cache reads them (2 + 2 reads).
+ * The entry type, iommu_pasid_entry_t, is in pt.h.
  */
-/* (The entry type, iommu_pasid_entry_t, is in pt.h.) */
 
 /* Write the entry of (rid, pasid) into the tables. Like hardware, cached
  * copies of a replaced entry stay until the PASID cache is invalidated.
@@ -145,6 +149,8 @@ void iommu_iotlb_invalidate(iommu_t *iommu, uint16_t domain, uint32_t pasid,
  * iommu_*_next to step and never compute positions by hand.
  */
 
+/* PRQ head (software), tail (hardware), depth, and the position after
+ * pos. */
 uint32_t iommu_prq_head(const iommu_t *iommu);
 uint32_t iommu_prq_tail(const iommu_t *iommu);
 uint32_t iommu_prq_depth(const iommu_t *iommu);
@@ -158,16 +164,20 @@ unsigned iommu_prq_desc_size(const iommu_t *iommu);
 void iommu_prq_read(const iommu_t *iommu, uint32_t pos, iommu_prq_desc_t *out);
 /* Software consumed entries up to (not including) head. */
 void iommu_prq_set_head(iommu_t *iommu, uint32_t head);
+/* The PRS status bits (IOMMU_PRS_*). */
 unsigned iommu_prq_status(const iommu_t *iommu);
 /* Write-1-to-clear status bits (VT-d). On SMMUv3, clearing PRO copies
  * OVFLG into OVACKFLG (the overflow acknowledgement). */
 void iommu_prq_clear_status(iommu_t *iommu, unsigned bits);
 
+/* Fault-record queue head, tail and the position after pos. */
 uint32_t iommu_fault_head(const iommu_t *iommu);
 uint32_t iommu_fault_tail(const iommu_t *iommu);
 uint32_t iommu_fault_next(const iommu_t *iommu, uint32_t pos);
+/* Read and decode the record at position pos from memory. */
 void iommu_fault_read(const iommu_t *iommu, uint32_t pos,
                       iommu_fault_rec_t *out);
+/* Software consumed records up to (not including) head. */
 void iommu_fault_set_head(iommu_t *iommu, uint32_t head);
 /* Records were lost since the last acknowledgement (VT-d PFO, SMMUv3
  * EVTQ OVFLG); acknowledge to re-arm. */
@@ -185,6 +195,7 @@ void iommu_fault_ack_overflow(iommu_t *iommu);
  * spinning; iommu.qi.full_waits). Returns 0 or -ENOMEM.
  */
 int iommu_qi_submit(iommu_t *iommu, const iommu_qi_desc_t *descs, unsigned n);
+/* Invalidation queue head, tail, ring address and descriptor size. */
 uint32_t iommu_qi_head(const iommu_t *iommu);
 uint32_t iommu_qi_tail(const iommu_t *iommu);
 uint64_t iommu_qi_base(const iommu_t *iommu);

@@ -16,6 +16,7 @@
  */
 typedef struct iommu_mem iommu_mem_t;
 
+/* An empty memory (NULL when out of memory); destroy frees it all. */
 iommu_mem_t *iommu_mem_create(void);
 void iommu_mem_destroy(iommu_mem_t *mem);
 /* A new zeroed frame; returns its physical address, or 0 when out of

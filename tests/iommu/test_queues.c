@@ -1,7 +1,8 @@
 /*
  * tests/iommu/test_queues.c - the IOMMU's queues in simulated memory.
  *
- * Page request queue, per architecture (fault-path-semantics 2a, 3):
+ * Page request queue, per architecture (VT-d 7.4-7.5 as QEMU
+ * hw/i386/intel_iommu.c implements it; SMMUv3 PRIQ, Linux arm-smmu-v3.c):
  *  - VT-d: one slot unused; the interrupt only when PPR and PRO were both
  *    clear; a full queue sets PRO; with PRO set nothing is queued; a
  *    dropped last request gets an automatic Success, a non-last one

@@ -410,8 +410,9 @@ END_TEST
  *    hits;
  *  - a neighbour page: stage-1 PSC level 2 hit, the leaf table's GPA hits
  *    the stage-2 TLB, 1 stage-1 read, its data GPA hits the level-2 stage-2
- *    PSC (1 read): 2 reads, 3 hits (the ~2 reads per nested miss of
- *    latency-calibration target T7). */
+ *    PSC (1 read): 2 reads, 3 hits (the ~2 reads per nested miss measured
+ *    in xlab-uiuc/Fast-and-Safe-IO-Memory-Protection@0c421be results_summary/
+ *    no_ebpf.md, the Fast & Safe SOSP'24 follow-up, unpublished). */
 START_TEST(test_nested_warm_caches)
 {
     iommu_cfg_t c;
