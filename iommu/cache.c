@@ -9,9 +9,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "iommu/iommu_int.h"
+#include "iommu/cache.h"
 
-int icache_init(icache_t *c, uint64_t entries, uint64_t ways)
+int iommu_cache_init(icache_t *c, uint64_t entries, uint64_t ways)
 {
     c->e = NULL;
     c->sets = c->ways = 0;
@@ -31,13 +31,13 @@ int icache_init(icache_t *c, uint64_t entries, uint64_t ways)
     return c->e ? 0 : -ENOMEM;
 }
 
-void icache_fini(icache_t *c)
+void iommu_cache_fini(icache_t *c)
 {
     free(c->e);
     c->e = NULL;
 }
 
-void icache_age(icache_t *c)
+void iommu_cache_age(icache_t *c)
 {
     size_t n = (size_t)c->sets * c->ways;
     for (size_t i = 0; i < n; i++)
@@ -45,7 +45,7 @@ void icache_age(icache_t *c)
     c->clock = 1;
 }
 
-icache_ent_t *icache_fill(icache_t *c, uint64_t key, uint64_t tag)
+icache_ent_t *iommu_cache_fill(icache_t *c, uint64_t key, uint64_t tag)
 {
     icache_ent_t *set = icache_set(c, key, tag);
     icache_ent_t *victim = NULL;
@@ -62,7 +62,7 @@ icache_ent_t *icache_fill(icache_t *c, uint64_t key, uint64_t tag)
                 victim = &set[w];
     }
     if (++c->clock == 0)
-        icache_age(c);
+        iommu_cache_age(c);
     c->used = true;
     victim->key = key;
     victim->tag = tag;
@@ -70,7 +70,7 @@ icache_ent_t *icache_fill(icache_t *c, uint64_t key, uint64_t tag)
     return victim;
 }
 
-unsigned icache_inval_key(icache_t *c, uint64_t key, uint64_t tag)
+unsigned iommu_cache_inval_key(icache_t *c, uint64_t key, uint64_t tag)
 {
     icache_ent_t *set = icache_set(c, key, tag);
     for (uint32_t w = 0; w < c->ways; w++) {
@@ -82,7 +82,7 @@ unsigned icache_inval_key(icache_t *c, uint64_t key, uint64_t tag)
     return 0;
 }
 
-unsigned icache_inval(icache_t *c,
+unsigned iommu_cache_inval(icache_t *c,
                       bool (*match)(const icache_ent_t *e, const void *arg),
                       const void *arg)
 {

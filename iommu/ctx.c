@@ -24,7 +24,7 @@
  */
 #include <errno.h>
 
-#include "iommu/iommu_int.h"
+#include "iommu/ctx.h"
 
 #define CTX_PDTS (7ull << 9)
 #define DIR_FRAMES 32
@@ -44,7 +44,7 @@ static int pgtt_to_mode(unsigned pgtt)
     }
 }
 
-int ctx_init(iommu_t *u)
+int iommu_ctx_init(iommu_t *u)
 {
     u->root_table = iommu_mem_alloc(u->mem, true);
     return u->root_table ? 0 : -ENOMEM;
@@ -122,7 +122,7 @@ static uint64_t pasid_entry_addr(iommu_t *u, uint16_t rid, uint32_t pasid,
     return table ? table + (uint64_t)(pasid & 63) * 64 : 0;
 }
 
-int iommu_set_pasid(iommu_t *u, uint16_t rid, uint32_t pasid,
+int iommu_ctx_set(iommu_t *u, uint16_t rid, uint32_t pasid,
                     const iommu_pasid_entry_t *e)
 {
     if (pasid >= PCIE_PASID_MAX || (unsigned)e->mode > IOMMU_MODE_NESTED)
@@ -150,7 +150,7 @@ int iommu_set_pasid(iommu_t *u, uint16_t rid, uint32_t pasid,
     return 0;
 }
 
-void iommu_clear_pasid(iommu_t *u, uint16_t rid, uint32_t pasid)
+void iommu_ctx_clear(iommu_t *u, uint16_t rid, uint32_t pasid)
 {
     uint64_t a = pasid_entry_addr(u, rid, pasid & (PCIE_PASID_MAX - 1),
                                   false);
@@ -159,7 +159,7 @@ void iommu_clear_pasid(iommu_t *u, uint16_t rid, uint32_t pasid)
 }
 
 /* Decode the PASID entry at a; false if not present or malformed. */
-static bool pe_decode(const iommu_mem_t *mem, uint64_t a, pe_dec_t *pe)
+static bool pe_decode(const iommu_mem_t *mem, uint64_t a, iommu_pe_t *pe)
 {
     uint64_t qw0 = iommu_mem_read64(mem, a);
     int mode = pgtt_to_mode((unsigned)(qw0 >> 6) & 7);
@@ -179,12 +179,12 @@ static bool pe_decode(const iommu_mem_t *mem, uint64_t a, pe_dec_t *pe)
     return true;
 }
 
-bool iommu_get_pasid(const iommu_t *u, uint16_t rid, uint32_t pasid,
+bool iommu_ctx_get(const iommu_t *u, uint16_t rid, uint32_t pasid,
                      iommu_pasid_entry_t *out)
 {
     uint64_t a = pasid_entry_addr((iommu_t *)u, rid,
                                   pasid & (PCIE_PASID_MAX - 1), false);
-    pe_dec_t pe;
+    iommu_pe_t pe;
     if (!a || !pe_decode(u->mem, a, &pe))
         return false;
     *out = (iommu_pasid_entry_t){
@@ -199,7 +199,7 @@ bool iommu_get_pasid(const iommu_t *u, uint16_t rid, uint32_t pasid,
 
 /* PASID cache entry <-> decoded entry: the roots are 4 KiB aligned, so
  * their low bits carry levels, mode and PRE. */
-static void pe_pack(icache_ent_t *e, const pe_dec_t *pe)
+static void pe_pack(icache_ent_t *e, const iommu_pe_t *pe)
 {
     e->val = pe->s1_root | pe->s1_levels | ((uint64_t)pe->mode << 4) |
              ((uint64_t)pe->pri << 7);
@@ -222,21 +222,22 @@ static void cache_count(icache_t *c, bool hit)
         (hit ? c->hits : c->misses)->value++;
 }
 
-iommu_walk_outcome_t ctx_lookup(iommu_t *u, uint16_t rid, uint32_t pasid,
-                                iommu_xlate_t *x, pe_dec_t *pe)
+iommu_walk_outcome_t iommu_ctx_lookup(iommu_t *u, uint16_t rid,
+                                      uint32_t pasid, iommu_xlate_t *x,
+                                      iommu_pe_t *pe)
 {
     pasid &= PCIE_PASID_MAX - 1;
     icache_ent_t *e = icache_find(&u->pasidc, ((uint64_t)rid << 20) | pasid, 1);
     if (e) {
         u->pasidc.hits->value++;
-        pe_unpack(e, pe);
+        iommu_pe_unpack(e, pe);
         return IOMMU_WALK_OK;
     }
-    return ctx_fetch(u, rid, pasid, x, pe);
+    return iommu_ctx_fetch(u, rid, pasid, x, pe);
 }
 
-iommu_walk_outcome_t ctx_fetch(iommu_t *u, uint16_t rid, uint32_t pasid,
-                               iommu_xlate_t *x, pe_dec_t *pe)
+iommu_walk_outcome_t iommu_ctx_fetch(iommu_t *u, uint16_t rid, uint32_t pasid,
+                                     iommu_xlate_t *x, iommu_pe_t *pe)
 {
     uint64_t key = ((uint64_t)rid << 20) | pasid;
     cache_count(&u->pasidc, false);
@@ -254,7 +255,7 @@ iommu_walk_outcome_t ctx_fetch(iommu_t *u, uint16_t rid, uint32_t pasid,
             return IOMMU_WALK_BAD_CONTEXT;
         dir = ce & IOMMU_PTE_ADDR;
         if (u->ctxc.e)
-            icache_fill(&u->ctxc, rid, 1)->val = dir;
+            iommu_cache_fill(&u->ctxc, rid, 1)->val = dir;
     }
     uint64_t de = ctx_read(u, dir + (uint64_t)(pasid >> 6) * 8, x);
     if (!(de & 1))
@@ -266,7 +267,7 @@ iommu_walk_outcome_t ctx_fetch(iommu_t *u, uint16_t rid, uint32_t pasid,
                    pe))
         return IOMMU_WALK_BAD_PASID;
     if (u->pasidc.e)
-        pe_pack(icache_fill(&u->pasidc, key, 1), pe);
+        pe_pack(iommu_cache_fill(&u->pasidc, key, 1), pe);
     return IOMMU_WALK_OK;
 }
 
@@ -278,11 +279,11 @@ static bool match_ctx(const icache_ent_t *e, const void *arg)
     return inv->gran != IOMMU_INV_DEVICE || e->key == inv->rid;
 }
 
-void iommu_invalidate_context_cache(iommu_t *u, const iommu_inv_t *inv)
+void iommu_ctx_inval_context(iommu_t *u, const iommu_inv_t *inv)
 {
     u->inv_epoch++;
     if (u->ctxc.e)
-        u->s.ctx_inval->value += icache_inval(&u->ctxc, match_ctx, inv);
+        u->s.ctx_inval->value += iommu_cache_inval(&u->ctxc, match_ctx, inv);
 }
 
 /* PASID-cache entries an invalidation covers. */
@@ -305,9 +306,9 @@ static bool match_pasid(const icache_ent_t *e, const void *arg)
     }
 }
 
-void iommu_invalidate_pasid_cache(iommu_t *u, const iommu_inv_t *inv)
+void iommu_ctx_inval_pasid(iommu_t *u, const iommu_inv_t *inv)
 {
     u->inv_epoch++;
     if (u->pasidc.e)
-        u->s.pasid_inval->value += icache_inval(&u->pasidc, match_pasid, inv);
+        u->s.pasid_inval->value += iommu_cache_inval(&u->pasidc, match_pasid, inv);
 }

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "iommu/iommu_int.h"
+#include "iommu/guest.h"
 
 /* GPA space starts at 1 GiB: low GPAs stay free for explicit mappings. */
 #define GPA_BASE (1ull << 30)
@@ -56,11 +56,6 @@ void iommu_guest_destroy(iommu_guest_t *g)
 iommu_pt_t *iommu_guest_s2(iommu_guest_t *g)
 {
     return &g->s2;
-}
-
-iommu_mem_t *guest_host_mem(iommu_guest_t *g)
-{
-    return g->mem;
 }
 
 uint64_t iommu_guest_reserve(iommu_guest_t *g, uint64_t len, uint64_t align)
@@ -137,16 +132,11 @@ uint64_t iommu_guest_alloc_table(iommu_guest_t *g)
     return gpa;
 }
 
-void guest_free_table(iommu_guest_t *g, uint64_t gpa)
+/* Give a table frame back for reuse by the guest's tables. */
+static void guest_free_table(iommu_guest_t *g, uint64_t gpa)
 {
-    if (g->nfree == g->free_cap) {
-        size_t c = g->free_cap ? g->free_cap * 2 : 64;
-        uint64_t *a = realloc(g->free_tables, c * sizeof(*a));
-        if (!a)
-            return; /* the frame stays unused: harmless */
-        g->free_tables = a;
-        g->free_cap = c;
-    }
+    if (SIM_GROW(g->free_tables, g->free_cap, g->nfree + 1, 64))
+        return; /* the frame stays unused: harmless */
     g->free_tables[g->nfree++] = gpa;
 }
 
@@ -158,4 +148,65 @@ int iommu_guest_to_host(const iommu_guest_t *g, uint64_t gpa, uint64_t *hpa)
         return -EFAULT;
     *hpa = w.pa;
     return 0;
+}
+
+/* ------------------------------------- page-table memory of the guest */
+
+/* Host physical address of GPA a (0: stage 2 does not map it). */
+static uint64_t gpt_hpa(const iommu_guest_t *g, uint64_t a)
+{
+    uint64_t hpa;
+    return iommu_guest_to_host(g, a, &hpa) ? 0 : hpa;
+}
+
+static uint64_t gpt_read(void *ctx, uint64_t a)
+{
+    const iommu_guest_t *g = ctx;
+    uint64_t hpa = gpt_hpa(g, a);
+    return hpa ? iommu_mem_read64(g->mem, hpa) : 0;
+}
+
+static void gpt_write(void *ctx, uint64_t a, uint64_t v)
+{
+    iommu_guest_t *g = ctx;
+    uint64_t hpa = gpt_hpa(g, a);
+    if (hpa)
+        iommu_mem_write64(g->mem, hpa, v);
+}
+
+static uint64_t *gpt_frame(void *ctx, uint64_t a)
+{
+    const iommu_guest_t *g = ctx;
+    uint64_t hpa = gpt_hpa(g, a);
+    return hpa ? iommu_mem_frame(g->mem, hpa) : NULL;
+}
+
+static uint64_t gpt_alloc(void *ctx)
+{
+    return iommu_guest_alloc_table(ctx);
+}
+
+static void gpt_free(void *ctx, uint64_t a)
+{
+    guest_free_table(ctx, a);
+}
+
+/* Tables in guest physical memory: each table address goes through the
+ * guest's stage 2 (a functional walk, not counted as a table read). */
+static const iommu_pt_mem_ops_t guest_pt_ops = {
+    .read = gpt_read,
+    .write = gpt_write,
+    .frame = gpt_frame,
+    .alloc = gpt_alloc,
+    .free = gpt_free,
+};
+
+int iommu_pt_init_guest(iommu_pt_t *pt, iommu_guest_t *g, unsigned levels)
+{
+    return iommu_pt_init_ops(pt, g->mem, &guest_pt_ops, g, levels);
+}
+
+iommu_guest_t *iommu_guest_of(const iommu_pt_t *pt)
+{
+    return pt->ops == &guest_pt_ops ? pt->ops_ctx : NULL;
 }

@@ -19,8 +19,11 @@
  * aborted (UR for a read, a write is dropped), or, with iommu.stall on
  * SMMUv3, held: a stall event (event record with STALL and a STAG) goes to
  * the host, which answers with CMD_RESUME: RETRY translates again, ABORT
- * fails it (fault-path-semantics 3 item 6; the mapping of stall events to
- * a fault group of one is the host's, ioasid/host.c).
+ * fails it (Linux arm-smmu-v3.c: arm_smmu_handle_evt,
+ * arm_smmu_page_response; the mapping of stall events to a fault group of
+ * one is the host's, ioasid/host.c). The stall model itself is stall.c;
+ * the queues are prq.c, fault.c and invq.c, which send to devices through
+ * the downstream port (port.h) and never call back into this file.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,7 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iommu/iommu_int.h"
+#include "iommu/iommu.h"
+#include "iommu/ctx.h"
+#include "iommu/walk.h"
 
 static const char *const arch_names[] = {"vtd", "smmuv3", NULL};
 
@@ -124,17 +129,20 @@ const sim_param_t iommu_params[] = {
      offsetof(iommu_cfg_t, prq_write)},
     QT(qi_iotlb, "600",
        "invalidation queue: IOTLB invalidation (with host.qi_submit, 0.8 us: "
-       "QEMU doc inv_iotlb, 70% below 1 us)"),
+       "QEMU docs/devel/migration/qpl-compression.rst inv_iotlb, 70% "
+       "below 1 us)"),
     QT(qi_pasid, "600", "invalidation queue: PASID-cache invalidation ([I], "
                         "as qi_iotlb)"),
     QT(qi_context, "600", "invalidation queue: context-cache invalidation "
                           "([I], as qi_iotlb)"),
     QT(qi_devtlb, "500",
        "invalidation queue: device-TLB invalidation before the ATS request "
-       "leaves ([I]; on-die inv_devtlb 0.1-1 us incl. the device, QEMU doc)"),
+       "leaves ([I]; on-die inv_devtlb 0.1-1 us incl. the device, "
+       "QEMU docs/devel/migration/qpl-compression.rst)"),
     QT(qi_page_resp, "800",
        "invalidation queue: page group response or resume (with "
-       "host.qi_submit, 1 us: latency-calibration 3.2)"),
+       "host.qi_submit, 1 us: [I] of the order of QEMU "
+       "docs/devel/migration/qpl-compression.rst inv_iotlb)"),
     QT(qi_wait, "100", "invalidation queue: wait descriptor status write "
                        "([I])"),
     {"memory", "access", SIM_PARAM_TIME, "60", 0, 1e9, "ns",
@@ -270,20 +278,6 @@ static void inflight_remove(iommu_t *u, const xlate_t *x)
 
 /* ------------------------------------------------------ timed path */
 
-void iommu_send(iommu_t *u, uint16_t rid, pcie_msg_t *m)
-{
-    m->rid = rid;
-    if (u->send)
-        u->send(u->send_opaque, rid, m);
-}
-
-/* Out of memory in the model: log and stop the run. */
-static void oom(iommu_t *u)
-{
-    sim_logf(sim_log(u->sim), SIM_LOG_ERROR, "iommu: out of memory");
-    sim_stop(u->sim);
-}
-
 /* PCIe R/W/X of IOMMU_PTE permission bits (X only with R). */
 static uint8_t pte_to_pcie(uint64_t perm)
 {
@@ -293,8 +287,9 @@ static uint8_t pte_to_pcie(uint64_t perm)
                                                                    : 0));
 }
 
-/* Answer an ATS translation request (fault-path-semantics 1d item 20):
- * UR for a bad context; a fault is Success with R=W=0. */
+/* Answer an ATS translation request (PCIe 10.2.3 Translation Completion;
+ * riscv-iommu iommu_ref_model iommu_req_rsp.h): UR for a bad context; a
+ * fault is Success with R=W=0. */
 static void ats_answer(iommu_t *u, const xlate_t *x)
 {
     const pcie_msg_t *req = &x->req;
@@ -319,7 +314,7 @@ static void ats_answer(iommu_t *u, const xlate_t *x)
         c.xaddr = r->pa;
         c.size_shift = (uint8_t)r->shift;
     }
-    iommu_send(u, req->rid, &c);
+    iommu_port_send(&u->down, req->rid, &c);
 }
 
 /* Send the completion of an untranslated read (SC with data, or UR). */
@@ -330,14 +325,14 @@ static void mem_cpl(iommu_t *u, const pcie_msg_t *req, uint8_t code)
     c.flags = 0; /* completions carry no PASID prefix */
     c.code = code;
     c.len = code == PCIE_CPL_SC ? req->len : 0;
-    iommu_send(u, req->rid, &c);
+    iommu_port_send(&u->down, req->rid, &c);
 }
 
 /* The memory access of an untranslated read is done: complete it. */
 static void ev_mem_done(sim_t *sim, void *opaque, uint64_t arg)
 {
     iommu_t *u = opaque;
-    xlate_t *x = (xlate_t *)(uintptr_t)arg;
+    xlate_t *x = sim_arg_ptr(arg);
     mem_cpl(u, &x->req, PCIE_CPL_SC);
     sim_pool_put(&u->xlates, x);
 }
@@ -365,10 +360,10 @@ static void fault_rec_of(const xlate_t *x, bool stall, iommu_fault_rec_t *f)
 static void ev_fault_write(sim_t *sim, void *opaque, uint64_t arg)
 {
     iommu_t *u = opaque;
-    xlate_t *x = (xlate_t *)(uintptr_t)arg;
+    xlate_t *x = sim_arg_ptr(arg);
     iommu_fault_rec_t f;
     fault_rec_of(x, false, &f);
-    fault_record(u, &f);
+    iommu_fq_record(&u->fq, &f);
     sim_pool_put(&u->xlates, x);
 }
 
@@ -380,32 +375,9 @@ static void mem_abort(iommu_t *u, xlate_t *x, bool record)
         mem_cpl(u, &x->req, PCIE_CPL_UR);
     if (record)
         sim_schedule(u->sim, u->cfg.prq_write, ev_fault_write, u,
-                     (uint64_t)(uintptr_t)x);
+                     sim_ptr_arg(x));
     else
         sim_pool_put(&u->xlates, x);
-}
-
-/* Free a stall tag. */
-static void stall_release(iommu_t *u, uint16_t stag)
-{
-    u->stall[stag] = NULL;
-    u->stall_free[u->nstall_free++] = stag;
-}
-
-/* The stall event lands (after prq_write): report it, or, when the queue
- * overflowed, terminate the transaction. */
-static void ev_stall_write(sim_t *sim, void *opaque, uint64_t arg)
-{
-    iommu_t *u = opaque;
-    xlate_t *x = (xlate_t *)(uintptr_t)arg;
-    iommu_fault_rec_t f;
-    fault_rec_of(x, true, &f);
-    if (fault_record(u, &f)) {
-        sim_span_mark(x->req.span, PCIE_STAGE_PAGE_REQ, sim_now(sim));
-        return;
-    }
-    stall_release(u, x->stag);
-    mem_abort(u, x, false);
 }
 
 /* An untranslated request's translation is known. */
@@ -417,22 +389,18 @@ static void mem_finish(iommu_t *u, xlate_t *x)
         (rd ? u->s.mem_reads : u->s.mem_writes)->value++;
         u->s.mem_bytes->value += x->req.len;
         if (x->stag != UINT16_MAX)
-            sim_span_mark(x->req.span, PCIE_STAGE_RETRY, sim_now(u->sim));
+            sim_span_mark(x->req.span, u->stage_retry, sim_now(u->sim));
         if (rd)
             sim_schedule(u->sim, u->cfg.mem_access, ev_mem_done, u,
-                         (uint64_t)(uintptr_t)x);
+                         sim_ptr_arg(x));
         else
             sim_pool_put(&u->xlates, x);
         return;
     }
     u->s.dma_faults->value++;
     bool recoverable = r != IOMMU_WALK_BAD_CONTEXT && r != IOMMU_WALK_BAD_PASID;
-    if (u->cfg.stall && recoverable && u->nstall_free) {
-        x->stag = u->stall_free[--u->nstall_free];
-        u->stall[x->stag] = x;
-        u->s.dma_stalled->value++;
-        sim_schedule(u->sim, u->cfg.prq_write, ev_stall_write, u,
-                     (uint64_t)(uintptr_t)x);
+    if (u->cfg.stall && recoverable && iommu_stall_can_hold(&u->stall)) {
+        x->stag = iommu_stall_hold(&u->stall, x);
         return;
     }
     mem_abort(u, x, true);
@@ -460,10 +428,10 @@ static void walk_done(sim_t *sim, void *opaque, void *job)
         /* An invalidation happened during the walk: answer from the
          * tables as they are now. */
         u->s.rewalks->value++;
-        xlate_core(u, x->req.rid, x->pasid, x->req.addr, x->access, &x->res,
+        iommu_walk_translate(u, x->req.rid, x->pasid, x->req.addr, x->access, &x->res,
                    true);
     } else if (!x->res.iotlb_hit) {
-        xlate_fill(u, x->pasid, x->req.addr, &x->res);
+        iommu_walk_fill(u, x->pasid, x->req.addr, &x->res);
     }
     iommu_xlate_t res = x->res;
     xlate_t *w = x->waiters;
@@ -480,7 +448,7 @@ static void walk_done(sim_t *sim, void *opaque, void *job)
 static void ev_xlate(sim_t *sim, void *opaque, uint64_t arg)
 {
     iommu_t *u = opaque;
-    xlate_t *x = (xlate_t *)(uintptr_t)arg;
+    xlate_t *x = sim_arg_ptr(arg);
     x->k1 = (((uint64_t)x->req.rid << 20) | x->pasid) + 1;
     x->k2 = (x->req.addr >> IOMMU_PAGE_SHIFT) | ((uint64_t)x->access << 52);
     xlate_t *w = inflight_find(u, x->k1, x->k2);
@@ -493,20 +461,20 @@ static void ev_xlate(sim_t *sim, void *opaque, uint64_t arg)
         *pp = x;
         return;
     }
-    xlate_core(u, x->req.rid, x->pasid, x->req.addr, x->access, &x->res,
+    iommu_walk_translate(u, x->req.rid, x->pasid, x->req.addr, x->access, &x->res,
                false);
     sim_time_t lookup = u->cfg.ctx_hit + u->cfg.iotlb_hit;
     sim_time_t extra = x->res.latency > lookup ? x->res.latency - lookup : 0;
     if (!extra) {
         if (!x->res.iotlb_hit)
-            xlate_fill(u, x->pasid, x->req.addr, &x->res);
+            iommu_walk_fill(u, x->pasid, x->req.addr, &x->res);
         finish(u, x);
         return;
     }
     x->epoch = u->inv_epoch;
     x->waiters = NULL;
     if (inflight_insert(u, x)) {
-        oom(u);
+        sim_oom(u->sim, "iommu");
         return;
     }
     sim_server_submit_time(u->walker, x, extra);
@@ -517,7 +485,7 @@ static void xlate_start(iommu_t *u, const pcie_msg_t *m, unsigned access)
 {
     xlate_t *x = sim_pool_get(&u->xlates);
     if (!x) {
-        oom(u);
+        sim_oom(u->sim, "iommu");
         return;
     }
     x->req = *m;
@@ -527,26 +495,29 @@ static void xlate_start(iommu_t *u, const pcie_msg_t *m, unsigned access)
     x->stag = UINT16_MAX;
     x->waiters = x->next = NULL;
     sim_schedule(u->sim, u->cfg.ctx_hit + u->cfg.iotlb_hit, ev_xlate, u,
-                 (uint64_t)(uintptr_t)x);
+                 sim_ptr_arg(x));
 }
 
-void stall_resume(iommu_t *u, uint16_t stag, bool retry, sim_span_t *span)
+/* The stall model's port: the fault record of a held request. */
+static void stall_describe(void *opaque, const void *txn,
+                           iommu_fault_rec_t *out)
 {
-    xlate_t *x = stag < IOMMU_STALL_SLOTS ? u->stall[stag] : NULL;
-    if (!x) {
-        u->s.qi_errors->value++; /* no such stalled transaction */
-        return;
-    }
-    stall_release(u, stag);
-    u->s.dma_resumed->value++;
-    sim_span_mark(x->req.span, PCIE_STAGE_RESPONSE, sim_now(u->sim));
+    fault_rec_of(txn, false, out);
+}
+
+/* The stall model's port: a held request is resumed (retry: translate
+ * again) or terminated. */
+static void stall_finish(void *opaque, void *txn, bool retry)
+{
+    iommu_t *u = opaque;
+    xlate_t *x = txn;
     if (!retry) {
         mem_abort(u, x, false);
         return;
     }
     x->waiters = x->next = NULL;
     sim_schedule(u->sim, u->cfg.ctx_hit + u->cfg.iotlb_hit, ev_xlate, u,
-                 (uint64_t)(uintptr_t)x);
+                 sim_ptr_arg(x));
 }
 
 /* An ATS Translation Request: translate for R (and W unless No-Write),
@@ -554,7 +525,7 @@ void stall_resume(iommu_t *u, uint16_t stag, bool retry, sim_span_t *span)
 static void rx_ats_req(iommu_t *u, const pcie_msg_t *m)
 {
     u->s.ats_reqs->value++;
-    unsigned access = XL_NOCHECK | PCIE_F_R | (m->flags & (PCIE_F_X | PCIE_F_PRIV));
+    unsigned access = IOMMU_XL_NOCHECK | PCIE_F_R | (m->flags & (PCIE_F_X | PCIE_F_PRIV));
     if ((m->flags & PCIE_F_W) && !(m->flags & PCIE_F_NW))
         access |= PCIE_F_W;
     xlate_start(u, m, access);
@@ -565,7 +536,7 @@ static void rx_ats_req(iommu_t *u, const pcie_msg_t *m)
 static void ev_xlated_read(sim_t *sim, void *opaque, uint64_t arg)
 {
     iommu_t *u = opaque;
-    pcie_msg_t *m = (pcie_msg_t *)(uintptr_t)arg;
+    pcie_msg_t *m = sim_arg_ptr(arg);
     mem_cpl(u, m, PCIE_CPL_SC);
     sim_pool_put(&u->msgs, m);
 }
@@ -589,12 +560,12 @@ static void rx_mem(iommu_t *u, const pcie_msg_t *m)
     u->s.mem_reads->value++;
     pcie_msg_t *copy = sim_pool_get(&u->msgs);
     if (!copy) {
-        oom(u);
+        sim_oom(u->sim, "iommu");
         return;
     }
     *copy = *m;
     sim_schedule(u->sim, u->cfg.mem_access, ev_xlated_read, u,
-                 (uint64_t)(uintptr_t)copy);
+                 sim_ptr_arg(copy));
 }
 
 /* ------------------------------------------------------------- PRQ */
@@ -602,8 +573,8 @@ static void rx_mem(iommu_t *u, const pcie_msg_t *m)
 static void ev_prq_write(sim_t *sim, void *opaque, uint64_t arg)
 {
     iommu_t *u = opaque;
-    pcie_msg_t *m = (pcie_msg_t *)(uintptr_t)arg;
-    prq_accept(u, m);
+    pcie_msg_t *m = sim_arg_ptr(arg);
+    iommu_prq_accept(&u->prq, m);
     sim_pool_put(&u->msgs, m);
 }
 
@@ -611,58 +582,53 @@ static void ev_prq_write(sim_t *sim, void *opaque, uint64_t arg)
  * write. */
 static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
 {
-    u->prq_tot.received++;
-    u->s.prq_received->value++;
+    u->prq.s.received->value++;
     bool stop = (m->flags & PCIE_F_LAST) && !(m->flags & (PCIE_F_R | PCIE_F_W));
     uint32_t pasid = (m->flags & PCIE_F_PASID) ? m->pasid & (PCIE_PASID_MAX - 1)
                                                : IOMMU_PASID_NONE;
     iommu_xlate_t tmp;
-    pe_dec_t pe;
-    bool ok = ctx_lookup(u, m->rid, pasid, &tmp, &pe) == IOMMU_WALK_OK;
+    iommu_pe_t pe;
+    bool ok = iommu_ctx_lookup(u, m->rid, pasid, &tmp, &pe) == IOMMU_WALK_OK;
     if (!stop && (!ok || !pe.pri)) {
         /* PRE clear or no context: Invalid Request for a last request,
-         * nothing for the others (fault-path-semantics 2a items 4, 7). */
-        u->s.prq_pri_disabled->value++;
-        if (m->flags & PCIE_F_LAST) {
-            prq_auto_invalid(u, m);
-        } else {
-            u->prq_tot.dropped++;
-            u->s.prq_dropped->value++;
-        }
+         * nothing for the others (QEMU hw/i386/intel_iommu.c:
+         * vtd_check_pre_bit; VT-d 7.4.1 auto-response, [I]). */
+        iommu_prq_refuse(&u->prq, m);
         return;
     }
     if (stop) {
-        u->prq_tot.stop_markers++;
-        u->s.prq_stop->value++;
+        u->prq.s.stop_markers->value++;
     } else if (u->cfg.arch == IOMMU_ARCH_VTD) {
         /* Implicit invalidation of the requested page's IOTLB entries
-         * (2a item 4; QEMU invalidates the PASID-IOTLB only, so the
-         * paging-structure caches are kept: leaf only). */
+         * (QEMU hw/i386/intel_iommu.c:
+         * vtd_pri_perform_implicit_invalidation, which invalidates the
+         * PASID-IOTLB only, so the paging-structure caches are kept: leaf
+         * only). */
         iommu_inv_t inv = {.gran = IOMMU_INV_RANGE,
                            .domain = pe.domain,
                            .pasid = pasid,
                            .addr = m->addr & ~(IOMMU_PAGE_SIZE - 1),
                            .len = IOMMU_PAGE_SIZE,
                            .leaf_only = true};
-        u->s.prq_implicit_inv->value++;
-        iommu_invalidate_iotlb(u, &inv);
+        u->prq.s.implicit_inv->value++;
+        iommu_walk_inval(u, &inv);
     }
     pcie_msg_t *copy = sim_pool_get(&u->msgs);
     if (!copy) {
-        oom(u);
+        sim_oom(u->sim, "iommu");
         return;
     }
     *copy = *m;
     sim_schedule(u->sim, u->cfg.prq_write, ev_prq_write, u,
-                 (uint64_t)(uintptr_t)copy);
+                 sim_ptr_arg(copy));
 }
 
 /* An ATS Invalidate Completion: a device-TLB invalidation of the queue is
  * done. */
 static void rx_inv_cpl(iommu_t *u, const pcie_msg_t *m)
 {
-    if (m->cookie == &u->qi) {
-        qi_devtlb_done(u);
+    if (m->cookie == &u->invq) {
+        iommu_invq_devtlb_done(&u->invq);
         return;
     }
     sim_logf(sim_log(u->sim), SIM_LOG_WARN,
@@ -696,44 +662,148 @@ void iommu_rx(void *opaque, const pcie_msg_t *m)
 
 /* ------------------------------------------------------ lifecycle */
 
-/* Register a counter; false when out of memory. */
-static bool ctr(sim_stats_t *st, sim_counter_t **c, const char *name,
-                const char *desc, const char *unit)
+#define OFF(field) offsetof(iommu_t, field)
+#define CTR(field, name, desc, unit)                                           \
+    {SIM_STAT_COUNTER, name, desc, unit, OFF(field)}
+
+/* Register one statistic whose name is made at run time. */
+static int stat_row(sim_stats_t *st, iommu_t *u, sim_stat_kind_t kind,
+                    const char *name, const char *desc, const char *unit,
+                    size_t off)
 {
-    *c = sim_stats_counter(st, name, desc, unit);
-    return *c != NULL;
+    sim_stat_def_t d = {kind, name, desc, unit, off};
+    return sim_stats_register(st, &d, 1, u);
 }
 
 /* Hit and miss counters of a cache named `name`. */
-static bool cache_stats(sim_stats_t *st, icache_t *c, const char *name,
-                        const char *what)
+static int cache_stats(sim_stats_t *st, iommu_t *u, size_t off,
+                       const char *name, const char *what)
 {
     char n[96], d[160];
     snprintf(n, sizeof(n), "iommu.%s.hits", name);
     snprintf(d, sizeof(d), "%s lookups that hit", what);
-    if (!ctr(st, &c->hits, n, d, "lookups"))
-        return false;
+    if (stat_row(st, u, SIM_STAT_COUNTER, n, d, "lookups",
+                 off + offsetof(icache_t, hits)))
+        return -ENOMEM;
     snprintf(n, sizeof(n), "iommu.%s.misses", name);
     snprintf(d, sizeof(d), "%s lookups that missed", what);
-    return ctr(st, &c->misses, n, d, "lookups");
+    return stat_row(st, u, SIM_STAT_COUNTER, n, d, "lookups",
+                    off + offsetof(icache_t, misses));
 }
 
-/* Register the statistics. Returns 0 or -ENOMEM. */
+static const sim_stat_def_t ats_stats[] = {
+    CTR(s.ats_reqs, "iommu.ats.requests", "translation requests received",
+        "requests"),
+    CTR(s.ats_ur, "iommu.ats.unsupported",
+        "translation requests answered UR (invalid context or PASID entry)",
+        "requests"),
+};
+
+static const sim_stat_def_t main_stats[] = {
+    CTR(s.iotlb_inval, "iommu.iotlb.invalidated",
+        "IOTLB entries invalidated", "entries"),
+    CTR(s.psc_inval, "iommu.psc.invalidated",
+        "paging-structure cache and stage-2 TLB entries invalidated",
+        "entries"),
+    CTR(s.ctx_inval, "iommu.ctx_cache.invalidated",
+        "context cache entries invalidated", "entries"),
+    CTR(s.pasid_inval, "iommu.pasid_cache.invalidated",
+        "PASID cache entries invalidated", "entries"),
+    CTR(s.ctx_reads, "iommu.ctx.reads", "context and PASID table reads",
+        "reads"),
+    CTR(s.merged, "iommu.walk.merged",
+        "misses that waited for a walk of the same page in flight",
+        "requests"),
+    CTR(s.rewalks, "iommu.walk.rewalks",
+        "walks read again because an invalidation happened during them",
+        "walks"),
+    CTR(s.ad_writes, "iommu.walk.ad_writes",
+        "accessed/dirty bit updates written", "writes"),
+    CTR(s.mem_reads, "iommu.mem.reads", "DMA read requests served",
+        "requests"),
+    CTR(s.mem_writes, "iommu.mem.writes", "DMA writes absorbed", "requests"),
+    CTR(s.mem_bytes, "iommu.mem.bytes", "DMA payload bytes", "bytes"),
+    CTR(s.dma_untranslated, "iommu.dma.untranslated",
+        "untranslated DMA requests received", "requests"),
+    CTR(s.dma_faults, "iommu.dma.faults",
+        "untranslated DMA requests whose translation faulted", "requests"),
+    CTR(s.dma_aborted, "iommu.dma.aborted",
+        "untranslated DMA requests failed (read: UR; write: dropped)",
+        "requests"),
+    CTR(stall.s.stalled, "iommu.dma.stalled",
+        "untranslated DMA requests held by the stall model", "requests"),
+    CTR(stall.s.resumed, "iommu.dma.resumed",
+        "stalled requests resumed (retry or abort)", "requests"),
+    CTR(prq.s.received, "iommu.prq.received", "page requests received",
+        "requests"),
+    CTR(prq.s.written, "iommu.prq.written", "page requests written to the PRQ",
+        "requests"),
+    CTR(prq.s.auto_responded, "iommu.prq.auto_responded",
+        "page requests answered by hardware (overflow: Success; PRI off: "
+        "Invalid)",
+        "requests"),
+    CTR(prq.s.dropped, "iommu.prq.dropped",
+        "page requests dropped without a response (not last in group)",
+        "requests"),
+    CTR(prq.s.stop_markers, "iommu.prq.stop_markers", "stop markers received",
+        "requests"),
+    CTR(prq.s.overflows, "iommu.prq.overflows",
+        "times the PRQ overflowed (VT-d PRO set, SMMUv3 OVFLG toggled)",
+        "events"),
+    CTR(prq.s.pri_disabled, "iommu.prq.pri_disabled",
+        "page requests for a PASID entry without PRI", "requests"),
+    CTR(invq.s.host_responses, "iommu.prq.host_responses",
+        "page group responses sent for the host", "responses"),
+    CTR(prq.s.implicit_inv, "iommu.prq.implicit_invalidations",
+        "IOTLB invalidations of the requested page on accepting a page "
+        "request (VT-d)",
+        "requests"),
+    CTR(fq.s.records, "iommu.fault.records", "fault records written",
+        "records"),
+    CTR(fq.s.lost, "iommu.fault.lost",
+        "fault records lost (queue full or overflow not acknowledged)",
+        "records"),
+    CTR(fq.s.overflows, "iommu.fault.overflows", "fault queue overflows",
+        "events"),
+    CTR(invq.s.full_waits, "iommu.qi.full_waits",
+        "descriptors that waited for space in the invalidation queue",
+        "descriptors"),
+    CTR(invq.s.errors, "iommu.qi.errors",
+        "invalid descriptors or resumes of no stalled transaction",
+        "descriptors"),
+    CTR(invq.s.devtlb_inval, "iommu.devtlb.invalidations",
+        "device-TLB invalidation requests sent", "requests"),
+};
+
+static const sim_stat_def_t tail_stats[] = {
+    CTR(prq.irq.count, "iommu.prq.interrupts",
+        "page request interrupts raised", "interrupts"),
+    CTR(prq.irq.coalesced, "iommu.prq.interrupts_coalesced",
+        "page request interrupts merged by moderation", "interrupts"),
+    CTR(fq.irq.count, "iommu.fault.interrupts", "fault interrupts raised",
+        "interrupts"),
+    CTR(fq.irq.coalesced, "iommu.fault.interrupts_coalesced",
+        "fault interrupts merged by moderation", "interrupts"),
+    {SIM_STAT_HIST, "iommu.walk.reads",
+     "page-table reads per walk (both stages)", "reads", OFF(s.walk_reads)},
+    {SIM_STAT_GAUGE, "iommu.prq.occupancy", "PRQ entries in use", "entries",
+     OFF(prq.s.occupancy)},
+    {SIM_STAT_GAUGE, "iommu.qi.occupancy",
+     "invalidation queue entries in use", "entries", OFF(invq.s.occupancy)},
+};
+
+#define NROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Register the statistics (the order of stats.txt). Returns 0 or
+ * -ENOMEM. */
 static int iommu_stats(iommu_t *u, sim_stats_t *st)
 {
     char n[96], d[160];
-#define C(field, name, desc, unit)                                             \
-    if (!ctr(st, &u->s.field, name, desc, unit))                               \
-        return -ENOMEM;
-    C(ats_reqs, "iommu.ats.requests", "translation requests received",
-      "requests");
-    C(ats_ur, "iommu.ats.unsupported",
-      "translation requests answered UR (invalid context or PASID entry)",
-      "requests");
-    if (!cache_stats(st, &u->iotlb, "iotlb", "IOTLB") ||
-        !cache_stats(st, &u->ctxc, "ctx_cache", "context cache") ||
-        !cache_stats(st, &u->pasidc, "pasid_cache", "PASID cache") ||
-        !cache_stats(st, &u->s2tlb, "s2tlb", "stage-2 TLB"))
+    if (sim_stats_register(st, ats_stats, NROWS(ats_stats), u) ||
+        cache_stats(st, u, OFF(iotlb), "iotlb", "IOTLB") ||
+        cache_stats(st, u, OFF(ctxc), "ctx_cache", "context cache") ||
+        cache_stats(st, u, OFF(pasidc), "pasid_cache", "PASID cache") ||
+        cache_stats(st, u, OFF(s2tlb), "s2tlb", "stage-2 TLB"))
         return -ENOMEM;
     for (unsigned s = 0; s < 2; s++) {
         for (unsigned l = 2; l < IOMMU_PSC_LEVELS; l++) {
@@ -741,131 +811,92 @@ static int iommu_stats(iommu_t *u, sim_stats_t *st)
             snprintf(d, sizeof(d),
                      "stage-%u paging-structure cache, level %u: hits", s + 1,
                      l);
-            C(psc_hits[s][l], n, d, "lookups");
+            if (stat_row(st, u, SIM_STAT_COUNTER, n, d, "lookups",
+                         OFF(s.psc_hits) + (s * IOMMU_PSC_LEVELS + l) *
+                                               sizeof(sim_counter_t *)))
+                return -ENOMEM;
             snprintf(n, sizeof(n), "iommu.psc.s%u.l%u.misses", s + 1, l);
             snprintf(d, sizeof(d),
                      "stage-%u paging-structure cache, level %u: misses", s + 1,
                      l);
-            C(psc_misses[s][l], n, d, "lookups");
+            if (stat_row(st, u, SIM_STAT_COUNTER, n, d, "lookups",
+                         OFF(s.psc_misses) + (s * IOMMU_PSC_LEVELS + l) *
+                                                 sizeof(sim_counter_t *)))
+                return -ENOMEM;
             u->psc[s][l].hits = u->s.psc_hits[s][l];
             u->psc[s][l].misses = u->s.psc_misses[s][l];
         }
     }
-    C(iotlb_inval, "iommu.iotlb.invalidated", "IOTLB entries invalidated",
-      "entries");
-    C(psc_inval, "iommu.psc.invalidated",
-      "paging-structure cache and stage-2 TLB entries invalidated", "entries");
-    C(ctx_inval, "iommu.ctx_cache.invalidated",
-      "context cache entries invalidated", "entries");
-    C(pasid_inval, "iommu.pasid_cache.invalidated",
-      "PASID cache entries invalidated", "entries");
-    C(ctx_reads, "iommu.ctx.reads", "context and PASID table reads", "reads");
-    C(merged, "iommu.walk.merged",
-      "misses that waited for a walk of the same page in flight", "requests");
-    C(rewalks, "iommu.walk.rewalks",
-      "walks read again because an invalidation happened during them",
-      "walks");
-    C(ad_writes, "iommu.walk.ad_writes", "accessed/dirty bit updates written",
-      "writes");
-    C(mem_reads, "iommu.mem.reads", "DMA read requests served", "requests");
-    C(mem_writes, "iommu.mem.writes", "DMA writes absorbed", "requests");
-    C(mem_bytes, "iommu.mem.bytes", "DMA payload bytes", "bytes");
-    C(dma_untranslated, "iommu.dma.untranslated",
-      "untranslated DMA requests received", "requests");
-    C(dma_faults, "iommu.dma.faults",
-      "untranslated DMA requests whose translation faulted", "requests");
-    C(dma_aborted, "iommu.dma.aborted",
-      "untranslated DMA requests failed (read: UR; write: dropped)",
-      "requests");
-    C(dma_stalled, "iommu.dma.stalled",
-      "untranslated DMA requests held by the stall model", "requests");
-    C(dma_resumed, "iommu.dma.resumed", "stalled requests resumed (retry or "
-                                        "abort)", "requests");
-    C(prq_received, "iommu.prq.received", "page requests received",
-      "requests");
-    C(prq_written, "iommu.prq.written", "page requests written to the PRQ",
-      "requests");
-    C(prq_auto, "iommu.prq.auto_responded",
-      "page requests answered by hardware (overflow: Success; PRI off: "
-      "Invalid)", "requests");
-    C(prq_dropped, "iommu.prq.dropped",
-      "page requests dropped without a response (not last in group)",
-      "requests");
-    C(prq_stop, "iommu.prq.stop_markers", "stop markers received",
-      "requests");
-    C(prq_overflows, "iommu.prq.overflows",
-      "times the PRQ overflowed (VT-d PRO set, SMMUv3 OVFLG toggled)",
-      "events");
-    C(prq_pri_disabled, "iommu.prq.pri_disabled",
-      "page requests for a PASID entry without PRI", "requests");
-    C(prg_responses, "iommu.prq.host_responses",
-      "page group responses sent for the host", "responses");
-    C(prq_implicit_inv, "iommu.prq.implicit_invalidations",
-      "IOTLB invalidations of the requested page on accepting a page "
-      "request (VT-d)", "requests");
-    C(fault_records, "iommu.fault.records", "fault records written",
-      "records");
-    C(fault_lost, "iommu.fault.lost",
-      "fault records lost (queue full or overflow not acknowledged)",
-      "records");
-    C(fault_overflows, "iommu.fault.overflows", "fault queue overflows",
-      "events");
-    C(qi_full_waits, "iommu.qi.full_waits",
-      "descriptors that waited for space in the invalidation queue",
-      "descriptors");
-    C(qi_errors, "iommu.qi.errors",
-      "invalid descriptors or resumes of no stalled transaction",
-      "descriptors");
-    C(devtlb_inval, "iommu.devtlb.invalidations",
-      "device-TLB invalidation requests sent", "requests");
+    if (sim_stats_register(st, main_stats, NROWS(main_stats), u))
+        return -ENOMEM;
     for (unsigned t = 0; t < IOMMU_QI_TYPES; t++) {
         snprintf(n, sizeof(n), "iommu.qi.%s", iommu_qi_type_names[t]);
         snprintf(d, sizeof(d), "%s descriptors processed",
                  iommu_qi_type_names[t]);
-        C(qi_desc[t], n, d, "descriptors");
+        if (stat_row(st, u, SIM_STAT_COUNTER, n, d, "descriptors",
+                     OFF(invq.s.desc) + t * sizeof(sim_counter_t *)))
+            return -ENOMEM;
     }
     for (unsigned i = 0; i < IOMMU_WALK_OUTCOMES; i++) {
         snprintf(n, sizeof(n), "iommu.walk.%s", iommu_walk_outcome_names[i]);
         snprintf(d, sizeof(d), "translations that walked (or had no valid "
                  "entry) with outcome %s", iommu_walk_outcome_names[i]);
-        C(walk_outcome[i], n, d, "walks");
+        if (stat_row(st, u, SIM_STAT_COUNTER, n, d, "walks",
+                     OFF(s.walk_outcome) + i * sizeof(sim_counter_t *)))
+            return -ENOMEM;
     }
-#undef C
-    if (!ctr(st, &u->prq_irq.count, "iommu.prq.interrupts",
-             "page request interrupts raised", "interrupts") ||
-        !ctr(st, &u->prq_irq.coalesced, "iommu.prq.interrupts_coalesced",
-             "page request interrupts merged by moderation", "interrupts") ||
-        !ctr(st, &u->fault_irq.count, "iommu.fault.interrupts",
-             "fault interrupts raised", "interrupts") ||
-        !ctr(st, &u->fault_irq.coalesced, "iommu.fault.interrupts_coalesced",
-             "fault interrupts merged by moderation", "interrupts"))
-        return -ENOMEM;
-    u->s.walk_reads = sim_stats_hist(st, "iommu.walk.reads",
-                                     "page-table reads per walk (both stages)",
-                                     "reads");
-    u->s.prq_occupancy = sim_stats_gauge(st, "iommu.prq.occupancy",
-                                         "PRQ entries in use", "entries");
-    u->s.qi_occupancy = sim_stats_gauge(st, "iommu.qi.occupancy",
-                                        "invalidation queue entries in use",
-                                        "entries");
-    return u->s.walk_reads && u->s.prq_occupancy && u->s.qi_occupancy
-               ? 0
-               : -ENOMEM;
+    return sim_stats_register(st, tail_stats, NROWS(tail_stats), u);
 }
 
 /* Allocate the caches from the configuration. Returns 0 or -ENOMEM. */
 static int caches_init(iommu_t *u)
 {
     const iommu_cfg_t *c = &u->cfg;
-    int rc = icache_init(&u->iotlb, c->iotlb_sets * c->iotlb_ways,
+    int rc = iommu_cache_init(&u->iotlb, c->iotlb_sets * c->iotlb_ways,
                          c->iotlb_ways);
-    rc = rc ? rc : icache_init(&u->ctxc, c->ctx_cache, c->psc_ways);
-    rc = rc ? rc : icache_init(&u->pasidc, c->pasid_cache, c->psc_ways);
-    rc = rc ? rc : icache_init(&u->s2tlb, c->s2tlb, c->psc_ways);
+    rc = rc ? rc : iommu_cache_init(&u->ctxc, c->ctx_cache, c->psc_ways);
+    rc = rc ? rc : iommu_cache_init(&u->pasidc, c->pasid_cache, c->psc_ways);
+    rc = rc ? rc : iommu_cache_init(&u->s2tlb, c->s2tlb, c->psc_ways);
     for (unsigned s = 0; s < 2 && !rc; s++)
         for (unsigned l = 2; l < IOMMU_PSC_LEVELS && !rc; l++)
-            rc = icache_init(&u->psc[s][l], c->psc[s][l], c->psc_ways);
+            rc = iommu_cache_init(&u->psc[s][l], c->psc[s][l], c->psc_ways);
     return rc;
+}
+
+/* The invalidation queue's ops: its descriptors' effects on the caches. */
+static void invq_iotlb(void *opaque, const iommu_inv_t *inv)
+{
+    iommu_walk_inval(opaque, inv);
+}
+
+static void invq_pasid_cache(void *opaque, const iommu_inv_t *inv)
+{
+    iommu_ctx_inval_pasid(opaque, inv);
+}
+
+static void invq_context_cache(void *opaque, const iommu_inv_t *inv)
+{
+    iommu_ctx_inval_context(opaque, inv);
+}
+
+/* The queues in memory (PRQ, fault records, invalidation queue, in this
+ * order of allocation) and the stall model. Returns 0 or -ENOMEM. */
+static int queues_init(iommu_t *u)
+{
+    const iommu_cfg_t *c = &u->cfg;
+    bool smmu = c->arch == IOMMU_ARCH_SMMUV3;
+    if (iommu_prq_init(&u->prq, u->sim, u->mem, &u->down, smmu, c->prq_depth,
+                       c->irq_coalesce) ||
+        iommu_fq_init(&u->fq, u->sim, u->mem, smmu, c->fault_depth,
+                      c->irq_coalesce) ||
+        iommu_invq_init(&u->invq, u->sim, u->mem, c, &u->down, &u->stall,
+                        smmu, c->qi_depth))
+        return -ENOMEM;
+    iommu_stall_init(&u->stall, u->sim, &u->fq, c->prq_write);
+    u->stall.port = (iommu_stall_port_t){stall_describe, stall_finish, u};
+    u->invq.ops = (iommu_invq_ops_t){invq_iotlb, invq_pasid_cache,
+                                     invq_context_cache, u};
+    return 0;
 }
 
 iommu_t *iommu_create(sim_t *sim, sim_stats_t *st, const iommu_cfg_t *cfg,
@@ -881,13 +912,11 @@ iommu_t *iommu_create(sim_t *sim, sim_stats_t *st, const iommu_cfg_t *cfg,
     iommu_cfg_resolve(&u->cfg);
     sim_pool_init(&u->xlates, sizeof(xlate_t), 256);
     sim_pool_init(&u->msgs, sizeof(pcie_msg_t), 256);
-    for (unsigned i = 0; i < IOMMU_STALL_SLOTS; i++)
-        u->stall_free[i] = (uint16_t)(IOMMU_STALL_SLOTS - 1 - i);
-    u->nstall_free = IOMMU_STALL_SLOTS;
     u->mem = iommu_mem_create();
-    if (!u->mem || ctx_init(u) || caches_init(u) || queues_init(u) ||
+    if (!u->mem || iommu_ctx_init(u) || caches_init(u) || queues_init(u) ||
         iommu_stats(u, st))
         goto fail;
+    iommu_set_spans(u, NULL);
     sim_server_cfg_t wc = {.name = "iommu.walker",
                            .servers = (unsigned)u->cfg.walkers,
                            .queue_limit = 0,
@@ -907,14 +936,16 @@ void iommu_destroy(iommu_t *u)
     if (!u)
         return;
     sim_server_destroy(u->walker);
-    icache_fini(&u->iotlb);
-    icache_fini(&u->ctxc);
-    icache_fini(&u->pasidc);
-    icache_fini(&u->s2tlb);
+    iommu_cache_fini(&u->iotlb);
+    iommu_cache_fini(&u->ctxc);
+    iommu_cache_fini(&u->pasidc);
+    iommu_cache_fini(&u->s2tlb);
     for (unsigned s = 0; s < 2; s++)
         for (unsigned l = 0; l < IOMMU_PSC_LEVELS; l++)
-            icache_fini(&u->psc[s][l]);
-    queues_fini(u);
+            iommu_cache_fini(&u->psc[s][l]);
+    iommu_prq_fini(&u->prq);
+    iommu_fq_fini(&u->fq);
+    iommu_invq_fini(&u->invq);
     free(u->inflight);
     iommu_mem_destroy(u->mem);
     sim_pool_fini(&u->xlates);
@@ -924,20 +955,29 @@ void iommu_destroy(iommu_t *u)
 
 void iommu_set_downstream(iommu_t *u, iommu_send_fn fn, void *opaque)
 {
-    u->send = fn;
-    u->send_opaque = opaque;
+    u->down.fn = fn;
+    u->down.opaque = opaque;
 }
 
 void iommu_set_prq_irq(iommu_t *u, iommu_irq_fn fn, void *opaque)
 {
-    u->prq_irq.fn = fn;
-    u->prq_irq.opaque = opaque;
+    u->prq.irq.fn = fn;
+    u->prq.irq.opaque = opaque;
 }
 
 void iommu_set_fault_irq(iommu_t *u, iommu_irq_fn fn, void *opaque)
 {
-    u->fault_irq.fn = fn;
-    u->fault_irq.opaque = opaque;
+    u->fq.irq.fn = fn;
+    u->fq.irq.opaque = opaque;
+}
+
+void iommu_set_spans(iommu_t *u, const sim_spans_t *spans)
+{
+    unsigned page_req = sim_spans_stage(spans, "page_req");
+    u->prq.stage_page_req = page_req;
+    u->stall.stage_page_req = page_req;
+    u->stall.stage_response = sim_spans_stage(spans, "response");
+    u->stage_retry = sim_spans_stage(spans, "retry");
 }
 
 iommu_mem_t *iommu_memory(iommu_t *u)
@@ -957,5 +997,139 @@ iommu_arch_t iommu_arch(const iommu_t *u)
 
 uint64_t iommu_stalled(const iommu_t *u)
 {
-    return IOMMU_STALL_SLOTS - u->nstall_free;
+    return iommu_stall_held(&u->stall);
 }
+
+/* ------------------------------------ tables, translation, invalidation */
+
+int iommu_set_pasid(iommu_t *u, uint16_t rid, uint32_t pasid,
+                    const iommu_pasid_entry_t *entry)
+{
+    return iommu_ctx_set(u, rid, pasid, entry);
+}
+
+void iommu_clear_pasid(iommu_t *u, uint16_t rid, uint32_t pasid)
+{
+    iommu_ctx_clear(u, rid, pasid);
+}
+
+bool iommu_get_pasid(const iommu_t *u, uint16_t rid, uint32_t pasid,
+                     iommu_pasid_entry_t *out)
+{
+    return iommu_ctx_get(u, rid, pasid, out);
+}
+
+void iommu_translate(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
+                     unsigned access, iommu_xlate_t *x)
+{
+    iommu_walk_translate(u, rid, pasid, va, access, x, true);
+}
+
+void iommu_invalidate_iotlb(iommu_t *u, const iommu_inv_t *inv)
+{
+    iommu_walk_inval(u, inv);
+}
+
+void iommu_invalidate_pasid_cache(iommu_t *u, const iommu_inv_t *inv)
+{
+    iommu_ctx_inval_pasid(u, inv);
+}
+
+void iommu_invalidate_context_cache(iommu_t *u, const iommu_inv_t *inv)
+{
+    iommu_ctx_inval_context(u, inv);
+}
+
+void iommu_iotlb_invalidate(iommu_t *u, uint16_t domain, uint32_t pasid,
+                            uint64_t addr, uint64_t len)
+{
+    iommu_inv_t inv = {.gran = len ? IOMMU_INV_RANGE : IOMMU_INV_PASID,
+                       .domain = domain,
+                       .pasid = pasid & (PCIE_PASID_MAX - 1),
+                       .addr = addr,
+                       .len = len};
+    iommu_walk_inval(u, &inv);
+}
+
+/* ------------------------------------------------- queues in memory */
+
+uint32_t iommu_prq_head(const iommu_t *u) { return u->prq.ring.head; }
+uint32_t iommu_prq_tail(const iommu_t *u) { return u->prq.ring.tail; }
+uint32_t iommu_prq_depth(const iommu_t *u) { return u->prq.ring.depth; }
+uint32_t iommu_prq_count(const iommu_t *u) { return iring_count(&u->prq.ring); }
+uint64_t iommu_prq_base(const iommu_t *u) { return u->prq.ring.base; }
+unsigned iommu_prq_desc_size(const iommu_t *u) { return u->prq.ring.esize; }
+
+uint32_t iommu_prq_next(const iommu_t *u, uint32_t pos)
+{
+    return iring_next(&u->prq.ring, pos);
+}
+
+void iommu_prq_read(const iommu_t *u, uint32_t pos, iommu_prq_desc_t *out)
+{
+    iommu_prq_decode(&u->prq, pos, out);
+}
+
+void iommu_prq_set_head(iommu_t *u, uint32_t head)
+{
+    iommu_prq_consume(&u->prq, head);
+}
+
+unsigned iommu_prq_status(const iommu_t *u)
+{
+    return iommu_prq_status_of(&u->prq);
+}
+
+void iommu_prq_clear_status(iommu_t *u, unsigned bits)
+{
+    iommu_prq_ack(&u->prq, bits);
+}
+
+void iommu_prq_totals(const iommu_t *u, iommu_prq_totals_t *out)
+{
+    out->received = u->prq.s.received->value;
+    out->written = u->prq.s.written->value;
+    out->auto_responded = u->prq.s.auto_responded->value;
+    out->dropped = u->prq.s.dropped->value;
+    out->stop_markers = u->prq.s.stop_markers->value;
+    out->host_responses = u->invq.s.host_responses->value;
+}
+
+uint32_t iommu_fault_head(const iommu_t *u) { return u->fq.ring.head; }
+uint32_t iommu_fault_tail(const iommu_t *u) { return u->fq.ring.tail; }
+
+uint32_t iommu_fault_next(const iommu_t *u, uint32_t pos)
+{
+    return iring_next(&u->fq.ring, pos);
+}
+
+void iommu_fault_read(const iommu_t *u, uint32_t pos, iommu_fault_rec_t *out)
+{
+    iommu_fq_decode(&u->fq, pos, out);
+}
+
+void iommu_fault_set_head(iommu_t *u, uint32_t head)
+{
+    u->fq.ring.head = head % iring_span(&u->fq.ring);
+}
+
+bool iommu_fault_overflowed(const iommu_t *u)
+{
+    return u->fq.overflow;
+}
+
+void iommu_fault_ack_overflow(iommu_t *u)
+{
+    u->fq.overflow = false;
+}
+
+int iommu_qi_submit(iommu_t *u, const iommu_qi_desc_t *descs, unsigned n)
+{
+    return iommu_invq_submit(&u->invq, descs, n);
+}
+
+uint32_t iommu_qi_head(const iommu_t *u) { return u->invq.ring.head; }
+uint32_t iommu_qi_tail(const iommu_t *u) { return u->invq.ring.tail; }
+uint64_t iommu_qi_base(const iommu_t *u) { return u->invq.ring.base; }
+unsigned iommu_qi_desc_size(const iommu_t *u) { return u->invq.ring.esize; }
+uint64_t iommu_qi_pending(const iommu_t *u) { return u->invq.pending; }

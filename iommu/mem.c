@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iommu/iommu_int.h"
+#include "iommu/mem.h"
+#include "iommu/types.h"
 
 #define FRAMES_PER_CHUNK 64
 #define FRAME_CACHE 16
@@ -110,14 +111,8 @@ static int slots_grow(iommu_mem_t *m)
 /* Append v to a growable array. Returns 0 or -ENOMEM. */
 static int push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 256;
-        uint64_t *a = realloc(*arr, c * sizeof(**arr));
-        if (!a)
-            return -ENOMEM;
-        *arr = a;
-        *cap = c;
-    }
+    if (SIM_GROW(*arr, *cap, *n + 1, 256))
+        return -ENOMEM;
     (*arr)[(*n)++] = v;
     return 0;
 }
@@ -128,14 +123,8 @@ static uint8_t *frame_storage(iommu_mem_t *m)
     if (m->nfree_bufs)
         return m->free_bufs[--m->nfree_bufs];
     if (!m->chunk_left) {
-        if (m->nchunks == m->chunks_cap) {
-            size_t c = m->chunks_cap ? m->chunks_cap * 2 : 16;
-            uint8_t **a = realloc(m->chunks, c * sizeof(*a));
-            if (!a)
-                return NULL;
-            m->chunks = a;
-            m->chunks_cap = c;
-        }
+        if (SIM_GROW(m->chunks, m->chunks_cap, m->nchunks + 1, 16))
+            return NULL;
         uint8_t *chunk = malloc((size_t)FRAMES_PER_CHUNK * IOMMU_PAGE_SIZE);
         if (!chunk)
             return NULL;
@@ -242,14 +231,8 @@ void iommu_mem_free(iommu_mem_t *m, uint64_t pa)
         return;
     frame_slot_t *s = slot_find(m, pfn);
     if (s) {
-        if (m->nfree_bufs == m->free_bufs_cap) {
-            size_t c = m->free_bufs_cap ? m->free_bufs_cap * 2 : 64;
-            uint8_t **a = realloc(m->free_bufs, c * sizeof(*a));
-            if (!a)
-                return; /* keep the frame: leaking one is harmless */
-            m->free_bufs = a;
-            m->free_bufs_cap = c;
-        }
+        if (SIM_GROW(m->free_bufs, m->free_bufs_cap, m->nfree_bufs + 1, 64))
+            return; /* keep the frame: leaking one is harmless */
         m->free_bufs[m->nfree_bufs++] = s->data;
         if (m->fc_pfn[pfn & (FRAME_CACHE - 1)] == pfn)
             m->fc_pfn[pfn & (FRAME_CACHE - 1)] = 0;
@@ -281,7 +264,7 @@ void iommu_mem_write64(iommu_mem_t *m, uint64_t pa, uint64_t value)
                sizeof(value));
 }
 
-uint64_t *mem_frame(const iommu_mem_t *m, uint64_t pa)
+uint64_t *iommu_mem_frame(const iommu_mem_t *m, uint64_t pa)
 {
     return (uint64_t *)(void *)frame_data(m, pa >> IOMMU_PAGE_SHIFT);
 }
@@ -304,3 +287,38 @@ size_t iommu_mem_host_bytes(const iommu_mem_t *m)
            m->free_cap * sizeof(uint64_t) +
            m->free_bufs_cap * sizeof(uint8_t *);
 }
+
+/* ------------------------------------------- as page-table memory */
+
+static uint64_t mpt_read(void *ctx, uint64_t a)
+{
+    return iommu_mem_read64(ctx, a);
+}
+
+static void mpt_write(void *ctx, uint64_t a, uint64_t v)
+{
+    iommu_mem_write64(ctx, a, v);
+}
+
+static uint64_t *mpt_frame(void *ctx, uint64_t a)
+{
+    return iommu_mem_frame(ctx, a);
+}
+
+static uint64_t mpt_alloc(void *ctx)
+{
+    return iommu_mem_alloc(ctx, true);
+}
+
+static void mpt_free(void *ctx, uint64_t a)
+{
+    iommu_mem_free(ctx, a);
+}
+
+const iommu_pt_mem_ops_t iommu_mem_pt_ops = {
+    .read = mpt_read,
+    .write = mpt_write,
+    .frame = mpt_frame,
+    .alloc = mpt_alloc,
+    .free = mpt_free,
+};

@@ -3,12 +3,14 @@
  * 4 KiB table, 4 or 5 levels, leaves at 4 KiB (level 1), 2 MiB (level 2)
  * or 1 GiB (level 3), as in the x86 / VT-d first-stage format. The same
  * builder serves host tables (table addresses are host physical) and a
- * guest's stage-1 tables (table addresses are guest physical, reached
- * through the guest's stage-2 table: see guest.c).
+ * guest's stage-1 tables (table addresses are guest physical): a table
+ * reaches its memory through its iommu_pt_mem_ops_t (host memory directly,
+ * without an indirect call; guest.c provides the ops of a guest's tables),
+ * so this file knows nothing of guests.
  */
 #include <errno.h>
 
-#include "iommu/iommu_int.h"
+#include "iommu/pt.h"
 
 /* Table non-leaf entries grant everything; permission is on the leaf path. */
 #define TABLE_BITS (IOMMU_PTE_P | IOMMU_PTE_PERM)
@@ -29,67 +31,72 @@ static uint64_t pte_addr(uint64_t table, uint64_t va, unsigned level)
     return table + ((va >> level_shift(level)) & 511) * 8;
 }
 
-/* Host physical address of table address `a` of pt (0: a guest table
- * frame that stage 2 does not map). */
-static uint64_t tbl_hpa(const iommu_pt_t *pt, uint64_t a)
+/* Whether pt's tables are in host memory, accessed directly (the fast
+ * path: no indirect call). */
+static inline bool tbl_host(const iommu_pt_t *pt)
 {
-    if (!pt->guest)
-        return a;
-    uint64_t hpa;
-    return iommu_guest_to_host(pt->guest, a, &hpa) ? 0 : hpa;
+    return !pt->ops || pt->ops == &iommu_mem_pt_ops;
 }
 
 /* Read the table entry at address a of pt (0 if unreachable). */
-static uint64_t tbl_read(const iommu_pt_t *pt, uint64_t a)
+static inline uint64_t tbl_read(const iommu_pt_t *pt, uint64_t a)
 {
-    uint64_t hpa = tbl_hpa(pt, a);
-    return hpa ? iommu_mem_read64(pt->mem, hpa) : 0;
+    if (tbl_host(pt))
+        return iommu_mem_read64(pt->mem, a);
+    return pt->ops->read(pt->ops_ctx, a);
 }
 
 /* Write the table entry at address a of pt (lost if unreachable). */
 static void tbl_write(iommu_pt_t *pt, uint64_t a, uint64_t v)
 {
-    uint64_t hpa = tbl_hpa(pt, a);
-    if (hpa)
-        iommu_mem_write64(pt->mem, hpa, v);
+    if (tbl_host(pt))
+        iommu_mem_write64(pt->mem, a, v);
+    else
+        pt->ops->write(pt->ops_ctx, a, v);
+}
+
+/* The entries of the table at a of pt, in place (NULL: no storage). */
+static uint64_t *tbl_frame(const iommu_pt_t *pt, uint64_t a)
+{
+    if (tbl_host(pt))
+        return iommu_mem_frame(pt->mem, a);
+    return pt->ops->frame(pt->ops_ctx, a);
 }
 
 /* A new zeroed table frame in pt's address space (0 when out of memory). */
 static uint64_t tbl_alloc(iommu_pt_t *pt)
 {
-    return pt->guest ? iommu_guest_alloc_table(pt->guest)
-                     : iommu_mem_alloc(pt->mem, true);
+    if (tbl_host(pt))
+        return iommu_mem_alloc(pt->mem, true);
+    return pt->ops->alloc(pt->ops_ctx);
 }
 
 /* Give a table frame of pt back. */
 static void tbl_free(iommu_pt_t *pt, uint64_t a)
 {
-    if (pt->guest)
-        guest_free_table(pt->guest, a);
-    else
+    if (tbl_host(pt))
         iommu_mem_free(pt->mem, a);
+    else
+        pt->ops->free(pt->ops_ctx, a);
 }
 
-int iommu_pt_init(iommu_pt_t *pt, iommu_mem_t *mem, unsigned levels)
+int iommu_pt_init_ops(iommu_pt_t *pt, iommu_mem_t *mem,
+                      const iommu_pt_mem_ops_t *ops, void *ctx,
+                      unsigned levels)
 {
     if (levels < 2 || levels > 5)
         return -EINVAL;
     pt->mem = mem;
-    pt->guest = NULL;
+    pt->ops = ops;
+    pt->ops_ctx = ctx;
     pt->levels = levels;
-    pt->root = iommu_mem_alloc(mem, true);
+    pt->root = tbl_alloc(pt);
     return pt->root ? 0 : -ENOMEM;
 }
 
-int iommu_pt_init_guest(iommu_pt_t *pt, iommu_guest_t *g, unsigned levels)
+int iommu_pt_init(iommu_pt_t *pt, iommu_mem_t *mem, unsigned levels)
 {
-    if (levels < 2 || levels > 5)
-        return -EINVAL;
-    pt->mem = guest_host_mem(g);
-    pt->guest = g;
-    pt->levels = levels;
-    pt->root = iommu_guest_alloc_table(g);
-    return pt->root ? 0 : -ENOMEM;
+    return iommu_pt_init_ops(pt, mem, &iommu_mem_pt_ops, mem, levels);
 }
 
 /* Free the tables below `table` (level > 1), then the table itself. */
@@ -211,8 +218,7 @@ static int range_op(iommu_pt_t *pt, uint64_t table, unsigned level,
     unsigned sh = level_shift(level);
     uint64_t span = 1ull << sh;
     int rc = 0;
-    uint64_t hpa = tbl_hpa(pt, table);
-    uint64_t *e = hpa ? mem_frame(pt->mem, hpa) : NULL;
+    uint64_t *e = tbl_frame(pt, table);
     if (!e)
         return 0; /* no storage: every entry reads as not present */
     unsigned first = start > base ? (unsigned)((start - base) >> sh) : 0;

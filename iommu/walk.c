@@ -12,12 +12,13 @@
  * with PTcache-L1..L3). In nested mode every stage-1 table address and the
  * final guest physical address are translated through stage 2 (stage-2
  * TLB, then a stage-2 walk with its own PSCs), so a walk with cold caches
- * reads (n + 1)(m + 1) - 1 entries: 24 for 4 x 4 levels (Bhargava et al.
- * ASPLOS'08 via latency-calibration 2.3; HyperSIO SIM_LAT_PTW_NUM 24).
+ * reads (n + 1)(m + 1) - 1 entries: 24 for 4 x 4 levels ([D]; Bhargava et
+ * al., "Accelerating Two-Dimensional Page Walks for Virtualized Systems",
+ * ASPLOS'08; HyperSIO defines.h SIM_LAT_PTW_NUM 24).
  * Stage-1 PSC entries of a nested walk hold guest physical table
  * addresses, so a change of stage 2 does not make them stale.
  *
- * Cache entries (see iommu_int.h for the generic cache):
+ * Cache entries (see cache.h for the generic cache):
  *   IOTLB   key = input >> shift, tag = 1 | shift << 1 | pasid << 8 |
  *           domain << 28, val = output >> shift, aux = perm (R,W,X,U in
  *           bits 0-3) | dirty (4) | kind (6-7: s1, s2, nested) | stage-2
@@ -30,7 +31,8 @@
  */
 #include <errno.h>
 
-#include "iommu/iommu_int.h"
+#include "iommu/ctx.h"
+#include "iommu/walk.h"
 
 #define RWX (IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X)
 #define KIND_S1 0u
@@ -104,7 +106,7 @@ static inline uint64_t need_of(unsigned access)
            ((access & PCIE_F_X) ? IOMMU_PTE_X : 0);
 }
 
-static iommu_walk_outcome_t s2_translate(iommu_t *u, const pe_dec_t *pe,
+static iommu_walk_outcome_t s2_translate(iommu_t *u, const iommu_pe_t *pe,
                                          uint64_t gpa, iommu_xlate_t *x,
                                          adrec_t *ad, leaf_t *leaf);
 
@@ -116,7 +118,7 @@ static iommu_walk_outcome_t s2_translate(iommu_t *u, const pe_dec_t *pe,
  */
 static iommu_walk_outcome_t walk_tables(iommu_t *u, unsigned s, uint64_t root,
                                         unsigned levels, uint64_t tag,
-                                        const pe_dec_t *gp, uint64_t in,
+                                        const iommu_pe_t *gp, uint64_t in,
                                         iommu_xlate_t *x, adrec_t *ad,
                                         leaf_t *leaf)
 {
@@ -175,7 +177,7 @@ static iommu_walk_outcome_t walk_tables(iommu_t *u, unsigned s, uint64_t root,
         }
         table = pte & IOMMU_PTE_ADDR;
         if (psc[level].e) {
-            icache_ent_t *e = icache_fill(&psc[level], in >> lshift(level), tag);
+            icache_ent_t *e = iommu_cache_fill(&psc[level], in >> lshift(level), tag);
             e->val = table;
             e->aux = (uint32_t)perm;
         }
@@ -183,7 +185,7 @@ static iommu_walk_outcome_t walk_tables(iommu_t *u, unsigned s, uint64_t root,
 }
 
 /* Translate a GPA through pe's stage 2: stage-2 TLB, else a walk. */
-static iommu_walk_outcome_t s2_translate(iommu_t *u, const pe_dec_t *pe,
+static iommu_walk_outcome_t s2_translate(iommu_t *u, const iommu_pe_t *pe,
                                          uint64_t gpa, iommu_xlate_t *x,
                                          adrec_t *ad, leaf_t *leaf)
 {
@@ -207,7 +209,7 @@ static iommu_walk_outcome_t s2_translate(iommu_t *u, const pe_dec_t *pe,
     iommu_walk_outcome_t r = walk_tables(u, 1, pe->s2_root, pe->s2_levels, tag,
                                          NULL, gpa, x, ad, leaf);
     if (r == IOMMU_WALK_OK && u->s2tlb.e) {
-        icache_ent_t *e = icache_fill(&u->s2tlb, gpa >> leaf->shift,
+        icache_ent_t *e = iommu_cache_fill(&u->s2tlb, gpa >> leaf->shift,
                                       tag | ((uint64_t)leaf->shift << 1));
         e->val = leaf->out >> leaf->shift;
         e->aux = (uint32_t)leaf->perm;
@@ -260,7 +262,8 @@ static void ad_update(iommu_t *u, adrec_t *ad, bool write, iommu_xlate_t *x)
     x->dirty = ad->n && ((ad->pte[ad->n - 1] & IOMMU_PTE_D) || write);
 }
 
-void xlate_fill(iommu_t *u, uint32_t pasid, uint64_t va, const iommu_xlate_t *x)
+void iommu_walk_fill(iommu_t *u, uint32_t pasid, uint64_t va,
+                     const iommu_xlate_t *x)
 {
     if (x->outcome != IOMMU_WALK_OK && x->outcome != IOMMU_WALK_S1_PERM &&
         x->outcome != IOMMU_WALK_S2_PERM)
@@ -269,7 +272,7 @@ void xlate_fill(iommu_t *u, uint32_t pasid, uint64_t va, const iommu_xlate_t *x)
         return;
     pasid &= PCIE_PASID_MAX - 1;
     unsigned sh = x->shift;
-    icache_ent_t *e = icache_fill(&u->iotlb, va >> sh,
+    icache_ent_t *e = iommu_cache_fill(&u->iotlb, va >> sh,
                                   iotlb_tag(x->domain, pasid, sh));
     uint32_t kind = x->mode == IOMMU_MODE_S1   ? KIND_S1
                     : x->mode == IOMMU_MODE_S2 ? KIND_S2
@@ -281,8 +284,9 @@ void xlate_fill(iommu_t *u, uint32_t pasid, uint64_t va, const iommu_xlate_t *x)
     u->iotlb_shifts |= 1u << sh;
 }
 
-void xlate_core(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
-                unsigned access, iommu_xlate_t *x, bool fill)
+void iommu_walk_translate(iommu_t *u, uint16_t rid, uint32_t pasid,
+                          uint64_t va, unsigned access, iommu_xlate_t *x,
+                          bool fill)
 {
     const iommu_cfg_t *c = &u->cfg;
     pasid &= PCIE_PASID_MAX - 1;
@@ -293,21 +297,21 @@ void xlate_core(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
     x->dirty = false;
     bool walked = false, write = access & PCIE_F_W;
     uint64_t need = need_of(access);
-    pe_dec_t pe;
+    iommu_pe_t pe;
     iommu_walk_outcome_t r;
     adrec_t ad; /* entries to update, when walking with A/D updates */
     adrec_t *adp = NULL;
     leaf_t l1, l2;
-    /* The hot path (DESIGN.md 8): PASID cache hit, IOTLB hit that grants
+    /* The hot path: PASID cache hit, IOTLB hit that grants
      * the access; no call, nothing else touched. */
     icache_ent_t *pc =
         icache_find(&u->pasidc, ((uint64_t)rid << 20) | pasid, 1);
     if (pc) {
         u->pasidc.hits->value++;
-        pe_unpack(pc, &pe);
+        iommu_pe_unpack(pc, &pe);
         r = IOMMU_WALK_OK;
     } else {
-        r = ctx_fetch(u, rid, pasid, x, &pe);
+        r = iommu_ctx_fetch(u, rid, pasid, x, &pe);
     }
     x->mode = pe.mode;
     x->domain = pe.domain;
@@ -405,7 +409,7 @@ void xlate_core(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
         goto out;
 check:
     x->perm = granted(x, access);
-    if (!(access & XL_NOCHECK) && (need & ~x->perm)) {
+    if (!(access & IOMMU_XL_NOCHECK) && (need & ~x->perm)) {
         uint64_t p1 = x->perm1;
         if ((x->mode == IOMMU_MODE_S1 || x->mode == IOMMU_MODE_NESTED) &&
             !(access & PCIE_F_PRIV) && !(p1 & IOMMU_PTE_U))
@@ -429,7 +433,7 @@ out:
         u->s.walk_outcome[r]->value++;
         sim_hist_add(u->s.walk_reads, x->reads);
         if (fill)
-            xlate_fill(u, pasid, va, x);
+            iommu_walk_fill(u, pasid, va, x);
     }
 done:
     x->outcome = r;
@@ -437,12 +441,6 @@ done:
                  (sim_time_t)(x->ctx_reads + x->reads + x->ad_writes) *
                      c->walk_read +
                  (sim_time_t)x->psc_hits * c->psc_hit;
-}
-
-void iommu_translate(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
-                     unsigned access, iommu_xlate_t *x)
-{
-    xlate_core(u, rid, pasid, va, access, x, true);
 }
 
 /* ------------------------------------------------------ invalidation */
@@ -549,7 +547,7 @@ static bool inval_blocks(icache_t *c, uint64_t tag, unsigned sh, uint64_t addr,
     if (last < addr || (last >> sh) - (addr >> sh) >= PROBE_MAX)
         return false;
     for (uint64_t k = addr >> sh; k <= last >> sh; k++)
-        count->value += icache_inval_key(c, k, tag);
+        count->value += iommu_cache_inval_key(c, k, tag);
     return true;
 }
 
@@ -576,33 +574,22 @@ static bool inval_range_probe(iommu_t *u, const iommu_inv_t *inv)
     return true;
 }
 
-void iommu_invalidate_iotlb(iommu_t *u, const iommu_inv_t *inv)
+void iommu_walk_inval(iommu_t *u, const iommu_inv_t *inv)
 {
     u->inv_epoch++;
     if (inval_range_probe(u, inv))
         return;
-    u->s.iotlb_inval->value += icache_inval(&u->iotlb, match_iotlb, inv);
+    u->s.iotlb_inval->value += iommu_cache_inval(&u->iotlb, match_iotlb, inv);
     psc_arg_t a = {inv, 0};
     if (u->s2tlb.e)
-        u->s.psc_inval->value += icache_inval(&u->s2tlb, match_s2, &a);
+        u->s.psc_inval->value += iommu_cache_inval(&u->s2tlb, match_s2, &a);
     if (inv->leaf_only)
         return;
     for (unsigned l = 2; l < IOMMU_PSC_LEVELS; l++) {
         a.level = l;
         if (u->psc[0][l].e)
-            u->s.psc_inval->value += icache_inval(&u->psc[0][l], match_psc1, &a);
+            u->s.psc_inval->value += iommu_cache_inval(&u->psc[0][l], match_psc1, &a);
         if (u->psc[1][l].e)
-            u->s.psc_inval->value += icache_inval(&u->psc[1][l], match_s2, &a);
+            u->s.psc_inval->value += iommu_cache_inval(&u->psc[1][l], match_s2, &a);
     }
-}
-
-void iommu_iotlb_invalidate(iommu_t *u, uint16_t domain, uint32_t pasid,
-                            uint64_t addr, uint64_t len)
-{
-    iommu_inv_t inv = {.gran = len ? IOMMU_INV_RANGE : IOMMU_INV_PASID,
-                       .domain = domain,
-                       .pasid = pasid & (PCIE_PASID_MAX - 1),
-                       .addr = addr,
-                       .len = len};
-    iommu_invalidate_iotlb(u, &inv);
 }

@@ -731,7 +731,7 @@ START_TEST(test_guest_tables)
     ck_assert_ptr_nonnull(g);
     iommu_pt_t s1;
     ck_assert_int_eq(iommu_pt_init_guest(&s1, g, 4), 0);
-    ck_assert_ptr_eq(s1.guest, g);
+    ck_assert_ptr_eq(iommu_guest_of(&s1), g);
     uint64_t hpa;
     ck_assert_int_eq(iommu_guest_to_host(g, s1.root, &hpa), 0);
     ck_assert(iommu_mem_is_backed(m, hpa));

@@ -133,6 +133,7 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     p->iommu = iommu_create(p->sim, p->stats, &pc->iommu, seed);
     if (!p->faults || !p->iommu)
         goto oom;
+    iommu_set_spans(p->iommu, p->faults);
     p->host = ioasid_host_create(p->sim, p->stats, &pc->host, p->iommu, seed);
     if (!p->host)
         goto oom;

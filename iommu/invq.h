@@ -1,0 +1,83 @@
+/*
+ * iommu/invq.h - the invalidation queue (unit invq.c): VT-d QI / SMMUv3
+ * command queue, with the architectures' descriptor encodings, processed
+ * in order, each after its configured cost. The cache invalidations a
+ * descriptor causes are applied through ops the owner installs; page
+ * responses and ATS invalidations go down through the port; resumes go to
+ * the stall model.
+ */
+#ifndef IOMMU_INVQ_H
+#define IOMMU_INVQ_H
+
+#include "iommu/port.h"
+#include "iommu/ring.h"
+#include "iommu/stall.h"
+
+/* The effects of invalidation descriptors on the caches. */
+typedef struct iommu_invq_ops {
+    void (*iotlb)(void *opaque, const iommu_inv_t *inv);
+    void (*pasid_cache)(void *opaque, const iommu_inv_t *inv);
+    void (*context_cache)(void *opaque, const iommu_inv_t *inv);
+    void *opaque;
+} iommu_invq_ops_t;
+
+/* A wait or page response kept beside its ring slot (what the descriptor
+ * cannot hold: a callback, a span). */
+typedef struct iommu_invq_side {
+    iommu_done_fn done;
+    void *opaque;
+    sim_span_t *span;
+} iommu_invq_side_t;
+
+/* A decoded descriptor (the SMMUv3 CFGI_ALL covers both configuration
+ * caches). */
+typedef struct iommu_invq_op {
+    iommu_qi_desc_t d;
+    bool cfgi_all;
+    bool valid;
+} iommu_invq_op_t;
+
+/* A descriptor waiting for space in the ring. */
+typedef struct iommu_invq_backlog {
+    struct iommu_invq_backlog *next;
+    iommu_qi_desc_t d;
+} iommu_invq_backlog_t;
+
+typedef struct iommu_invq {
+    sim_t *sim;
+    iommu_mem_t *mem;
+    const iommu_cfg_t *cfg;   /* processing costs */
+    const iommu_port_t *down;
+    iommu_stall_t *stall;
+    iommu_invq_ops_t ops;
+    bool smmu;
+    iring_t ring;
+    iommu_invq_side_t *side;
+    iommu_invq_backlog_t *bl_head, *bl_tail;
+    sim_pool_t bl_pool;
+    iommu_invq_op_t cur; /* the descriptor at the head, decoded */
+    bool busy;           /* a descriptor is being processed */
+    bool waiting;        /* a wait descriptor waits for device-TLB cpls */
+    uint64_t devtlb_pending;
+    uint64_t pending;    /* submitted, not done */
+    struct {
+        sim_counter_t *desc[IOMMU_QI_TYPES], *full_waits, *errors,
+            *devtlb_inval, *host_responses;
+        sim_gauge_t *occupancy;
+    } s;
+} iommu_invq_t;
+
+/* Set up q (depth entries in mem; costs from cfg, which must outlive q).
+ * Returns 0 or -ENOMEM. */
+int iommu_invq_init(iommu_invq_t *q, sim_t *sim, iommu_mem_t *mem,
+                    const iommu_cfg_t *cfg, const iommu_port_t *down,
+                    iommu_stall_t *stall, bool smmu, uint64_t depth);
+void iommu_invq_fini(iommu_invq_t *q);
+/* As iommu_qi_submit (iommu.h). */
+int iommu_invq_submit(iommu_invq_t *q, const iommu_qi_desc_t *descs,
+                      unsigned n);
+/* An ATS Invalidate Completion for a device-TLB invalidation of q
+ * arrived. */
+void iommu_invq_devtlb_done(iommu_invq_t *q);
+
+#endif /* IOMMU_INVQ_H */
