@@ -38,8 +38,17 @@ int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
         rc = sim_config_register(cfg, ioasid_host_params, ioasid_host_nparams,
                                  &pc->host);
     if (!rc)
-        rc = sim_config_register(cfg, ioasid_virt_params, ioasid_virt_nparams,
+        rc = sim_config_register(cfg, ioasid_vm_params, ioasid_vm_nparams,
                                  &pc->virt);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_fault_params,
+                                 ioasid_fault_nparams, &pc->virt);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_vmm_params, ioasid_vmm_nparams,
+                                 &pc->virt);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_guest_params,
+                                 ioasid_guest_nparams, &pc->virt);
     if (!rc)
         rc = sim_config_register(cfg, run_params,
                                  sizeof(run_params) / sizeof(run_params[0]),
@@ -193,7 +202,8 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     p->iommu = iommu_create(p->sim, p->stats, &pc->iommu, seed);
     if (!p->faults || !p->iommu)
         goto oom;
-    p->host = ioasid_host_create(p->sim, p->stats, &pc->host, p->iommu, seed);
+    p->host = ioasid_host_create(p->sim, p->stats, &pc->host, p->iommu,
+                                 p->faults, seed);
     if (!p->host)
         goto oom;
     iommu_set_downstream(p->iommu, route_down, p);
@@ -213,8 +223,8 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
         for (unsigned i = 0; i < pc->virt.devices; i++)
             rids[i] = pcie_dev_rid(p->devs[i]);
         p->vm = ioasid_virt_create(p->sim, p->stats, &pc->virt, p->host,
-                                   p->iommu, rids, (unsigned)pc->virt.devices,
-                                   seed);
+                                   p->iommu, p->faults, rids,
+                                   (unsigned)pc->virt.devices, seed);
         if (!p->vm) {
             platform_destroy(p);
             return NULL;
@@ -387,7 +397,7 @@ static void apply_native(platform_t *p, const src_state_t *s, pcie_dev_t *dev)
 {
     const trace_record_t *r = &s->rec;
     uint16_t rid = pcie_dev_rid(dev);
-    ioasid_mm_t *mm = ioasid_host_lookup(p->host, rid, r->pasid);
+    ioasid_mm_t *mm = ioasid_mm_lookup(p->host, rid, r->pasid);
     if (r->op != TRACE_MAP && !mm) {
         unknown_pasid(p, s);
         return;
@@ -396,7 +406,7 @@ static void apply_native(platform_t *p, const src_state_t *s, pcie_dev_t *dev)
     case TRACE_MAP:
         if (!mm) {
             mm = ioasid_mm_create(p->host);
-            if (!mm || ioasid_host_bind(p->host, mm, rid, r->pasid)) {
+            if (!mm || ioasid_mm_bind(mm, rid, r->pasid)) {
                 sim_error(p);
                 return;
             }
