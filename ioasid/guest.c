@@ -1,27 +1,117 @@
 /*
- * guest.c - the virtual machine: its memory (stage 2), its processes
- * (guest stage-1 I/O page tables in guest memory, with their mappings),
- * its vCPUs (a `server` shared with background load) and the guest side of
- * a fault: the queue the VMM injects into (the vIOMMU's page request queue,
- * or a device's virtual PRI queue), the guest handler thread, and the
- * fix-up job that ends with the page response trapping to the VMM.
+ * guest.c - the guest side of a fault: the queue the VMM injects into
+ * (the vIOMMU's page request queue, or a device's virtual PRI queue), the
+ * guest handler thread, the guest mm, and the fix-up job that ends with
+ * the page response written (the `guest` stage ends there); the response
+ * traps to the VMM through the response port, and the vCPU stays busy
+ * until the VMM and the host are done with it (KVM runs the MMIO exit on
+ * the vCPU's thread).
  *
- * Guest page-table models (guest.pt_mode, the seed thread's second
- * question): shared - the I/O page table is the process's CPU page table,
- * one fix-up; separate - the guest fixes its CPU page table, then updates
- * its I/O page table and invalidates the vIOMMU's caches (an exit and a
- * cache-invalidate ioctl: guest.inv).
+ * Guest page-table models (guest.pt_mode, the second question of the
+ * "[RFC] /dev/ioasid uAPI proposal" thread, linux-iommu and kvm lists,
+ * 2021-05/06): shared - the I/O page table is the process's CPU page
+ * table, one fix-up; separate - the guest fixes its CPU page table, then
+ * updates its I/O page table and invalidates the vIOMMU's caches (an exit
+ * and a cache-invalidate ioctl: guest.inv).
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ioasid/virt_int.h"
+#include "ioasid/guest.h"
+
+struct ioasid_gq {
+    ioasid_fault_rec_t *head, *tail;
+    size_t n;
+    bool busy;        /* the handler thread runs (or its IRQ is coming) */
+    sim_gauge_t *occ; /* entries waiting */
+};
+
+/* A job on a vCPU. */
+typedef enum { VJOB_HANDLER = 1, VJOB_FIX, VJOB_BACKGROUND } vjob_kind_t;
+
+typedef struct vjob {
+    vjob_kind_t kind;
+    ioasid_fault_rec_t *rec;
+    ioasid_gq_t *q;
+} vjob_t;
+
+struct ioasid_guest {
+    sim_t *sim;
+    ioasid_virt_cfg_t cfg;
+    iommu_t *iommu;
+    ioasid_fault_t *fault;
+    sim_rng_t *rng;
+    unsigned st_guest;
+    uint64_t gpa_next, gpa_end;
+
+    ioasid_gq_t viommu_q;
+    ioasid_gq_t **queues; /* the others (vpri), owned */
+    size_t nqueues, queues_cap;
+    sim_server_t *vcpus;
+    sim_rng_t vcpu_rng;
+    double bg_rate; /* background jobs per ps */
+    bool bg_running;
+    vjob_t bg_job;
+    sim_pool_t vjobs;
+    ioasid_guest_respond_fn respond;
+    void *respond_opaque;
+
+    struct {
+        sim_counter_t *faults, *invalid, *bg_jobs, *halted_wakes;
+    } s;
+};
+
+static const char *const pt_mode_names[] = {"shared", "separate", NULL};
+
+#define F(x) offsetof(ioasid_virt_cfg_t, x)
+const sim_param_t ioasid_guest_params[] = {
+    {"guest", "vcpus", SIM_PARAM_UINT, "4", 1, 1024, "vCPUs",
+     "guest vCPUs: the guest's handlers and its background load share them",
+     NULL, F(vcpus)},
+    {"guest", "background", SIM_PARAM_DOUBLE, "0", 0, 0.99, "",
+     "share of the vCPUs' time taken by other work (Poisson arrivals of "
+     "guest.bg_job)", NULL, F(background)},
+    {"guest", "bg_job", SIM_PARAM_DIST, "exp(50us)", 0, 0, "ns",
+     "one piece of background work (it is not preempted)", NULL,
+     F(bg_job)},
+    {"guest", "halt_wake", SIM_PARAM_DIST, "10000", 0, 0, "ns",
+     "extra when a virtual interrupt finds the vCPUs halted (wake-up IPI, "
+     "scheduling; [I])", NULL, F(halt_wake)},
+    {"guest", "irq", SIM_PARAM_DIST, "1000", 0, 0, "ns",
+     "virtual interrupt to the guest handler thread running ([I])", NULL,
+     F(irq)},
+    {"guest", "handler", SIM_PARAM_DIST, "1000", 0, 0, "ns",
+     "guest driver + iopf core per request, no fix-up ([I]: with guest.irq "
+     "2 us, the host's code, io-pgfault.c)", NULL, F(handler)},
+    {"guest", "mm_minor", SIM_PARAM_DIST, "1000", 0, 0, "ns",
+     "guest handle_mm_fault, minor (as the host: 0.75-1.7 us published)",
+     NULL, F(mm_minor)},
+    {"guest", "pt_mode", SIM_PARAM_ENUM, "shared", 0, 0, "",
+     "shared: the I/O page table is the CPU page table (one fix-up); "
+     "separate: fix both and invalidate the I/O TLB (\"[RFC] /dev/ioasid "
+     "uAPI proposal\" thread, 2021)",
+     pt_mode_names, F(pt_mode)},
+    {"guest", "iopt_update", SIM_PARAM_DIST, "500", 0, 0, "ns",
+     "separate: update the I/O page table entry ([I])", NULL,
+     F(iopt_update)},
+    {"guest", "inv", SIM_PARAM_DIST, "14000", 0, 0, "ns",
+     "guest I/O TLB invalidation: MMIO exit + cache-invalidate ioctl, "
+     "before the host's queue ([I]: 15 us with the host QI)", NULL, F(inv)},
+    {"guest", "respond", SIM_PARAM_DIST, "500", 0, 0, "ns",
+     "guest driver builds the page response and writes the queue tail ([I])",
+     NULL, F(respond)},
+};
+#undef F
+const unsigned ioasid_guest_nparams =
+    sizeof(ioasid_guest_params) / sizeof(ioasid_guest_params[0]);
 
 /* ------------------------------------------------------ guest queues */
 
-int virt_gq_init(ioasid_virt_t *v, gq_t *q, sim_stats_t *st, const char *name)
+static int gq_init(ioasid_gq_t *q, sim_stats_t *st, const char *name)
 {
     memset(q, 0, sizeof(*q));
     char n[96];
@@ -31,89 +121,117 @@ int virt_gq_init(ioasid_virt_t *v, gq_t *q, sim_stats_t *st, const char *name)
     return q->occ ? 0 : -ENOMEM;
 }
 
-static void submit_vcpu(ioasid_virt_t *v, vjob_kind_t kind, vfault_t *vf,
-                        gq_t *q, sim_time_t service)
+ioasid_gq_t *ioasid_guest_queue_create(ioasid_guest_t *g, sim_stats_t *st,
+                                       const char *name)
 {
-    vjob_t *j = sim_pool_get(&v->vjobs);
+    if (SIM_GROW(g->queues, g->queues_cap, g->nqueues + 1, 4))
+        return NULL;
+    ioasid_gq_t *q = malloc(sizeof(*q));
+    if (!q || gq_init(q, st, name)) {
+        free(q);
+        return NULL;
+    }
+    g->queues[g->nqueues++] = q;
+    return q;
+}
+
+ioasid_gq_t *ioasid_guest_viommu_queue(ioasid_guest_t *g)
+{
+    return &g->viommu_q;
+}
+
+static void submit_vcpu(ioasid_guest_t *g, vjob_kind_t kind,
+                        ioasid_fault_rec_t *rec, ioasid_gq_t *q,
+                        sim_time_t service, bool held)
+{
+    vjob_t *j = sim_pool_get(&g->vjobs);
     if (!j) {
-        sim_logf(sim_log(v->sim), SIM_LOG_ERROR, "guest: out of memory");
-        sim_stop(v->sim);
+        sim_oom(g->sim, "guest");
         return;
     }
     j->kind = kind;
-    j->vf = vf;
+    j->rec = rec;
     j->q = q;
-    sim_server_submit_time(v->vcpus, j, service);
+    if (held)
+        sim_server_submit_held(g->vcpus, j, service);
+    else
+        sim_server_submit_time(g->vcpus, j, service);
 }
 
 /* The handler thread takes the next request of its queue, or sleeps. */
-static void gq_next(ioasid_virt_t *v, gq_t *q)
+static void gq_next(ioasid_guest_t *g, ioasid_gq_t *q)
 {
-    vfault_t *vf = q->head;
-    if (!vf) {
+    ioasid_fault_rec_t *rec = q->head;
+    if (!rec) {
         q->busy = false;
         return;
     }
-    q->head = vf->next;
+    q->head = rec->next;
     if (!q->head)
         q->tail = NULL;
     q->n--;
-    vf->next = NULL;
-    sim_gauge_set(q->occ, sim_now(v->sim), (double)q->n);
+    rec->next = NULL;
+    sim_gauge_set(q->occ, sim_now(g->sim), (double)q->n);
     sim_time_t t = 0;
-    for (unsigned p = 0; p < vf->pages; p++)
-        t += sim_dist_draw(&v->cfg.handler, &v->rng);
-    submit_vcpu(v, VJOB_HANDLER, vf, q, t);
+    for (unsigned p = 0; p < rec->pages; p++)
+        t += sim_dist_draw(&g->cfg.handler, g->rng);
+    submit_vcpu(g, VJOB_HANDLER, rec, q, t, false);
 }
 
 static void ev_gq_irq(sim_t *sim, void *opaque, uint64_t arg)
 {
-    ioasid_virt_t *v = opaque;
-    gq_next(v, (gq_t *)(uintptr_t)arg);
+    (void)sim;
+    gq_next(opaque, sim_arg_ptr(arg));
 }
 
-void virt_guest_deliver(ioasid_virt_t *v, gq_t *q, vfault_t *vf)
+void ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
+                          ioasid_fault_rec_t *rec)
 {
-    sim_time_t now = sim_now(v->sim);
-    sim_span_mark(vf->g->last->desc.span, PCIE_STAGE_VMM, now);
-    vf->state = VF_GUEST;
-    vf->next = NULL;
+    sim_time_t now = sim_now(g->sim);
+    rec->state = IOASID_FAULT_GUEST;
+    rec->next = NULL;
     if (q->tail)
-        q->tail->next = vf;
+        q->tail->next = rec;
     else
-        q->head = vf;
-    q->tail = vf;
+        q->head = rec;
+    q->tail = rec;
     q->n++;
     sim_gauge_set(q->occ, now, (double)q->n);
     if (q->busy)
         return; /* the thread is running and will find it */
     q->busy = true;
-    sim_time_t d = sim_dist_draw(&v->cfg.irq, &v->rng);
-    if (sim_server_busy(v->vcpus) == 0) {
+    sim_time_t d = sim_dist_draw(&g->cfg.irq, g->rng);
+    if (sim_server_busy(g->vcpus) == 0) {
         /* Every vCPU is halted: the interrupt must wake one. */
-        v->s.halted_wakes->value++;
-        d += sim_dist_draw(&v->cfg.halt_wake, &v->rng);
+        g->s.halted_wakes->value++;
+        d += sim_dist_draw(&g->cfg.halt_wake, g->rng);
     }
-    sim_schedule(v->sim, d, ev_gq_irq, v, (uint64_t)(uintptr_t)q);
+    sim_schedule(g->sim, d, ev_gq_irq, g, sim_ptr_arg(q));
 }
 
-/* ---------------------------------------------------------- processes */
+/* ---------------------------------------------------------- guest mm */
 
-/* A fresh guest page (a GPA frame of the VM's memory). */
-static uint64_t gpa_alloc(ioasid_virt_t *v)
+void ioasid_guest_set_memory(ioasid_guest_t *g, uint64_t base, uint64_t end)
 {
-    if (v->gpa_next >= v->gpa_end)
+    g->gpa_next = base;
+    g->gpa_end = end;
+}
+
+uint64_t ioasid_guest_gpa_alloc(ioasid_guest_t *g)
+{
+    if (g->gpa_next >= g->gpa_end)
         return 0;
-    uint64_t gpa = v->gpa_next;
-    v->gpa_next += IOMMU_PAGE_SIZE;
+    uint64_t gpa = g->gpa_next;
+    g->gpa_next += IOMMU_PAGE_SIZE;
     return gpa;
 }
 
 /* Whether the guest must do mm work for this request (costs a fix-up). */
-static bool gp_needs_fixup(const gproc_t *gp, uint64_t addr, unsigned flags)
+static bool gp_needs_fixup(const ioasid_gproc_t *gp, uint64_t addr,
+                           unsigned flags)
 {
-    const vma_t *vma = vma_set_find(&gp->vmas, addr);
-    uint64_t need = vma_need_perm(flags);
+    const ioasid_vma_t *vma = ioasid_vma_set_find(&gp->vmas, addr);
+    uint64_t need = ioasid_vma_need_perm(flags);
     if (!vma || (need & ~vma->perm))
         return false;
     iommu_walk_t w;
@@ -123,11 +241,11 @@ static bool gp_needs_fixup(const gproc_t *gp, uint64_t addr, unsigned flags)
 
 /* The guest's mm handles one request: 0 when the access is now allowed in
  * its stage 1, -EFAULT when it never will be (Invalid). */
-static int gp_fault(ioasid_virt_t *v, gproc_t *gp, uint64_t addr,
+static int gp_fault(ioasid_guest_t *g, ioasid_gproc_t *gp, uint64_t addr,
                     unsigned flags)
 {
-    const vma_t *vma = vma_set_find(&gp->vmas, addr);
-    uint64_t need = vma_need_perm(flags);
+    const ioasid_vma_t *vma = ioasid_vma_set_find(&gp->vmas, addr);
+    uint64_t need = ioasid_vma_need_perm(flags);
     if (!vma || (need & ~vma->perm))
         return -EFAULT;
     uint64_t page = addr & ~(IOMMU_PAGE_SIZE - 1);
@@ -137,15 +255,15 @@ static int gp_fault(ioasid_virt_t *v, gproc_t *gp, uint64_t addr,
         return 0; /* spurious: fixed by an earlier request */
     uint64_t gpa = w.outcome == IOMMU_WALK_OK
                        ? (w.pa & ~(IOMMU_PAGE_SIZE - 1))
-                       : gpa_alloc(v);
+                       : ioasid_guest_gpa_alloc(g);
     if (!gpa)
         return -EFAULT; /* guest out of memory */
-    v->s.guest_faults->value++;
+    g->s.faults->value++;
     int rc = iommu_pt_map(&gp->s1, page, gpa, IOMMU_PAGE_SHIFT,
                           vma->perm | IOMMU_PTE_U);
     if (rc == 0 && w.outcome == IOMMU_WALK_OK) {
         /* A permission upgrade: the old translation may be cached. */
-        iommu_iotlb_invalidate(v->iommu, gp->domain, gp->pasid, page,
+        iommu_iotlb_invalidate(g->iommu, gp->domain, gp->pasid, page,
                                IOMMU_PAGE_SIZE);
     }
     return rc ? -EFAULT : 0;
@@ -153,117 +271,177 @@ static int gp_fault(ioasid_virt_t *v, gproc_t *gp, uint64_t addr,
 
 /* --------------------------------------------------------- vCPU jobs */
 
-/* The cost of the fix-up job of vf: mm work, pt_mode extras, then the
- * response and its trip through the VMM (vmm.exit, vmm.complete run on
- * the exiting vCPU's thread). Sets vf->tail_cost. */
-static sim_time_t fix_cost(ioasid_virt_t *v, vfault_t *vf)
+/* The cost of the fix-up job of rec: mm work, pt_mode extras, then
+ * writing the response. */
+static sim_time_t fix_cost(ioasid_guest_t *g, ioasid_fault_rec_t *rec)
 {
-    const ioasid_virt_cfg_t *c = &v->cfg;
+    const ioasid_virt_cfg_t *c = &g->cfg;
+    const ioasid_gproc_t *gp = rec->ioas;
     sim_time_t t = 0;
     unsigned work = 0;
-    for (const iopf_fault_t *f = vf->g->faults; f; f = f->next)
-        if (gp_needs_fixup(vf->proc, f->desc.addr, f->desc.flags)) {
-            t += sim_dist_draw(&c->mm_minor, &v->rng);
+    for (const ioasid_iopf_fault_t *f = rec->g->faults; f; f = f->next)
+        if (gp_needs_fixup(gp, f->desc.addr, f->desc.flags)) {
+            t += sim_dist_draw(&c->mm_minor, g->rng);
             work++;
         }
     if (c->pt_mode == IOASID_PT_SEPARATE && work) {
         for (unsigned i = 0; i < work; i++)
-            t += sim_dist_draw(&c->iopt_update, &v->rng);
-        t += sim_dist_draw(&c->inv, &v->rng);
+            t += sim_dist_draw(&c->iopt_update, g->rng);
+        t += sim_dist_draw(&c->inv, g->rng);
     }
-    t += sim_dist_draw(&c->respond, &v->rng);
-    /* After the response is written: the VM exit, the VMM's completion
-     * and the host driver's invalidation-queue submission. */
-    vf->tail_cost = sim_dist_draw(&c->exit, &v->rng) +
-                    sim_dist_draw(&c->complete, &v->rng) +
-                    sim_dist_draw(&v->host->cfg.qi_submit, &v->rng);
-    return t + vf->tail_cost;
+    t += sim_dist_draw(&c->respond, g->rng);
+    return t;
 }
 
 static void vcpu_done(sim_t *sim, void *opaque, void *job)
 {
-    ioasid_virt_t *v = opaque;
+    ioasid_guest_t *g = opaque;
     vjob_t *j = job;
-    vfault_t *vf = j->vf;
-    gq_t *q = j->q;
+    ioasid_fault_rec_t *rec = j->rec;
+    ioasid_gq_t *q = j->q;
     vjob_kind_t kind = j->kind;
-    if (j != &v->bg_job)
-        sim_pool_put(&v->vjobs, j);
+    if (j != &g->bg_job)
+        sim_pool_put(&g->vjobs, j);
     switch (kind) {
     case VJOB_BACKGROUND:
         return;
     case VJOB_HANDLER:
         /* Reported to the guest's iopf core: the fix-up runs as its own
-         * job, and the handler thread goes on with its queue. */
-        if (vf->id != 0)
-            submit_vcpu(v, VJOB_FIX, vf, NULL, fix_cost(v, vf));
+         * job (its vCPU held through the response's trap), and the
+         * handler thread goes on with its queue. */
+        if (rec->id != 0)
+            submit_vcpu(g, VJOB_FIX, rec, NULL, fix_cost(g, rec), true);
         else
-            virt_vfault_free(v, vf); /* detached meanwhile */
-        gq_next(v, q);
+            ioasid_fault_rec_free(g->fault, rec); /* detached meanwhile */
+        gq_next(g, q);
         return;
     case VJOB_FIX: {
-        sim_time_t now = sim_now(sim);
+        /* The response is written: it traps to the VMM. */
         uint8_t code = PCIE_PRG_SUCCESS;
-        if (vf->id != 0) {
-            for (const iopf_fault_t *f = vf->g->faults; f; f = f->next)
-                if (gp_fault(v, vf->proc, f->desc.addr, f->desc.flags)) {
+        if (rec->id != 0) {
+            for (const ioasid_iopf_fault_t *f = rec->g->faults; f;
+                 f = f->next)
+                if (gp_fault(g, rec->ioas, f->desc.addr, f->desc.flags)) {
                     code = PCIE_PRG_INVALID; /* sticky */
-                    v->s.guest_invalid->value++;
+                    g->s.invalid->value++;
                     break;
                 }
-            sim_span_t *span = vf->g->last->desc.span;
-            sim_span_mark(span, PCIE_STAGE_GUEST, now - vf->tail_cost);
-            sim_span_mark(span, PCIE_STAGE_VMM_EXIT, now);
+            sim_span_mark(rec->g->last->desc.span, g->st_guest,
+                          sim_now(sim));
         }
-        virt_vmm_complete(v, vf, vf->id, code);
+        g->respond(g->respond_opaque, rec, rec->id, code);
         return;
     }
     }
+}
+
+void ioasid_guest_set_respond(ioasid_guest_t *g, ioasid_guest_respond_fn fn,
+                              void *opaque)
+{
+    g->respond = fn;
+    g->respond_opaque = opaque;
+}
+
+void ioasid_guest_vcpu_release(ioasid_guest_t *g)
+{
+    sim_server_release(g->vcpus);
 }
 
 /* ------------------------------------------------------ background */
 
 static void ev_bg(sim_t *sim, void *opaque, uint64_t arg)
 {
-    ioasid_virt_t *v = opaque;
+    (void)arg;
+    ioasid_guest_t *g = opaque;
     if (sim_work_pending(sim) == 0) {
-        v->bg_running = false;
+        g->bg_running = false;
         return;
     }
-    v->s.bg_jobs->value++;
-    sim_server_submit_daemon(v->vcpus, &v->bg_job,
-                             sim_dist_draw(&v->cfg.bg_job, &v->rng));
-    double u = sim_rng_double(&v->rng);
-    sim_schedule_daemon(sim, (sim_time_t)(-log(1.0 - u) / v->bg_rate), ev_bg,
-                        v, 0);
+    g->s.bg_jobs->value++;
+    sim_server_submit_daemon(g->vcpus, &g->bg_job,
+                             sim_dist_draw(&g->cfg.bg_job, g->rng));
+    double u = sim_rng_double(g->rng);
+    sim_schedule_daemon(sim, (sim_time_t)(-log(1.0 - u) / g->bg_rate), ev_bg,
+                        g, 0);
 }
 
-void ioasid_virt_start(ioasid_virt_t *v)
+void ioasid_guest_start(ioasid_guest_t *g)
 {
-    if (v->bg_rate > 0 && !v->bg_running) {
-        v->bg_running = true;
-        sim_schedule_daemon(v->sim, 0, ev_bg, v, 0);
+    if (g->bg_rate > 0 && !g->bg_running) {
+        g->bg_running = true;
+        sim_schedule_daemon(g->sim, 0, ev_bg, g, 0);
     }
 }
 
-int virt_guest_init(ioasid_virt_t *v, sim_stats_t *st)
+/* ------------------------------------------------------- lifecycle */
+
+#define GC(f, n, d, u)                                                         \
+    {SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_guest_t, s.f)}
+static const sim_stat_def_t guest_mm_stats[] = {
+    GC(faults, "guest.mm.faults", "pages fixed by the guest mm", "pages"),
+    GC(invalid, "guest.mm.invalid", "groups the guest answered Invalid",
+       "groups"),
+};
+static const sim_stat_def_t guest_vcpu_stats[] = {
+    GC(bg_jobs, "guest.background_jobs", "background jobs run on the vCPUs",
+       "jobs"),
+    GC(halted_wakes, "guest.halted_wakes",
+       "virtual interrupts that found every vCPU halted", "interrupts"),
+};
+#undef GC
+
+int ioasid_guest_mm_stats(ioasid_guest_t *g, sim_stats_t *st)
 {
-    sim_server_cfg_t c = {.name = "guest.vcpus",
-                          .servers = (unsigned)v->cfg.vcpus,
-                          .queue_limit = 0,
-                          .service = sim_dist_fixed(0)};
-    sim_rng_seed(&v->vcpu_rng, 0, "guest.vcpus");
-    v->vcpus = sim_server_create(v->sim, st, &c, &v->vcpu_rng, vcpu_done, v);
-    if (!v->vcpus)
-        return -ENOMEM;
-    v->bg_job.kind = VJOB_BACKGROUND;
-    double mean = sim_dist_mean(&v->cfg.bg_job);
-    if (v->cfg.background > 0 && mean > 0)
-        v->bg_rate = v->cfg.background * (double)v->cfg.vcpus / mean;
-    return virt_gq_init(v, &v->viommu_q, st, "guest.viommu_queue");
+    return sim_stats_register(st, guest_mm_stats, 2, g);
 }
 
-void virt_guest_fini(ioasid_virt_t *v)
+int ioasid_guest_vcpu_stats(ioasid_guest_t *g, sim_stats_t *st)
 {
-    sim_server_destroy(v->vcpus);
+    return sim_stats_register(st, guest_vcpu_stats, 2, g);
+}
+
+ioasid_guest_t *ioasid_guest_create(sim_t *sim, const ioasid_virt_cfg_t *cfg,
+                                    iommu_t *iommu, ioasid_fault_t *fault,
+                                    sim_rng_t *rng, const sim_spans_t *spans)
+{
+    ioasid_guest_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->sim = sim;
+    g->cfg = *cfg;
+    g->iommu = iommu;
+    g->fault = fault;
+    g->rng = rng;
+    g->st_guest = sim_spans_stage(spans, "guest");
+    sim_pool_init(&g->vjobs, sizeof(vjob_t), 256);
+    g->bg_job.kind = VJOB_BACKGROUND;
+    return g;
+}
+
+int ioasid_guest_init(ioasid_guest_t *g, sim_stats_t *st)
+{
+    sim_server_cfg_t c = {.name = "guest.vcpus",
+                          .servers = (unsigned)g->cfg.vcpus,
+                          .queue_limit = 0,
+                          .service = sim_dist_fixed(0)};
+    sim_rng_seed(&g->vcpu_rng, 0, "guest.vcpus");
+    g->vcpus = sim_server_create(g->sim, st, &c, &g->vcpu_rng, vcpu_done, g);
+    if (!g->vcpus)
+        return -ENOMEM;
+    double mean = sim_dist_mean(&g->cfg.bg_job);
+    if (g->cfg.background > 0 && mean > 0)
+        g->bg_rate = g->cfg.background * (double)g->cfg.vcpus / mean;
+    return gq_init(&g->viommu_q, st, "guest.viommu_queue");
+}
+
+void ioasid_guest_destroy(ioasid_guest_t *g)
+{
+    if (!g)
+        return;
+    sim_server_destroy(g->vcpus);
+    for (size_t i = 0; i < g->nqueues; i++)
+        free(g->queues[i]);
+    free(g->queues);
+    sim_pool_fini(&g->vjobs);
+    free(g);
 }

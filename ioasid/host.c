@@ -2,8 +2,8 @@
  * host.c - the host IOMMU driver's page request path.
  *
  * PRQ interrupt -> (irq_latency) -> the threaded handler (one thread, like
- * Linux's oneshot "dmarN-prq" IRQ thread) which, per run
- * (fault-path-semantics 2b item 11):
+ * Linux's oneshot "dmarN-prq" IRQ thread) which, per run (Linux
+ * drivers/iommu/intel/prq.c: prq_event_thread):
  *   1. VT-d: clears PPR (write-1-to-clear) before reading head and tail, so
  *      a new request re-arms the interrupt;
  *   2. reads each descriptor between head and tail from the ring in
@@ -13,40 +13,100 @@
  *   4. on overflow: VT-d: if PRO is set and the queue is empty, discards
  *      all partial groups and clears PRO (prq.c); SMMUv3: logs the
  *      overflow, discards all partial groups and acknowledges it by copying
- *      OVFLG to OVACKFLG (arm_smmu_priq_thread, commit 0d535967; the
- *      discard is from JPB's PRI series, section 3 items 3-4).
+ *      OVFLG to OVACKFLG (arm-smmu-v3.c: arm_smmu_priq_thread, Linux commit
+ *      0d535967 "iommu/arm-smmu-v3: sync the OVACKFLG to PRIQ consumer
+ *      register"; the discard: J-P. Brucker, "[PATCH] iommu/arm-smmu-v3:
+ *      Add support for PRI", linux-iommu, 2018-2020, which calls
+ *      iopf_queue_discard_partial on overflow).
  * An interrupt arriving while the thread runs makes it run again at once.
  *
- * The iopf core (io-pgfault.c, section 4) keeps non-last requests on a
- * partial list; a last request makes a group of it and the partials with
- * the same group index, routed by (RID, PASID) to its address space and
- * queued to the iopf workers. A worker handles the group (iopf + mm fix-up
- * per page + submitting the response): errors are sticky, one response per
- * group. The response goes through the IOMMU's invalidation queue: VT-d a
- * page group response descriptor followed by a wait descriptor
- * (qi_submit_sync); SMMUv3 CMD_PRI_RESP alone (arm_smmu_page_response: "Don't
- * send a SYNC, it doesn't do anything for RESUME or PRI_RESP"). The worker
- * is free once the descriptors are submitted (Linux spins in
+ * The iopf core (drivers/iommu/io-pgfault.c: iommu_report_device_fault)
+ * keeps non-last requests on a partial list; a last request makes a group
+ * of it and the partials with the same group index, and the group goes to
+ * the fault handler of its (RID, PASID) binding (iommu_handle_iopf:
+ * domain->iopf_handler(group)); the driver does not know who handles it.
+ * A binding without a handler is answered Invalid (after the iopf work, on
+ * a worker). Handlers queue work on the iopf workers (Linux's unbound
+ * workqueue) or answer through user space. A response goes through the
+ * IOMMU's invalidation queue: VT-d a page group response descriptor
+ * followed by a wait descriptor (prq.c: intel_iommu_page_response,
+ * qi_submit_sync); SMMUv3 CMD_PRI_RESP alone (arm_smmu_page_response:
+ * "Don't send a SYNC, it doesn't do anything for RESUME or PRI_RESP"). A
+ * worker is free once the descriptors are submitted (Linux spins in
  * qi_submit_sync until the wait completes; the model does not hold the
  * worker for it).
  *
- * Stall events (SMMUv3 stall model, section 3 item 6) come through the
- * event queue with their own interrupt and handler thread (Linux's evtq
- * thread): a record with STALL becomes a fault group of one (LAST set),
- * fixed like a page request and answered with CMD_RESUME (RETRY for
- * Success, ABORT otherwise); a record without STALL is unrecoverable and
- * only counted.
+ * Stall events (SMMUv3 stall model; arm-smmu-v3.c: arm_smmu_handle_evt,
+ * arm_smmu_page_response) come through the event queue with their own
+ * interrupt and handler thread (Linux's evtq thread): a record with STALL
+ * becomes a fault group of one (LAST set), handled like a page request and
+ * answered with CMD_RESUME (RETRY for Success, ABORT otherwise); a record
+ * without STALL is unrecoverable and only counted.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ioasid/ioasid_int.h"
+#include "ioasid/host.h"
+
+/* One threaded handler draining a queue of the IOMMU (the PRQ, or the
+ * fault/event queue). */
+typedef struct hq_reader {
+    bool running, rerun;
+    uint32_t pos, tail;
+    uint64_t count;
+    bool evq; /* the fault/event queue (else the PRQ) */
+} hq_reader_t;
+
+/* A (RID, PASID) binding and the handler its owner installed. */
+typedef struct bind_slot {
+    uint64_t key; /* (rid << 20 | pasid) + 1; 0 = empty */
+    ioasid_iopf_handler_fn fn; /* NULL: unbound (a tombstone) */
+    void *data;
+} bind_slot_t;
+
+/* Something an owner handed to the host to release at destroy. */
+typedef struct owned {
+    void *obj;
+    void (*fini)(void *obj);
+} owned_t;
+
+struct ioasid_host {
+    unsigned next_domain;
+    sim_t *sim;
+    ioasid_host_cfg_t cfg;
+    iommu_t *iommu;
+    sim_rng_t rng;
+    sim_server_t *workers;
+    sim_rng_t workers_rng;
+    sim_pool_t faults, groups;
+    unsigned st_irq, st_fault; /* span stages: host_irq, host_fault */
+
+    owned_t *owned;
+    size_t nowned, owned_cap;
+    bind_slot_t *binds;
+    size_t nbind_slots, nbinds;
+
+    /* handler threads */
+    hq_reader_t prq, evq;
+    ioasid_iopf_fault_t *partials; /* newest first */
+
+    uint64_t requests_responded, in_flight;
+    ioasid_host_mm_stats_t mm;
+    struct {
+        sim_counter_t *irqs, *runs, *reported, *stop_markers,
+            *overflow_recoveries, *partial_discarded, *groups, *resp_success,
+            *resp_invalid;
+        sim_counter_t *ev_irqs, *ev_runs, *ev_stalls, *ev_unrecoverable,
+            *ev_overflows, *resumes, *guest_groups, *unbinds;
+        sim_hist_t *batch;
+    } s;
+};
 
 const sim_param_t ioasid_host_params[] = {
     {"host", "irq_latency", SIM_PARAM_TIME, "2000", 0, 1e12, "ns",
-     "PRQ MSI to the threaded handler running (latency-calibration 3.1, [I])",
+     "PRQ MSI to the threaded handler running ([I]: no published figure)",
      NULL, offsetof(ioasid_host_cfg_t, irq_latency)},
     {"host", "prq_desc", SIM_PARAM_DIST, "200", 0, 0, "ns",
      "handler thread: read, decode and report one PRQ descriptor ([I])", NULL,
@@ -65,12 +125,12 @@ const sim_param_t ioasid_host_params[] = {
      NULL, offsetof(ioasid_host_cfg_t, iopf)},
     {"host", "mm_minor", SIM_PARAM_DIST, "1000", 0, 0, "ns",
      "handle_mm_fault, anonymous minor fault, per page (0.75-1.7 us "
-     "published)", NULL, offsetof(ioasid_host_cfg_t, mm_minor)},
+     "published: Zussman et al., bpf_fault, SOSP'26; Vesely et al., ISPASS'16)", NULL, offsetof(ioasid_host_cfg_t, mm_minor)},
     {"host", "qi_submit", SIM_PARAM_DIST, "200", 0, 0, "ns",
      "software side of an invalidation-queue batch: build the descriptors "
-     "and write the tail register ([I]: 0.2 us of the 1 us response and "
-     "0.8 us IOTLB invalidation of latency-calibration 3.2; the rest is "
-     "iommu.qi_*)", NULL,
+     "and write the tail register ([I]: 0.2 us of the ~1 us response and "
+     "0.8 us IOTLB invalidation, QEMU qpl-compression doc dmar_perf_latency; "
+     "the rest is iommu.qi_*)", NULL,
      offsetof(ioasid_host_cfg_t, qi_submit)},
 };
 const unsigned ioasid_host_nparams =
@@ -94,6 +154,7 @@ static bind_slot_t *bind_slot(const ioasid_host_t *h, uint64_t key)
     return &h->binds[i];
 }
 
+/* Double the open-addressing table (rehashing every slot). */
 static int bind_grow(ioasid_host_t *h)
 {
     size_t n = h->nbind_slots ? h->nbind_slots * 2 : 64;
@@ -111,48 +172,38 @@ static int bind_grow(ioasid_host_t *h)
     return 0;
 }
 
-/* Record the owner of (rid, pasid) (room was made by bind_grow). */
-static void bind_set(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
-                     ioasid_mm_t *mm, struct gproc *gp)
-{
-    uint64_t key = bind_key(rid, pasid);
-    bind_slot_t *s = bind_slot(h, key);
-    if (!s->key)
-        h->nbinds++;
-    s->key = key;
-    s->mm = mm;
-    s->gp = gp;
-}
-
-int ioasid_host_bind(ioasid_host_t *h, ioasid_mm_t *mm, uint16_t rid,
-                     uint32_t pasid)
-{
-    if ((h->nbinds + 1) * 2 > h->nbind_slots && bind_grow(h))
-        return -ENOMEM;
-    int rc = ioasid_mm_add_binding(mm, rid, pasid);
-    if (rc)
-        return rc;
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S1,
-                             .domain = (uint16_t)mm->id,
-                             .s1 = mm->pt,
-                             .pri = true};
-    rc = iommu_set_pasid(h->iommu, rid, pasid, &e);
-    if (rc)
-        return rc;
-    bind_set(h, rid, pasid, mm, NULL);
-    return 0;
-}
-
-int ioasid_host_bind_guest(ioasid_host_t *h, struct gproc *gp, uint16_t rid,
-                           uint32_t pasid, const iommu_pasid_entry_t *e)
+int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
+                     const iommu_pasid_entry_t *e, ioasid_iopf_handler_fn fn,
+                     void *data)
 {
     if ((h->nbinds + 1) * 2 > h->nbind_slots && bind_grow(h))
         return -ENOMEM;
     int rc = iommu_set_pasid(h->iommu, rid, pasid, e);
     if (rc)
         return rc;
-    bind_set(h, rid, pasid, NULL, gp);
+    uint64_t key = bind_key(rid, pasid);
+    bind_slot_t *s = bind_slot(h, key);
+    if (!s->key)
+        h->nbinds++;
+    s->key = key;
+    s->fn = fn;
+    s->data = data;
     return 0;
+}
+
+ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h,
+                                           uint16_t rid, uint32_t pasid,
+                                           void **data)
+{
+    bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
+    if (!s || !s->key || !s->fn) {
+        if (data)
+            *data = NULL;
+        return NULL;
+    }
+    if (data)
+        *data = s->data;
+    return s->fn;
 }
 
 int ioasid_host_alloc_domain(ioasid_host_t *h)
@@ -165,27 +216,28 @@ int ioasid_host_alloc_domain(ioasid_host_t *h)
 int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid)
 {
     bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
-    if (!s || !s->key || (!s->mm && !s->gp))
+    if (!s || !s->key || !s->fn)
         return -ENOENT;
     /* The slot stays as a tombstone: a later bind reuses it. */
-    s->mm = NULL;
-    s->gp = NULL;
-    /* Its partial requests are dropped (iopf_queue_remove_device). */
-    iopf_fault_t **pp = &h->partials;
+    s->fn = NULL;
+    s->data = NULL;
+    /* Its partial requests are dropped (io-pgfault.c:
+     * iopf_queue_remove_device). */
+    ioasid_iopf_fault_t **pp = &h->partials;
     while (*pp) {
-        iopf_fault_t *p = *pp;
+        ioasid_iopf_fault_t *p = *pp;
         if (p->desc.rid == rid && p->desc.pasid == pasid) {
             *pp = p->next;
             sim_pool_put(&h->faults, p);
-            h->tot.partial_discarded++;
             h->s.partial_discarded->value++;
         } else {
             pp = &p->next;
         }
     }
     /* Clear the PASID entry, then invalidate the PASID cache and the
-     * PASID's IOTLB entries (VT-d teardown, fault-path-semantics 2b item
-     * 13: PRE cleared, drain, remove, disable). */
+     * PASID's IOTLB entries (VT-d teardown: PRE cleared, drain, remove,
+     * disable; Linux intel/iommu.c context_flip_pri, prq.c
+     * intel_iommu_drain_pasid_prq, io-pgfault.c iopf_queue_remove_device). */
     iommu_pasid_entry_t e;
     uint16_t domain = 0;
     if (iommu_get_pasid(h->iommu, rid, pasid, &e))
@@ -203,46 +255,23 @@ int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid)
     return iommu_qi_submit(h->iommu, d, 2);
 }
 
-ioasid_mm_t *ioasid_host_lookup(const ioasid_host_t *h, uint16_t rid,
-                                uint32_t pasid)
-{
-    bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
-    return s && s->key ? s->mm : NULL;
-}
-
-/* The guest process bound to (rid, pasid), or NULL. */
-static struct gproc *lookup_guest(const ioasid_host_t *h, uint16_t rid,
-                                  uint32_t pasid)
-{
-    bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
-    return s && s->key ? s->gp : NULL;
-}
-
 /* ------------------------------------------------------- fault groups */
 
-static void group_free(ioasid_host_t *h, iopf_group_t *g)
+static void group_free(ioasid_host_t *h, ioasid_iopf_group_t *g)
 {
-    iopf_fault_t *f = g->faults;
+    ioasid_iopf_fault_t *f = g->faults;
     while (f) {
-        iopf_fault_t *next = f->next;
+        ioasid_iopf_fault_t *next = f->next;
         sim_pool_put(&h->faults, f);
         f = next;
     }
     sim_pool_put(&h->groups, g);
 }
 
-/* Out of memory in the model: log and stop the run. */
-static void oom(ioasid_host_t *h)
+void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g,
+                         uint8_t code)
 {
-    sim_logf(sim_log(h->sim), SIM_LOG_ERROR, "host: out of memory");
-    sim_stop(h->sim);
-}
-
-/* Submit the group's response (for its last request) to the invalidation
- * queue and free the group. */
-void ioasid_host_respond(ioasid_host_t *h, iopf_group_t *g, uint8_t code)
-{
-    const iopf_fault_t *last = g->last;
+    const ioasid_iopf_fault_t *last = g->last;
     iommu_qi_desc_t d[2];
     memset(d, 0, sizeof(d));
     unsigned n = 1;
@@ -255,98 +284,124 @@ void ioasid_host_respond(ioasid_host_t *h, iopf_group_t *g, uint8_t code)
     d[0].span = last->desc.span;
     if (!g->stall && iommu_arch(h->iommu) == IOMMU_ARCH_VTD)
         d[n++].type = IOMMU_QI_WAIT; /* qi_submit_sync */
-    if (!g->gp || g->s2)
-        sim_span_mark(last->desc.span, PCIE_STAGE_HOST_FAULT,
-                      sim_now(h->sim));
-    if (code == PCIE_PRG_SUCCESS) {
-        h->tot.resp_success++;
+    sim_span_mark(last->desc.span, g->resp_stage, sim_now(h->sim));
+    if (code == PCIE_PRG_SUCCESS)
         h->s.resp_success->value++;
-    } else {
-        h->tot.resp_invalid++;
+    else
         h->s.resp_invalid->value++;
-    }
     if (g->stall) {
-        h->tot.stalls_resumed++;
         h->s.resumes->value++;
     } else {
-        for (const iopf_fault_t *f = g->faults; f; f = f->next)
-            h->tot.requests_responded++;
+        for (const ioasid_iopf_fault_t *f = g->faults; f; f = f->next)
+            h->requests_responded++;
     }
-    h->tot.in_flight--;
+    h->in_flight--;
     if (iommu_qi_submit(h->iommu, d, n))
-        oom(h);
+        sim_oom(h->sim, "host");
     group_free(h, g);
 }
 
-/* A worker finished a group: fix each page (errors are sticky), respond. */
-static void worker_done(sim_t *sim, void *opaque, void *job)
+/* A response step: the group, its code and who to tell when submitted. */
+typedef struct resp_step {
+    ioasid_host_t *h;
+    ioasid_iopf_group_t *g;
+    uint8_t code;
+    ioasid_host_done_fn done;
+    void *opaque;
+} resp_step_t;
+
+/* The host driver has built the response (host.qi_submit): submit it. */
+static void ev_resp_step(sim_t *sim, void *opaque, uint64_t arg)
 {
-    ioasid_host_t *h = opaque;
-    iopf_group_t *g = job;
-    uint8_t code = PCIE_PRG_SUCCESS;
-    const iopf_fault_t *last = g->last;
-    /* Unbound while it waited (a detach): answered Invalid, as
-     * iopf_queue_remove_device answers what is pending. */
-    bool bound = g->s2 ? lookup_guest(h, last->desc.rid, last->desc.pasid) ==
-                             g->gp
-                       : g->mm && ioasid_host_lookup(h, last->desc.rid,
-                                                     last->desc.pasid) == g->mm;
-    if (!bound)
-        code = PCIE_PRG_INVALID;
-    else if (g->s2)
-        code = ioasid_virt_s2_fill(h->virt, g->gpa) ? PCIE_PRG_INVALID
-                                                    : PCIE_PRG_SUCCESS;
-    for (iopf_fault_t *f = g->faults;
-         !g->s2 && f && code == PCIE_PRG_SUCCESS; f = f->next) {
-        int rc = ioasid_mm_fault(g->mm, f->desc.addr, f->desc.flags);
-        if (rc < 0)
-            code = PCIE_PRG_INVALID;
-    }
-    ioasid_host_respond(h, g, code);
+    (void)sim;
+    (void)arg;
+    resp_step_t *r = opaque;
+    ioasid_host_respond(r->h, r->g, r->code);
+    if (r->done)
+        r->done(r->opaque);
+    free(r);
 }
 
-/* Hand a complete group to the iopf workers. */
-static void group_queue(ioasid_host_t *h, iopf_group_t *g)
+void ioasid_host_respond_step(ioasid_host_t *h, ioasid_iopf_group_t *g,
+                              uint8_t code, ioasid_host_done_fn done,
+                              void *opaque)
 {
-    sim_time_t cost = sim_dist_draw(&h->cfg.iopf, &h->rng);
-    if (g->s2)
-        cost += sim_dist_draw(&h->cfg.mm_minor, &h->rng);
-    for (iopf_fault_t *f = g->faults; f; f = f->next)
-        if (g->mm && ioasid_mm_needs_fixup(g->mm, f->desc.addr, f->desc.flags))
-            cost += sim_dist_draw(&h->cfg.mm_minor, &h->rng);
-    cost += sim_dist_draw(&h->cfg.qi_submit, &h->rng);
-    h->tot.groups++;
-    h->tot.in_flight++;
-    h->s.groups->value++;
+    sim_time_t t = sim_dist_draw(&h->cfg.qi_submit, &h->rng);
+    resp_step_t *r = malloc(sizeof(*r));
+    if (!r) {
+        sim_oom(h->sim, "host");
+        return;
+    }
+    *r = (resp_step_t){h, g, code, done, opaque};
+    sim_schedule(h->sim, t, ev_resp_step, r, 0);
+}
+
+void ioasid_host_note_user_group(ioasid_host_t *h)
+{
+    h->s.guest_groups->value++;
+}
+
+sim_time_t ioasid_host_draw(ioasid_host_t *h, ioasid_host_cost_t which)
+{
+    const sim_dist_t *d = which == IOASID_HOST_IOPF        ? &h->cfg.iopf
+                          : which == IOASID_HOST_MM_MINOR ? &h->cfg.mm_minor
+                                                           : &h->cfg.qi_submit;
+    return sim_dist_draw(d, &h->rng);
+}
+
+void ioasid_host_queue(ioasid_host_t *h, ioasid_iopf_group_t *g,
+                       sim_time_t cost, ioasid_iopf_work_fn work,
+                       void *opaque)
+{
+    g->work = work;
+    g->work_opaque = opaque;
     sim_server_submit_time(h->workers, g, cost);
 }
 
-/* A group of the single fault f. */
-static iopf_group_t *group_of_one(ioasid_host_t *h, iopf_fault_t *f)
+/* A worker finished a group: its queued work's completion. */
+static void worker_done(sim_t *sim, void *opaque, void *job)
 {
-    iopf_group_t *g = sim_pool_get(&h->groups);
+    (void)sim;
+    (void)opaque;
+    ioasid_iopf_group_t *g = job;
+    g->work(g->work_opaque, g);
+}
+
+/* No handler for the group's (RID, PASID): Invalid after the iopf work. */
+static void unbound_done(void *opaque, ioasid_iopf_group_t *g)
+{
+    ioasid_host_respond(opaque, g, PCIE_PRG_INVALID);
+}
+
+/* A group of the single fault f. */
+static ioasid_iopf_group_t *group_of_one(ioasid_host_t *h,
+                                         ioasid_iopf_fault_t *f)
+{
+    ioasid_iopf_group_t *g = sim_pool_get(&h->groups);
     if (!g) {
         sim_pool_put(&h->faults, f);
-        oom(h);
+        sim_oom(h->sim, "host");
         return NULL;
     }
     f->next = NULL;
     g->faults = g->last = f;
-    g->mm = ioasid_host_lookup(h, f->desc.rid, f->desc.pasid);
-    g->gp = lookup_guest(h, f->desc.rid, f->desc.pasid);
-    g->s2 = false;
     g->stall = false;
+    g->resp_stage = h->st_fault;
+    g->priv = 0;
+    g->work = NULL;
+    g->work_opaque = NULL;
     return g;
 }
 
 /* A fault for descriptor d, its span marked reported (NULL when out of
  * memory, logged). */
-static iopf_fault_t *fault_new(ioasid_host_t *h, const iommu_prq_desc_t *d)
+static ioasid_iopf_fault_t *fault_new(ioasid_host_t *h,
+                                      const iommu_prq_desc_t *d)
 {
-    sim_span_mark(d->span, PCIE_STAGE_HOST_IRQ, sim_now(h->sim));
-    iopf_fault_t *f = sim_pool_get(&h->faults);
+    sim_span_mark(d->span, h->st_irq, sim_now(h->sim));
+    ioasid_iopf_fault_t *f = sim_pool_get(&h->faults);
     if (!f) {
-        oom(h);
+        sim_oom(h->sim, "host");
         return NULL;
     }
     f->desc = *d;
@@ -354,43 +409,37 @@ static iopf_fault_t *fault_new(ioasid_host_t *h, const iommu_prq_desc_t *d)
 }
 
 /*
- * Route a complete group: a native address space's goes to the iopf
- * workers; a guest process's is either a stage-2 fault (the guest's stage
- * 1 translates it but the host has not backed the page: the host fixes it
- * like its own) or the guest's, handed to the IOASID fault handler in the
- * handler thread's context (iommufd's handler has no workqueue hop,
- * fault-path-semantics 4b item 13). Returns the time the report takes the
- * handler thread.
+ * Hand a complete group to the handler of its (RID, PASID) binding
+ * (io-pgfault.c: iommu_handle_iopf calls domain->iopf_handler). With no
+ * handler the group is answered Invalid after the iopf work. Returns the
+ * time the handler takes the handler thread.
  */
-static sim_time_t group_route(ioasid_host_t *h, iopf_group_t *g)
+static sim_time_t group_handle(ioasid_host_t *h, ioasid_iopf_group_t *g)
 {
-    if (g->gp && h->virt) {
-        if (ioasid_virt_s2_fault(h->virt, g->gp, g->last->desc.addr,
-                                 &g->gpa)) {
-            g->s2 = true;
-        } else {
-            h->tot.groups++;
-            h->tot.in_flight++;
-            h->s.groups->value++;
-            h->s.guest_groups->value++;
-            return ioasid_virt_fault(h->virt, g->gp, g);
-        }
-    }
-    group_queue(h, g);
+    void *data;
+    ioasid_iopf_handler_fn fn =
+        ioasid_host_handler(h, g->last->desc.rid, g->last->desc.pasid, &data);
+    h->s.groups->value++;
+    h->in_flight++;
+    if (fn)
+        return fn(data, g);
+    sim_time_t cost = sim_dist_draw(&h->cfg.iopf, &h->rng);
+    cost += sim_dist_draw(&h->cfg.qi_submit, &h->rng);
+    ioasid_host_queue(h, g, cost, unbound_done, h);
     return 0;
 }
 
-/* Report one page request descriptor to the iopf core (io-pgfault.c);
- * returns extra handler-thread time (a guest-owned group's report). */
+/* Report one page request descriptor to the iopf core (io-pgfault.c:
+ * iommu_report_device_fault); returns extra handler-thread time (what the
+ * group's handler took). */
 static sim_time_t report(ioasid_host_t *h, const iommu_prq_desc_t *d)
 {
     if ((d->flags & PCIE_F_LAST) && !(d->flags & (PCIE_F_R | PCIE_F_W))) {
         h->s.stop_markers->value++; /* stop marker: dropped silently */
         return 0;
     }
-    h->tot.reported++;
     h->s.reported->value++;
-    iopf_fault_t *f = fault_new(h, d);
+    ioasid_iopf_fault_t *f = fault_new(h, d);
     if (!f)
         return 0;
     if (!(d->flags & PCIE_F_LAST)) {
@@ -400,9 +449,9 @@ static sim_time_t report(ioasid_host_t *h, const iommu_prq_desc_t *d)
     }
     /* Take the partials with the same RID and group index, oldest first
      * (the partial list is newest first), then the last request. */
-    iopf_fault_t **pp = &h->partials, *taken = NULL;
+    ioasid_iopf_fault_t **pp = &h->partials, *taken = NULL;
     while (*pp) {
-        iopf_fault_t *p = *pp;
+        ioasid_iopf_fault_t *p = *pp;
         if (p->desc.rid == d->rid && p->desc.prgi == d->prgi) {
             *pp = p->next;
             p->next = taken;
@@ -411,21 +460,22 @@ static sim_time_t report(ioasid_host_t *h, const iommu_prq_desc_t *d)
             pp = &p->next;
         }
     }
-    iopf_group_t *g = group_of_one(h, f);
+    ioasid_iopf_group_t *g = group_of_one(h, f);
     if (!g)
         return 0;
     if (taken) {
-        iopf_fault_t **tail = &taken;
+        ioasid_iopf_fault_t **tail = &taken;
         while (*tail)
             tail = &(*tail)->next;
         *tail = f;
         g->faults = taken;
     }
-    return group_route(h, g);
+    return group_handle(h, g);
 }
 
-/* Report one fault record: a stall event becomes a group of one, anything
- * else is unrecoverable (only counted, as Linux only prints it). */
+/* Report one fault record: a stall event becomes a group of one for its
+ * binding's handler, anything else is unrecoverable (only counted, as
+ * Linux only prints it). */
 static void report_event(ioasid_host_t *h, const iommu_fault_rec_t *r)
 {
     if (!r->stall) {
@@ -441,27 +491,95 @@ static void report_event(ioasid_host_t *h, const iommu_fault_rec_t *r)
         .flags = (uint8_t)(r->flags | PCIE_F_LAST |
                            (r->pasid_valid ? PCIE_F_PASID : 0)),
         .span = r->span};
-    iopf_fault_t *f = fault_new(h, &d);
+    ioasid_iopf_fault_t *f = fault_new(h, &d);
     if (!f)
         return;
-    iopf_group_t *g = group_of_one(h, f);
+    ioasid_iopf_group_t *g = group_of_one(h, f);
     if (!g)
         return;
     g->stall = true;
     g->stag = r->stag;
-    group_queue(h, g);
+    (void)group_handle(h, g); /* the evtq thread is not held by handlers */
 }
 
-/* Discard every partial request (iopf_queue_discard_partial). */
+/* Discard every partial request (io-pgfault.c: iopf_queue_discard_partial). */
 static void discard_partials(ioasid_host_t *h)
 {
     while (h->partials) {
-        iopf_fault_t *p = h->partials;
+        ioasid_iopf_fault_t *p = h->partials;
         h->partials = p->next;
         sim_pool_put(&h->faults, p);
-        h->tot.partial_discarded++;
         h->s.partial_discarded->value++;
     }
+}
+
+/* ------------------------------------------------------ invalidations */
+
+/* The host driver has built the batch (host.qi_submit): submit it. */
+typedef struct inv_op {
+    ioasid_host_t *h;
+    uint16_t domain;
+    size_t n;
+    uint64_t va, len;
+    iommu_done_fn done;
+    void *opaque;
+    ioasid_binding_t binds[]; /* a copy: the caller's may change meanwhile */
+} inv_op_t;
+
+/* Submit, per binding, an IOTLB invalidation of the range (VT-d
+ * PASID-based IOTLB invalidation / SMMUv3 TLBI_NH_VA) and a device-TLB
+ * invalidation (ATS), then a wait whose completion calls done (Linux:
+ * intel/dmar.c qi_flush_piotlb and qi_flush_dev_iotlb_pasid; SMMUv3 TLBI +
+ * ATC_INV + CMD_SYNC). */
+static void ev_inv_submit(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)arg;
+    inv_op_t *op = opaque;
+    ioasid_host_t *h = op->h;
+    int rc = 0;
+    for (size_t i = 0; i < op->n && !rc; i++) {
+        iommu_qi_desc_t d[2];
+        memset(d, 0, sizeof(d));
+        d[0].type = IOMMU_QI_IOTLB;
+        d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_RANGE,
+                                 .domain = op->domain,
+                                 .pasid = op->binds[i].pasid,
+                                 .addr = op->va,
+                                 .len = op->len};
+        d[1].type = IOMMU_QI_DEVTLB;
+        d[1].inv = (iommu_inv_t){.rid = op->binds[i].rid,
+                                 .pasid = op->binds[i].pasid,
+                                 .addr = op->va,
+                                 .len = op->len};
+        rc = iommu_qi_submit(h->iommu, d, 2);
+    }
+    iommu_qi_desc_t w = {.type = IOMMU_QI_WAIT, .done = op->done,
+                         .opaque = op->opaque};
+    if (rc || iommu_qi_submit(h->iommu, &w, 1))
+        sim_oom(sim, "host");
+    free(op);
+}
+
+int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
+                           const ioasid_binding_t *binds, size_t n,
+                           uint64_t va, uint64_t len, iommu_done_fn done,
+                           void *opaque)
+{
+    inv_op_t *op = malloc(sizeof(*op) + n * sizeof(ioasid_binding_t));
+    if (!op)
+        return -ENOMEM;
+    op->h = h;
+    op->domain = domain;
+    op->n = n;
+    op->va = va;
+    op->len = len;
+    op->done = done;
+    op->opaque = opaque;
+    if (n)
+        memcpy(op->binds, binds, n * sizeof(ioasid_binding_t));
+    sim_schedule(h->sim, sim_dist_draw(&h->cfg.qi_submit, &h->rng),
+                 ev_inv_submit, op, 0);
+    return 0;
 }
 
 /* ----------------------------------------------------- handler threads */
@@ -583,62 +701,61 @@ static void fault_irq(void *opaque)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static int host_stats(ioasid_host_t *h, sim_stats_t *st)
-{
-#define C(field, name, d, unit)                                                \
-    if (!(h->s.field = sim_stats_counter(st, name, d, unit)))                  \
-        return -ENOMEM;
-    C(irqs, "host.prq.interrupts", "PRQ interrupts received", "interrupts");
-    C(runs, "host.prq.runs", "handler thread runs", "runs");
-    C(reported, "host.prq.reported", "page requests reported to the iopf core",
-      "requests");
-    C(stop_markers, "host.prq.stop_markers", "stop markers dropped",
-      "requests");
-    C(overflow_recoveries, "host.prq.overflow_recoveries",
-      "PRQ overflows cleared after draining", "events");
-    C(partial_discarded, "host.iopf.partial_discarded",
-      "partial requests discarded after an overflow", "requests");
-    C(groups, "host.iopf.groups", "fault groups handled", "groups");
-    C(resp_success, "host.iopf.resp_success", "groups answered Success",
-      "groups");
-    C(resp_invalid, "host.iopf.resp_invalid", "groups answered Invalid",
-      "groups");
-    C(unmaps, "host.unmap.count", "unmaps with invalidation", "unmaps");
-    C(guest_groups, "host.iopf.guest_groups",
-      "groups handed to the IOASID fault handler (guest-owned)", "groups");
-    C(unbinds, "host.unbinds", "(RID, PASID) bindings torn down", "unbinds");
-    C(ev_irqs, "host.evq.interrupts", "fault/event queue interrupts received",
-      "interrupts");
-    C(ev_runs, "host.evq.runs", "event handler thread runs", "runs");
-    C(ev_stalls, "host.evq.stalls",
-      "stall events reported as a fault group of one", "events");
-    C(ev_unrecoverable, "host.evq.unrecoverable",
-      "unrecoverable fault records read (only counted)", "records");
-    C(ev_overflows, "host.evq.overflows",
-      "fault/event queue overflows acknowledged", "events");
-    C(resumes, "host.iopf.resumes", "stalled transactions resumed",
-      "groups");
-    C(minor, "host.mm.minor_faults", "pages populated by a fault", "faults");
-    C(spurious, "host.mm.spurious_faults",
-      "faults on pages already present with the access allowed", "faults");
-    C(upgrades, "host.mm.permission_upgrades",
-      "faults that made a present page writable", "faults");
-    C(bad_access, "host.mm.bad_access",
-      "faults outside any mapping or not allowed by it (Invalid)", "faults");
-#undef C
-    h->s.batch = sim_stats_hist(st, "host.prq.batch",
-                                "descriptors read per handler run",
-                                "descriptors");
-    h->s.unmap_latency = sim_stats_hist(
-        st, "host.unmap.latency",
-        "unmap: invalidation queue batch (IOTLB, device-TLB, wait) until the "
-        "wait completes", "ps");
-    return h->s.batch && h->s.unmap_latency ? 0 : -ENOMEM;
-}
+#define HC(f, n, d, u)                                                         \
+    {SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_host_t, f)}
+static const sim_stat_def_t host_stats[] = {
+    HC(s.irqs, "host.prq.interrupts", "PRQ interrupts received",
+       "interrupts"),
+    HC(s.runs, "host.prq.runs", "handler thread runs", "runs"),
+    HC(s.reported, "host.prq.reported",
+       "page requests reported to the iopf core", "requests"),
+    HC(s.stop_markers, "host.prq.stop_markers", "stop markers dropped",
+       "requests"),
+    HC(s.overflow_recoveries, "host.prq.overflow_recoveries",
+       "PRQ overflows cleared after draining", "events"),
+    HC(s.partial_discarded, "host.iopf.partial_discarded",
+       "partial requests discarded after an overflow", "requests"),
+    HC(s.groups, "host.iopf.groups", "fault groups handled", "groups"),
+    HC(s.resp_success, "host.iopf.resp_success", "groups answered Success",
+       "groups"),
+    HC(s.resp_invalid, "host.iopf.resp_invalid", "groups answered Invalid",
+       "groups"),
+    HC(mm.unmaps, "host.unmap.count", "unmaps with invalidation", "unmaps"),
+    HC(s.guest_groups, "host.iopf.guest_groups",
+       "groups handed to the IOASID fault handler (guest-owned)", "groups"),
+    HC(s.unbinds, "host.unbinds", "(RID, PASID) bindings torn down",
+       "unbinds"),
+    HC(s.ev_irqs, "host.evq.interrupts",
+       "fault/event queue interrupts received", "interrupts"),
+    HC(s.ev_runs, "host.evq.runs", "event handler thread runs", "runs"),
+    HC(s.ev_stalls, "host.evq.stalls",
+       "stall events reported as a fault group of one", "events"),
+    HC(s.ev_unrecoverable, "host.evq.unrecoverable",
+       "unrecoverable fault records read (only counted)", "records"),
+    HC(s.ev_overflows, "host.evq.overflows",
+       "fault/event queue overflows acknowledged", "events"),
+    HC(s.resumes, "host.iopf.resumes", "stalled transactions resumed",
+       "groups"),
+    HC(mm.minor, "host.mm.minor_faults", "pages populated by a fault",
+       "faults"),
+    HC(mm.spurious, "host.mm.spurious_faults",
+       "faults on pages already present with the access allowed", "faults"),
+    HC(mm.upgrades, "host.mm.permission_upgrades",
+       "faults that made a present page writable", "faults"),
+    HC(mm.bad_access, "host.mm.bad_access",
+       "faults outside any mapping or not allowed by it (Invalid)", "faults"),
+    {SIM_STAT_HIST, "host.prq.batch", "descriptors read per handler run",
+     "descriptors", offsetof(ioasid_host_t, s.batch)},
+    {SIM_STAT_HIST, "host.unmap.latency",
+     "unmap: invalidation queue batch (IOTLB, device-TLB, wait) until the "
+     "wait completes",
+     "ps", offsetof(ioasid_host_t, mm.unmap_latency)},
+};
+#undef HC
 
 ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
                                   const ioasid_host_cfg_t *cfg, iommu_t *iommu,
-                                  uint64_t seed)
+                                  const sim_spans_t *spans, uint64_t seed)
 {
     ioasid_host_t *h = calloc(1, sizeof(*h));
     if (!h)
@@ -646,10 +763,11 @@ ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
     h->sim = sim;
     h->cfg = *cfg;
     h->iommu = iommu;
+    h->st_irq = sim_spans_stage(spans, "host_irq");
+    h->st_fault = sim_spans_stage(spans, "host_fault");
     sim_rng_seed(&h->rng, seed, "host");
-    sim_pool_init(&h->faults, sizeof(iopf_fault_t), 256);
-    sim_pool_init(&h->groups, sizeof(iopf_group_t), 256);
-    sim_pool_init(&h->unmap_ops, sizeof(unmap_op_t), 64);
+    sim_pool_init(&h->faults, sizeof(ioasid_iopf_fault_t), 256);
+    sim_pool_init(&h->groups, sizeof(ioasid_iopf_group_t), 256);
     sim_server_cfg_t wc = {.name = "host.iopf_workers",
                            .servers = cfg->iopf_workers ? cfg->iopf_workers : 1,
                            .queue_limit = 0,
@@ -657,7 +775,9 @@ ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
     sim_rng_seed(&h->workers_rng, seed, "host.iopf_workers");
     h->workers = sim_server_create(sim, st, &wc, &h->workers_rng, worker_done,
                                    h);
-    if (!h->workers || host_stats(h, st)) {
+    if (!h->workers ||
+        sim_stats_register(st, host_stats,
+                           sizeof(host_stats) / sizeof(host_stats[0]), h)) {
         ioasid_host_destroy(h);
         return NULL;
     }
@@ -672,17 +792,51 @@ void ioasid_host_destroy(ioasid_host_t *h)
     if (!h)
         return;
     sim_server_destroy(h->workers);
-    for (size_t i = 0; i < h->nmms; i++)
-        ioasid_mm_destroy(h->mms[i]);
-    free(h->mms);
+    while (h->nowned) {
+        owned_t *o = &h->owned[--h->nowned];
+        o->fini(o->obj);
+    }
+    free(h->owned);
     free(h->binds);
     sim_pool_fini(&h->faults);
     sim_pool_fini(&h->groups);
-    sim_pool_fini(&h->unmap_ops);
     free(h);
+}
+
+sim_t *ioasid_host_sim(const ioasid_host_t *h)
+{
+    return h->sim;
+}
+
+iommu_t *ioasid_host_iommu(const ioasid_host_t *h)
+{
+    return h->iommu;
+}
+
+int ioasid_host_own(ioasid_host_t *h, void *obj, void (*fini)(void *obj))
+{
+    if (SIM_GROW(h->owned, h->owned_cap, h->nowned + 1, 16))
+        return -ENOMEM;
+    h->owned[h->nowned++] = (owned_t){obj, fini};
+    return 0;
+}
+
+ioasid_host_mm_stats_t *ioasid_host_mm_stats(ioasid_host_t *h)
+{
+    return &h->mm;
 }
 
 void ioasid_host_totals(const ioasid_host_t *h, ioasid_host_totals_t *out)
 {
-    *out = h->tot;
+    *out = (ioasid_host_totals_t){
+        .reported = h->s.reported->value,
+        .groups = h->s.groups->value,
+        .resp_success = h->s.resp_success->value,
+        .resp_invalid = h->s.resp_invalid->value,
+        .requests_responded = h->requests_responded,
+        .partial_discarded = h->s.partial_discarded->value,
+        .stalls_resumed = h->s.resumes->value,
+        .in_flight = h->in_flight,
+        .unmaps_pending = h->mm.unmaps_pending,
+    };
 }

@@ -1,15 +1,17 @@
 /*
  * vma.c - a sorted set of non-overlapping mappings (VMAs): the address
  * space description shared by host processes (mm.c) and guest processes
- * (virt.c, guest.c).
+ * (guest.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ioasid/ioasid_int.h"
+#include "ioasid/vma.h"
+#include "iommu/iommu.h"
+#include "sim/sim.h"
 
-size_t vma_set_index(const vma_set_t *s, uint64_t addr)
+size_t ioasid_vma_set_index(const ioasid_vma_set_t *s, uint64_t addr)
 {
     size_t lo = 0, hi = s->n;
     while (lo < hi) {
@@ -22,31 +24,25 @@ size_t vma_set_index(const vma_set_t *s, uint64_t addr)
     return lo;
 }
 
-const vma_t *vma_set_find(const vma_set_t *s, uint64_t addr)
+const ioasid_vma_t *ioasid_vma_set_find(const ioasid_vma_set_t *s, uint64_t addr)
 {
-    size_t i = vma_set_index(s, addr);
+    size_t i = ioasid_vma_set_index(s, addr);
     return i < s->n && s->v[i].start <= addr ? &s->v[i] : NULL;
 }
 
-static int insert_at(vma_set_t *s, size_t i, vma_t v)
+static int insert_at(ioasid_vma_set_t *s, size_t i, ioasid_vma_t v)
 {
-    if (s->n == s->cap) {
-        size_t c = s->cap ? s->cap * 2 : 8;
-        vma_t *a = realloc(s->v, c * sizeof(*a));
-        if (!a)
-            return -ENOMEM;
-        s->v = a;
-        s->cap = c;
-    }
-    memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(vma_t));
+    if (SIM_GROW(s->v, s->cap, s->n + 1, 8))
+        return -ENOMEM;
+    memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(ioasid_vma_t));
     s->v[i] = v;
     s->n++;
     return 0;
 }
 
-int vma_set_add(vma_set_t *s, vma_t v, const vma_t **overlap)
+int ioasid_vma_set_add(ioasid_vma_set_t *s, ioasid_vma_t v, const ioasid_vma_t **overlap)
 {
-    size_t i = vma_set_index(s, v.start);
+    size_t i = ioasid_vma_set_index(s, v.start);
     if (i < s->n && s->v[i].start < v.end) {
         if (overlap)
             *overlap = &s->v[i];
@@ -55,18 +51,18 @@ int vma_set_add(vma_set_t *s, vma_t v, const vma_t **overlap)
     return insert_at(s, i, v);
 }
 
-int vma_set_remove(vma_set_t *s, uint64_t start, uint64_t end)
+int ioasid_vma_set_remove(ioasid_vma_set_t *s, uint64_t start, uint64_t end)
 {
-    size_t i = vma_set_index(s, start);
+    size_t i = ioasid_vma_set_index(s, start);
     while (i < s->n && s->v[i].start < end) {
-        vma_t v = s->v[i];
-        memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(vma_t));
+        ioasid_vma_t v = s->v[i];
+        memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(ioasid_vma_t));
         s->n--;
         /* Keep the parts outside [start, end). */
-        if (v.end > end && insert_at(s, i, (vma_t){end, v.end, v.perm}))
+        if (v.end > end && insert_at(s, i, (ioasid_vma_t){end, v.end, v.perm}))
             return -ENOMEM;
         if (v.start < start) {
-            if (insert_at(s, i, (vma_t){v.start, start, v.perm}))
+            if (insert_at(s, i, (ioasid_vma_t){v.start, start, v.perm}))
                 return -ENOMEM;
             i++;
         }
@@ -76,14 +72,14 @@ int vma_set_remove(vma_set_t *s, uint64_t start, uint64_t end)
     return 0;
 }
 
-void vma_set_fini(vma_set_t *s)
+void ioasid_vma_set_fini(ioasid_vma_set_t *s)
 {
     free(s->v);
     s->v = NULL;
     s->n = s->cap = 0;
 }
 
-bool vma_range_ok(unsigned levels, uint64_t va, uint64_t len)
+bool ioasid_vma_range_ok(unsigned levels, uint64_t va, uint64_t len)
 {
     unsigned bits = iommu_pt_va_bits(levels);
     uint64_t limit = bits >= 64 ? UINT64_MAX : (1ull << bits);
@@ -91,7 +87,7 @@ bool vma_range_ok(unsigned levels, uint64_t va, uint64_t len)
            !(len & (IOMMU_PAGE_SIZE - 1)) && va < limit && len <= limit - va;
 }
 
-uint64_t vma_need_perm(unsigned flags)
+uint64_t ioasid_vma_need_perm(unsigned flags)
 {
     return ((flags & PCIE_F_R) ? IOMMU_PTE_R : 0) |
            ((flags & PCIE_F_W) ? IOMMU_PTE_W : 0) |

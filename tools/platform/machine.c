@@ -37,8 +37,17 @@ int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
         rc = sim_config_register(cfg, ioasid_host_params, ioasid_host_nparams,
                                  &pc->host);
     if (!rc)
-        rc = sim_config_register(cfg, ioasid_virt_params, ioasid_virt_nparams,
+        rc = sim_config_register(cfg, ioasid_vm_params, ioasid_vm_nparams,
                                  &pc->virt);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_fault_params,
+                                 ioasid_fault_nparams, &pc->virt);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_vmm_params, ioasid_vmm_nparams,
+                                 &pc->virt);
+    if (!rc)
+        rc = sim_config_register(cfg, ioasid_guest_params,
+                                 ioasid_guest_nparams, &pc->virt);
     if (!rc)
         rc = sim_config_register(cfg, run_params,
                                  sizeof(run_params) / sizeof(run_params[0]),
@@ -134,7 +143,8 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     if (!p->faults || !p->iommu)
         goto oom;
     iommu_set_spans(p->iommu, p->faults);
-    p->host = ioasid_host_create(p->sim, p->stats, &pc->host, p->iommu, seed);
+    p->host = ioasid_host_create(p->sim, p->stats, &pc->host, p->iommu,
+                                 p->faults, seed);
     if (!p->host)
         goto oom;
     /* The IOMMU reaches a device through the root complex, by RID. */
@@ -161,8 +171,8 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
         for (unsigned i = 0; i < pc->virt.devices; i++)
             rids[i] = pcie_dev_rid(p->devs[i]);
         p->vm = ioasid_virt_create(p->sim, p->stats, &pc->virt, p->host,
-                                   p->iommu, rids, (unsigned)pc->virt.devices,
-                                   seed);
+                                   p->iommu, p->faults, rids,
+                                   (unsigned)pc->virt.devices, seed);
         if (!p->vm) {
             platform_destroy(p);
             return NULL;

@@ -132,7 +132,7 @@ static void apply_native(platform_t *p, const platform_src_state_t *s, pcie_dev_
 {
     const trace_record_t *r = &s->rec;
     uint16_t rid = pcie_dev_rid(dev);
-    ioasid_mm_t *mm = ioasid_host_lookup(p->host, rid, r->pasid);
+    ioasid_mm_t *mm = ioasid_mm_lookup(p->host, rid, r->pasid);
     if (r->op != TRACE_MAP && !mm) {
         unknown_pasid(p, s);
         return;
@@ -141,7 +141,7 @@ static void apply_native(platform_t *p, const platform_src_state_t *s, pcie_dev_
     case TRACE_MAP:
         if (!mm) {
             mm = ioasid_mm_create(p->host);
-            if (!mm || ioasid_host_bind(p->host, mm, rid, r->pasid)) {
+            if (!mm || ioasid_mm_bind(mm, rid, r->pasid)) {
                 sim_error(p);
                 return;
             }

@@ -1,0 +1,186 @@
+/*
+ * ioasid/host.h - the host IOMMU driver: PRQ interrupt and handler thread,
+ * I/O page fault groups, a fault handler per (RID, PASID) binding, iopf
+ * workers, page responses (or resumes) through the invalidation queue,
+ * stall events of untranslated DMA (SMMUv3 stall model: a fault group of
+ * one, answered with a resume) and invalidations.
+ *
+ * The driver knows nothing of who handles a fault: each binding carries
+ * the handler its owner installed, as Linux's io-pgfault calls
+ * domain->iopf_handler(group) (drivers/iommu/io-pgfault.c:
+ * iommu_report_device_fault, iommu_handle_iopf). Owners (the host mm,
+ * mm.h; a VM, vm.h) only call down into this unit.
+ */
+#ifndef IOASID_HOST_H
+#define IOASID_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iommu/iommu.h"
+#include "sim/sim.h"
+
+typedef struct ioasid_host_cfg {
+    sim_time_t irq_latency;   /* MSI -> hard IRQ -> threaded handler running */
+    sim_dist_t prq_desc;      /* handler: read + report one descriptor */
+    uint64_t iopf_workers;    /* iopf workqueue threads */
+    sim_dist_t iopf;          /* per group: iopf core, queueing to the handler
+                                 and building the response (no mm work) */
+    sim_dist_t mm_minor;      /* handle_mm_fault, minor fault (per page) */
+    sim_dist_t qi_submit;     /* software: build descriptors, write the
+                                 invalidation queue tail (per batch); the
+                                 IOMMU's processing is iommu.qi_* */
+} ioasid_host_cfg_t;
+
+/* The [host] parameter table (offsets into ioasid_host_cfg_t). */
+extern const sim_param_t ioasid_host_params[];
+extern const unsigned ioasid_host_nparams;
+
+typedef struct ioasid_host ioasid_host_t;
+
+/* One page request of a group. */
+typedef struct ioasid_iopf_fault {
+    struct ioasid_iopf_fault *next;
+    iommu_prq_desc_t desc;
+} ioasid_iopf_fault_t;
+
+typedef struct ioasid_iopf_group ioasid_iopf_group_t;
+
+/* Queued host work on a group is done (ioasid_host_queue). */
+typedef void (*ioasid_iopf_work_fn)(void *opaque, ioasid_iopf_group_t *g);
+
+/* A complete page request group (iommu_fault_group in Linux). */
+struct ioasid_iopf_group {
+    ioasid_iopf_fault_t *faults; /* in arrival order, the last request last */
+    ioasid_iopf_fault_t *last;
+    bool stall;                  /* a stall event: answered with a resume */
+    uint16_t stag;
+    unsigned resp_stage;         /* span stage its response submission
+                                    closes (SIM_SPAN_NO_STAGE: none); the
+                                    host sets host_fault, a handler may
+                                    change it */
+    uint64_t priv;               /* the handler's own (e.g. a GPA) */
+    ioasid_iopf_work_fn work;    /* queued work: its completion */
+    void *work_opaque;
+};
+
+/*
+ * A fault handler: the binding's owner takes the whole group (Linux:
+ * domain->iopf_handler). It must answer the group exactly once, now or
+ * later (ioasid_host_respond, ioasid_host_respond_step, or through queued
+ * work). Returns extra time the host's handler thread spends in it.
+ */
+typedef sim_time_t (*ioasid_iopf_handler_fn)(void *data,
+                                             ioasid_iopf_group_t *g);
+
+/* A (RID, PASID) pair, for invalidations. */
+typedef struct ioasid_binding {
+    uint16_t rid;
+    uint32_t pasid;
+} ioasid_binding_t;
+
+/*
+ * Create the host driver for `iommu` (it registers the PRQ and fault
+ * queue interrupts). `spans` is the fault span family whose stages
+ * host_irq and host_fault the driver stamps (NULL: none). NULL on
+ * allocation failure.
+ */
+ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
+                                  const ioasid_host_cfg_t *cfg, iommu_t *iommu,
+                                  const sim_spans_t *spans, uint64_t seed);
+/* Destroy the driver, after releasing what was handed to ioasid_host_own
+ * (latest first). NULL is ignored. */
+void ioasid_host_destroy(ioasid_host_t *h);
+
+/* The simulation and the IOMMU the driver runs on. */
+sim_t *ioasid_host_sim(const ioasid_host_t *h);
+iommu_t *ioasid_host_iommu(const ioasid_host_t *h);
+
+/* Release obj with fini(obj) when the host is destroyed (an owner's
+ * objects that live as long as the driver). 0 or -ENOMEM. */
+int ioasid_host_own(ioasid_host_t *h, void *obj, void (*fini)(void *obj));
+
+/*
+ * Bind (rid, pasid): write its PASID entry e and record the owner's fault
+ * handler {fn, data} for its page requests. Rebinding replaces both.
+ * Returns 0 or a negative errno (-ENOMEM, or the IOMMU's).
+ */
+int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
+                     const iommu_pasid_entry_t *e, ioasid_iopf_handler_fn fn,
+                     void *data);
+/* The handler bound to (rid, pasid) (and its data in *data), or NULL. */
+ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h,
+                                           uint16_t rid, uint32_t pasid,
+                                           void **data);
+/* Unbind (rid, pasid): clear its PASID entry (and invalidate the PASID
+ * cache and its IOTLB entries through the queue); its partial requests are
+ * dropped, and its pending groups are answered Invalid by their owners
+ * when their handling ends. Returns 0 or -ENOENT. */
+int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid);
+
+/* A new domain id (host address spaces, guest processes, stage 2), or
+ * -ENOSPC when the 16-bit ids are used up. */
+int ioasid_host_alloc_domain(ioasid_host_t *h);
+
+/* A host software cost, drawn from the driver's stream. */
+typedef enum {
+    IOASID_HOST_IOPF,      /* host.iopf */
+    IOASID_HOST_MM_MINOR,  /* host.mm_minor */
+    IOASID_HOST_QI_SUBMIT, /* host.qi_submit */
+} ioasid_host_cost_t;
+sim_time_t ioasid_host_draw(ioasid_host_t *h, ioasid_host_cost_t which);
+
+/* Queue g on the iopf workers for `cost`; when a worker finishes,
+ * work(opaque, g) runs (and must answer g). */
+void ioasid_host_queue(ioasid_host_t *h, ioasid_iopf_group_t *g,
+                       sim_time_t cost, ioasid_iopf_work_fn work,
+                       void *opaque);
+
+/* Answer g now: a page group response (VT-d: + wait descriptor) or a
+ * resume through the invalidation queue; stamps g->resp_stage; frees g. */
+void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g,
+                         uint8_t code);
+
+/* The host's response step: after host.qi_submit (drawn here), answer g
+ * as ioasid_host_respond, then call done(opaque) (may be NULL). For a
+ * response that comes from user space (the FAULT object's completion). */
+typedef void (*ioasid_host_done_fn)(void *opaque);
+void ioasid_host_respond_step(ioasid_host_t *h, ioasid_iopf_group_t *g,
+                              uint8_t code, ioasid_host_done_fn done,
+                              void *opaque);
+
+/* A handler handed g to user space (counted host.iopf.guest_groups). */
+void ioasid_host_note_user_group(ioasid_host_t *h);
+
+/* Submit, after host.qi_submit, an IOTLB range invalidation of (domain,
+ * pasid) and a device-TLB invalidation per binding, then a wait whose
+ * completion calls done(opaque). Returns 0 or -ENOMEM. */
+int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
+                           const ioasid_binding_t *binds, size_t n,
+                           uint64_t va, uint64_t len, iommu_done_fn done,
+                           void *opaque);
+
+/* The host mm's statistics, registered by the driver (in its stats
+ * order); the host mm (mm.c) updates them. */
+typedef struct ioasid_host_mm_stats {
+    sim_counter_t *minor, *spurious, *upgrades, *bad_access, *unmaps;
+    sim_hist_t *unmap_latency;
+    uint64_t unmaps_pending; /* unmaps whose invalidation is not done */
+} ioasid_host_mm_stats_t;
+ioasid_host_mm_stats_t *ioasid_host_mm_stats(ioasid_host_t *h);
+
+/* Page requests reported and groups answered by the host. */
+typedef struct ioasid_host_totals {
+    uint64_t reported;       /* page requests reported by the PRQ handler */
+    uint64_t groups;         /* groups handled */
+    uint64_t resp_success, resp_invalid;
+    uint64_t requests_responded; /* page requests covered by responses */
+    uint64_t partial_discarded;
+    uint64_t stalls_resumed; /* stall events answered with a resume */
+    uint64_t in_flight;      /* groups queued or being handled */
+    uint64_t unmaps_pending; /* unmaps whose invalidation is not done */
+} ioasid_host_totals_t;
+/* The totals now (computed from the driver's counters). */
+void ioasid_host_totals(const ioasid_host_t *h, ioasid_host_totals_t *out);
+
+#endif /* IOASID_HOST_H */

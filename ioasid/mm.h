@@ -1,0 +1,52 @@
+/*
+ * ioasid/mm.h - host address spaces (a process mm: its VMAs and the
+ * stage-1 I/O page table the IOMMU walks) and the native SVA fault
+ * handler their bindings carry: a group is queued on the host's iopf
+ * workers with its cost; when a worker finishes, the pages are fixed and
+ * the group answered (Linux drivers/iommu/iommu-sva.c:
+ * iommu_sva_iopf_handler, iommu_sva_handle_mm).
+ */
+#ifndef IOASID_MM_H
+#define IOASID_MM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ioasid/host.h"
+
+typedef struct ioasid_mm ioasid_mm_t;
+
+/* A new, empty address space (a process mm with its stage-1 table) with a
+ * fresh domain id; the host releases it when destroyed. NULL on failure. */
+ioasid_mm_t *ioasid_mm_create(ioasid_host_t *host);
+
+/* Bind (rid, pasid) to mm for native SVA: the PASID entry points to the
+ * mm's table with PRI enabled, and the binding carries the native SVA
+ * fault handler. Returns 0 or -ENOMEM. */
+int ioasid_mm_bind(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid);
+/* The mm bound to (rid, pasid) for native SVA, or NULL. */
+ioasid_mm_t *ioasid_mm_lookup(const ioasid_host_t *host, uint16_t rid,
+                              uint32_t pasid);
+
+/*
+ * Add a mapping [va, va+len) with perm (IOMMU_PTE_R|W|X) to mm; with
+ * `present` its pages are populated at once, otherwise on first fault.
+ * Returns 0, -EEXIST (overlaps a mapping), -EINVAL (alignment or address
+ * width) or -ENOMEM. Functional: takes no simulated time.
+ */
+int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
+                  bool present);
+
+/*
+ * Remove mappings in [va, va+len) (pages must be 4 KiB aligned), clear the
+ * page table, then, after host.qi_submit, submit to the invalidation queue
+ * an IOTLB invalidation and a device-TLB invalidation per device bound to
+ * mm, and a wait descriptor; the latency until the wait completes is
+ * measured (host.unmap.latency). Returns 0, -EINVAL or -ENOMEM.
+ */
+int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len);
+
+/* Input address bits of mm's table. */
+unsigned ioasid_mm_va_bits(const ioasid_mm_t *mm);
+
+#endif /* IOASID_MM_H */

@@ -1,0 +1,509 @@
+/*
+ * vm.c - the virtual machine object: its memory (stage 2), its assigned
+ * devices, its processes (IOASIDs nested on the VM's stage 2) and what the
+ * trace does to them (map, unmap, detach), and the fault handler it
+ * installs on each (device, PASID) binding: a stage-2 fault (the guest's
+ * stage 1 translates the address but the host has not backed the page) is
+ * host work, like the host's own; any other fault is the guest's and goes
+ * to the FAULT object in the host handler thread's context (iommufd's
+ * handler has no workqueue hop: drivers/iommu/iommufd/fault.c:
+ * iommufd_fault_iopf_handler). Telling them apart walks the guest's stage
+ * 1 in software, for free: the model's stand-in for the stage the IOMMU
+ * reports.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ioasid/vm.h"
+
+/* A guest process and its VM (the binding handler's data). */
+typedef struct vproc {
+    ioasid_gproc_t gp;
+    ioasid_virt_t *v;
+} vproc_t;
+
+struct ioasid_virt {
+    sim_t *sim;
+    ioasid_host_t *host;
+    iommu_t *iommu;
+    ioasid_virt_cfg_t cfg;
+    sim_rng_t rng; /* shared by the VM's units, in event order */
+
+    ioasid_fault_t *fault;
+    ioasid_guest_t *guest;
+    ioasid_vmm_t *vmm;
+
+    /* guest memory */
+    iommu_guest_t *gmem;
+    uint16_t s2_domain;
+    unsigned next_ioasid;
+
+    ioasid_vdev_t *devs;
+    unsigned ndevs;
+    vproc_t **procs; /* indexed by PASID through a small open table */
+    size_t nproc_slots, nprocs;
+
+    struct {
+        sim_counter_t *s2_faults, *unmaps;
+        sim_hist_t *unmap_latency;
+    } s;
+};
+
+#define F(x) offsetof(ioasid_virt_cfg_t, x)
+const sim_param_t ioasid_vm_params[] = {
+    {"vm", "devices", SIM_PARAM_UINT, "0", 0, 256, "devices",
+     "devices 0..N-1 are assigned to the VM: their PASIDs are guest "
+     "processes on nested translation (0: no VM, native SVA only)",
+     NULL, F(devices)},
+    {"vm", "memory", SIM_PARAM_UINT, "4G", 1u << 20, 1ull << 40, "bytes",
+     "guest physical memory for the guest processes' pages", NULL,
+     F(memory)},
+    {"vm", "s2_on_demand", SIM_PARAM_BOOL, "false", 0, 0, "",
+     "the host backs guest memory on first fault (a stage-2 fault the host "
+     "handles) instead of all at VM start as VFIO pins it", NULL,
+     F(s2_on_demand)},
+};
+#undef F
+const unsigned ioasid_vm_nparams =
+    sizeof(ioasid_vm_params) / sizeof(ioasid_vm_params[0]);
+
+/* ------------------------------------------------------------ devices */
+
+static ioasid_vdev_t *vm_dev(ioasid_virt_t *v, uint16_t rid)
+{
+    for (unsigned i = 0; i < v->ndevs; i++)
+        if (v->devs[i].rid == rid)
+            return &v->devs[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------- the fault handler */
+
+static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g);
+
+/* Whether a fault at addr of gp is a stage-2 fault (the guest's stage 1
+ * translates it to a GPA the host has not backed); sets *gpa. */
+static bool s2_fault(ioasid_virt_t *v, const ioasid_gproc_t *gp,
+                     uint64_t addr, uint64_t *gpa)
+{
+    iommu_walk_t w;
+    iommu_pt_walk(&gp->s1, addr & ~(IOMMU_PAGE_SIZE - 1), &w);
+    if (w.outcome != IOMMU_WALK_OK)
+        return false; /* stage 1: the guest's */
+    uint64_t hpa;
+    *gpa = w.pa & ~(IOMMU_PAGE_SIZE - 1);
+    return iommu_guest_to_host(v->gmem, *gpa, &hpa) != 0;
+}
+
+/* Back the guest page at gpa (the host's stage-2 fault handling). */
+static int s2_fill(ioasid_virt_t *v, uint64_t gpa)
+{
+    uint64_t hpa;
+    if (iommu_guest_to_host(v->gmem, gpa, &hpa) == 0)
+        return 0;
+    v->s.s2_faults->value++;
+    return iommu_guest_back(v->gmem, gpa & ~(IOMMU_PAGE_SIZE - 1),
+                            IOMMU_PAGE_SIZE,
+                            IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X,
+                            IOMMU_PAGE_SHIFT);
+}
+
+/* Whether (rid, pasid) is still bound to vp (else it was detached while
+ * its group waited: answered Invalid, as iopf_queue_remove_device does). */
+static bool still_bound(const vproc_t *vp, const ioasid_iopf_group_t *g)
+{
+    void *data;
+    return ioasid_host_handler(vp->v->host, g->last->desc.rid,
+                               g->last->desc.pasid,
+                               &data) == vm_iopf_handler &&
+           data == vp;
+}
+
+/* A worker backed (or not) the stage-2 page of g. */
+static void s2_work_done(void *opaque, ioasid_iopf_group_t *g)
+{
+    vproc_t *vp = opaque;
+    uint8_t code = PCIE_PRG_INVALID;
+    if (still_bound(vp, g))
+        code = s2_fill(vp->v, g->priv) ? PCIE_PRG_INVALID : PCIE_PRG_SUCCESS;
+    ioasid_host_respond(vp->v->host, g, code);
+}
+
+/* A stall event of a nested binding: not forwarded to the guest (the
+ * model's choice), answered Invalid after the host's iopf work. */
+static void stall_work_done(void *opaque, ioasid_iopf_group_t *g)
+{
+    vproc_t *vp = opaque;
+    ioasid_host_respond(vp->v->host, g, PCIE_PRG_INVALID);
+}
+
+/* The VM's fault handler (the binding's domain->iopf_handler). */
+static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
+{
+    vproc_t *vp = data;
+    ioasid_virt_t *v = vp->v;
+    ioasid_host_t *h = v->host;
+    if (g->stall) {
+        g->resp_stage = SIM_SPAN_NO_STAGE;
+        sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
+        cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+        ioasid_host_queue(h, g, cost, stall_work_done, vp);
+        return 0;
+    }
+    uint64_t gpa;
+    if (s2_fault(v, &vp->gp, g->last->desc.addr, &gpa)) {
+        /* The host's own: the iopf work, backing the page, the response. */
+        g->priv = gpa;
+        sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
+        cost += ioasid_host_draw(h, IOASID_HOST_MM_MINOR);
+        cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+        ioasid_host_queue(h, g, cost, s2_work_done, vp);
+        return 0;
+    }
+    ioasid_host_note_user_group(h);
+    return ioasid_fault_report(v->fault, g, vm_dev(v, g->last->desc.rid),
+                               &vp->gp);
+}
+
+/* ---------------------------------------------------------- processes */
+
+static vproc_t **proc_slot(const ioasid_virt_t *v, uint32_t pasid)
+{
+    size_t mask = v->nproc_slots - 1;
+    size_t i = (size_t)(((uint64_t)pasid * 0x9e3779b97f4a7c15ull) >> 20) & mask;
+    while (v->procs[i] && v->procs[i]->gp.pasid != pasid)
+        i = (i + 1) & mask;
+    return &v->procs[i];
+}
+
+static vproc_t *proc_find(const ioasid_virt_t *v, uint32_t pasid)
+{
+    return v->nproc_slots ? *proc_slot(v, pasid) : NULL;
+}
+
+/* Double the open-addressing table (rehashing every slot). */
+static int procs_grow(ioasid_virt_t *v)
+{
+    size_t n = v->nproc_slots ? v->nproc_slots * 2 : 64;
+    vproc_t **old = v->procs;
+    size_t oldn = v->nproc_slots;
+    v->procs = calloc(n, sizeof(*v->procs));
+    if (!v->procs) {
+        v->procs = old;
+        return -ENOMEM;
+    }
+    v->nproc_slots = n;
+    for (size_t i = 0; i < oldn; i++)
+        if (old[i])
+            *proc_slot(v, old[i]->gp.pasid) = old[i];
+    free(old);
+    return 0;
+}
+
+/* The guest process of `pasid`, created (an empty stage-1 IOASID) if
+ * needed. */
+static vproc_t *proc_get(ioasid_virt_t *v, uint32_t pasid)
+{
+    vproc_t *vp = proc_find(v, pasid);
+    if (vp)
+        return vp;
+    if ((v->nprocs + 1) * 2 > v->nproc_slots && procs_grow(v))
+        return NULL;
+    int domain = ioasid_host_alloc_domain(v->host);
+    if (domain < 0)
+        return NULL;
+    vp = calloc(1, sizeof(*vp));
+    if (!vp)
+        return NULL;
+    vp->v = v;
+    vp->gp.pasid = pasid;
+    vp->gp.ioasid = ++v->next_ioasid;
+    vp->gp.domain = (uint16_t)domain;
+    if (iommu_pt_init_guest(&vp->gp.s1, v->gmem,
+                            (unsigned)iommu_config(v->iommu)->levels)) {
+        free(vp);
+        return NULL;
+    }
+    *proc_slot(v, pasid) = vp;
+    v->nprocs++;
+    return vp;
+}
+
+static void proc_destroy(vproc_t *vp)
+{
+    ioasid_vma_set_fini(&vp->gp.vmas);
+    free(vp->gp.att);
+    free(vp);
+}
+
+static bool attached(const ioasid_gproc_t *gp, const ioasid_vdev_t *d)
+{
+    for (size_t i = 0; i < gp->natt; i++)
+        if (gp->att[i] == d)
+            return true;
+    return false;
+}
+
+/* Attach device d to process vp: its PASID entry becomes nested (guest
+ * stage 1 on the VM's stage 2) with PRI enabled, and the binding carries
+ * the VM's fault handler. */
+static int attach(ioasid_virt_t *v, vproc_t *vp, ioasid_vdev_t *d)
+{
+    ioasid_gproc_t *gp = &vp->gp;
+    if (attached(gp, d))
+        return 0;
+    if (SIM_GROW(gp->att, gp->att_cap, gp->natt + 1, 4))
+        return -ENOMEM;
+    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_NESTED,
+                             .domain = gp->domain,
+                             .s2_domain = v->s2_domain,
+                             .s1 = gp->s1,
+                             .s2 = *iommu_guest_s2(v->gmem),
+                             .pri = true};
+    int rc = ioasid_host_bind(v->host, d->rid, gp->pasid, &e, vm_iopf_handler,
+                              vp);
+    if (rc)
+        return rc;
+    gp->att[gp->natt++] = d;
+    return 0;
+}
+
+bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
+{
+    vproc_t *vp = proc_find(v, pasid);
+    return vp && dev < v->ndevs && attached(&vp->gp, &v->devs[dev]);
+}
+
+int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                    uint64_t va, uint64_t len, uint64_t perm, bool present)
+{
+    if (dev >= v->ndevs)
+        return -ENODEV;
+    vproc_t *vp = proc_get(v, pasid);
+    if (!vp)
+        return -ENOMEM;
+    ioasid_gproc_t *gp = &vp->gp;
+    int rc = attach(v, vp, &v->devs[dev]);
+    if (rc)
+        return rc;
+    if (!ioasid_vma_range_ok(gp->s1.levels, va, len))
+        return -EINVAL;
+    const ioasid_vma_t *m = NULL;
+    rc = ioasid_vma_set_add(&gp->vmas, (ioasid_vma_t){va, va + len, perm},
+                            &m);
+    if (rc == -EEXIST)
+        /* The same mapping again from another device only attaches it. */
+        return m->start == va && m->end == va + len && m->perm == perm
+                   ? 0
+                   : -EEXIST;
+    if (rc || !present)
+        return rc;
+    for (uint64_t off = 0; off < len; off += IOMMU_PAGE_SIZE) {
+        uint64_t gpa = ioasid_guest_gpa_alloc(v->guest);
+        if (!gpa)
+            return -ENOSPC;
+        rc = iommu_pt_map(&gp->s1, va + off, gpa, IOMMU_PAGE_SHIFT,
+                          perm | IOMMU_PTE_U);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- unmap */
+
+typedef struct vunmap {
+    ioasid_virt_t *v;
+    vproc_t *vp;
+    uint64_t va, len;
+    sim_time_t start;
+} vunmap_t;
+
+static void vunmap_done(void *opaque)
+{
+    vunmap_t *u = opaque;
+    sim_hist_add(u->v->s.unmap_latency, sim_now(u->v->sim) - u->start);
+    free(u);
+}
+
+/* The guest's invalidation has reached the host: the host invalidates the
+ * IOTLB and the devices' ATCs through its queue. */
+static void ev_vunmap(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)arg;
+    vunmap_t *u = opaque;
+    const ioasid_gproc_t *gp = &u->vp->gp;
+    ioasid_binding_t *b = calloc(gp->natt ? gp->natt : 1, sizeof(*b));
+    for (size_t i = 0; b && i < gp->natt; i++)
+        b[i] = (ioasid_binding_t){gp->att[i]->rid, gp->pasid};
+    if (!b || ioasid_host_invalidate(u->v->host, gp->domain, b, gp->natt,
+                                     u->va, u->len, vunmap_done, u)) {
+        sim_oom(sim, "guest");
+        free(u);
+    }
+    free(b);
+}
+
+int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                      uint64_t va, uint64_t len)
+{
+    vproc_t *vp = proc_find(v, pasid);
+    if (!vp || dev >= v->ndevs || !attached(&vp->gp, &v->devs[dev]))
+        return -ENOENT;
+    ioasid_gproc_t *gp = &vp->gp;
+    if (!ioasid_vma_range_ok(gp->s1.levels, va, len))
+        return -EINVAL;
+    if (ioasid_vma_set_remove(&gp->vmas, va, va + len))
+        return -ENOMEM;
+    int rc = iommu_pt_unmap(&gp->s1, va, len, NULL, NULL);
+    if (rc)
+        return rc;
+    vunmap_t *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    *u = (vunmap_t){v, vp, va, len, sim_now(v->sim)};
+    v->s.unmaps->value++;
+    /* Guest invalidation -> VM exit -> VMM -> cache-invalidate ioctl. */
+    sim_schedule(v->sim, sim_dist_draw(&v->cfg.inv, &v->rng), ev_vunmap, u, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------ detach */
+
+int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
+{
+    vproc_t *vp = proc_find(v, pasid);
+    if (!vp || dev >= v->ndevs || !attached(&vp->gp, &v->devs[dev]))
+        return -ENOENT;
+    ioasid_gproc_t *gp = &vp->gp;
+    ioasid_vdev_t *d = &v->devs[dev];
+    /* Pending faults are answered Invalid (eventq.c:
+     * iommufd_auto_response_faults). */
+    ioasid_fault_detach(v->fault, d, gp);
+    for (size_t i = 0; i < gp->natt; i++)
+        if (gp->att[i] == d) {
+            gp->att[i] = gp->att[--gp->natt];
+            break;
+        }
+    return ioasid_host_unbind(v->host, d->rid, pasid);
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+static const sim_stat_def_t vm_s2_stats[] = {
+    {SIM_STAT_COUNTER, "vm.s2_faults",
+     "guest pages backed by the host on a fault", "pages",
+     offsetof(ioasid_virt_t, s.s2_faults)},
+};
+static const sim_stat_def_t vm_unmap_stats[] = {
+    {SIM_STAT_COUNTER, "guest.unmap.count", "guest unmaps with invalidation",
+     "unmaps", offsetof(ioasid_virt_t, s.unmaps)},
+};
+static const sim_stat_def_t vm_unmap_lat_stats[] = {
+    {SIM_STAT_HIST, "guest.unmap.latency",
+     "guest unmap: guest invalidation, VMM, host queue, until done", "ps",
+     offsetof(ioasid_virt_t, s.unmap_latency)},
+};
+
+/* Register every statistic of the VM's units, in the order of stats.txt. */
+static int virt_stats(ioasid_virt_t *v, sim_stats_t *st)
+{
+    if (ioasid_fault_stats(v->fault, st) || ioasid_vmm_stats(v->vmm, st) ||
+        ioasid_guest_mm_stats(v->guest, st) ||
+        sim_stats_register(st, vm_s2_stats, 1, v) ||
+        ioasid_guest_vcpu_stats(v->guest, st) ||
+        sim_stats_register(st, vm_unmap_stats, 1, v) ||
+        ioasid_fault_ring_stats(v->fault, st) ||
+        sim_stats_register(st, vm_unmap_lat_stats, 1, v))
+        return -ENOMEM;
+    return 0;
+}
+
+ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
+                                  const ioasid_virt_cfg_t *cfg,
+                                  ioasid_host_t *host, iommu_t *iommu,
+                                  const sim_spans_t *spans,
+                                  const uint16_t *rids, unsigned ndevs,
+                                  uint64_t seed)
+{
+    ioasid_virt_t *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    v->sim = sim;
+    v->cfg = *cfg;
+    v->host = host;
+    v->iommu = iommu;
+    sim_rng_seed(&v->rng, seed, "vm");
+    v->fault = ioasid_fault_create(sim, cfg, host, &v->rng, spans);
+    v->guest = v->fault ? ioasid_guest_create(sim, cfg, iommu, v->fault,
+                                              &v->rng, spans)
+                        : NULL;
+    v->vmm = v->guest ? ioasid_vmm_create(sim, cfg, v->fault, v->guest,
+                                          &v->rng, spans)
+                      : NULL;
+    if (!v->vmm)
+        goto fail;
+    unsigned levels = (unsigned)iommu_config(iommu)->levels;
+    v->gmem = iommu_guest_create(iommu_memory(iommu), levels, 21);
+    int s2dom = ioasid_host_alloc_domain(host);
+    if (!v->gmem || s2dom < 0)
+        goto fail;
+    v->s2_domain = (uint16_t)s2dom;
+    uint64_t base = iommu_guest_reserve(v->gmem, cfg->memory, 1ull << 30);
+    if (!base)
+        goto fail;
+    ioasid_guest_set_memory(v->guest, base, base + cfg->memory);
+    /* VFIO pins (backs) all guest memory at start unless on demand. */
+    if (!cfg->s2_on_demand &&
+        iommu_guest_back(v->gmem, base, cfg->memory,
+                         IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X, 30))
+        goto fail;
+    v->ndevs = ndevs;
+    v->devs = calloc(ndevs ? ndevs : 1, sizeof(*v->devs));
+    if (!v->devs || virt_stats(v, st) || ioasid_guest_init(v->guest, st))
+        goto fail;
+    for (unsigned i = 0; i < ndevs; i++) {
+        v->devs[i].index = i;
+        v->devs[i].rid = rids[i];
+        v->devs[i].vrid = (uint16_t)(0x0008 + 8 * i); /* 00:01.0, 00:02.0 */
+        if (cfg->routing == IOASID_ROUTE_VPRI) {
+            char name[64];
+            snprintf(name, sizeof(name), "guest.vpri%u", i);
+            v->devs[i].vpri = ioasid_guest_queue_create(v->guest, st, name);
+            if (!v->devs[i].vpri)
+                goto fail;
+        }
+    }
+    return v;
+fail:
+    sim_logf(sim_log(sim), SIM_LOG_ERROR, "cannot build the VM: out of memory "
+                                          "or guest memory too large");
+    ioasid_virt_destroy(v);
+    return NULL;
+}
+
+void ioasid_virt_destroy(ioasid_virt_t *v)
+{
+    if (!v)
+        return;
+    /* Bindings still carrying the VM's handler are left to the host's
+     * teardown (it is destroyed after the VM, and runs no more events). */
+    ioasid_vmm_destroy(v->vmm);
+    ioasid_guest_destroy(v->guest);
+    ioasid_fault_destroy(v->fault);
+    free(v->devs);
+    for (size_t i = 0; i < v->nproc_slots; i++)
+        if (v->procs[i])
+            proc_destroy(v->procs[i]);
+    free(v->procs);
+    iommu_guest_destroy(v->gmem);
+    free(v);
+}
+
+void ioasid_virt_start(ioasid_virt_t *v)
+{
+    ioasid_guest_start(v->guest);
+}
