@@ -103,14 +103,16 @@ const sim_param_t pcie_dev_params[] = {
      "device only with it set)",
      NULL, offsetof(pcie_dev_cfg_t, prg_pasid_required)},
     {"device", "proc", SIM_PARAM_DIST, "50", 0, 0, "ns",
-     "ATC lookup and building a translation or page request "
-     "(latency-calibration 3.1, [I])",
+     "ATC lookup and building a translation or page request (no published "
+     "figure: [I])",
      NULL, offsetof(pcie_dev_cfg_t, proc)},
     {"device", "inv_proc", SIM_PARAM_DIST, "500", 0, 0, "ns",
      "ATS Invalidate Request to Invalidate Completion in the device, "
      "before waiting for requests that used a dropped translation (IAA "
      "device-TLB invalidation 0.1-2 us, 67% below 1 us, measured with the "
-     "IOMMU [R]; the device's part alone: [I])",
+     "IOMMU: Linux dmar_perf_latency output in QEMU "
+     "docs/devel/migration/qpl-compression.rst [R]; the device's part "
+     "alone: [I])",
      NULL, offsetof(pcie_dev_cfg_t, inv_proc)},
 };
 const unsigned pcie_dev_nparams =

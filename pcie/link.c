@@ -11,12 +11,13 @@
  * One arrival event per message; no allocation in the steady state (a ring
  * per direction that grows only at a new maximum of messages in flight).
  *
- * Defaults (shared/reference/latency-calibration.md):
+ * Defaults:
  *  - latency: 220 ns one way, derived from the pcie-bench 64 B DMA read
  *    round trip of 0.55-0.60 us with an IOTLB hit (Neugebauer et al.,
  *    SIGCOMM 2018, pcie-bench/data@b2abf2f) minus the device, IOMMU,
  *    memory and serialisation time the model charges on it, halved
- *    (Intel TCC rule: a posted write is half a read); docs/model.md.
+ *    (a posted write is half a read: Intel TCC Tools 2021.3 Developer
+ *    Guide, "Data Streams Supported"); docs/model.md.
  *  - Gen3 x8, the link of the NFP6000 used for those measurements.
  */
 #include <errno.h>
@@ -611,9 +612,7 @@ static inline pcie_msg_t *reserve_slot(pcie_link_t *l, pcie_dir_t dir)
 {
     link_dir_t *d = &l->dir[dir];
     if (d->n > d->mask && ring_grow(l, d)) {
-        sim_logf(sim_log(l->sim), SIM_LOG_ERROR,
-                 "link: out of memory for an in-flight message");
-        sim_stop(l->sim);
+        sim_oom(l->sim, "link");
         return NULL;
     }
     return &slot_at(d, d->n)->m;

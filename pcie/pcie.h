@@ -3,10 +3,15 @@
  * root complex, the link model, and the endpoint device with its ATC (ATS)
  * and PRI state machine.
  *
- * Semantics follow the PCIe ATS/PRI chapter as collected in
- * shared/reference/fault-path-semantics.md section 1 (PCIe r4.0 10.2-10.5):
- * a Translation Completion with R=W=0 makes a PRI-capable device send Page
- * Requests; the PRG Response code decides what happens next.
+ * Semantics follow the ATS/PRI chapter of the PCIe Base Specification
+ * (r4.0 10.2-10.5): a Translation Completion with R=W=0 makes a
+ * PRI-capable device send Page Requests (10.4.1); the PRG Response code
+ * decides what happens next (10.4.2.1).
+ *
+ * This is the public header of pcie/: other folders include it and
+ * nothing else of pcie/. It includes no other pcie/ header. Inside pcie/,
+ * link.c and the device's units (device.c, atc.c, pri.c, stop.c, with
+ * their internal headers and the types-only dev_types.h) include it.
  */
 #ifndef PCIE_PCIE_H
 #define PCIE_PCIE_H

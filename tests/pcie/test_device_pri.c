@@ -1,7 +1,7 @@
 /*
  * tests/pcie/test_device_pri.c - the PRI state machine of the endpoint
- * device, one rule per test (PCIe r4.0 10.4-10.5 as collected in
- * fault-path-semantics section 1):
+ * device, one rule per test (PCIe r4.0 10.4-10.5; pcie/pri.c lists each
+ * rule with its section):
  *  - a denied translation makes a page request group: one Page Request per
  *    page (fault-ahead), one 9-bit PRG index, L=1 on the last only;
  *  - the outstanding allocation is min(capacity, host allocation), counted
