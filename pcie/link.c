@@ -360,36 +360,50 @@ static inline link_slot_t *slot_at(link_dir_t *d, uint32_t i)
 }
 
 /*
+ * The statistics of one direction, registered under "<link>.<dir>." in
+ * this order, followed by one counter per message type.
+ */
+static const sim_stat_def_t link_dir_stat_defs[] = {
+    {SIM_STAT_COUNTER, "messages", "messages sent", "messages",
+     offsetof(link_dir_t, msgs)},
+    {SIM_STAT_COUNTER, "tlps", "TLPs sent (payloads split by max payload size)",
+     "TLPs", offsetof(link_dir_t, tlps)},
+    {SIM_STAT_COUNTER, "bytes", "bytes on the wire", "bytes",
+     offsetof(link_dir_t, bytes)},
+    {SIM_STAT_COUNTER, "busy", "time spent serialising", "ps",
+     offsetof(link_dir_t, busy_ps)},
+    {SIM_STAT_SCALAR, "utilisation",
+     "fraction of the simulated time spent serialising (busy / run time)",
+     "fraction", offsetof(link_dir_t, util)},
+};
+#define LINK_DIR_NFIXED                                                        \
+    (sizeof(link_dir_stat_defs) / sizeof(link_dir_stat_defs[0]))
+#define LINK_DIR_NSTATS (LINK_DIR_NFIXED + PCIE_MSG_TYPES)
+
+/*
  * Register the statistics of one direction.
  */
 static int link_dir_stats(link_dir_t *d, sim_stats_t *st, const char *name,
                           const char *dirname)
 {
-    char n[160], desc[160];
-    snprintf(n, sizeof(n), "%s.%s.messages", name, dirname);
-    d->msgs = sim_stats_counter(st, n, "messages sent", "messages");
-    snprintf(n, sizeof(n), "%s.%s.tlps", name, dirname);
-    d->tlps = sim_stats_counter(
-        st, n, "TLPs sent (payloads split by max payload size)", "TLPs");
-    snprintf(n, sizeof(n), "%s.%s.bytes", name, dirname);
-    d->bytes = sim_stats_counter(st, n, "bytes on the wire", "bytes");
-    snprintf(n, sizeof(n), "%s.%s.busy", name, dirname);
-    d->busy_ps = sim_stats_counter(st, n, "time spent serialising", "ps");
-    snprintf(n, sizeof(n), "%s.%s.utilisation", name, dirname);
-    d->util = sim_stats_scalar(st, n,
-                               "fraction of the simulated time spent "
-                               "serialising (busy / run time)",
-                               "fraction");
-    if (!d->msgs || !d->tlps || !d->bytes || !d->busy_ps || !d->util)
-        return -ENOMEM;
-    for (unsigned t = 0; t < PCIE_MSG_TYPES; t++) {
-        snprintf(n, sizeof(n), "%s.%s.%s", name, dirname, msg_names[t]);
-        snprintf(desc, sizeof(desc), "%s messages sent", msg_names[t]);
-        d->by_type[t] = sim_stats_counter(st, n, desc, "messages");
-        if (!d->by_type[t])
-            return -ENOMEM;
+    sim_stat_def_t defs[LINK_DIR_NSTATS];
+    char names[LINK_DIR_NSTATS][160], descs[PCIE_MSG_TYPES][160];
+    for (size_t i = 0; i < LINK_DIR_NFIXED; i++) {
+        defs[i] = link_dir_stat_defs[i];
+        snprintf(names[i], sizeof(names[i]), "%s.%s.%s", name, dirname,
+                 link_dir_stat_defs[i].name);
+        defs[i].name = names[i];
     }
-    return 0;
+    for (unsigned t = 0; t < PCIE_MSG_TYPES; t++) {
+        size_t i = LINK_DIR_NFIXED + t;
+        snprintf(names[i], sizeof(names[i]), "%s.%s.%s", name, dirname,
+                 msg_names[t]);
+        snprintf(descs[t], sizeof(descs[t]), "%s messages sent", msg_names[t]);
+        defs[i] = (sim_stat_def_t){
+            SIM_STAT_COUNTER, names[i], descs[t], "messages",
+            offsetof(link_dir_t, by_type) + t * sizeof(d->by_type[0])};
+    }
+    return sim_stats_register(st, defs, LINK_DIR_NSTATS, d);
 }
 
 /*
