@@ -426,12 +426,12 @@ pcie_link_t *pcie_link_create(sim_t *sim, sim_stats_t *st, const char *name,
     l->dir[PCIE_DOWN].rx = down_rx;
     l->dir[PCIE_DOWN].opaque = down_opaque;
     for (unsigned k = 0; k < 2; k++) {
-        l->dir[k].ring = malloc(LINK_RING_INIT * sizeof(link_slot_t));
-        l->dir[k].mask = LINK_RING_INIT - 1;
-        if (!l->dir[k].ring) {
+        size_t cap = 0;
+        if (SIM_GROW(l->dir[k].ring, cap, LINK_RING_INIT, LINK_RING_INIT)) {
             pcie_link_destroy(l);
             return NULL;
         }
+        l->dir[k].mask = (uint32_t)(cap - 1);
     }
     if (link_dir_stats(&l->dir[PCIE_UP], st, name, "up") ||
         link_dir_stats(&l->dir[PCIE_DOWN], st, name, "down")) {
@@ -571,16 +571,13 @@ static void link_arrive_ev(sim_t *sim, void *opaque, uint64_t arg)
  */
 static int ring_grow(pcie_link_t *l, link_dir_t *d)
 {
-    uint32_t cap = (d->mask + 1) * 2;
-    link_slot_t *r = malloc((size_t)cap * sizeof(*r));
-    if (!r)
+    size_t old = (size_t)d->mask + 1, cap = old;
+    if (SIM_GROW(d->ring, cap, old + 1, LINK_RING_INIT))
         return -ENOMEM;
-    for (uint32_t i = 0; i < d->n; i++)
-        r[i] = *slot_at(d, i);
-    free(d->ring);
-    d->ring = r;
-    d->mask = cap - 1;
-    d->head = 0;
+    /* Slots [0, old) kept their places; the ring was full, so the part
+     * that wrapped round, [0, head), moves to just after the old end. */
+    memcpy(&d->ring[old], &d->ring[0], d->head * sizeof(*d->ring));
+    d->mask = (uint32_t)(cap - 1);
     l->grows++;
     return 0;
 }
