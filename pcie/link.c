@@ -11,12 +11,13 @@
  * One arrival event per message; no allocation in the steady state (a ring
  * per direction that grows only at a new maximum of messages in flight).
  *
- * Defaults (shared/reference/latency-calibration.md):
+ * Defaults:
  *  - latency: 220 ns one way, derived from the pcie-bench 64 B DMA read
  *    round trip of 0.55-0.60 us with an IOTLB hit (Neugebauer et al.,
  *    SIGCOMM 2018, pcie-bench/data@b2abf2f) minus the device, IOMMU,
  *    memory and serialisation time the model charges on it, halved
- *    (Intel TCC rule: a posted write is half a read); docs/model.md.
+ *    (a posted write is half a read: Intel TCC Tools 2021.3 Developer
+ *    Guide, "Data Streams Supported"); docs/model.md.
  *  - Gen3 x8, the link of the NFP6000 used for those measurements.
  */
 #include <errno.h>
@@ -359,36 +360,50 @@ static inline link_slot_t *slot_at(link_dir_t *d, uint32_t i)
 }
 
 /*
+ * The statistics of one direction, registered under "<link>.<dir>." in
+ * this order, followed by one counter per message type.
+ */
+static const sim_stat_def_t link_dir_stat_defs[] = {
+    {SIM_STAT_COUNTER, "messages", "messages sent", "messages",
+     offsetof(link_dir_t, msgs)},
+    {SIM_STAT_COUNTER, "tlps", "TLPs sent (payloads split by max payload size)",
+     "TLPs", offsetof(link_dir_t, tlps)},
+    {SIM_STAT_COUNTER, "bytes", "bytes on the wire", "bytes",
+     offsetof(link_dir_t, bytes)},
+    {SIM_STAT_COUNTER, "busy", "time spent serialising", "ps",
+     offsetof(link_dir_t, busy_ps)},
+    {SIM_STAT_SCALAR, "utilisation",
+     "fraction of the simulated time spent serialising (busy / run time)",
+     "fraction", offsetof(link_dir_t, util)},
+};
+#define LINK_DIR_NFIXED                                                        \
+    (sizeof(link_dir_stat_defs) / sizeof(link_dir_stat_defs[0]))
+#define LINK_DIR_NSTATS (LINK_DIR_NFIXED + PCIE_MSG_TYPES)
+
+/*
  * Register the statistics of one direction.
  */
 static int link_dir_stats(link_dir_t *d, sim_stats_t *st, const char *name,
                           const char *dirname)
 {
-    char n[160], desc[160];
-    snprintf(n, sizeof(n), "%s.%s.messages", name, dirname);
-    d->msgs = sim_stats_counter(st, n, "messages sent", "messages");
-    snprintf(n, sizeof(n), "%s.%s.tlps", name, dirname);
-    d->tlps = sim_stats_counter(
-        st, n, "TLPs sent (payloads split by max payload size)", "TLPs");
-    snprintf(n, sizeof(n), "%s.%s.bytes", name, dirname);
-    d->bytes = sim_stats_counter(st, n, "bytes on the wire", "bytes");
-    snprintf(n, sizeof(n), "%s.%s.busy", name, dirname);
-    d->busy_ps = sim_stats_counter(st, n, "time spent serialising", "ps");
-    snprintf(n, sizeof(n), "%s.%s.utilisation", name, dirname);
-    d->util = sim_stats_scalar(st, n,
-                               "fraction of the simulated time spent "
-                               "serialising (busy / run time)",
-                               "fraction");
-    if (!d->msgs || !d->tlps || !d->bytes || !d->busy_ps || !d->util)
-        return -ENOMEM;
-    for (unsigned t = 0; t < PCIE_MSG_TYPES; t++) {
-        snprintf(n, sizeof(n), "%s.%s.%s", name, dirname, msg_names[t]);
-        snprintf(desc, sizeof(desc), "%s messages sent", msg_names[t]);
-        d->by_type[t] = sim_stats_counter(st, n, desc, "messages");
-        if (!d->by_type[t])
-            return -ENOMEM;
+    sim_stat_def_t defs[LINK_DIR_NSTATS];
+    char names[LINK_DIR_NSTATS][160], descs[PCIE_MSG_TYPES][160];
+    for (size_t i = 0; i < LINK_DIR_NFIXED; i++) {
+        defs[i] = link_dir_stat_defs[i];
+        snprintf(names[i], sizeof(names[i]), "%s.%s.%s", name, dirname,
+                 link_dir_stat_defs[i].name);
+        defs[i].name = names[i];
     }
-    return 0;
+    for (unsigned t = 0; t < PCIE_MSG_TYPES; t++) {
+        size_t i = LINK_DIR_NFIXED + t;
+        snprintf(names[i], sizeof(names[i]), "%s.%s.%s", name, dirname,
+                 msg_names[t]);
+        snprintf(descs[t], sizeof(descs[t]), "%s messages sent", msg_names[t]);
+        defs[i] = (sim_stat_def_t){
+            SIM_STAT_COUNTER, names[i], descs[t], "messages",
+            offsetof(link_dir_t, by_type) + t * sizeof(d->by_type[0])};
+    }
+    return sim_stats_register(st, defs, LINK_DIR_NSTATS, d);
 }
 
 /*
@@ -411,12 +426,12 @@ pcie_link_t *pcie_link_create(sim_t *sim, sim_stats_t *st, const char *name,
     l->dir[PCIE_DOWN].rx = down_rx;
     l->dir[PCIE_DOWN].opaque = down_opaque;
     for (unsigned k = 0; k < 2; k++) {
-        l->dir[k].ring = malloc(LINK_RING_INIT * sizeof(link_slot_t));
-        l->dir[k].mask = LINK_RING_INIT - 1;
-        if (!l->dir[k].ring) {
+        size_t cap = 0;
+        if (SIM_GROW(l->dir[k].ring, cap, LINK_RING_INIT, LINK_RING_INIT)) {
             pcie_link_destroy(l);
             return NULL;
         }
+        l->dir[k].mask = (uint32_t)(cap - 1);
     }
     if (link_dir_stats(&l->dir[PCIE_UP], st, name, "up") ||
         link_dir_stats(&l->dir[PCIE_DOWN], st, name, "down")) {
@@ -556,16 +571,13 @@ static void link_arrive_ev(sim_t *sim, void *opaque, uint64_t arg)
  */
 static int ring_grow(pcie_link_t *l, link_dir_t *d)
 {
-    uint32_t cap = (d->mask + 1) * 2;
-    link_slot_t *r = malloc((size_t)cap * sizeof(*r));
-    if (!r)
+    size_t old = (size_t)d->mask + 1, cap = old;
+    if (SIM_GROW(d->ring, cap, old + 1, LINK_RING_INIT))
         return -ENOMEM;
-    for (uint32_t i = 0; i < d->n; i++)
-        r[i] = *slot_at(d, i);
-    free(d->ring);
-    d->ring = r;
-    d->mask = cap - 1;
-    d->head = 0;
+    /* Slots [0, old) kept their places; the ring was full, so the part
+     * that wrapped round, [0, head), moves to just after the old end. */
+    memcpy(&d->ring[old], &d->ring[0], d->head * sizeof(*d->ring));
+    d->mask = (uint32_t)(cap - 1);
     l->grows++;
     return 0;
 }
@@ -611,9 +623,7 @@ static inline pcie_msg_t *reserve_slot(pcie_link_t *l, pcie_dir_t dir)
 {
     link_dir_t *d = &l->dir[dir];
     if (d->n > d->mask && ring_grow(l, d)) {
-        sim_logf(sim_log(l->sim), SIM_LOG_ERROR,
-                 "link: out of memory for an in-flight message");
-        sim_stop(l->sim);
+        sim_oom(l->sim, "link");
         return NULL;
     }
     return &slot_at(d, d->n)->m;

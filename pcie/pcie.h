@@ -3,10 +3,15 @@
  * root complex, the link model, and the endpoint device with its ATC (ATS)
  * and PRI state machine.
  *
- * Semantics follow the PCIe ATS/PRI chapter as collected in
- * shared/reference/fault-path-semantics.md section 1 (PCIe r4.0 10.2-10.5):
- * a Translation Completion with R=W=0 makes a PRI-capable device send Page
- * Requests; the PRG Response code decides what happens next.
+ * Semantics follow the ATS/PRI chapter of the PCIe Base Specification
+ * (r4.0 10.2-10.5): a Translation Completion with R=W=0 makes a
+ * PRI-capable device send Page Requests (10.4.1); the PRG Response code
+ * decides what happens next (10.4.2.1).
+ *
+ * This is the public header of pcie/: other folders include it and
+ * nothing else of pcie/. It includes no other pcie/ header. Inside pcie/,
+ * link.c and the device's units (device.c, atc.c, pri.c, stop.c, with
+ * their internal headers and the types-only dev_types.h) include it.
  */
 #ifndef PCIE_PCIE_H
 #define PCIE_PCIE_H
@@ -129,6 +134,7 @@ pcie_link_t *pcie_link_create(sim_t *sim, sim_stats_t *st, const char *name,
                               const pcie_link_cfg_t *cfg, pcie_rx_fn up_rx,
                               void *up_opaque, pcie_rx_fn down_rx,
                               void *down_opaque);
+/* Free a link; messages still in flight are dropped. NULL is ignored. */
 void pcie_link_destroy(pcie_link_t *link);
 
 /* Send a message in a direction now: each direction serialises one TLP at
@@ -225,7 +231,9 @@ int pcie_dev_cfg_check(const pcie_dev_cfg_t *cfg, sim_log_t *log);
 
 typedef struct pcie_dev pcie_dev_t;
 
-/* Stages of a fault span, stamped along the way (see docs/model.md). */
+/* Stages of a fault span, stamped along the way (see docs/model.md). The
+ * units of pcie/ do not use these constants: each resolves the stages it
+ * stamps by name (sim_spans_stage) from the span family it is given. */
 typedef enum {
     PCIE_STAGE_ATS_FAULT = 0, /* translation request .. denying completion */
     PCIE_STAGE_PAGE_REQ,      /* device builds page request .. PRQ written */
@@ -262,8 +270,10 @@ pcie_dev_t *pcie_dev_create(sim_t *sim, sim_stats_t *st, unsigned index,
                             const pcie_link_cfg_t *link_cfg,
                             const pcie_dev_port_t *port, sim_spans_t *spans,
                             uint64_t seed);
+/* Free a device, its link and everything in flight. NULL is ignored. */
 void pcie_dev_destroy(pcie_dev_t *dev);
 
+/* The device's requester id (rid_base + index). */
 uint16_t pcie_dev_rid(const pcie_dev_t *dev);
 
 /* Start a DMA of len > 0 bytes (queued if all tags are busy or the
@@ -314,6 +324,9 @@ int pcie_dev_stop_pasid(pcie_dev_t *dev, uint32_t pasid,
 #define PCIE_PRI_STATUS_STOPPED 0x0100u /* disabled and nothing outstanding */
 #define PCIE_PRI_STATUS_PASID 0x8000u   /* PRG Response PASID Required */
 
+/* The device's PRI Status register: PCIE_PRI_STATUS_RF and UPRGI as
+ * received, STOPPED while PRI is disabled with nothing outstanding, PASID
+ * as configured (device.prg_pasid_required). */
 unsigned pcie_dev_pri_status(const pcie_dev_t *dev);
 
 /*
