@@ -118,24 +118,6 @@ const sim_param_t pcie_dev_params[] = {
 const unsigned pcie_dev_nparams =
     sizeof(pcie_dev_params) / sizeof(pcie_dev_params[0]);
 
-const char *const pcie_stage_names[PCIE_STAGE_COUNT] = {
-    "ats_fault", "page_req", "host_irq", "host_fault", "vmm",
-    "guest",     "vmm_exit", "response", "retry",      "data",
-};
-const char *const pcie_stage_descs[PCIE_STAGE_COUNT] = {
-    "device translation request until the completion denying access",
-    "device builds the page request until it is written in the PRQ",
-    "PRQ write, interrupt and host handler until the request is reported",
-    "host fault handling (queueing, mm fix-up) until the response is queued; "
-    "for a guest-owned fault, until it is reported to /dev/ioasid",
-    "VMM: eventfd wake-up, read, routing and injection into the guest",
-    "guest: interrupt, handler, mm fix-up, page response written",
-    "VM exit to the VMM and completion of the fault in the host",
-    "page response through the IOMMU and the link to the device",
-    "device re-issues the translation request until its completion",
-    "data transfer of the faulting page until the DMA part completes",
-};
-
 /*
  * Constraints between [device] keys.
  */

@@ -231,27 +231,10 @@ int pcie_dev_cfg_check(const pcie_dev_cfg_t *cfg, sim_log_t *log);
 
 typedef struct pcie_dev pcie_dev_t;
 
-/* Stages of a fault span, stamped along the way (see docs/model.md). The
- * units of pcie/ do not use these constants: each resolves the stages it
- * stamps by name (sim_spans_stage) from the span family it is given. */
-typedef enum {
-    PCIE_STAGE_ATS_FAULT = 0, /* translation request .. denying completion */
-    PCIE_STAGE_PAGE_REQ,      /* device builds page request .. PRQ written */
-    PCIE_STAGE_HOST_IRQ,      /* PRQ written .. host handler reports it */
-    PCIE_STAGE_HOST_FAULT,    /* reported .. host fixed it, response queued;
-                                 guest-owned: .. reported to /dev/ioasid */
-    PCIE_STAGE_VMM,           /* .. the VMM woke, read, routed, injected */
-    PCIE_STAGE_GUEST,         /* .. the guest handled it, response written */
-    PCIE_STAGE_VMM_EXIT,      /* .. VM exit, VMM completed it in the host */
-    PCIE_STAGE_RESPONSE,      /* response queued .. device has it */
-    PCIE_STAGE_RETRY,         /* device retries translation .. completion */
-    PCIE_STAGE_DATA,          /* data transfer .. DMA completes */
-    PCIE_STAGE_COUNT
-} pcie_stage_t;
-
-/* Names and descriptions of the stages, PCIE_STAGE_COUNT entries each. */
-extern const char *const pcie_stage_names[];
-extern const char *const pcie_stage_descs[];
+/* Fault spans: the device stamps the stages it owns (ats_fault, retry, and,
+ * through PRI, response) by name (sim_spans_stage) in the span family it
+ * is given; the list of stages belongs to whoever builds the family (the
+ * platform), so this layer names no stage of the host, VMM or guest. */
 
 /*
  * The upstream side of a device: where its link delivers (the root
