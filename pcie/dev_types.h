@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pcie/pcie.h"
+#include "pcie/dev_cfg.h"
 
 /* Where a DMA stands. */
 typedef enum pcie_job_state {

@@ -40,7 +40,7 @@
 
 #include "pcie/atc.h"
 #include "pcie/dev_types.h"
-#include "pcie/pcie.h"
+#include "pcie/device.h"
 #include "pcie/pri.h"
 #include "pcie/stop.h"
 

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pcie/pcie.h"
+#include "pcie/link.h"
 
 const char *const pcie_link_preset_names[PCIE_LINK_NPRESETS + 1] = {
     "custom",  "gen3x1", "gen3x2", "gen3x4", "gen3x8", "gen3x16",
@@ -59,19 +59,6 @@ const sim_param_t pcie_link_params[] = {
 };
 const unsigned pcie_link_nparams =
     sizeof(pcie_link_params) / sizeof(pcie_link_params[0]);
-
-static const char *const msg_names[PCIE_MSG_TYPES] = {
-    "ats_req", "ats_cpl", "page_req", "prg_resp", "mem_rd",
-    "mem_wr",  "mem_cpl", "inv_req",  "inv_cpl",
-};
-
-/*
- * Name of a message type, or "?" for an unknown type.
- */
-const char *pcie_msg_name(unsigned type)
-{
-    return type < PCIE_MSG_TYPES ? msg_names[type] : "?";
-}
 
 /* ------------------------------------------------------------- presets */
 
@@ -397,8 +384,8 @@ static int link_dir_stats(link_dir_t *d, sim_stats_t *st, const char *name,
     for (unsigned t = 0; t < PCIE_MSG_TYPES; t++) {
         size_t i = LINK_DIR_NFIXED + t;
         snprintf(names[i], sizeof(names[i]), "%s.%s.%s", name, dirname,
-                 msg_names[t]);
-        snprintf(descs[t], sizeof(descs[t]), "%s messages sent", msg_names[t]);
+                 pcie_msg_name(t));
+        snprintf(descs[t], sizeof(descs[t]), "%s messages sent", pcie_msg_name(t));
         defs[i] = (sim_stat_def_t){
             SIM_STAT_COUNTER, names[i], descs[t], "messages",
             offsetof(link_dir_t, by_type) + t * sizeof(d->by_type[0])};

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "pcie/pcie.h"
+#include "pcie/device.h"
 #include "pcie/rc.h"
 
 #define RC_BUSES 256u
