@@ -1,15 +1,22 @@
 /*
  * tests/platform_fixture.h - a platform built from defaults plus
- * "section.key=value" overrides, fed trace records from an array: shared by
- * the platform-level suites.
+ * "section.key=value" overrides, fed trace records from an array, and the
+ * pieces of an expected fault time computed from the configuration: shared
+ * by the platform-level suites (tests/ioasid/, tests/golden/).
  */
 #ifndef TESTS_PLATFORM_FIXTURE_H
 #define TESTS_PLATFORM_FIXTURE_H
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "tests/test_util.h"
 #include "tools/platform/platform.h"
+
+/* A trace mapping's permission: read and write (trace records' TRACE_PERM_*,
+ * not IOMMU page-table bits). */
+#define PERM_RW (TRACE_PERM_R | TRACE_PERM_W)
 
 /* Trace records built in code. */
 static inline trace_record_t rmap(sim_time_t t, uint32_t dev, uint32_t pasid,
@@ -121,6 +128,43 @@ static inline sim_hist_t *hist(pfx_t *h, const char *name)
     sim_hist_t *x = sim_stats_find_hist(platform_stats(h->p), name);
     ck_assert_msg(x != NULL, "no histogram %s", name);
     return x;
+}
+
+/* The span histogram of stage k (fault.stage.<platform_stage_names[k]>). */
+static inline sim_hist_t *stage(pfx_t *h, unsigned k)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
+    return hist(h, name);
+}
+
+/* Conservation of page requests: each ends responded, auto-responded,
+ * dropped by policy or still in flight (docs/model.md, Statistics). */
+static inline void check_conservation(const platform_summary_t *s)
+{
+    ck_assert_uint_eq(s->page_requests, s->pr_responded + s->pr_auto_responded +
+                                            s->pr_dropped + s->pr_in_flight);
+}
+
+/* Expected times, from the resolved configuration. */
+
+/* A fixed distribution's value in ps. */
+static inline sim_time_t fixed_value(const sim_dist_t *d)
+{
+    ck_assert_int_eq(d->kind, SIM_DIST_FIXED);
+    return (sim_time_t)sim_dist_mean(d);
+}
+
+/* One-way time of a message on the link: serialisation of its wire bytes
+ * (pcie_link_serial_time of pcie_msg_wire_bytes) + link latency. */
+static inline sim_time_t hop(const pcie_link_cfg_t *l, unsigned type, uint8_t flags,
+                             uint32_t len)
+{
+    pcie_msg_t m = {0};
+    m.type = (uint8_t)type;
+    m.flags = flags;
+    m.len = len;
+    return pcie_link_serial_time(l, pcie_msg_wire_bytes(l, &m)) + l->latency;
 }
 
 #endif

@@ -3,9 +3,9 @@
  *
  * 1. With every delay fixed, one isolated I/O page fault takes exactly the
  *    sum of its stage delays. The sum is computed here from the resolved
- *    configuration and the link model (pcie_link_serial_time of
- *    pcie_msg_wire_bytes for each message), following the path in
- *    docs/model.md ("One fault, end to end"):
+ *    configuration and the link model (hop() of tests/platform_fixture.h:
+ *    pcie_link_serial_time of pcie_msg_wire_bytes for each message),
+ *    following the path in docs/model.md ("One fault, end to end"):
  *      ats_fault  = proc + up(ats_req) + ctx_hit + iotlb_hit
  *                   + (4 + reads1) * walk_read + down(ats_cpl)
  *      page_req   = proc + up(page_req) + prq_write
@@ -35,8 +35,6 @@
  *    does not when every delay is fixed.
  */
 #include <check.h>
-
-#include "tests/check_run.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -49,11 +47,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/check_run.h"
+#include "tests/platform_fixture.h"
 #include "tools/platform/platform.h"
 
 extern char **environ;
-
-#define BASE 0x7f0000000000ull
 
 /* The fixed-delay overrides (also in tests/golden/single_fault.ini). */
 static const char *const fixed_sets[] = {
@@ -61,22 +59,7 @@ static const char *const fixed_sets[] = {
     "host.iopf=3000",         "host.mm_minor=1000",    "host.qi_submit=200",
     NULL};
 
-/* ------------------------------------------------------ in-memory source */
-
-typedef struct arr_src {
-    const trace_record_t *recs;
-    size_t n, i;
-} arr_src_t;
-
-static int arr_next(void *src, trace_record_t *rec)
-{
-    arr_src_t *a = src;
-    if (a->i >= a->n)
-        return 0;
-    *rec = a->recs[a->i];
-    rec->line = ++a->i;
-    return 1;
-}
+/* ------------------------------------------------------ trace file source */
 
 static int reader_next(void *src, trace_record_t *rec)
 {
@@ -84,24 +67,6 @@ static int reader_next(void *src, trace_record_t *rec)
 }
 
 /* ----------------------------------------------------- the expectation */
-
-/* A fixed distribution's value in ps. */
-static sim_time_t fixed_value(const sim_dist_t *d)
-{
-    ck_assert_int_eq(d->kind, SIM_DIST_FIXED);
-    return (sim_time_t)sim_dist_mean(d);
-}
-
-/* One-way time of a message on the link: serialisation + latency. */
-static sim_time_t hop(const pcie_link_cfg_t *l, unsigned type, uint8_t flags,
-                      uint32_t len)
-{
-    pcie_msg_t m = {0};
-    m.type = (uint8_t)type;
-    m.flags = flags;
-    m.len = len;
-    return pcie_link_serial_time(l, pcie_msg_wire_bytes(l, &m)) + l->latency;
-}
 
 typedef struct expect {
     sim_time_t stage[PLATFORM_STAGE_COUNT];
@@ -225,11 +190,11 @@ START_TEST(test_isolated_fault_exact)
     if (v->warm) /* a populated page next to the faulting one */
         r[n++] = (trace_record_t){.op = TRACE_MAP, .time = 0, .pasid = 1,
                                   .addr = va - 0x1000, .len = 0x1000,
-                                  .perm = TRACE_PERM_R | TRACE_PERM_W,
+                                  .perm = PERM_RW,
                                   .present = true};
     r[n++] = (trace_record_t){.op = TRACE_MAP, .time = 0, .pasid = 1,
                               .addr = va, .len = 0x1000,
-                              .perm = TRACE_PERM_R | TRACE_PERM_W,
+                              .perm = PERM_RW,
                               .present = false};
     r[n++] = (trace_record_t){.op = v->write ? TRACE_WRITE : TRACE_READ,
                               .time = 1000 * SIM_NS, .pasid = 1,
@@ -377,28 +342,10 @@ static int run_cli(const char **argv)
     return WEXITSTATUS(st);
 }
 
-/* The whole content of a file (malloc'd, NUL-terminated). */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return b;
-}
-
 static bool same_file(const char *a, const char *b)
 {
     size_t la, lb;
-    char *x = slurp(a, &la), *y = slurp(b, &lb);
+    char *x = iommusim_slurp(a, &la), *y = iommusim_slurp(b, &lb);
     bool same = la == lb && memcmp(x, y, la) == 0;
     free(x);
     free(y);
@@ -470,7 +417,7 @@ START_TEST(test_cli_seed_changes_random_runs_only)
     ck_assert(same_file(outfile("f11", "stats.json"),
                         outfile("f12", "stats.json")));
     /* The seed is recorded in the dumped configuration. */
-    char *c11 = slurp(outfile("r11", "config.ini"), NULL);
+    char *c11 = iommusim_slurp(outfile("r11", "config.ini"), NULL);
     ck_assert_ptr_nonnull(strstr(c11, "seed = 11"));
     free(c11);
 }
@@ -480,8 +427,7 @@ static Suite *golden_suite(void)
 {
     Suite *s = suite_create("golden");
     TCase *tc = tcase_create("exact");
-    tcase_add_loop_test(tc, test_isolated_fault_exact, 0,
-                        (int)(sizeof(variants) / sizeof(variants[0])));
+    tcase_add_loop_test(tc, test_isolated_fault_exact, 0, (int)N_OF(variants));
     tcase_add_test(tc, test_golden_files_exact);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");

@@ -14,31 +14,18 @@
  * sim_config_set overrides; records come from an in-memory source.
  */
 #include <check.h>
-
-#include "tests/check_run.h"
-#include "tests/platform_fixture.h"
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/check_run.h"
+#include "tests/platform_fixture.h"
 #include "tools/platform/platform.h"
-
-#define US SIM_US
-#define RW (TRACE_PERM_R | TRACE_PERM_W)
-#define BASE 0x7f0000000000ull
-
-/* --------------------------------------------------------- the source */
-
-/* -------------------------------------------------------- the machine */
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ------------------------------------------------------------- tests */
 
 START_TEST(test_fault_in_mapping_succeeds)
 {
     pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x10000, RW, false),
+        rmap(0, 0, 1, BASE, 0x10000, PERM_RW, false),
         rdma(1 * US, 0, 1, BASE + 0x1040, 64, false),
     };
     ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
@@ -65,11 +52,8 @@ START_TEST(test_fault_in_mapping_succeeds)
     /* The stages add up to the end-to-end time. */
     sim_hist_t *e2e = hist(h, "fault.e2e");
     uint64_t sum = 0;
-    char name[64];
-    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
-        snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
-        sum += (uint64_t)hist(h, name)->sum;
-    }
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++)
+        sum += (uint64_t)stage(h, k)->sum;
     ck_assert_uint_eq(e2e->count, 1);
     ck_assert_uint_eq(sum, e2e->max);
     pfx_free(h);
@@ -81,7 +65,7 @@ START_TEST(test_present_mapping_no_fault)
 {
     pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, true),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, true),
         rdma(1 * US, 0, 1, BASE + 0x2000, 256, false),
         rdma(2 * US, 0, 1, BASE + 0x3000, 256, true),
     };
@@ -98,7 +82,7 @@ START_TEST(test_outside_mapping_invalid)
 {
     pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x10000, RW, false),
+        rmap(0, 0, 1, BASE, 0x10000, PERM_RW, false),
         rdma(1 * US, 0, 1, BASE + 0x10000, 64, false), /* just past it */
         rdma(2 * US, 0, 1, BASE - 0x1000, 64, true),   /* just before it */
     };
@@ -143,7 +127,7 @@ START_TEST(test_duplicate_faults_one_minor)
     pfx_t *h = pfx_new(NULL);
     enum { N = 6 };
     trace_record_t r[1 + N];
-    r[0] = rmap(0, 0, 1, BASE, 0x10000, RW, false);
+    r[0] = rmap(0, 0, 1, BASE, 0x10000, PERM_RW, false);
     for (unsigned i = 0; i < N; i++)
         r[1 + i] = rdma(1 * US, 0, 1, BASE + 0x5000 + i * 64, 64, i & 1);
     ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
@@ -166,7 +150,7 @@ START_TEST(test_unmap_invalidates)
     pfx_t *h = pfx_new(NULL);
     sim_time_t t_unmap = 20 * US, t_read = 200 * US;
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, true),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, true),
         rdma(1 * US, 0, 1, BASE + 0x1000, 64, false),
         rdma(10 * US, 0, 1, BASE + 0x1000, 64, false), /* ATC hit */
         runmap(t_unmap, 0, 1, BASE + 0x1000, 0x1000),
@@ -208,10 +192,10 @@ START_TEST(test_unmap_remap_faults_again)
 {
     pfx_t *h = pfx_new(NULL);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, true),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, true),
         rdma(1 * US, 0, 1, BASE + 0x1000, 64, false),
         runmap(20 * US, 0, 1, BASE, 0x4000),
-        rmap(100 * US, 0, 1, BASE, 0x4000, RW, false),
+        rmap(100 * US, 0, 1, BASE, 0x4000, PERM_RW, false),
         rdma(200 * US, 0, 1, BASE + 0x1000, 64, true),
     };
     ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
@@ -261,7 +245,7 @@ START_TEST(test_unmap_during_walk_leaves_no_stale_translation)
     ck_assert_uint_lt(t_unmap + inv, walk_end); /* the race is set up */
     sim_time_t t_late = t_read + 100 * US;
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, true),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, true),
         rdma(t_read, 0, 1, BASE + 0x1000, 64, false),
         runmap(t_unmap, 0, 1, BASE + 0x1000, 0x1000),
         rdma(t_late, 0, 1, BASE + 0x1000, 64, false),
@@ -293,8 +277,8 @@ START_TEST(test_five_level_no_atc_alias)
     pfx_t *h = pfx_new(sets);
     uint64_t lo = 0x1000, hi = (1ull << 56) | 0x1000;
     trace_record_t r[] = {
-        rmap(0, 0, 1, lo, 0x1000, RW, true),
-        rmap(0, 0, 1, hi, 0x1000, RW, false),
+        rmap(0, 0, 1, lo, 0x1000, PERM_RW, true),
+        rmap(0, 0, 1, hi, 0x1000, PERM_RW, false),
         rdma(1 * US, 0, 1, lo, 64, false),
         rdma(50 * US, 0, 1, hi, 64, false),
     };
@@ -313,8 +297,8 @@ START_TEST(test_devices_separate_address_spaces)
     static const char *const sets[] = {"device.count=2", NULL};
     pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, false),
-        rmap(0, 1, 1, BASE + 0x100000, 0x4000, RW, false),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, false),
+        rmap(0, 1, 1, BASE + 0x100000, 0x4000, PERM_RW, false),
         rdma(1 * US, 0, 1, BASE, 64, false),
         rdma(1 * US, 1, 1, BASE, 64, false), /* not mapped for device 1 */
         rdma(1 * US, 1, 1, BASE + 0x100000, 64, false),
@@ -334,7 +318,7 @@ START_TEST(test_no_pri_device_fails)
     static const char *const sets[] = {"device.pri=false", NULL};
     pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, false),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, false),
         rdma(1 * US, 0, 1, BASE, 64, false),
     };
     ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
@@ -356,7 +340,7 @@ static trace_record_t *fault_waves(unsigned devs, unsigned per, bool writes,
     ck_assert_ptr_nonnull(r);
     *n = 0;
     for (unsigned d = 0; d < devs; d++)
-        r[(*n)++] = rmap(0, d, 1, BASE, 0x1000000, RW, false);
+        r[(*n)++] = rmap(0, d, 1, BASE, 0x1000000, PERM_RW, false);
     for (unsigned i = 0; i < per; i++)
         for (unsigned d = 0; d < devs; d++)
             r[(*n)++] = rdma((1 + i / 16) * US, d, 1, BASE + i * 0x1000, 64,
@@ -383,8 +367,7 @@ START_TEST(test_conservation_under_overflow)
     ck_assert_uint_eq(s.dmas_done + s.dmas_failed, s.dmas);
     ck_assert_uint_gt(s.pr_auto_responded, 0);
     ck_assert_uint_eq(s.pr_in_flight, 0);
-    ck_assert_uint_eq(s.page_requests, s.pr_responded + s.pr_auto_responded +
-                                           s.pr_dropped + s.pr_in_flight);
+    check_conservation(&s);
     /* Independent counts: what the devices sent and received. */
     uint64_t sent = 0, answered = 0, uprgi = 0;
     char name[64];
@@ -453,7 +436,7 @@ START_TEST(test_conservation_mid_run)
     trace_record_t r[DEVS * (PER + 1)];
     size_t n = 0;
     for (unsigned d = 0; d < DEVS; d++)
-        r[n++] = rmap(0, d, 1, BASE, 0x1000000, RW, false);
+        r[n++] = rmap(0, d, 1, BASE, 0x1000000, PERM_RW, false);
     for (unsigned i = 0; i < PER; i++)
         for (unsigned d = 0; d < DEVS; d++)
             r[n++] = rdma(1 * US, d, 1, BASE + i * 0x1000, 64, false);
@@ -464,8 +447,7 @@ START_TEST(test_conservation_mid_run)
     ck_assert_uint_le(s.pr_responded + s.pr_auto_responded + s.pr_dropped,
                       s.page_requests);
     ck_assert_uint_gt(s.pr_in_flight, 0);
-    ck_assert_uint_eq(s.page_requests, s.pr_responded + s.pr_auto_responded +
-                                           s.pr_dropped + s.pr_in_flight);
+    check_conservation(&s);
     ck_assert_uint_lt(s.dmas_done + s.dmas_failed, s.dmas);
     pfx_free(h);
 }
@@ -477,7 +459,7 @@ START_TEST(test_sources_merged_by_time)
 {
     pfx_t *h = pfx_new(NULL);
     trace_record_t a[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, true),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, true),
         rdma(10 * US, 0, 1, BASE, 64, false),
     };
     trace_record_t b[] = {
@@ -533,8 +515,8 @@ START_TEST(test_untranslated_dma)
     static const char *const sets[] = {"device.ats=false", NULL};
     pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, true),
-        rmap(0, 0, 1, BASE + 0x10000, 0x4000, RW, false),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, true),
+        rmap(0, 0, 1, BASE + 0x10000, 0x4000, PERM_RW, false),
         rdma(1 * US, 0, 1, BASE + 0x1000, 256, false),
         rdma(2 * US, 0, 1, BASE + 0x2000, 64, true),
         rdma(20 * US, 0, 1, BASE + 0x10000, 64, false),
@@ -564,7 +546,7 @@ START_TEST(test_stall_fixed_by_host)
                                        "iommu.stall=true", NULL};
     pfx_t *h = pfx_new(sets);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x4000, RW, false),
+        rmap(0, 0, 1, BASE, 0x4000, PERM_RW, false),
         rdma(1 * US, 0, 1, BASE + 0x1040, 64, false),
         rdma(2 * US, 0, 1, BASE + 0x3000, 64, true),
         rdma(100 * US, 0, 1, BASE + 0x8000, 64, false),
@@ -598,19 +580,19 @@ START_TEST(test_input_errors)
         trace_record_t r[2];
         const char *want;
     } cases[] = {
-        {{rmap(0, 0, 1, BASE, 0x1000, RW, true),
+        {{rmap(0, 0, 1, BASE, 0x1000, PERM_RW, true),
           rdma(1, 3, 1, BASE, 64, false)},
          "mem:2: unknown device 3"},
-        {{rmap(0, 0, 1, BASE, 0x1000, RW, true),
+        {{rmap(0, 0, 1, BASE, 0x1000, PERM_RW, true),
           rdma(1, 0, 9, BASE, 64, false)},
          "mem:2: unknown PASID 9"},
-        {{rmap(0, 0, 1, BASE, 0x2000, RW, true),
-          rmap(1, 0, 1, BASE + 0x1000, 0x1000, RW, true)},
+        {{rmap(0, 0, 1, BASE, 0x2000, PERM_RW, true),
+          rmap(1, 0, 1, BASE + 0x1000, 0x1000, PERM_RW, true)},
          "mem:2: map 0x7f0000001000+0x1000 overlaps"},
-        {{rmap(0, 0, 1, BASE, 0x1000, RW, true),
+        {{rmap(0, 0, 1, BASE, 0x1000, PERM_RW, true),
           rdma(1, 0, 1, 1ull << 48, 64, false)},
          "48-bit"},
-        {{rmap(0, 0, 1, BASE + 0x10, 0x1000, RW, true),
+        {{rmap(0, 0, 1, BASE + 0x10, 0x1000, PERM_RW, true),
           rdma(1, 0, 1, BASE, 64, false)},
          "mem:1: map address and length must be multiples of 4096"},
     };

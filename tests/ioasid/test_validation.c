@@ -13,24 +13,12 @@
  * Records come from memory; statistics are the run's histograms.
  */
 #include <check.h>
-
-#include "tests/check_run.h"
-#include "tests/platform_fixture.h"
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/check_run.h"
+#include "tests/platform_fixture.h"
 #include "tools/platform/platform.h"
-
-#define US SIM_US
-#define RW (TRACE_PERM_R | TRACE_PERM_W)
-#define BASE 0x7f0000000000ull
-
-static sim_hist_t *stage(pfx_t *h, unsigned k)
-{
-    char name[64];
-    snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
-    return hist(h, name);
-}
 
 static double us(double ps)
 {
@@ -49,7 +37,7 @@ static pfx_t *fault_stream(const char *const *sets, unsigned n, sim_time_t gap)
     ck_assert_ptr_nonnull(r);
     r[0] = (trace_record_t){.op = TRACE_MAP, .time = 0, .pasid = 1,
                             .addr = BASE, .len = (uint64_t)n * 0x1000,
-                            .perm = RW, .present = false};
+                            .perm = PERM_RW, .present = false};
     for (unsigned i = 0; i < n; i++)
         r[1 + i] = (trace_record_t){.op = TRACE_READ,
                                     .time = 1 * US + i * gap, .pasid = 1,
@@ -97,9 +85,7 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
     uint64_t t8 = native_isolated_p50();
     static const char *const sets[] = {"vm.devices=1", NULL};
     pfx_t *h = fault_stream(sets, ISOLATED, isolated_gap);
-    ck_assert_uint_eq(
-        sim_stats_find_counter(platform_stats(h->p), "ioasid.faults")->value,
-        ISOLATED);
+    ck_assert_uint_eq(ctr(h, "ioasid.faults"), ISOLATED);
     sim_hist_t *e2e = hist(h, "fault.e2e");
     uint64_t p50 = sim_hist_percentile(e2e, 50);
     /* T12 */
@@ -114,7 +100,7 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
     const unsigned sw[] = {PLATFORM_STAGE_HOST_FAULT, PLATFORM_STAGE_VMM,
                            PLATFORM_STAGE_GUEST, PLATFORM_STAGE_VMM_EXIT};
     double part = 0;
-    for (unsigned i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
+    for (unsigned i = 0; i < N_OF(sw); i++) {
         ck_assert_uint_eq(stage(h, sw[i])->count, e2e->count);
         part += stage(h, sw[i])->sum;
     }
@@ -171,18 +157,15 @@ START_TEST(test_T1_dma_read_iotlb_hit)
     const sim_time_t t2 = 100 * US;
     trace_record_t r[] = {
         {.op = TRACE_MAP, .time = 0, .pasid = 1, .addr = BASE,
-         .len = 0x1000, .perm = RW, .present = true},
+         .len = 0x1000, .perm = PERM_RW, .present = true},
         {.op = TRACE_READ, .time = 1 * US, .pasid = 1, .addr = BASE,
          .len = 64},
         {.op = TRACE_READ, .time = t2, .pasid = 1, .addr = BASE + 0x40,
          .len = 64},
     };
     ck_assert_int_eq(pfx_run(h, r, 3), PLATFORM_OK);
-    sim_stats_t *st = platform_stats(h->p);
-    ck_assert_uint_eq(sim_stats_find_counter(st, "device0.dmas_done")->value,
-                      2);
-    ck_assert_uint_eq(sim_stats_find_counter(st, "iommu.iotlb.hits")->value,
-                      1);
+    ck_assert_uint_eq(ctr(h, "device0.dmas_done"), 2);
+    ck_assert_uint_eq(ctr(h, "iommu.iotlb.hits"), 1);
     sim_time_t rt = sim_now(platform_sim(h->p)) - t2;
     ck_assert_msg(rt >= 520 * SIM_NS && rt <= 620 * SIM_NS,
                   "T1: 64 B read round trip with an IOTLB hit %.3f us, "

@@ -27,38 +27,12 @@
  */
 #include <check.h>
 #include <math.h>
-
-#include "tests/check_run.h"
-#include "tests/platform_fixture.h"
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/check_run.h"
+#include "tests/platform_fixture.h"
 #include "tools/platform/platform.h"
-
-#define US SIM_US
-#define RW (TRACE_PERM_R | TRACE_PERM_W)
-#define BASE 0x7f0000000000ull
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-/* --------------------------------------------------------- the source */
-
-/* -------------------------------------------------------- the machine */
-
-static sim_hist_t *stage(pfx_t *h, unsigned k)
-{
-    char name[64];
-    snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
-    return hist(h, name);
-}
-
-/* Conservation of page requests: each ends responded, auto-responded,
- * dropped by policy or still in flight (docs/model.md, Statistics). */
-static void check_conservation(const platform_summary_t *s)
-{
-    ck_assert_uint_eq(s->page_requests, s->pr_responded +
-                                            s->pr_auto_responded +
-                                            s->pr_dropped + s->pr_in_flight);
-}
 
 /* ------------------------------------------------ the fixed delays */
 
@@ -74,23 +48,6 @@ static const char *const fixed_sets[] = {
     "guest.handler=1400",   "guest.mm_minor=1050",   "guest.iopt_update=550",
     "guest.inv=14000",      "guest.respond=450",     "guest.bg_job=50000",
     NULL};
-
-static sim_time_t fixed_value(const sim_dist_t *d)
-{
-    ck_assert_int_eq(d->kind, SIM_DIST_FIXED);
-    return (sim_time_t)sim_dist_mean(d);
-}
-
-/* One-way time of a message on the link: serialisation + latency. */
-static sim_time_t hop(const pcie_link_cfg_t *l, unsigned type, uint8_t flags,
-                      uint32_t len)
-{
-    pcie_msg_t m = {0};
-    m.type = (uint8_t)type;
-    m.flags = flags;
-    m.len = len;
-    return pcie_link_serial_time(l, pcie_msg_wire_bytes(l, &m)) + l->latency;
-}
 
 /* The parts of one fault round trip that do not depend on the walks: the
  * translation round trip without its table reads (ats_rt), and every
@@ -227,7 +184,7 @@ START_TEST(test_one_fault_exact)
     pfx_t *h = pfx_new2(fixed_sets, sets);
     const sim_time_t t0 = 1 * US;
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE + 0x3000, 0x1000, RW, false),
+        rmap(0, 0, 1, BASE + 0x3000, 0x1000, PERM_RW, false),
         rdma(t0, 0, 1, BASE + 0x3040, 64, false),
     };
     ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
@@ -308,8 +265,8 @@ START_TEST(test_shared_ioasid_response_to_faulting_device)
         trace_record_t r[2 + N];
         size_t n = 0;
         /* The same guest process (PASID 5) on both devices. */
-        r[n++] = rmap(0, 0, 5, BASE, N * 0x1000, RW, false);
-        r[n++] = rmap(0, 1, 5, BASE, N * 0x1000, RW, false);
+        r[n++] = rmap(0, 0, 5, BASE, N * 0x1000, PERM_RW, false);
+        r[n++] = rmap(0, 1, 5, BASE, N * 0x1000, PERM_RW, false);
         for (unsigned i = 0; i < N; i++)
             r[n++] = rdma(1 * US + i * 200 * US, 1, 5, BASE + i * 0x1000, 64,
                           false);
@@ -353,7 +310,7 @@ START_TEST(test_ring_overflow)
     pfx_t *h = pfx_new2(fixed_sets, sets);
     trace_record_t r[1 + N];
     size_t n = 0;
-    r[n++] = rmap(0, 0, 1, BASE, N * 0x1000, RW, false);
+    r[n++] = rmap(0, 0, 1, BASE, N * 0x1000, PERM_RW, false);
     for (unsigned i = 0; i < N; i++) /* simultaneous faults */
         r[n++] = rdma(1 * US, 0, 1, BASE + i * 0x1000, 64, false);
     ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
@@ -398,7 +355,7 @@ START_TEST(test_detach_pending)
     const char *sets[] = {"vm.devices=1", NULL};
     const sim_time_t t0 = 1 * US;
     trace_record_t r[3] = {
-        rmap(0, 0, 1, BASE, 0x1000, RW, false),
+        rmap(0, 0, 1, BASE, 0x1000, PERM_RW, false),
         rdma(t0, 0, 1, BASE + 0x80, 64, false),
     };
     /* Reference run: the stage boundaries of the undisturbed fault. */
@@ -453,7 +410,7 @@ START_TEST(test_s1_then_s2_fault)
     pfx_t *h = pfx_new2(fixed_sets, sets);
     const sim_time_t t0 = 1 * US;
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE + 0x5000, 0x1000, RW, false),
+        rmap(0, 0, 1, BASE + 0x5000, 0x1000, PERM_RW, false),
         rdma(t0, 0, 1, BASE + 0x5040, 64, false),
     };
     ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);
@@ -561,7 +518,7 @@ START_TEST(test_stressed_conservation)
     size_t n = 0;
     /* One guest process per device. */
     for (unsigned d = 0; d < DEVS; d++)
-        r[n++] = rmap(0, d, 10 + d, BASE, PER * 0x1000, RW, false);
+        r[n++] = rmap(0, d, 10 + d, BASE, PER * 0x1000, PERM_RW, false);
     for (unsigned w = 0; w < PER; w += 8)
         for (unsigned d = 0; d < DEVS; d++)
             for (unsigned i = w; i < w + 8; i++)
@@ -599,18 +556,11 @@ START_TEST(test_stressed_conservation)
      * over the closed faults (what fault.stage.<s>.contrib reports, per
      * fault) sums to the end-to-end total, over native, guest and
      * stage-2 round trips that pass different stages. */
-    sim_stats_t *st = platform_stats(h->p);
-    sim_hist_t *e2e = sim_stats_find_hist(st, "fault.e2e");
-    ck_assert_ptr_nonnull(e2e);
+    sim_hist_t *e2e = hist(h, "fault.e2e");
     ck_assert_uint_gt(e2e->count, 0);
     double total = 0;
-    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
-        char hn[96];
-        snprintf(hn, sizeof(hn), "fault.stage.%s", platform_stage_names[k]);
-        sim_hist_t *hs = sim_stats_find_hist(st, hn);
-        ck_assert_ptr_nonnull(hs);
-        total += hs->sum;
-    }
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++)
+        total += stage(h, k)->sum;
     double mean = sim_hist_mean(e2e);
     ck_assert_msg(fabs(total / (double)e2e->count - mean) <= 1e-6 * mean,
                   "stage contributions %.3f ps != e2e mean %.3f ps",
@@ -628,14 +578,14 @@ START_TEST(test_guest_unmap_no_stale_translation)
     const char *sets[] = {"vm.devices=1", NULL};
     pfx_t *h = pfx_new2(sets, NULL);
     trace_record_t r[] = {
-        rmap(0, 0, 1, BASE, 0x2000, RW, true),
+        rmap(0, 0, 1, BASE, 0x2000, PERM_RW, true),
         rdma(1 * US, 0, 1, BASE + 0x1000, 64, false), /* fills IOTLB, ATC */
         runmap(10 * US, 0, 1, BASE + 0x1000, 0x1000),
         /* After the unmap completed: no mapping, the guest answers
          * Invalid, the access fails. */
         rdma(300 * US, 0, 1, BASE + 0x1000, 64, false),
         /* Mapped again (absent): a fault, then the access completes. */
-        rmap(600 * US, 0, 1, BASE + 0x1000, 0x1000, RW, false),
+        rmap(600 * US, 0, 1, BASE + 0x1000, 0x1000, PERM_RW, false),
         rdma(601 * US, 0, 1, BASE + 0x1000, 64, false),
     };
     ck_assert_int_eq(pfx_run(h, r, N_OF(r)), PLATFORM_OK);

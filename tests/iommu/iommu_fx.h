@@ -15,6 +15,9 @@
 #include "iommu/iommu.h"
 #include "sim/sim.h"
 
+/* An entry readable and writable by user (PASID) accesses. */
+#define PTE_RWU (IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U)
+
 #define FX_MAXCAP 1024
 #define FX_MAXINJ 1024
 

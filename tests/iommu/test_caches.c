@@ -10,7 +10,6 @@
 #include "tests/iommu/iommu_fx.h"
 
 #define RID 0x0420u
-#define RW (IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U)
 
 /* Translate (rid, pasid, va) for a read; returns whether the IOTLB hit. */
 static bool hit(fx_t *f, uint16_t rid, uint32_t pasid, uint64_t va)
@@ -34,7 +33,7 @@ START_TEST(test_iotlb_lru_order)
     uint64_t p[6];
     for (unsigned i = 0; i < 6; i++) {
         p[i] = 0x7f0000000000ull + i * 0x1000;
-        ck_assert_int_eq(iommu_pt_map(&pt, p[i], 0x100000 + i * 0x1000, 12, RW),
+        ck_assert_int_eq(iommu_pt_map(&pt, p[i], 0x100000 + i * 0x1000, 12, PTE_RWU),
                          0);
     }
     /* Fill: 0 1 2 3 (LRU order oldest first). */
@@ -75,8 +74,8 @@ START_TEST(test_iotlb_huge_and_tags)
     e.domain = 4;
     ck_assert_int_eq(iommu_set_pasid(f->u, RID + 1, 1, &e), 0);
     uint64_t va2m = 0x7f0000200000ull, va1g = 0x7f0040000000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va2m, 0x40000000ull, 21, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&pt, va1g, 0x80000000ull, 30, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va2m, 0x40000000ull, 21, PTE_RWU), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va1g, 0x80000000ull, 30, PTE_RWU), 0);
     ck_assert(!hit(f, RID, 1, va2m + 0x3000));
     ck_assert(hit(f, RID, 1, va2m + 0x1ff000));
     ck_assert(hit(f, RID, 1, va2m));
@@ -132,8 +131,8 @@ START_TEST(test_invalidation_granularity)
         ck_assert_int_eq(iommu_set_pasid(f->u, RID, 2, &e), 0);
         e.domain = 4;
         ck_assert_int_eq(iommu_set_pasid(f->u, RID + 1, 1, &e), 0);
-        ck_assert_int_eq(iommu_pt_map(&pt, A, 0x10000, 12, RW), 0);
-        ck_assert_int_eq(iommu_pt_map(&pt, B, 0x11000, 12, RW), 0);
+        ck_assert_int_eq(iommu_pt_map(&pt, A, 0x10000, 12, PTE_RWU), 0);
+        ck_assert_int_eq(iommu_pt_map(&pt, B, 0x11000, 12, PTE_RWU), 0);
         const uint16_t rid[4] = {RID, RID, RID, RID + 1};
         const uint32_t pasid[4] = {1, 1, 2, 1};
         const uint64_t va[4] = {A, B, A, A};
@@ -159,7 +158,7 @@ START_TEST(test_psc_invalidation)
     iommu_pt_t pt;
     fx_bind_s1(f, &pt, RID, 1, 3, true, 4);
     uint64_t va = 0x7f0000005000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va, 0x10000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va, 0x10000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     iommu_translate(f->u, RID, 1, va, PCIE_F_R, &x);
     ck_assert_uint_eq(x.reads, 4);
@@ -234,8 +233,8 @@ START_TEST(test_context_caches_stale_until_invalidated)
     iommu_pt_t a, b;
     fx_bind_s1(f, &a, RID, 1, 3, true, 4);
     ck_assert_int_eq(iommu_pt_init(&b, iommu_memory(f->u), 4), 0);
-    ck_assert_int_eq(iommu_pt_map(&a, 0x1000, 0xa000, 12, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&b, 0x1000, 0xb000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&a, 0x1000, 0xa000, 12, PTE_RWU), 0);
+    ck_assert_int_eq(iommu_pt_map(&b, 0x1000, 0xb000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     iommu_translate(f->u, RID, 1, 0x1000, PCIE_F_R, &x);
     ck_assert_uint_eq(x.pa, 0xa000);

@@ -19,7 +19,6 @@
 #define RID 0x0123u
 #define PASID 0x42u
 #define DOMAIN 7u
-#define RW (IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U)
 
 /* Distinct magnitudes, so that a sum identifies its parts. */
 static void unit_cfg(iommu_cfg_t *c)
@@ -129,7 +128,7 @@ START_TEST(test_ats_not_present_timing)
     iommu_pt_t pt;
     fx_t *f = fx_s1(&c, &pt);
     uint64_t va = 0x7f0000010000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va + 0x1000, 0x55000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va + 0x1000, 0x55000, 12, PTE_RWU), 0);
     pcie_msg_t r = ats_req(PASID, va, 1, false);
     fx_inject_at(f, 0, &r);
     fx_run(f);
@@ -161,7 +160,7 @@ START_TEST(test_ats_miss_then_hit)
     fx_t *f = fx_s1(&c, &pt);
     warm(f);
     uint64_t va = 0x7f0000020000ull, pa = 0x123456000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va, pa, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va, pa, 12, PTE_RWU), 0);
     ck_assert_int_eq(iommu_pt_map(&pt, va + 0x1000, pa + 0x1000, 12,
                                   IOMMU_PTE_R | IOMMU_PTE_U), 0);
     pcie_msg_t r = ats_req(PASID, va, 1, true);
@@ -197,7 +196,7 @@ START_TEST(test_ats_huge_page)
     fx_t *f = fx_s1(&c, &pt);
     warm(f);
     uint64_t va = 0x7f0000200000ull, pa = 0x40000000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va, pa, 21, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va, pa, 21, PTE_RWU), 0);
     pcie_msg_t r = ats_req(PASID, va + 0x3000, 1, false);
     fx_inject_at(f, 0, &r);
     pcie_msg_t r2 = ats_req(PASID, va + 0x1ff000, 2, false);
@@ -224,8 +223,8 @@ START_TEST(test_walkers_contend)
     iommu_pt_t pt;
     fx_t *f = fx_s1(&c, &pt);
     warm(f);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x10000, 0x20000, 12, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x11000, 0x21000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x10000, 0x20000, 12, PTE_RWU), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x11000, 0x21000, 12, PTE_RWU), 0);
     pcie_msg_t a = ats_req(PASID, 0x10000, 1, false);
     pcie_msg_t b = ats_req(PASID, 0x11000, 2, false);
     fx_inject_at(f, 0, &a);
@@ -254,8 +253,8 @@ START_TEST(test_concurrent_miss_merging)
     fx_t *f = fx_s1(&c, &pt);
     warm(f);
     uint64_t va = 0x7f0000040000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va, 0x300000, 12, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&pt, va + 0x1000, 0x301000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va, 0x300000, 12, PTE_RWU), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va + 0x1000, 0x301000, 12, PTE_RWU), 0);
     pcie_msg_t r[5] = {ats_req(PASID, va, 1, false),
                        ats_req(PASID, va + 0x80, 2, false),
                        ats_req(PASID, va + 0xf00, 3, false),
@@ -307,7 +306,7 @@ START_TEST(test_no_stale_answer_after_invalidation)
     fx_t *f = fx_s1(&c, &pt);
     warm(f);
     uint64_t va = 0x7f0000050000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va, 0x400000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va, 0x400000, 12, PTE_RWU), 0);
     pcie_msg_t r = ats_req(PASID, va, 1, false);
     fx_inject_at(f, 0, &r);
     /* Mid-walk: unmap and invalidate. */
@@ -368,7 +367,7 @@ START_TEST(test_untranslated_success)
     iommu_pt_t pt;
     fx_t *f = fx_s1(&c, &pt);
     warm(f);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x60000, 0x9990000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x60000, 0x9990000, 12, PTE_RWU), 0);
     pcie_msg_t rd = mem_req(false, 0x60040, 256, 1);
     fx_inject_at(f, 0, &rd);
     pcie_msg_t wr = mem_req(true, 0x60100, 64, 2);
@@ -533,7 +532,7 @@ START_TEST(test_stall_resume)
     ck_assert_uint_eq(ra.addr, 0xa0010);
     ck_assert_int_eq(ra.reason, IOMMU_WALK_S1_NOT_PRESENT);
     /* Fix a's page; resume a with RETRY, b with ABORT. */
-    ck_assert_int_eq(iommu_pt_map(&pt, 0xa0000, 0x5550000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0xa0000, 0x5550000, 12, PTE_RWU), 0);
     sim_time_t t = sim_now(f->sim);
     iommu_qi_desc_t d[2] = {
         {.type = IOMMU_QI_RESUME, .rid = RID, .prgi = ra.stag,

@@ -26,7 +26,7 @@
 #define KiB4 (1ull << 12)
 #define MiB2 (1ull << 21)
 #define GiB1 (1ull << 30)
-#define RW (IOMMU_PTE_R | IOMMU_PTE_W)
+#define PTE_RW (IOMMU_PTE_R | IOMMU_PTE_W) /* without IOMMU_PTE_U */
 #define RWX (IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X)
 
 /* Level of the leaf for a page shift. */
@@ -178,7 +178,7 @@ START_TEST(test_walk_reads_per_leaf_size)
         {0x0000020040000000ull, 0x0000008000000000ull, 30},
     };
     for (unsigned i = 0; i < 3; i++)
-        ck_assert_int_eq(iommu_pt_map(&f.pt, m[i].va, m[i].pa, m[i].shift, RW),
+        ck_assert_int_eq(iommu_pt_map(&f.pt, m[i].va, m[i].pa, m[i].shift, PTE_RW),
                          0);
     for (unsigned i = 0; i < 3; i++) {
         uint64_t size = 1ull << m[i].shift;
@@ -190,7 +190,7 @@ START_TEST(test_walk_reads_per_leaf_size)
             ck_assert_uint_eq(w.reads, reads_for(levels, m[i].shift));
             ck_assert_uint_eq(w.shift, m[i].shift);
             ck_assert_uint_eq(w.pa, m[i].pa + offs[k]);
-            ck_assert_uint_eq(w.perm, RW);
+            ck_assert_uint_eq(w.perm, PTE_RW);
         }
     }
     /* The expected numbers spelled out for the 4-level case. */
@@ -218,7 +218,7 @@ START_TEST(test_walk_not_present_reads)
     /* A 4 KiB neighbour makes every table down to level 1 exist, so the
      * page next to it is missing only at the leaf: `levels` reads. */
     uint64_t va = 0x7f0000200000ull;
-    ck_assert_int_eq(iommu_pt_map(&f.pt, va, 0x5000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, va, 0x5000, 12, PTE_RW), 0);
     iommu_pt_walk(&f.pt, va + KiB4, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT);
     ck_assert_uint_eq(w.reads, levels);
@@ -245,8 +245,8 @@ START_TEST(test_five_level_high_addresses)
     fx_init(&f4, 4);
     fx_init(&f5, 5);
     uint64_t va = (1ull << 56) | (3ull << 48) | 0x200000ull;
-    ck_assert_int_eq(iommu_pt_map(&f4.pt, va, 0x400000, 21, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f5.pt, va, 0x400000, 21, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f4.pt, va, 0x400000, 21, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f5.pt, va, 0x400000, 21, PTE_RW), 0);
     iommu_walk_t w;
     iommu_pt_walk(&f5.pt, va + 0x1234, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
@@ -256,7 +256,7 @@ START_TEST(test_five_level_high_addresses)
     iommu_pt_walk(&f5.pt, va & ((1ull << 48) - 1), &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT);
     /* 2^57 is beyond the 5-level width. */
-    ck_assert_int_eq(iommu_pt_map(&f5.pt, 1ull << 57, 0x1000, 12, RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f5.pt, 1ull << 57, 0x1000, 12, PTE_RW), -EINVAL);
     fx_fini(&f4);
     fx_fini(&f5);
 }
@@ -336,25 +336,25 @@ START_TEST(test_map_einval)
     fx_init(&f, 4);
     uint64_t backed = iommu_mem_backed_frames(f.mem);
     /* Unsupported sizes. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0, 0, 13, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0, 0, 39, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0, 0, 0, RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0, 0, 13, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0, 0, 39, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0, 0, 0, PTE_RW), -EINVAL);
     /* Misaligned va or pa for the size. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x1800, 0x2000, 12, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x1000, 0x2800, 12, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x201000, 0x200000, 21, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x200000, 0x201000, 21, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, GiB1 + MiB2, 0, 30, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, GiB1, MiB2, 30, RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x1800, 0x2000, 12, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x1000, 0x2800, 12, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x201000, 0x200000, 21, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x200000, 0x201000, 21, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, GiB1 + MiB2, 0, 30, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, GiB1, MiB2, 30, PTE_RW), -EINVAL);
     /* Beyond the 48-bit width. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 1ull << 48, 0x1000, 12, RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, ~0ull << 12, 0x1000, 12, RW),
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 1ull << 48, 0x1000, 12, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, ~0ull << 12, 0x1000, 12, PTE_RW),
                      -EINVAL);
     /* Nothing was built for the rejected maps. */
     ck_assert_uint_eq(iommu_mem_backed_frames(f.mem), backed);
     /* The last page under the width is fine. */
     ck_assert_int_eq(
-        iommu_pt_map(&f.pt, (1ull << 48) - KiB4, 0x1000, 12, RW), 0);
+        iommu_pt_map(&f.pt, (1ull << 48) - KiB4, 0x1000, 12, PTE_RW), 0);
     /* unmap: beyond the width, or wrapping. */
     ck_assert_int_eq(iommu_pt_unmap(&f.pt, 1ull << 48, KiB4, NULL, NULL),
                      -EINVAL);
@@ -372,20 +372,20 @@ START_TEST(test_map_eexist)
     fx_init(&f, 4);
     iommu_walk_t w;
     /* A 4 KiB page inside an existing 2 MiB leaf. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40000000, 0x80000000, 21, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40001000, 0x1000, 12, RW), -EEXIST);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40000000, 0x80000000, 21, PTE_RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40001000, 0x1000, 12, PTE_RW), -EEXIST);
     /* A 4 KiB page inside an existing 1 GiB leaf; a 2 MiB leaf too. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1, 4 * GiB1, 30, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1 + KiB4, 0x1000, 12, RW),
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1, 4 * GiB1, 30, PTE_RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1 + KiB4, 0x1000, 12, PTE_RW),
                      -EEXIST);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1 + MiB2, MiB2, 21, RW),
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1 + MiB2, MiB2, 21, PTE_RW),
                      -EEXIST);
     /* A 2 MiB leaf where a table of 4 KiB pages exists. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x60001000, 0x1000, 12, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x60000000, 0x200000, 21, RW),
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x60001000, 0x1000, 12, PTE_RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x60000000, 0x200000, 21, PTE_RW),
                      -EEXIST);
     /* A 1 GiB leaf where a table of 2 MiB pages exists. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40000000, 0, 30, RW), -EEXIST);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40000000, 0, 30, PTE_RW), -EEXIST);
     /* The existing mappings are untouched by the refused ones. */
     iommu_pt_walk(&f.pt, 0x40001000, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
@@ -409,11 +409,11 @@ START_TEST(test_map_replace_same_size)
     fx_init(&f, 4);
     iommu_walk_t w;
     ck_assert_int_eq(iommu_pt_map(&f.pt, 0x3000, 0x7000, 12, IOMMU_PTE_R), 0);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x3000, 0x9000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x3000, 0x9000, 12, PTE_RW), 0);
     iommu_pt_walk(&f.pt, 0x3010, &w);
     ck_assert_uint_eq(w.pa, 0x9010);
-    ck_assert_uint_eq(w.perm, RW);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, MiB2, 0x400000, 21, RW), 0);
+    ck_assert_uint_eq(w.perm, PTE_RW);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, MiB2, 0x400000, 21, PTE_RW), 0);
     ck_assert_int_eq(iommu_pt_map(&f.pt, MiB2, 0x800000, 21, IOMMU_PTE_R), 0);
     iommu_pt_walk(&f.pt, MiB2 + 0x10, &w);
     ck_assert_uint_eq(w.pa, 0x800010);
@@ -468,11 +468,11 @@ START_TEST(test_unmap_callback_each_leaf)
     };
     for (unsigned i = 0; i < 5; i++)
         ck_assert_int_eq(iommu_pt_map(&f.pt, in[i].va, in[i].pa, in[i].shift,
-                                      RW),
+                                      PTE_RW),
                          0);
     uint64_t len = 2 * GiB1;
-    ck_assert_int_eq(iommu_pt_map(&f.pt, base - KiB4, 0x99000, 12, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, base + len, 0x98000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, base - KiB4, 0x99000, 12, PTE_RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, base + len, 0x98000, 12, PTE_RW), 0);
 
     leaf_log_t log = {0};
     ck_assert_int_eq(iommu_pt_unmap(&f.pt, base, len, log_leaf, &log), 0);
@@ -507,8 +507,8 @@ START_TEST(test_unmap_partial_huge)
     fx_init(&f, 4);
     iommu_walk_t w;
     uint64_t h2 = 0x40000000ull + MiB2, h1 = 4 * GiB1;
-    ck_assert_int_eq(iommu_pt_map(&f.pt, h2, 0x800000, 21, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, h1, 8 * GiB1, 30, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, h2, 0x800000, 21, PTE_RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, h1, 8 * GiB1, 30, PTE_RW), 0);
     leaf_log_t log = {0};
     ck_assert_int_eq(iommu_pt_unmap(&f.pt, h2 + KiB4, KiB4, log_leaf, &log),
                      -EINVAL);
@@ -523,7 +523,7 @@ START_TEST(test_unmap_partial_huge)
     iommu_pt_walk(&f.pt, h1 + MiB2, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
     /* A range holding a whole 4 KiB page and half of the 2 MiB page. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, h2 - KiB4, 0x3000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, h2 - KiB4, 0x3000, 12, PTE_RW), 0);
     ck_assert_int_eq(iommu_pt_unmap(&f.pt, h2 - KiB4, 2 * KiB4, log_leaf, &log),
                      -EINVAL);
     ck_assert_uint_eq(log.n, 1);
@@ -576,7 +576,7 @@ START_TEST(test_memory_grows_with_tables_only)
     for (unsigned i = 0; i < 512; i++) {
         va[i] = base + i * KiB4;
         uint64_t pa = iommu_mem_alloc(f.mem, false);
-        ck_assert_int_eq(iommu_pt_map(&f.pt, va[i], pa, 12, RW), 0);
+        ck_assert_int_eq(iommu_pt_map(&f.pt, va[i], pa, 12, PTE_RW), 0);
     }
     ck_assert_uint_eq(iommu_mem_backed_frames(f.mem),
                       tables_needed(va, 512, levels));
@@ -585,7 +585,7 @@ START_TEST(test_memory_grows_with_tables_only)
     for (unsigned i = 512; i < N; i++) {
         va[i] = base + (uint64_t)(i - 512) * MiB2 * 3 + KiB4 * (i % 7);
         uint64_t pa = iommu_mem_alloc(f.mem, false);
-        ck_assert_int_eq(iommu_pt_map(&f.pt, va[i], pa, 12, RW), 0);
+        ck_assert_int_eq(iommu_pt_map(&f.pt, va[i], pa, 12, PTE_RW), 0);
     }
     uint64_t tables = tables_needed(va, N, levels);
     ck_assert_uint_eq(iommu_mem_backed_frames(f.mem), tables);
@@ -594,7 +594,7 @@ START_TEST(test_memory_grows_with_tables_only)
     /* Huge leaves cost no table below their level. */
     uint64_t before = iommu_mem_backed_frames(f.mem);
     ck_assert_int_eq(iommu_pt_map(&f.pt, base + 2000 * MiB2, 0x400000000ull,
-                                  21, RW),
+                                  21, PTE_RW),
                      0);
     ck_assert_uint_le(iommu_mem_backed_frames(f.mem) - before, levels - 2);
     free(va);
@@ -614,7 +614,7 @@ START_TEST(test_map_range_leaf_sizes)
     uint64_t va = 0x7f0000000000ull + GiB1 - MiB2 - 2 * KiB4;
     uint64_t pa = 0x100000000ull + GiB1 - MiB2 - 2 * KiB4;
     uint64_t len = 2 * KiB4 + MiB2 + GiB1 + MiB2 + KiB4;
-    ck_assert_int_eq(iommu_pt_map_range(&f.pt, va, pa, len, RW, 30), 0);
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, va, pa, len, PTE_RW, 30), 0);
     static const struct {
         uint64_t off;
         unsigned shift;
@@ -632,13 +632,13 @@ START_TEST(test_map_range_leaf_sizes)
     iommu_pt_walk(&f.pt, va + len, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT);
     /* Capped at 2 MiB: no 1 GiB leaf. */
-    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x7f8000000000ull, 0, GiB1, RW,
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x7f8000000000ull, 0, GiB1, PTE_RW,
                                         21), 0);
     iommu_pt_walk(&f.pt, 0x7f8000000000ull + GiB1 - 1, &w);
     ck_assert_uint_eq(w.shift, 21);
-    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x10, 0, KiB4, RW, 12),
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x10, 0, KiB4, PTE_RW, 12),
                      -EINVAL);
-    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0, 0, KiB4, RW, 13), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0, 0, KiB4, PTE_RW, 13), -EINVAL);
     fx_fini(&f);
 }
 END_TEST
@@ -650,9 +650,9 @@ START_TEST(test_protect)
     fixture_t f;
     fx_init(&f, 4);
     uint64_t va = 0x40000000ull;
-    ck_assert_int_eq(iommu_pt_map(&f.pt, va, 0x200000, 21, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, va, 0x200000, 21, PTE_RW), 0);
     ck_assert_int_eq(iommu_pt_map(&f.pt, va + MiB2, 0x9000, 12,
-                                  RW | IOMMU_PTE_A | IOMMU_PTE_D), 0);
+                                  PTE_RW | IOMMU_PTE_A | IOMMU_PTE_D), 0);
     ck_assert_int_eq(iommu_pt_protect(&f.pt, va + MiB2, KiB4, IOMMU_PTE_R), 0);
     iommu_walk_t w;
     iommu_pt_walk(&f.pt, va + MiB2, &w);
@@ -665,7 +665,7 @@ START_TEST(test_protect)
     ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
     ck_assert_uint_ne(w.pte & IOMMU_PTE_A, 0);
     ck_assert_uint_eq(w.shift, 21);
-    ck_assert_int_eq(iommu_pt_protect(&f.pt, va, KiB4, RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_protect(&f.pt, va, KiB4, PTE_RW), -EINVAL);
     iommu_pt_walk(&f.pt, va, &w);
     ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
     fx_fini(&f);
@@ -679,7 +679,7 @@ START_TEST(test_destroy_frees_tables)
     fx_init(&f, 4);
     for (unsigned i = 0; i < 64; i++)
         ck_assert_int_eq(iommu_pt_map(&f.pt, 0x7f0000000000ull + i * GiB1 / 4,
-                                      0x1000, 12, RW), 0);
+                                      0x1000, 12, PTE_RW), 0);
     ck_assert_uint_gt(iommu_mem_backed_frames(f.mem), 64);
     iommu_pt_destroy(&f.pt);
     ck_assert_uint_eq(iommu_mem_backed_frames(f.mem), 0);
@@ -742,15 +742,15 @@ START_TEST(test_guest_tables)
     uint64_t gpa = iommu_guest_reserve(g, 2 * MiB2, MiB2);
     ck_assert_uint_ne(gpa, 0);
     ck_assert_int_eq(iommu_guest_to_host(g, gpa, &hpa), -EFAULT);
-    ck_assert_int_eq(iommu_guest_back(g, gpa, 2 * MiB2, RW, 21), 0);
+    ck_assert_int_eq(iommu_guest_back(g, gpa, 2 * MiB2, PTE_RW, 21), 0);
     iommu_pt_walk(iommu_guest_s2(g), gpa + MiB2 + 0x123, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
     ck_assert_uint_eq(w.shift, 21);
     ck_assert_uint_eq(w.pa & (MiB2 - 1), 0x123);
     /* Stage-1 mappings to those GPAs; the guest walk gives GPAs. */
-    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000000000ull, gpa + KiB4, 12, RW),
+    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000000000ull, gpa + KiB4, 12, PTE_RW),
                      0);
-    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000200000ull, gpa + MiB2, 21, RW),
+    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000200000ull, gpa + MiB2, 21, PTE_RW),
                      0);
     iommu_pt_walk(&s1, 0x7f0000000010ull, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
@@ -836,7 +836,7 @@ static void check_leaf(void *opaque, uint64_t va, uint64_t pa, unsigned shift)
 }
 
 static const uint64_t perm_choices[] = {
-    IOMMU_PTE_R, RW, IOMMU_PTE_R | IOMMU_PTE_X, RWX, RW | IOMMU_PTE_U, 0};
+    IOMMU_PTE_R, PTE_RW, IOMMU_PTE_R | IOMMU_PTE_X, RWX, PTE_RW | IOMMU_PTE_U, 0};
 
 /* Compare a walk of va with the reference. */
 static void check_walk(const iommu_pt_t *pt, const model_t *m, uint64_t va,

@@ -25,7 +25,6 @@
 #define RID 0x0123u
 #define PASID 0x42u
 #define DOMAIN 7u
-#define RW (IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U)
 
 static fx_t *fx_arch(unsigned arch, uint64_t prq_depth, iommu_pt_t *pt)
 {
@@ -423,7 +422,7 @@ START_TEST(test_qi_order_and_costs)
     iommu_pt_t pt;
     fx_t *f = fx_arch(arch, 8, &pt);
     const iommu_cfg_t *c = iommu_config(f->u);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x8000, 0x18000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x8000, 0x18000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     iommu_translate(f->u, RID, PASID, 0x8000, PCIE_F_R, &x);
     iommu_qi_desc_t d[4] = {
@@ -549,7 +548,7 @@ START_TEST(test_qi_no_stale_after_wait)
     iommu_xlate_t x;
     for (unsigned i = 0; i < 4; i++) {
         ck_assert_int_eq(iommu_pt_map(&pt, pages[i], 0x100000 + pages[i], 12,
-                                      RW), 0);
+                                      PTE_RWU), 0);
         iommu_translate(f->u, RID, PASID, pages[i], PCIE_F_R, &x);
     }
     ck_assert_int_eq(iommu_pt_unmap(&pt, 0xa000, 0x1000, NULL, NULL), 0);

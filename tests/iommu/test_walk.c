@@ -24,7 +24,6 @@
 #define PASID 5u
 #define DOM 9u
 #define VMID 21u
-#define RW (IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U)
 #define ACC_R PCIE_F_R
 #define ACC_W PCIE_F_W
 
@@ -67,7 +66,7 @@ START_TEST(test_single_stage_cold_reads)
     for (unsigned k = 0; k < 3; k++) {
         uint64_t va = base + (uint64_t)k * (1ull << 31);
         uint64_t pa = 0x4000000000ull + (uint64_t)k * (1ull << 30);
-        ck_assert_int_eq(iommu_pt_map(&pt, va, pa, shifts[k], RW), 0);
+        ck_assert_int_eq(iommu_pt_map(&pt, va, pa, shifts[k], PTE_RWU), 0);
         iommu_xlate_t x;
         uint64_t off = (1ull << shifts[k]) - 8;
         xl(f, va + off, ACC_R, &x);
@@ -103,7 +102,7 @@ START_TEST(test_single_stage_psc_each_level)
     iommu_pt_t pt;
     fx_bind_s1(f, &pt, RID, PASID, DOM, true, levels);
     uint64_t va0 = 0x0000001234567000ull;
-    ck_assert_int_eq(iommu_pt_map(&pt, va0, 0x100000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, va0, 0x100000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     xl(f, va0, ACC_R, &x);
     ck_assert_uint_eq(x.reads, levels); /* cold: fills L2..Ltop */
@@ -112,7 +111,7 @@ START_TEST(test_single_stage_psc_each_level)
         /* Differ from va0 in the index of level l - 1 only: same level-l
          * entry, different lower entries. */
         uint64_t va = va0 ^ (1ull << (12 + 9 * (l - 2)));
-        ck_assert_int_eq(iommu_pt_map(&pt, va, 0x200000 + l * 0x1000, 12, RW),
+        ck_assert_int_eq(iommu_pt_map(&pt, va, 0x200000 + l * 0x1000, 12, PTE_RWU),
                          0);
         xl(f, va, ACC_R, &x);
         ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
@@ -145,7 +144,7 @@ START_TEST(test_context_reads)
                              .pri = true};
     ck_assert_int_eq(iommu_set_pasid(f->u, RID, PASID + 1, &e), 0);
     ck_assert_int_eq(iommu_set_pasid(f->u, RID + 1, PASID, &e), 0);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x5000, 0x9000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x5000, 0x9000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     iommu_translate(f->u, RID, PASID, 0x5000, ACC_R, &x);
     ck_assert_uint_eq(x.ctx_reads, 4);
@@ -270,8 +269,8 @@ START_TEST(test_accessed_dirty)
     fx_t *f = fx_create(&c);
     iommu_pt_t pt;
     fx_bind_s1(f, &pt, RID, PASID, DOM, true, 4);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x40000, 0x90000, 12, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x41000, 0x91000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x40000, 0x90000, 12, PTE_RWU), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x41000, 0x91000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     xl(f, 0x40000, ACC_R, &x);
     ck_assert_uint_eq(x.ad_writes, 4);
@@ -301,7 +300,7 @@ START_TEST(test_accessed_dirty)
     c.ad = false;
     f = fx_create(&c);
     fx_bind_s1(f, &pt, RID, PASID, DOM, true, 4);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x40000, 0x90000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&pt, 0x40000, 0x90000, 12, PTE_RWU), 0);
     xl(f, 0x40000, ACC_W, &x);
     ck_assert_uint_eq(x.ad_writes, 0);
     iommu_pt_walk(&pt, 0x40000, &w);
@@ -377,7 +376,7 @@ START_TEST(test_nested_cold_reads)
         unsigned s1_shift = shifts[k];
         uint64_t va = 0x7f0000000000ull + (uint64_t)k * (1ull << 39);
         uint64_t gpa = n.data_gpa + (1ull << 30) - (1ull << s1_shift);
-        ck_assert_int_eq(iommu_pt_map(&n.s1, va, gpa, s1_shift, RW), 0);
+        ck_assert_int_eq(iommu_pt_map(&n.s1, va, gpa, s1_shift, PTE_RWU), 0);
         iommu_xlate_t x;
         uint64_t off = (1ull << s1_shift) - 64;
         xl(f, va + off, ACC_R, &x);
@@ -422,8 +421,8 @@ START_TEST(test_nested_warm_caches)
     nest_init(f, &n, 12);
     uint64_t va = 0x7f0000000000ull;
     uint64_t gpa = n.data_gpa + 0x40000000ull / 2; /* 512 MiB in */
-    ck_assert_int_eq(iommu_pt_map(&n.s1, va, gpa, 12, RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&n.s1, va + 0x1000, gpa + 0x1000, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&n.s1, va, gpa, 12, PTE_RWU), 0);
+    ck_assert_int_eq(iommu_pt_map(&n.s1, va + 0x1000, gpa + 0x1000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     xl(f, va, ACC_R, &x);
     ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
@@ -456,14 +455,14 @@ START_TEST(test_nested_s1_psc_each_level)
     nest_t n;
     nest_init(f, &n, 12);
     uint64_t va0 = 0x0000001234567000ull;
-    ck_assert_int_eq(iommu_pt_map(&n.s1, va0, n.data_gpa, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&n.s1, va0, n.data_gpa, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     xl(f, va0, ACC_R, &x);
     ck_assert_uint_eq(x.reads, 24);
     for (unsigned l = 2; l <= 4; l++) {
         uint64_t va = va0 ^ (1ull << (12 + 9 * (l - 2)));
         ck_assert_int_eq(iommu_pt_map(&n.s1, va, n.data_gpa + l * 0x1000, 12,
-                                      RW), 0);
+                                      PTE_RWU), 0);
         xl(f, va, ACC_R, &x);
         ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
         ck_assert_msg(x.reads == (l - 1) * 5 + 4, "level %u: %u", l, x.reads);
@@ -491,21 +490,21 @@ START_TEST(test_nested_s2_psc_each_level)
     /* Build the stage-1 tables first (next to the root), then put the
      * data GPAs in a region of their own (another 512 GiB), backed. */
     uint64_t va0 = 0x7f0000000000ull;
-    ck_assert_int_eq(iommu_pt_map(&n.s1, va0, n.data_gpa, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&n.s1, va0, n.data_gpa, 12, PTE_RWU), 0);
     uint64_t far = iommu_guest_reserve(n.g, 1ull << 39, 1ull << 39);
     ck_assert_uint_ne(far, 0);
     uint64_t gpa0 = far + 0x1234567000ull;
-    ck_assert_int_eq(iommu_guest_back(n.g, gpa0, 0x1000, RW, 12), 0);
-    ck_assert_int_eq(iommu_pt_map(&n.s1, va0, gpa0, 12, RW), 0);
+    ck_assert_int_eq(iommu_guest_back(n.g, gpa0, 0x1000, PTE_RWU, 12), 0);
+    ck_assert_int_eq(iommu_pt_map(&n.s1, va0, gpa0, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     xl(f, va0, ACC_R, &x);
     /* Tables: 4 + 3 x 1 (one 2 MiB region); data: 4 (its own region). */
     ck_assert_uint_eq(x.reads, 4 + 1 + 3 * (1 + 1) + 4);
     for (unsigned l = 2; l <= 4; l++) {
         uint64_t gpa = gpa0 ^ (1ull << (12 + 9 * (l - 2)));
-        ck_assert_int_eq(iommu_guest_back(n.g, gpa, 0x1000, RW, 12), 0);
+        ck_assert_int_eq(iommu_guest_back(n.g, gpa, 0x1000, PTE_RWU, 12), 0);
         uint64_t va = va0 + l * 0x1000;
-        ck_assert_int_eq(iommu_pt_map(&n.s1, va, gpa, 12, RW), 0);
+        ck_assert_int_eq(iommu_pt_map(&n.s1, va, gpa, 12, PTE_RWU), 0);
         xl(f, va, ACC_R, &x);
         ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
         /* stage 1 as before (its tables are known to the stage-2 PSC:
@@ -536,7 +535,7 @@ START_TEST(test_nested_faults)
     ck_assert_uint_eq(x.fault_addr, va + 0x10);
     /* Stage 1 maps to a GPA that stage 2 does not. */
     uint64_t hole = iommu_guest_reserve(n.g, 0x1000, 0x1000);
-    ck_assert_int_eq(iommu_pt_map(&n.s1, va, hole, 12, RW), 0);
+    ck_assert_int_eq(iommu_pt_map(&n.s1, va, hole, 12, PTE_RWU), 0);
     xl(f, va + 0x10, ACC_R, &x);
     ck_assert_int_eq(x.outcome, IOMMU_WALK_S2_NOT_PRESENT);
     ck_assert_uint_eq(x.fault_addr, hole + 0x10);

@@ -26,12 +26,12 @@
 
 #include "pcie/pcie.h"
 #include "sim/sim.h"
+#include "tests/test_util.h"
 
 #define MAXMSG 8192
 #define MAXPAGES 4096
 #define MAXGROUP 64
 #define PASID 5u
-#define BASE 0x7f0000000000ull
 /* Translated frame of an untranslated page by default. */
 #define FX_FRAME(va) (0x100000000ull + ((va) & 0xfffffff000ull))
 

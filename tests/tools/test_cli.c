@@ -54,48 +54,17 @@ static void setup(void)
     ck_assert_msg(b != NULL, "IOMMUSIM_BINARY_DIR not set");
     snprintf(g_bin, sizeof(g_bin), "%s/tools/iommu-sim", b);
     ck_assert_msg(access(g_bin, X_OK) == 0, "no binary %s", g_bin);
-    snprintf(g_dir, sizeof(g_dir), "%s/t.XXXXXX", g_root);
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-    ck_assert_ptr_nonnull(getcwd(g_oldcwd, sizeof(g_oldcwd)));
-    ck_assert_int_eq(chdir(g_dir), 0);
+    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd, sizeof(g_oldcwd));
 }
 
 static void teardown(void)
 {
-    if (chdir(g_oldcwd) != 0)
-        (void)chdir("/");
-    iommusim_rm_tree(g_dir);
-}
-
-static void write_file(const char *name, const char *data, size_t len)
-{
-    FILE *f = fopen(name, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    iommusim_leave_tmp(g_dir, g_oldcwd);
 }
 
 static void write_str(const char *name, const char *s)
 {
-    write_file(name, s, strlen(s));
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-    char *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return b;
+    iommusim_write_file(name, s, strlen(s));
 }
 
 /* Run the CLI with the NULL-terminated args; stdout -> "cli.out",
@@ -130,7 +99,7 @@ static int cli(const char *const *args)
 /* Assert that stderr contains every NULL-terminated needle. */
 static void err_has(const char *const *needles)
 {
-    char *e = slurp("cli.err", NULL);
+    char *e = iommusim_slurp("cli.err", NULL);
     for (unsigned i = 0; needles[i]; i++)
         ck_assert_msg(strstr(e, needles[i]) != NULL,
                       "stderr does not contain '%s':\n%s", needles[i], e);
@@ -139,7 +108,7 @@ static void err_has(const char *const *needles)
 
 static bool out_has(const char *needle)
 {
-    char *o = slurp("cli.out", NULL);
+    char *o = iommusim_slurp("cli.out", NULL);
     bool r = strstr(o, needle) != NULL;
     free(o);
     return r;
@@ -180,7 +149,7 @@ static void expect_trace_error(const char *name, const char *before,
     ck_assert_ptr_nonnull(buf);
     memcpy(buf, before, lb);
     memcpy(buf + lb, bad, badlen);
-    write_file(name, buf, lb + badlen);
+    iommusim_write_file(name, buf, lb + badlen);
     free(buf);
     char where[PATH_MAX];
     snprintf(where, sizeof(where), "%s:%u:", name, line_after(before));
@@ -455,7 +424,7 @@ START_TEST(test_help_version_list)
     ck_assert_int_eq(cli(h2), 0);
     const char *v[] = {"--version", NULL};
     ck_assert_int_eq(cli(v), 0);
-    char *o = slurp("cli.out", NULL);
+    char *o = iommusim_slurp("cli.out", NULL);
     unsigned a, b, c;
     ck_assert_msg(sscanf(o, "iommu-sim %u.%u.%u", &a, &b, &c) == 3,
                   "version output '%s'", o);
@@ -489,7 +458,7 @@ static void check_outputs(const char *dir)
 /* The value of `name` in a stats.txt ("name value # ..."), or -1. */
 static double stat_value(const char *stats_txt, const char *name)
 {
-    char *s = slurp(stats_txt, NULL);
+    char *s = iommusim_slurp(stats_txt, NULL);
     double v = -1;
     size_t n = strlen(name);
     for (char *line = s; line && *line;) {
@@ -523,11 +492,11 @@ START_TEST(test_good_run_and_config_readback)
     ck_assert_int_eq(stat_value("out1/stats.txt", "trace.records"), 6);
     ck_assert_int_eq(stat_value("out1/stats.txt", "trace.dmas"), 4);
     ck_assert_int_eq(stat_value("out1/stats.txt", "device0.dmas_done"), 4);
-    char *json = slurp("out1/stats.json", NULL);
+    char *json = iommusim_slurp("out1/stats.json", NULL);
     ck_assert_int_eq(json[0], '{');
     ck_assert_ptr_nonnull(strstr(json, "\"trace.records\": 6"));
     free(json);
-    char *ini = slurp("out1/config.ini", NULL);
+    char *ini = iommusim_slurp("out1/config.ini", NULL);
     ck_assert_ptr_nonnull(strstr(ini, "walk_read = 180"));
     ck_assert_ptr_nonnull(strstr(ini, "seed = 99"));
     ck_assert_ptr_nonnull(strstr(ini, "iopf_workers = 2"));
@@ -537,20 +506,20 @@ START_TEST(test_good_run_and_config_readback)
                         "t.trace", NULL};
     ck_assert_int_eq(cli(a2), 0);
     check_outputs("out2");
-    char *s1 = slurp("out1/stats.json", NULL);
-    char *s2 = slurp("out2/stats.json", NULL);
+    char *s1 = iommusim_slurp("out1/stats.json", NULL);
+    char *s2 = iommusim_slurp("out2/stats.json", NULL);
     ck_assert_str_eq(s1, s2);
     /* ...and without it (defaults) the result differs: the settings
      * mattered. */
     const char *a3[] = {"-q", "-o", "out3", "t.trace", NULL};
     ck_assert_int_eq(cli(a3), 0);
-    char *s3 = slurp("out3/stats.json", NULL);
+    char *s3 = iommusim_slurp("out3/stats.json", NULL);
     ck_assert_str_ne(s1, s3);
     free(s1);
     free(s2);
     free(s3);
     /* -q prints nothing on success. */
-    char *o = slurp("cli.out", NULL);
+    char *o = iommusim_slurp("cli.out", NULL);
     ck_assert_str_eq(o, "");
     free(o);
 }
@@ -591,7 +560,7 @@ START_TEST(test_default_scenario)
     ck_assert_ptr_nonnull(src);
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/scenarios/default.trace", src);
-    char *t = slurp(path, NULL);
+    char *t = iommusim_slurp(path, NULL);
     /* Records: non-blank, non-comment lines after the two header lines. */
     unsigned records = 0, content = 0;
     for (char *line = t; line && *line;) {

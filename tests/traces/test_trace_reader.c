@@ -44,27 +44,13 @@ static void root_teardown(void)
 
 static void setup(void)
 {
-    snprintf(g_dir, sizeof(g_dir), "%s/t.XXXXXX", g_root);
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-    ck_assert_ptr_nonnull(getcwd(g_oldcwd, sizeof(g_oldcwd)));
-    ck_assert_int_eq(chdir(g_dir), 0);
+    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd, sizeof(g_oldcwd));
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
 }
 
 static void teardown(void)
 {
-    if (chdir(g_oldcwd) != 0)
-        (void)chdir("/");
-    iommusim_rm_tree(g_dir);
-}
-
-static void write_file(const char *name, const char *data, size_t len)
-{
-    FILE *f = fopen(name, "wb");
-
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    iommusim_leave_tmp(g_dir, g_oldcwd);
 }
 
 /* Write text to t.trace and open it (asserting success). */
@@ -72,7 +58,7 @@ static trace_reader_t *open_text(const char *text)
 {
     trace_reader_t *r;
 
-    write_file("t.trace", text, strlen(text));
+    iommusim_write_file("t.trace", text, strlen(text));
     r = trace_open("t.trace", &g_log);
     ck_assert_msg(r != NULL, "open failed: %s", sim_log_last_error(&g_log));
     return r;
@@ -122,7 +108,7 @@ static void expect_error_n(const char *text, size_t len, bool at_open,
     trace_record_t rec;
     int rc;
 
-    write_file("t.trace", text, len);
+    iommusim_write_file("t.trace", text, len);
     r = trace_open("t.trace", &g_log);
     if (at_open) {
         ck_assert_msg(r == NULL, "open succeeded; expected '%s'", phrase);
@@ -494,7 +480,7 @@ START_TEST(test_stream_and_stdin)
     ck_assert_int_eq(fclose(f), 0);
 
     /* "-" reads standard input */
-    write_file("in.trace", text, sizeof(text) - 1);
+    iommusim_write_file("in.trace", text, sizeof(text) - 1);
     ck_assert_ptr_nonnull(freopen("in.trace", "r", stdin));
     r = trace_open("-", &g_log);
     ck_assert_ptr_nonnull(r);
