@@ -39,8 +39,8 @@ struct ioasid_fault {
     void *wake_opaque;
 
     struct {
-        sim_counter_t *faults, *ring_overflow, *signals, *coalesced,
-            *responses, *resp_unknown, *detached;
+        sim_counter_t *faults, *ring_overflow, *signals, *coalesced, *responses,
+            *resp_unknown, *detached;
         sim_gauge_t *ring_occ;
     } s;
 };
@@ -51,11 +51,12 @@ static const char *const ring_policy_names[] = {"success", "invalid", NULL};
 const sim_param_t ioasid_fault_params[] = {
     {"ioasid", "ring_depth", SIM_PARAM_UINT, "0", 0, 1u << 24, "records",
      "user fault ring entries (0: unbounded, as the iommufd FAULT deliver "
-     "list)", NULL, F(ring_depth)},
+     "list)",
+     NULL, F(ring_depth)},
     {"ioasid", "ring_overflow", SIM_PARAM_ENUM, "success", 0, 0, "",
      "answer to a fault that finds the ring full (success: the device "
-     "retries; invalid: the access fails)", ring_policy_names,
-     F(ring_overflow)},
+     "retries; invalid: the access fails)",
+     ring_policy_names, F(ring_overflow)},
     {"ioasid", "report", SIM_PARAM_DIST, "2000", 0, 0, "ns",
      "host: report a guest-owned group to the IOASID fault handler, save "
      "the fault data, queue the record ([D]/[I]: the svm_prq time of the "
@@ -115,9 +116,10 @@ static void ev_reported(sim_t *sim, void *opaque, uint64_t arg)
     sim_span_mark(rec->g->last->desc.span, f->st_fault, now);
     if (f->cfg.ring_depth && f->ring_n >= f->cfg.ring_depth) {
         f->s.ring_overflow->value++;
-        answer_host(f, rec, f->cfg.ring_overflow == IOASID_RING_SUCCESS
-                                ? PCIE_PRG_SUCCESS
-                                : PCIE_PRG_INVALID);
+        answer_host(f, rec,
+                    f->cfg.ring_overflow == IOASID_RING_SUCCESS
+                        ? PCIE_PRG_SUCCESS
+                        : PCIE_PRG_INVALID);
         ioasid_fault_rec_free(f, rec);
         return;
     }
@@ -231,8 +233,7 @@ void ioasid_fault_respond(ioasid_fault_t *f, ioasid_fault_rec_t *rec,
                              done, opaque);
 }
 
-void ioasid_fault_detach(ioasid_fault_t *f, const void *dev,
-                         const void *ioas)
+void ioasid_fault_detach(ioasid_fault_t *f, const void *dev, const void *ioas)
 {
     /* Records not yet read are answered Invalid and dropped; those a
      * reader or the guest holds are answered Invalid now. */
@@ -263,10 +264,11 @@ void ioasid_fault_detach(ioasid_fault_t *f, const void *dev,
 /* ----------------------------------------------------------- lifecycle */
 
 #define FC(f, n, d, u)                                                         \
-    {SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_fault_t, s.f)}
+    {                                                                          \
+        SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_fault_t, s.f)               \
+    }
 static const sim_stat_def_t fault_stats[] = {
-    FC(faults, "ioasid.faults", "guest-owned fault groups reported",
-       "groups"),
+    FC(faults, "ioasid.faults", "guest-owned fault groups reported", "groups"),
     FC(ring_overflow, "ioasid.ring_overflow",
        "groups that found the fault ring full (answered per "
        "ioasid.ring_overflow)",

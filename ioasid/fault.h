@@ -35,11 +35,11 @@ enum {
 /* A guest-owned fault: the saved host group on its way through the ring,
  * the reader and the guest. */
 typedef struct ioasid_fault_rec {
-    struct ioasid_fault_rec *next; /* ring link; after the read, the
-                                      reader's (a guest queue) */
+    struct ioasid_fault_rec *next;          /* ring link; after the read, the
+                                               reader's (a guest queue) */
     struct ioasid_fault_rec *lnext, *lprev; /* fault.c: the live list */
     ioasid_iopf_group_t *g; /* the saved fault data; NULL once answered */
-    void *dev;    /* the reporter's: the faulting device */
+    void *dev;              /* the reporter's: the faulting device */
     void *ioas;   /* the reporter's: the I/O address space (process) */
     void *target; /* the reader's: the device the guest is told about */
     uint32_t id;  /* cookie; 0 once answered or detached */
@@ -102,7 +102,6 @@ void ioasid_fault_rec_free(ioasid_fault_t *f, ioasid_fault_rec_t *rec);
 /* Answer Invalid every pending fault of (dev, ioas): records still in the
  * ring are dropped, those a reader holds are answered now and their later
  * responses are stale (eventq.c: iommufd_auto_response_faults). */
-void ioasid_fault_detach(ioasid_fault_t *f, const void *dev,
-                         const void *ioas);
+void ioasid_fault_detach(ioasid_fault_t *f, const void *dev, const void *ioas);
 
 #endif /* IOASID_FAULT_H */

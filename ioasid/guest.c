@@ -74,33 +74,35 @@ const sim_param_t ioasid_guest_params[] = {
      NULL, F(vcpus)},
     {"guest", "background", SIM_PARAM_DOUBLE, "0", 0, 0.99, "",
      "share of the vCPUs' time taken by other work (Poisson arrivals of "
-     "guest.bg_job)", NULL, F(background)},
+     "guest.bg_job)",
+     NULL, F(background)},
     {"guest", "bg_job", SIM_PARAM_DIST, "exp(50us)", 0, 0, "ns",
-     "one piece of background work (it is not preempted)", NULL,
-     F(bg_job)},
+     "one piece of background work (it is not preempted)", NULL, F(bg_job)},
     {"guest", "halt_wake", SIM_PARAM_DIST, "10000", 0, 0, "ns",
      "extra when a virtual interrupt finds the vCPUs halted (wake-up IPI, "
-     "scheduling; [I])", NULL, F(halt_wake)},
+     "scheduling; [I])",
+     NULL, F(halt_wake)},
     {"guest", "irq", SIM_PARAM_DIST, "1000", 0, 0, "ns",
      "virtual interrupt to the guest handler thread running ([I])", NULL,
      F(irq)},
     {"guest", "handler", SIM_PARAM_DIST, "1000", 0, 0, "ns",
      "guest driver + iopf core per request, no fix-up ([I]: with guest.irq "
-     "2 us, the host's code, io-pgfault.c)", NULL, F(handler)},
+     "2 us, the host's code, io-pgfault.c)",
+     NULL, F(handler)},
     {"guest", "mm_minor", SIM_PARAM_DIST, "1000", 0, 0, "ns",
-     "guest handle_mm_fault, minor (as the host: 0.75-1.7 us published)",
-     NULL, F(mm_minor)},
+     "guest handle_mm_fault, minor (as the host: 0.75-1.7 us published)", NULL,
+     F(mm_minor)},
     {"guest", "pt_mode", SIM_PARAM_ENUM, "shared", 0, 0, "",
      "shared: the I/O page table is the CPU page table (one fix-up); "
      "separate: fix both and invalidate the I/O TLB (\"[RFC] /dev/ioasid "
      "uAPI proposal\" thread, 2021)",
      pt_mode_names, F(pt_mode)},
     {"guest", "iopt_update", SIM_PARAM_DIST, "500", 0, 0, "ns",
-     "separate: update the I/O page table entry ([I])", NULL,
-     F(iopt_update)},
+     "separate: update the I/O page table entry ([I])", NULL, F(iopt_update)},
     {"guest", "inv", SIM_PARAM_DIST, "14000", 0, 0, "ns",
      "guest I/O TLB invalidation: MMIO exit + cache-invalidate ioctl, "
-     "before the host's queue ([I]: 15 us with the host QI)", NULL, F(inv)},
+     "before the host's queue ([I]: 15 us with the host QI)",
+     NULL, F(inv)},
     {"guest", "respond", SIM_PARAM_DIST, "500", 0, 0, "ns",
      "guest driver builds the page response and writes the queue tail ([I])",
      NULL, F(respond)},
@@ -116,8 +118,10 @@ static int gq_init(ioasid_gq_t *q, sim_stats_t *st, const char *name)
     memset(q, 0, sizeof(*q));
     char n[96];
     snprintf(n, sizeof(n), "%s.occupancy", name);
-    q->occ = sim_stats_gauge(st, n, "guest queue entries waiting for the "
-                                    "guest handler", "entries");
+    q->occ = sim_stats_gauge(st, n,
+                             "guest queue entries waiting for the "
+                             "guest handler",
+                             "entries");
     return q->occ ? 0 : -ENOMEM;
 }
 
@@ -253,9 +257,8 @@ static int gp_fault(ioasid_guest_t *g, ioasid_gproc_t *gp, uint64_t addr,
     iommu_pt_walk(&gp->s1, page, &w);
     if (w.outcome == IOMMU_WALK_OK && !(need & ~w.perm))
         return 0; /* spurious: fixed by an earlier request */
-    uint64_t gpa = w.outcome == IOMMU_WALK_OK
-                       ? (w.pa & ~(IOMMU_PAGE_SIZE - 1))
-                       : ioasid_guest_gpa_alloc(g);
+    uint64_t gpa = w.outcome == IOMMU_WALK_OK ? (w.pa & ~(IOMMU_PAGE_SIZE - 1))
+                                              : ioasid_guest_gpa_alloc(g);
     if (!gpa)
         return -EFAULT; /* guest out of memory */
     g->s.faults->value++;
@@ -319,15 +322,13 @@ static void vcpu_done(sim_t *sim, void *opaque, void *job)
         /* The response is written: it traps to the VMM. */
         uint8_t code = PCIE_PRG_SUCCESS;
         if (rec->id != 0) {
-            for (const ioasid_iopf_fault_t *f = rec->g->faults; f;
-                 f = f->next)
+            for (const ioasid_iopf_fault_t *f = rec->g->faults; f; f = f->next)
                 if (gp_fault(g, rec->ioas, f->desc.addr, f->desc.flags)) {
                     code = PCIE_PRG_INVALID; /* sticky */
                     g->s.invalid->value++;
                     break;
                 }
-            sim_span_mark(rec->g->last->desc.span, g->st_guest,
-                          sim_now(sim));
+            sim_span_mark(rec->g->last->desc.span, g->st_guest, sim_now(sim));
         }
         g->respond(g->respond_opaque, rec, rec->id, code);
         return;
@@ -361,8 +362,8 @@ static void ev_bg(sim_t *sim, void *opaque, uint64_t arg)
     sim_server_submit_daemon(g->vcpus, &g->bg_job,
                              sim_dist_draw(&g->cfg.bg_job, g->rng));
     double u = sim_rng_double(g->rng);
-    sim_schedule_daemon(sim, (sim_time_t)(-log(1.0 - u) / g->bg_rate), ev_bg,
-                        g, 0);
+    sim_schedule_daemon(sim, (sim_time_t)(-log(1.0 - u) / g->bg_rate), ev_bg, g,
+                        0);
 }
 
 void ioasid_guest_start(ioasid_guest_t *g)
@@ -376,7 +377,9 @@ void ioasid_guest_start(ioasid_guest_t *g)
 /* ------------------------------------------------------- lifecycle */
 
 #define GC(f, n, d, u)                                                         \
-    {SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_guest_t, s.f)}
+    {                                                                          \
+        SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_guest_t, s.f)               \
+    }
 static const sim_stat_def_t guest_mm_stats[] = {
     GC(faults, "guest.mm.faults", "pages fixed by the guest mm", "pages"),
     GC(invalid, "guest.mm.invalid", "groups the guest answered Invalid",

@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 #include "ioasid/fault.h"
-#include "ioasid/vma.h"
 #include "ioasid/virt_cfg.h"
+#include "ioasid/vma.h"
 #include "iommu/iommu.h"
 #include "sim/sim.h"
 
@@ -39,7 +39,7 @@ typedef struct ioasid_gproc {
     uint32_t pasid;
     unsigned ioasid; /* id of its stage-1 IOASID */
     uint16_t domain;
-    iommu_pt_t s1;   /* the guest's I/O page table, in guest memory */
+    iommu_pt_t s1; /* the guest's I/O page table, in guest memory */
     ioasid_vma_set_t vmas;
     ioasid_vdev_t **att; /* devices attached with this PASID */
     size_t natt, att_cap;

@@ -61,7 +61,7 @@ typedef struct hq_reader {
 
 /* A (RID, PASID) binding and the handler its owner installed. */
 typedef struct bind_slot {
-    uint64_t key; /* (rid << 20 | pasid) + 1; 0 = empty */
+    uint64_t key;              /* (rid << 20 | pasid) + 1; 0 = empty */
     ioasid_iopf_handler_fn fn; /* NULL: unbound (a tombstone) */
     void *data;
 } bind_slot_t;
@@ -106,15 +106,15 @@ struct ioasid_host {
 
 const sim_param_t ioasid_host_params[] = {
     {"host", "irq_latency", SIM_PARAM_TIME, "2000", 0, 1e12, "ns",
-     "PRQ MSI to the threaded handler running ([I]: no published figure)",
-     NULL, offsetof(ioasid_host_cfg_t, irq_latency)},
+     "PRQ MSI to the threaded handler running ([I]: no published figure)", NULL,
+     offsetof(ioasid_host_cfg_t, irq_latency)},
     {"host", "prq_desc", SIM_PARAM_DIST, "200", 0, 0, "ns",
      "handler thread: read, decode and report one PRQ descriptor ([I])", NULL,
      offsetof(ioasid_host_cfg_t, prq_desc)},
     {"host", "iopf_workers", SIM_PARAM_UINT, "1", 1, 1024, "threads",
      "iopf workers handling fault groups in parallel (1: the single handler "
-     "of validation target T11)", NULL,
-     offsetof(ioasid_host_cfg_t, iopf_workers)},
+     "of validation target T11)",
+     NULL, offsetof(ioasid_host_cfg_t, iopf_workers)},
     {"host", "iopf", SIM_PARAM_DIST,
      "mix(0.971: lognormal(2000, 0.5), 0.014: uniform(9000, 99000), "
      "0.015: uniform(99000, 555000))",
@@ -125,13 +125,14 @@ const sim_param_t ioasid_host_params[] = {
      NULL, offsetof(ioasid_host_cfg_t, iopf)},
     {"host", "mm_minor", SIM_PARAM_DIST, "1000", 0, 0, "ns",
      "handle_mm_fault, anonymous minor fault, per page (0.75-1.7 us "
-     "published: Zussman et al., bpf_fault, SOSP'26; Vesely et al., ISPASS'16)", NULL, offsetof(ioasid_host_cfg_t, mm_minor)},
+     "published: Zussman et al., bpf_fault, SOSP'26; Vesely et al., ISPASS'16)",
+     NULL, offsetof(ioasid_host_cfg_t, mm_minor)},
     {"host", "qi_submit", SIM_PARAM_DIST, "200", 0, 0, "ns",
      "software side of an invalidation-queue batch: build the descriptors "
      "and write the tail register ([I]: 0.2 us of the ~1 us response and "
      "0.8 us IOTLB invalidation, QEMU qpl-compression doc dmar_perf_latency; "
-     "the rest is iommu.qi_*)", NULL,
-     offsetof(ioasid_host_cfg_t, qi_submit)},
+     "the rest is iommu.qi_*)",
+     NULL, offsetof(ioasid_host_cfg_t, qi_submit)},
 };
 const unsigned ioasid_host_nparams =
     sizeof(ioasid_host_params) / sizeof(ioasid_host_params[0]);
@@ -191,9 +192,8 @@ int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
     return 0;
 }
 
-ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h,
-                                           uint16_t rid, uint32_t pasid,
-                                           void **data)
+ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h, uint16_t rid,
+                                           uint32_t pasid, void **data)
 {
     bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
     if (!s || !s->key || !s->fn) {
@@ -246,11 +246,11 @@ int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid)
     iommu_qi_desc_t d[2];
     memset(d, 0, sizeof(d));
     d[0].type = IOMMU_QI_PASID_CACHE;
-    d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_DEVICE_PASID, .rid = rid,
-                             .pasid = pasid};
+    d[0].inv = (iommu_inv_t){
+        .gran = IOMMU_INV_DEVICE_PASID, .rid = rid, .pasid = pasid};
     d[1].type = IOMMU_QI_IOTLB;
-    d[1].inv = (iommu_inv_t){.gran = IOMMU_INV_PASID, .domain = domain,
-                             .pasid = pasid};
+    d[1].inv = (iommu_inv_t){
+        .gran = IOMMU_INV_PASID, .domain = domain, .pasid = pasid};
     h->s.unbinds->value++;
     return iommu_qi_submit(h->iommu, d, 2);
 }
@@ -268,8 +268,7 @@ static void group_free(ioasid_host_t *h, ioasid_iopf_group_t *g)
     sim_pool_put(&h->groups, g);
 }
 
-void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g,
-                         uint8_t code)
+void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
 {
     const ioasid_iopf_fault_t *last = g->last;
     iommu_qi_desc_t d[2];
@@ -343,15 +342,14 @@ void ioasid_host_note_user_group(ioasid_host_t *h)
 
 sim_time_t ioasid_host_draw(ioasid_host_t *h, ioasid_host_cost_t which)
 {
-    const sim_dist_t *d = which == IOASID_HOST_IOPF        ? &h->cfg.iopf
+    const sim_dist_t *d = which == IOASID_HOST_IOPF       ? &h->cfg.iopf
                           : which == IOASID_HOST_MM_MINOR ? &h->cfg.mm_minor
-                                                           : &h->cfg.qi_submit;
+                                                          : &h->cfg.qi_submit;
     return sim_dist_draw(d, &h->rng);
 }
 
 void ioasid_host_queue(ioasid_host_t *h, ioasid_iopf_group_t *g,
-                       sim_time_t cost, ioasid_iopf_work_fn work,
-                       void *opaque)
+                       sim_time_t cost, ioasid_iopf_work_fn work, void *opaque)
 {
     g->work = work;
     g->work_opaque = opaque;
@@ -483,14 +481,14 @@ static void report_event(ioasid_host_t *h, const iommu_fault_rec_t *r)
         return;
     }
     h->s.ev_stalls->value++;
-    iommu_prq_desc_t d = {
-        .addr = r->addr & ~(IOMMU_PAGE_SIZE - 1),
-        .pasid = r->pasid_valid ? r->pasid : IOMMU_PASID_NONE,
-        .rid = r->rid,
-        .prgi = r->stag,
-        .flags = (uint8_t)(r->flags | PCIE_F_LAST |
-                           (r->pasid_valid ? PCIE_F_PASID : 0)),
-        .span = r->span};
+    iommu_prq_desc_t d = {.addr = r->addr & ~(IOMMU_PAGE_SIZE - 1),
+                          .pasid = r->pasid_valid ? r->pasid : IOMMU_PASID_NONE,
+                          .rid = r->rid,
+                          .prgi = r->stag,
+                          .flags =
+                              (uint8_t)(r->flags | PCIE_F_LAST |
+                                        (r->pasid_valid ? PCIE_F_PASID : 0)),
+                          .span = r->span};
     ioasid_iopf_fault_t *f = fault_new(h, &d);
     if (!f)
         return;
@@ -553,17 +551,16 @@ static void ev_inv_submit(sim_t *sim, void *opaque, uint64_t arg)
                                  .len = op->len};
         rc = iommu_qi_submit(h->iommu, d, 2);
     }
-    iommu_qi_desc_t w = {.type = IOMMU_QI_WAIT, .done = op->done,
-                         .opaque = op->opaque};
+    iommu_qi_desc_t w = {
+        .type = IOMMU_QI_WAIT, .done = op->done, .opaque = op->opaque};
     if (rc || iommu_qi_submit(h->iommu, &w, 1))
         sim_oom(sim, "host");
     free(op);
 }
 
 int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
-                           const ioasid_binding_t *binds, size_t n,
-                           uint64_t va, uint64_t len, iommu_done_fn done,
-                           void *opaque)
+                           const ioasid_binding_t *binds, size_t n, uint64_t va,
+                           uint64_t len, iommu_done_fn done, void *opaque)
 {
     inv_op_t *op = malloc(sizeof(*op) + n * sizeof(ioasid_binding_t));
     if (!op)
@@ -702,10 +699,11 @@ static void fault_irq(void *opaque)
 /* ------------------------------------------------------------ lifecycle */
 
 #define HC(f, n, d, u)                                                         \
-    {SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_host_t, f)}
+    {                                                                          \
+        SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_host_t, f)                  \
+    }
 static const sim_stat_def_t host_stats[] = {
-    HC(s.irqs, "host.prq.interrupts", "PRQ interrupts received",
-       "interrupts"),
+    HC(s.irqs, "host.prq.interrupts", "PRQ interrupts received", "interrupts"),
     HC(s.runs, "host.prq.runs", "handler thread runs", "runs"),
     HC(s.reported, "host.prq.reported",
        "page requests reported to the iopf core", "requests"),
@@ -723,8 +721,7 @@ static const sim_stat_def_t host_stats[] = {
     HC(mm.unmaps, "host.unmap.count", "unmaps with invalidation", "unmaps"),
     HC(s.guest_groups, "host.iopf.guest_groups",
        "groups handed to the IOASID fault handler (guest-owned)", "groups"),
-    HC(s.unbinds, "host.unbinds", "(RID, PASID) bindings torn down",
-       "unbinds"),
+    HC(s.unbinds, "host.unbinds", "(RID, PASID) bindings torn down", "unbinds"),
     HC(s.ev_irqs, "host.evq.interrupts",
        "fault/event queue interrupts received", "interrupts"),
     HC(s.ev_runs, "host.evq.runs", "event handler thread runs", "runs"),
@@ -773,8 +770,8 @@ ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
                            .queue_limit = 0,
                            .service = cfg->iopf};
     sim_rng_seed(&h->workers_rng, seed, "host.iopf_workers");
-    h->workers = sim_server_create(sim, st, &wc, &h->workers_rng, worker_done,
-                                   h);
+    h->workers =
+        sim_server_create(sim, st, &wc, &h->workers_rng, worker_done, h);
     if (!h->workers ||
         sim_stats_register(st, host_stats,
                            sizeof(host_stats) / sizeof(host_stats[0]), h)) {

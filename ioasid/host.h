@@ -21,15 +21,15 @@
 #include "sim/sim.h"
 
 typedef struct ioasid_host_cfg {
-    sim_time_t irq_latency;   /* MSI -> hard IRQ -> threaded handler running */
-    sim_dist_t prq_desc;      /* handler: read + report one descriptor */
-    uint64_t iopf_workers;    /* iopf workqueue threads */
-    sim_dist_t iopf;          /* per group: iopf core, queueing to the handler
-                                 and building the response (no mm work) */
-    sim_dist_t mm_minor;      /* handle_mm_fault, minor fault (per page) */
-    sim_dist_t qi_submit;     /* software: build descriptors, write the
-                                 invalidation queue tail (per batch); the
-                                 IOMMU's processing is iommu.qi_* */
+    sim_time_t irq_latency; /* MSI -> hard IRQ -> threaded handler running */
+    sim_dist_t prq_desc;    /* handler: read + report one descriptor */
+    uint64_t iopf_workers;  /* iopf workqueue threads */
+    sim_dist_t iopf;        /* per group: iopf core, queueing to the handler
+                               and building the response (no mm work) */
+    sim_dist_t mm_minor;    /* handle_mm_fault, minor fault (per page) */
+    sim_dist_t qi_submit;   /* software: build descriptors, write the
+                               invalidation queue tail (per batch); the
+                               IOMMU's processing is iommu.qi_* */
 } ioasid_host_cfg_t;
 
 /* The [host] parameter table (offsets into ioasid_host_cfg_t). */
@@ -53,14 +53,14 @@ typedef void (*ioasid_iopf_work_fn)(void *opaque, ioasid_iopf_group_t *g);
 struct ioasid_iopf_group {
     ioasid_iopf_fault_t *faults; /* in arrival order, the last request last */
     ioasid_iopf_fault_t *last;
-    bool stall;                  /* a stall event: answered with a resume */
+    bool stall; /* a stall event: answered with a resume */
     uint16_t stag;
-    unsigned resp_stage;         /* span stage its response submission
-                                    closes (SIM_SPAN_NO_STAGE: none); the
-                                    host sets host_fault, a handler may
-                                    change it */
-    uint64_t priv;               /* the handler's own (e.g. a GPA) */
-    ioasid_iopf_work_fn work;    /* queued work: its completion */
+    unsigned resp_stage;      /* span stage its response submission
+                                 closes (SIM_SPAN_NO_STAGE: none); the
+                                 host sets host_fault, a handler may
+                                 change it */
+    uint64_t priv;            /* the handler's own (e.g. a GPA) */
+    ioasid_iopf_work_fn work; /* queued work: its completion */
     void *work_opaque;
 };
 
@@ -109,9 +109,8 @@ int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
                      const iommu_pasid_entry_t *e, ioasid_iopf_handler_fn fn,
                      void *data);
 /* The handler bound to (rid, pasid) (and its data in *data), or NULL. */
-ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h,
-                                           uint16_t rid, uint32_t pasid,
-                                           void **data);
+ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h, uint16_t rid,
+                                           uint32_t pasid, void **data);
 /* Unbind (rid, pasid): clear its PASID entry (and invalidate the PASID
  * cache and its IOTLB entries through the queue); its partial requests are
  * dropped, and its pending groups are answered Invalid by their owners
@@ -133,8 +132,7 @@ sim_time_t ioasid_host_draw(ioasid_host_t *h, ioasid_host_cost_t which);
 /* Queue g on the iopf workers for `cost`; when a worker finishes,
  * work(opaque, g) runs (and must answer g). */
 void ioasid_host_queue(ioasid_host_t *h, ioasid_iopf_group_t *g,
-                       sim_time_t cost, ioasid_iopf_work_fn work,
-                       void *opaque);
+                       sim_time_t cost, ioasid_iopf_work_fn work, void *opaque);
 
 /* Answer g now: a page group response (VT-d: + wait descriptor) or a
  * resume through the invalidation queue; stamps g->resp_stage; frees g. */
@@ -156,9 +154,8 @@ void ioasid_host_note_user_group(ioasid_host_t *h);
  * pasid) and a device-TLB invalidation per binding, then a wait whose
  * completion calls done(opaque). Returns 0 or -ENOMEM. */
 int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
-                           const ioasid_binding_t *binds, size_t n,
-                           uint64_t va, uint64_t len, iommu_done_fn done,
-                           void *opaque);
+                           const ioasid_binding_t *binds, size_t n, uint64_t va,
+                           uint64_t len, iommu_done_fn done, void *opaque);
 
 /* The host mm's statistics, registered by the driver (in its stats
  * order); the host mm (mm.c) updates them. */
@@ -171,8 +168,8 @@ ioasid_host_mm_stats_t *ioasid_host_mm_stats(ioasid_host_t *h);
 
 /* Page requests reported and groups answered by the host. */
 typedef struct ioasid_host_totals {
-    uint64_t reported;       /* page requests reported by the PRQ handler */
-    uint64_t groups;         /* groups handled */
+    uint64_t reported; /* page requests reported by the PRQ handler */
+    uint64_t groups;   /* groups handled */
     uint64_t resp_success, resp_invalid;
     uint64_t requests_responded; /* page requests covered by responses */
     uint64_t partial_discarded;

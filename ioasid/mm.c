@@ -81,8 +81,8 @@ int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
 {
     if (!ioasid_vma_range_ok(mm->pt.levels, va, len))
         return -EINVAL;
-    int rc = ioasid_vma_set_add(&mm->vmas, (ioasid_vma_t){va, va + len, perm},
-                                NULL);
+    int rc =
+        ioasid_vma_set_add(&mm->vmas, (ioasid_vma_t){va, va + len, perm}, NULL);
     if (rc || !present)
         return rc;
     for (uint64_t off = 0; off < len; off += IOMMU_PAGE_SIZE) {
@@ -151,10 +151,10 @@ static void sva_work_done(void *opaque, ioasid_iopf_group_t *g)
 {
     ioasid_mm_t *mm = opaque;
     const ioasid_iopf_fault_t *last = g->last;
-    uint8_t code = ioasid_mm_lookup(mm->host, last->desc.rid,
-                                    last->desc.pasid) == mm
-                       ? PCIE_PRG_SUCCESS
-                       : PCIE_PRG_INVALID;
+    uint8_t code =
+        ioasid_mm_lookup(mm->host, last->desc.rid, last->desc.pasid) == mm
+            ? PCIE_PRG_SUCCESS
+            : PCIE_PRG_INVALID;
     for (ioasid_iopf_fault_t *f = g->faults; f && code == PCIE_PRG_SUCCESS;
          f = f->next)
         if (mm_fault(mm, f->desc.addr, f->desc.flags) < 0)

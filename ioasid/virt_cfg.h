@@ -30,38 +30,38 @@ typedef enum {
 
 typedef struct ioasid_virt_cfg {
     /* [vm] */
-    uint64_t devices;     /* devices 0 .. devices-1 belong to the VM */
-    uint64_t memory;      /* guest physical memory for processes, bytes */
-    bool s2_on_demand;    /* host backs guest memory on first fault (else
-                             all of it at VM start, as VFIO pins it) */
+    uint64_t devices;  /* devices 0 .. devices-1 belong to the VM */
+    uint64_t memory;   /* guest physical memory for processes, bytes */
+    bool s2_on_demand; /* host backs guest memory on first fault (else
+                          all of it at VM start, as VFIO pins it) */
     /* [ioasid] */
-    uint64_t ring_depth;  /* user fault ring entries (0: unbounded) */
+    uint64_t ring_depth;    /* user fault ring entries (0: unbounded) */
     unsigned ring_overflow; /* ioasid_ring_policy_t */
-    sim_dist_t report;    /* fault handler: save data, queue record, signal */
+    sim_dist_t report;      /* fault handler: save data, queue record, signal */
     /* [vmm] */
-    unsigned routing;     /* ioasid_routing_t */
-    sim_dist_t wake;      /* eventfd signal -> VMM fault thread running */
-    uint64_t batch;       /* records per read */
-    sim_dist_t read;      /* one read of the fault queue (per batch) */
-    sim_dist_t route;     /* per record: find the virtual device, build the
-                             guest request */
-    sim_dist_t lookup;    /* viommu only: ioasid -> attached v_rid lookup */
-    sim_dist_t inject;    /* vIOMMU: guest PRQ entry + tail + virtual MSI */
+    unsigned routing;       /* ioasid_routing_t */
+    sim_dist_t wake;        /* eventfd signal -> VMM fault thread running */
+    uint64_t batch;         /* records per read */
+    sim_dist_t read;        /* one read of the fault queue (per batch) */
+    sim_dist_t route;       /* per record: find the virtual device, build the
+                               guest request */
+    sim_dist_t lookup;      /* viommu only: ioasid -> attached v_rid lookup */
+    sim_dist_t inject;      /* vIOMMU: guest PRQ entry + tail + virtual MSI */
     sim_dist_t inject_vpri; /* vpri: the device's virtual PRI queue + MSI */
-    sim_dist_t exit;      /* guest response -> VM exit -> VMM decode */
-    sim_dist_t complete;  /* VMM -> kernel: complete the fault */
+    sim_dist_t exit;        /* guest response -> VM exit -> VMM decode */
+    sim_dist_t complete;    /* VMM -> kernel: complete the fault */
     /* [guest] */
     uint64_t vcpus;
-    double background;    /* share of vCPU time busy with other work */
-    sim_dist_t bg_job;    /* one background job */
-    sim_dist_t halt_wake; /* extra when the interrupted vCPU was halted */
-    sim_dist_t irq;       /* virtual interrupt -> guest handler running */
-    sim_dist_t handler;   /* guest driver + iopf core, per request */
-    sim_dist_t mm_minor;  /* guest handle_mm_fault */
-    unsigned pt_mode;     /* ioasid_pt_mode_t */
+    double background;      /* share of vCPU time busy with other work */
+    sim_dist_t bg_job;      /* one background job */
+    sim_dist_t halt_wake;   /* extra when the interrupted vCPU was halted */
+    sim_dist_t irq;         /* virtual interrupt -> guest handler running */
+    sim_dist_t handler;     /* guest driver + iopf core, per request */
+    sim_dist_t mm_minor;    /* guest handle_mm_fault */
+    unsigned pt_mode;       /* ioasid_pt_mode_t */
     sim_dist_t iopt_update; /* separate: update the I/O page table */
-    sim_dist_t inv;       /* guest I/O TLB invalidation: exit + ioctl */
-    sim_dist_t respond;   /* guest driver writes the page response */
+    sim_dist_t inv;         /* guest I/O TLB invalidation: exit + ioctl */
+    sim_dist_t respond;     /* guest driver writes the page response */
 } ioasid_virt_cfg_t;
 
 #endif /* IOASID_VIRT_CFG_H */

@@ -59,12 +59,11 @@ const sim_param_t ioasid_vm_params[] = {
      "processes on nested translation (0: no VM, native SVA only)",
      NULL, F(devices)},
     {"vm", "memory", SIM_PARAM_UINT, "4G", 1u << 20, 1ull << 40, "bytes",
-     "guest physical memory for the guest processes' pages", NULL,
-     F(memory)},
+     "guest physical memory for the guest processes' pages", NULL, F(memory)},
     {"vm", "s2_on_demand", SIM_PARAM_BOOL, "false", 0, 0, "",
      "the host backs guest memory on first fault (a stage-2 fault the host "
-     "handles) instead of all at VM start as VFIO pins it", NULL,
-     F(s2_on_demand)},
+     "handles) instead of all at VM start as VFIO pins it",
+     NULL, F(s2_on_demand)},
 };
 #undef F
 const unsigned ioasid_vm_nparams =
@@ -86,8 +85,8 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g);
 
 /* Whether a fault at addr of gp is a stage-2 fault (the guest's stage 1
  * translates it to a GPA the host has not backed); sets *gpa. */
-static bool s2_fault(ioasid_virt_t *v, const ioasid_gproc_t *gp,
-                     uint64_t addr, uint64_t *gpa)
+static bool s2_fault(ioasid_virt_t *v, const ioasid_gproc_t *gp, uint64_t addr,
+                     uint64_t *gpa)
 {
     iommu_walk_t w;
     iommu_pt_walk(&gp->s1, addr & ~(IOMMU_PAGE_SIZE - 1), &w);
@@ -105,10 +104,9 @@ static int s2_fill(ioasid_virt_t *v, uint64_t gpa)
     if (iommu_guest_to_host(v->gmem, gpa, &hpa) == 0)
         return 0;
     v->s.s2_faults->value++;
-    return iommu_guest_back(v->gmem, gpa & ~(IOMMU_PAGE_SIZE - 1),
-                            IOMMU_PAGE_SIZE,
-                            IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X,
-                            IOMMU_PAGE_SHIFT);
+    return iommu_guest_back(
+        v->gmem, gpa & ~(IOMMU_PAGE_SIZE - 1), IOMMU_PAGE_SIZE,
+        IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X, IOMMU_PAGE_SHIFT);
 }
 
 /* Whether (rid, pasid) is still bound to vp (else it was detached while
@@ -117,8 +115,7 @@ static bool still_bound(const vproc_t *vp, const ioasid_iopf_group_t *g)
 {
     void *data;
     return ioasid_host_handler(vp->v->host, g->last->desc.rid,
-                               g->last->desc.pasid,
-                               &data) == vm_iopf_handler &&
+                               g->last->desc.pasid, &data) == vm_iopf_handler &&
            data == vp;
 }
 
@@ -263,8 +260,8 @@ static int attach(ioasid_virt_t *v, vproc_t *vp, ioasid_vdev_t *d)
                              .s1 = gp->s1,
                              .s2 = *iommu_guest_s2(v->gmem),
                              .pri = true};
-    int rc = ioasid_host_bind(v->host, d->rid, gp->pasid, &e, vm_iopf_handler,
-                              vp);
+    int rc =
+        ioasid_host_bind(v->host, d->rid, gp->pasid, &e, vm_iopf_handler, vp);
     if (rc)
         return rc;
     gp->att[gp->natt++] = d;
@@ -277,8 +274,8 @@ bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
     return vp && dev < v->ndevs && attached(&vp->gp, &v->devs[dev]);
 }
 
-int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
-                    uint64_t va, uint64_t len, uint64_t perm, bool present)
+int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
+                    uint64_t len, uint64_t perm, bool present)
 {
     if (dev >= v->ndevs)
         return -ENODEV;
@@ -292,8 +289,7 @@ int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     if (!ioasid_vma_range_ok(gp->s1.levels, va, len))
         return -EINVAL;
     const ioasid_vma_t *m = NULL;
-    rc = ioasid_vma_set_add(&gp->vmas, (ioasid_vma_t){va, va + len, perm},
-                            &m);
+    rc = ioasid_vma_set_add(&gp->vmas, (ioasid_vma_t){va, va + len, perm}, &m);
     if (rc == -EEXIST)
         /* The same mapping again from another device only attaches it. */
         return m->start == va && m->end == va + len && m->perm == perm
@@ -339,8 +335,8 @@ static void ev_vunmap(sim_t *sim, void *opaque, uint64_t arg)
     ioasid_binding_t *b = calloc(gp->natt ? gp->natt : 1, sizeof(*b));
     for (size_t i = 0; b && i < gp->natt; i++)
         b[i] = (ioasid_binding_t){gp->att[i]->rid, gp->pasid};
-    if (!b || ioasid_host_invalidate(u->v->host, gp->domain, b, gp->natt,
-                                     u->va, u->len, vunmap_done, u)) {
+    if (!b || ioasid_host_invalidate(u->v->host, gp->domain, b, gp->natt, u->va,
+                                     u->len, vunmap_done, u)) {
         sim_oom(sim, "guest");
         free(u);
     }
@@ -441,8 +437,8 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
     v->guest = v->fault ? ioasid_guest_create(sim, cfg, iommu, v->fault,
                                               &v->rng, spans)
                         : NULL;
-    v->vmm = v->guest ? ioasid_vmm_create(sim, cfg, v->fault, v->guest,
-                                          &v->rng, spans)
+    v->vmm = v->guest ? ioasid_vmm_create(sim, cfg, v->fault, v->guest, &v->rng,
+                                          spans)
                       : NULL;
     if (!v->vmm)
         goto fail;
@@ -479,8 +475,9 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
     }
     return v;
 fail:
-    sim_logf(sim_log(sim), SIM_LOG_ERROR, "cannot build the VM: out of memory "
-                                          "or guest memory too large");
+    sim_logf(sim_log(sim), SIM_LOG_ERROR,
+             "cannot build the VM: out of memory "
+             "or guest memory too large");
     ioasid_virt_destroy(v);
     return NULL;
 }

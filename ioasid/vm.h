@@ -52,8 +52,8 @@ void ioasid_virt_start(ioasid_virt_t *v);
  * attaches), -EINVAL (alignment, width), -ENOSPC (guest memory full),
  * -ENOMEM. unmap and detach: -ENOENT when dev is not attached to pasid.
  */
-int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
-                    uint64_t va, uint64_t len, uint64_t perm, bool present);
+int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
+                    uint64_t len, uint64_t perm, bool present);
 int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
                       uint64_t va, uint64_t len);
 /* Detach: pending faults of (dev, pasid) are answered Invalid, the host

@@ -24,7 +24,8 @@ size_t ioasid_vma_set_index(const ioasid_vma_set_t *s, uint64_t addr)
     return lo;
 }
 
-const ioasid_vma_t *ioasid_vma_set_find(const ioasid_vma_set_t *s, uint64_t addr)
+const ioasid_vma_t *ioasid_vma_set_find(const ioasid_vma_set_t *s,
+                                        uint64_t addr)
 {
     size_t i = ioasid_vma_set_index(s, addr);
     return i < s->n && s->v[i].start <= addr ? &s->v[i] : NULL;
@@ -40,7 +41,8 @@ static int insert_at(ioasid_vma_set_t *s, size_t i, ioasid_vma_t v)
     return 0;
 }
 
-int ioasid_vma_set_add(ioasid_vma_set_t *s, ioasid_vma_t v, const ioasid_vma_t **overlap)
+int ioasid_vma_set_add(ioasid_vma_set_t *s, ioasid_vma_t v,
+                       const ioasid_vma_t **overlap)
 {
     size_t i = ioasid_vma_set_index(s, v.start);
     if (i < s->n && s->v[i].start < v.end) {

@@ -42,43 +42,47 @@ struct ioasid_vmm {
     } s;
 };
 
-static const char *const routing_names[] = {"viommu", "vpri", "iommufd",
-                                            NULL};
+static const char *const routing_names[] = {"viommu", "vpri", "iommufd", NULL};
 
 #define F(x) offsetof(ioasid_virt_cfg_t, x)
 const sim_param_t ioasid_vmm_params[] = {
     {"vmm", "routing", SIM_PARAM_ENUM, "iommufd", 0, 0, "",
      "how a fault reaches the guest: viommu (2021 proposal), vpri (the "
-     "device's virtual PRI), iommufd (merged Linux)", routing_names,
-     F(routing)},
+     "device's virtual PRI), iommufd (merged Linux)",
+     routing_names, F(routing)},
     {"vmm", "wake", SIM_PARAM_DIST, "5000", 0, 0, "ns",
      "eventfd signal to the VMM fault thread running (poll/epoll wake-up; "
-     "[I])", NULL, F(wake)},
+     "[I])",
+     NULL, F(wake)},
     {"vmm", "batch", SIM_PARAM_UINT, "2048", 1, 1u << 20, "records",
      "records per read (QEMU PRQ relay: 100, later 2048)", NULL, F(batch)},
     {"vmm", "read", SIM_PARAM_DIST, "1000", 0, 0, "ns",
      "one read of the fault queue ([I])", NULL, F(read)},
     {"vmm", "route", SIM_PARAM_DIST, "1000", 0, 0, "ns",
      "per record: find the virtual device and build the guest request "
-     "([I]: read + lookup + build 2 us)", NULL,
-     F(route)},
+     "([I]: read + lookup + build 2 us)",
+     NULL, F(route)},
     {"vmm", "lookup", SIM_PARAM_DIST, "200", 0, 0, "ns",
      "viommu only: find the devices attached to the IOASID and pick one "
-     "([I])", NULL, F(lookup)},
+     "([I])",
+     NULL, F(lookup)},
     {"vmm", "inject", SIM_PARAM_DIST, "3000", 0, 0, "ns",
      "vIOMMU injection: guest PRQ entry, tail, virtual MSI through irqfd "
-     "([I])", NULL, F(inject)},
+     "([I])",
+     NULL, F(inject)},
     {"vmm", "inject_vpri", SIM_PARAM_DIST, "2000", 0, 0, "ns",
      "vpri injection: the device's virtual PRI queue entry and its MSI, no "
-     "vIOMMU queue emulation ([I])", NULL, F(inject_vpri)},
+     "vIOMMU queue emulation ([I])",
+     NULL, F(inject_vpri)},
     {"vmm", "exit", SIM_PARAM_DIST, "9500", 0, 0, "ns",
      "guest response: MMIO exit to the VMM and decode ([I]: 10 us with the "
      "guest's descriptor write; upper anchor qemu vtd_mem_write 52.8 us, "
-     "xlab-uiuc/iommu-vm tracing/host_aggregate.csv)", NULL, F(exit)},
+     "xlab-uiuc/iommu-vm tracing/host_aggregate.csv)",
+     NULL, F(exit)},
     {"vmm", "complete", SIM_PARAM_DIST, "2000", 0, 0, "ns",
      "VMM completes the fault in the kernel (write/ioctl, saved data "
-     "lookup); the host's queue submission is host.qi_submit ([I])", NULL,
-     F(complete)},
+     "lookup); the host's queue submission is host.qi_submit ([I])",
+     NULL, F(complete)},
 };
 #undef F
 const unsigned ioasid_vmm_nparams =
@@ -152,8 +156,8 @@ static void vmm_run(ioasid_vmm_t *m)
     m->s.reads->value++;
     sim_time_t t = sim_dist_draw(&m->cfg.read, m->rng);
     ioasid_fault_rec_t *rec;
-    for (uint64_t n = 0; n < m->cfg.batch && (rec = ioasid_fault_read(m->fault));
-         n++) {
+    for (uint64_t n = 0;
+         n < m->cfg.batch && (rec = ioasid_fault_read(m->fault)); n++) {
         m->s.records->value++;
         for (unsigned p = 0; p < rec->pages; p++)
             t += sim_dist_draw(&m->cfg.route, m->rng);
@@ -185,16 +189,16 @@ static void ev_completed(sim_t *sim, void *opaque, uint64_t arg)
     (void)sim;
     ioasid_vmm_t *m = opaque;
     ioasid_fault_rec_t *rec = sim_arg_ptr(arg);
-    ioasid_fault_respond(m->fault, rec, rec->resp_id, rec->code,
-                         response_done, m);
+    ioasid_fault_respond(m->fault, rec, rec->resp_id, rec->code, response_done,
+                         m);
 }
 
 /* The exit is decoded: complete the fault (write/ioctl). */
 static void ev_exited(sim_t *sim, void *opaque, uint64_t arg)
 {
     ioasid_vmm_t *m = opaque;
-    sim_schedule(sim, sim_dist_draw(&m->cfg.complete, m->rng), ev_completed,
-                 m, arg);
+    sim_schedule(sim, sim_dist_draw(&m->cfg.complete, m->rng), ev_completed, m,
+                 arg);
 }
 
 /* The guest wrote a page response: the MMIO write exits to the VMM. */
@@ -210,15 +214,17 @@ static void respond_trap(void *opaque, ioasid_fault_rec_t *rec, uint32_t id,
 
 /* --------------------------------------------------------- lifecycle */
 
-#define MC(f, n, d, u) {SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_vmm_t, s.f)}
+#define MC(f, n, d, u)                                                         \
+    {                                                                          \
+        SIM_STAT_COUNTER, n, d, u, offsetof(ioasid_vmm_t, s.f)                 \
+    }
 static const sim_stat_def_t vmm_stats[] = {
     MC(reads, "vmm.reads", "reads of the fault queue", "reads"),
     MC(records, "vmm.records", "records routed", "records"),
     MC(injected, "vmm.injected", "requests injected into the guest",
        "requests"),
     MC(queue_full, "vmm.guest_queue_full",
-       "records answered Success because the guest queue was full",
-       "records"),
+       "records answered Success because the guest queue was full", "records"),
 };
 #undef MC
 

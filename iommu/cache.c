@@ -83,8 +83,9 @@ unsigned iommu_cache_inval_key(icache_t *c, uint64_t key, uint64_t tag)
 }
 
 unsigned iommu_cache_inval(icache_t *c,
-                      bool (*match)(const icache_ent_t *e, const void *arg),
-                      const void *arg)
+                           bool (*match)(const icache_ent_t *e,
+                                         const void *arg),
+                           const void *arg)
 {
     unsigned n = 0;
     if (!c->used)

@@ -24,14 +24,14 @@ typedef struct icache_ent {
 typedef struct icache {
     icache_ent_t *e; /* NULL: the cache is disabled */
     uint32_t sets, ways;
-    uint32_t mask;   /* sets - 1 when sets is a power of two, else 0 */
+    uint32_t mask; /* sets - 1 when sets is a power of two, else 0 */
     uint32_t clock;
-    bool used;       /* an entry was ever filled (else nothing to scan) */
+    bool used; /* an entry was ever filled (else nothing to scan) */
     sim_counter_t *hits, *misses;
 } icache_t;
 
-/* Set up c with entries / ways sets of `ways` (ways is reduced to entries when larger);
- * entries 0 disables. Returns 0 or -ENOMEM. */
+/* Set up c with entries / ways sets of `ways` (ways is reduced to entries when
+ * larger); entries 0 disables. Returns 0 or -ENOMEM. */
 int iommu_cache_init(icache_t *c, uint64_t entries, uint64_t ways);
 /* Free c's entries. */
 void iommu_cache_fini(icache_t *c);
@@ -40,8 +40,9 @@ void iommu_cache_age(icache_t *c);
 /* Invalidate the entries for which match(entry, arg) is true; returns how
  * many. */
 unsigned iommu_cache_inval(icache_t *c,
-                      bool (*match)(const icache_ent_t *e, const void *arg),
-                      const void *arg);
+                           bool (*match)(const icache_ent_t *e,
+                                         const void *arg),
+                           const void *arg);
 /* The entry to fill for (key, tag): the matching one, an invalid one or
  * the least recently used; key, tag and lru are set. c must be enabled. */
 icache_ent_t *iommu_cache_fill(icache_t *c, uint64_t key, uint64_t tag);
@@ -59,8 +60,7 @@ static inline icache_ent_t *icache_set(const icache_t *c, uint64_t key,
 }
 
 /* The valid entry of (key, tag), made most recently used, or NULL. */
-static inline icache_ent_t *icache_find(icache_t *c, uint64_t key,
-                                        uint64_t tag)
+static inline icache_ent_t *icache_find(icache_t *c, uint64_t key, uint64_t tag)
 {
     if (!c->e)
         return NULL;

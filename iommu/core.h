@@ -32,7 +32,7 @@ struct iommu {
     icache_t iotlb, ctxc, pasidc, s2tlb;
     icache_t psc[2][IOMMU_PSC_LEVELS];
     uint32_t iotlb_shifts, s2tlb_shifts; /* bit s: entries of shift s */
-    uint64_t inv_epoch; /* bumped by every invalidation */
+    uint64_t inv_epoch;                  /* bumped by every invalidation */
 
     /* timed path */
     sim_server_t *walker;
@@ -49,12 +49,12 @@ struct iommu {
     iommu_stall_t stall;
 
     struct {
-        sim_counter_t *ats_reqs, *ats_ur, *iotlb_inval, *psc_inval,
-            *ctx_inval, *pasid_inval;
+        sim_counter_t *ats_reqs, *ats_ur, *iotlb_inval, *psc_inval, *ctx_inval,
+            *pasid_inval;
         sim_counter_t *psc_hits[2][IOMMU_PSC_LEVELS],
             *psc_misses[2][IOMMU_PSC_LEVELS];
-        sim_counter_t *ctx_reads, *walk_outcome[IOMMU_WALK_OUTCOMES],
-            *merged, *rewalks, *ad_writes;
+        sim_counter_t *ctx_reads, *walk_outcome[IOMMU_WALK_OUTCOMES], *merged,
+            *rewalks, *ad_writes;
         sim_hist_t *walk_reads;
         sim_counter_t *mem_reads, *mem_writes, *mem_bytes;
         sim_counter_t *dma_untranslated, *dma_faults, *dma_aborted;

@@ -36,11 +36,16 @@ static const uint8_t mode_to_pgtt[] = {4, 1, 2, 3};
 static int pgtt_to_mode(unsigned pgtt)
 {
     switch (pgtt) {
-    case 1: return IOMMU_MODE_S1;
-    case 2: return IOMMU_MODE_S2;
-    case 3: return IOMMU_MODE_NESTED;
-    case 4: return IOMMU_MODE_BYPASS;
-    default: return -1;
+    case 1:
+        return IOMMU_MODE_S1;
+    case 2:
+        return IOMMU_MODE_S2;
+    case 3:
+        return IOMMU_MODE_NESTED;
+    case 4:
+        return IOMMU_MODE_BYPASS;
+    default:
+        return -1;
     }
 }
 
@@ -103,14 +108,15 @@ static uint64_t pasid_entry_addr(iommu_t *u, uint16_t rid, uint32_t pasid,
         uint64_t r = iommu_mem_read64(u->mem, root_entry_addr(u, rid));
         if (!(r & 1))
             return 0;
-        uint64_t c = iommu_mem_read64(u->mem,
-                                      ctx_entry_addr(r & IOMMU_PTE_ADDR, rid));
+        uint64_t c =
+            iommu_mem_read64(u->mem, ctx_entry_addr(r & IOMMU_PTE_ADDR, rid));
         dir = (c & 1) ? c & IOMMU_PTE_ADDR : 0;
     }
     if (!dir)
         return 0;
     uint64_t de = dir + (uint64_t)(pasid >> 6) * 8;
-    if (create && !iommu_mem_is_backed(u->mem, de) && iommu_mem_back(u->mem, de))
+    if (create && !iommu_mem_is_backed(u->mem, de) &&
+        iommu_mem_back(u->mem, de))
         return 0;
     uint64_t table;
     if (create) {
@@ -123,7 +129,7 @@ static uint64_t pasid_entry_addr(iommu_t *u, uint16_t rid, uint32_t pasid,
 }
 
 int iommu_ctx_set(iommu_t *u, uint16_t rid, uint32_t pasid,
-                    const iommu_pasid_entry_t *e)
+                  const iommu_pasid_entry_t *e)
 {
     if (pasid >= PCIE_PASID_MAX || (unsigned)e->mode > IOMMU_MODE_NESTED)
         return -EINVAL;
@@ -138,11 +144,11 @@ int iommu_ctx_set(iommu_t *u, uint16_t rid, uint32_t pasid,
     uint64_t qw0 = 1 | ((uint64_t)mode_to_pgtt[e->mode] << 6);
     uint64_t qw2 = 0;
     if (s2)
-        qw0 |= (e->s2.root & IOMMU_PTE_ADDR) |
-               ((uint64_t)(e->s2.levels - 2) << 2);
+        qw0 |=
+            (e->s2.root & IOMMU_PTE_ADDR) | ((uint64_t)(e->s2.levels - 2) << 2);
     if (s1)
-        qw2 = (e->s1.root & IOMMU_PTE_ADDR) |
-              ((uint64_t)(e->s1.levels - 4) << 2);
+        qw2 =
+            (e->s1.root & IOMMU_PTE_ADDR) | ((uint64_t)(e->s1.levels - 4) << 2);
     iommu_mem_write64(u->mem, a + 8, e->domain | (e->pri ? PE_PRE : 0));
     iommu_mem_write64(u->mem, a + 16, qw2);
     iommu_mem_write64(u->mem, a + 24, e->s2_domain);
@@ -152,8 +158,7 @@ int iommu_ctx_set(iommu_t *u, uint16_t rid, uint32_t pasid,
 
 void iommu_ctx_clear(iommu_t *u, uint16_t rid, uint32_t pasid)
 {
-    uint64_t a = pasid_entry_addr(u, rid, pasid & (PCIE_PASID_MAX - 1),
-                                  false);
+    uint64_t a = pasid_entry_addr(u, rid, pasid & (PCIE_PASID_MAX - 1), false);
     if (a)
         iommu_mem_write64(u->mem, a, 0);
 }
@@ -180,7 +185,7 @@ static bool pe_decode(const iommu_mem_t *mem, uint64_t a, iommu_pe_t *pe)
 }
 
 bool iommu_ctx_get(const iommu_t *u, uint16_t rid, uint32_t pasid,
-                     iommu_pasid_entry_t *out)
+                   iommu_pasid_entry_t *out)
 {
     uint64_t a = pasid_entry_addr((iommu_t *)u, rid,
                                   pasid & (PCIE_PASID_MAX - 1), false);
@@ -222,9 +227,8 @@ static void cache_count(icache_t *c, bool hit)
         (hit ? c->hits : c->misses)->value++;
 }
 
-iommu_walk_outcome_t iommu_ctx_lookup(iommu_t *u, uint16_t rid,
-                                      uint32_t pasid, iommu_xlate_t *x,
-                                      iommu_pe_t *pe)
+iommu_walk_outcome_t iommu_ctx_lookup(iommu_t *u, uint16_t rid, uint32_t pasid,
+                                      iommu_xlate_t *x, iommu_pe_t *pe)
 {
     pasid &= PCIE_PASID_MAX - 1;
     icache_ent_t *e = icache_find(&u->pasidc, ((uint64_t)rid << 20) | pasid, 1);
@@ -310,5 +314,6 @@ void iommu_ctx_inval_pasid(iommu_t *u, const iommu_inv_t *inv)
 {
     u->inv_epoch++;
     if (u->pasidc.e)
-        u->s.pasid_inval->value += iommu_cache_inval(&u->pasidc, match_pasid, inv);
+        u->s.pasid_inval->value +=
+            iommu_cache_inval(&u->pasidc, match_pasid, inv);
 }

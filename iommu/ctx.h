@@ -35,9 +35,8 @@ static inline void iommu_pe_unpack(const icache_ent_t *e, iommu_pe_t *pe)
 int iommu_ctx_init(iommu_t *u);
 /* Resolve (rid, pasid) through the caches or the tables: OK, or
  * BAD_CONTEXT / BAD_PASID; counts reads in x->ctx_reads. */
-iommu_walk_outcome_t iommu_ctx_lookup(iommu_t *u, uint16_t rid,
-                                      uint32_t pasid, iommu_xlate_t *x,
-                                      iommu_pe_t *pe);
+iommu_walk_outcome_t iommu_ctx_lookup(iommu_t *u, uint16_t rid, uint32_t pasid,
+                                      iommu_xlate_t *x, iommu_pe_t *pe);
 /* The same after the PASID cache missed (pasid already masked). */
 iommu_walk_outcome_t iommu_ctx_fetch(iommu_t *u, uint16_t rid, uint32_t pasid,
                                      iommu_xlate_t *x, iommu_pe_t *pe);

@@ -14,7 +14,9 @@
 
 /* SMMUv3 event IDs (Linux arm-smmu-v3.h EVT_ID_*). */
 enum {
-    EVT_BAD_STE = 0x04, EVT_BAD_CD = 0x0a, EVT_TRANSLATION = 0x10,
+    EVT_BAD_STE = 0x04,
+    EVT_BAD_CD = 0x0a,
+    EVT_TRANSLATION = 0x10,
     EVT_PERMISSION = 0x13
 };
 
@@ -40,10 +42,14 @@ static unsigned evt_id(iommu_walk_outcome_t r)
 {
     switch (r) {
     case IOMMU_WALK_S1_PERM:
-    case IOMMU_WALK_S2_PERM: return EVT_PERMISSION;
-    case IOMMU_WALK_BAD_CONTEXT: return EVT_BAD_STE;
-    case IOMMU_WALK_BAD_PASID: return EVT_BAD_CD;
-    default: return EVT_TRANSLATION;
+    case IOMMU_WALK_S2_PERM:
+        return EVT_PERMISSION;
+    case IOMMU_WALK_BAD_CONTEXT:
+        return EVT_BAD_STE;
+    case IOMMU_WALK_BAD_PASID:
+        return EVT_BAD_CD;
+    default:
+        return EVT_TRANSLATION;
     }
 }
 
@@ -64,22 +70,27 @@ static void fault_encode(iommu_fq_t *q, uint64_t a, const iommu_fault_rec_t *f)
               f->reason == IOMMU_WALK_S2_PERM;
     bool read = !(f->flags & PCIE_F_W);
     if (q->smmu) {
-        iommu_mem_write64(q->mem, a, evt_id(f->reason) | (f->pasid_valid ? 1ull << 11 : 0) |
-                     ((uint64_t)f->pasid << 12) | ((uint64_t)f->rid << 32));
-        iommu_mem_write64(q->mem, a + 8, f->stag | (f->stall ? 1ull << 31 : 0) |
-                         ((f->flags & PCIE_F_PRIV) ? 1ull << 33 : 0) |
-                         ((f->flags & PCIE_F_X) ? 1ull << 34 : 0) |
-                         (read ? 1ull << 35 : 0) | (s2 ? 1ull << 39 : 0));
+        iommu_mem_write64(
+            q->mem, a,
+            evt_id(f->reason) | (f->pasid_valid ? 1ull << 11 : 0) |
+                ((uint64_t)f->pasid << 12) | ((uint64_t)f->rid << 32));
+        iommu_mem_write64(q->mem, a + 8,
+                          f->stag | (f->stall ? 1ull << 31 : 0) |
+                              ((f->flags & PCIE_F_PRIV) ? 1ull << 33 : 0) |
+                              ((f->flags & PCIE_F_X) ? 1ull << 34 : 0) |
+                              (read ? 1ull << 35 : 0) | (s2 ? 1ull << 39 : 0));
         iommu_mem_write64(q->mem, a + 16, f->addr);
         iommu_mem_write64(q->mem, a + 24, f->gpa & IOMMU_PTE_ADDR);
         return;
     }
     iommu_mem_write64(q->mem, a, f->addr & ~(IOMMU_PAGE_SIZE - 1));
-    iommu_mem_write64(q->mem, a + 8, (uint64_t)f->rid | ((f->flags & PCIE_F_X) ? 1ull << 29 : 0) |
-                     ((f->flags & PCIE_F_PRIV) ? 1ull << 30 : 0) |
-                     (f->pasid_valid ? 1ull << 31 : 0) |
-                     ((uint64_t)f->reason << 32) | ((uint64_t)f->pasid << 40) |
-                     (read ? 1ull << 62 : 0) | (1ull << 63));
+    iommu_mem_write64(
+        q->mem, a + 8,
+        (uint64_t)f->rid | ((f->flags & PCIE_F_X) ? 1ull << 29 : 0) |
+            ((f->flags & PCIE_F_PRIV) ? 1ull << 30 : 0) |
+            (f->pasid_valid ? 1ull << 31 : 0) | ((uint64_t)f->reason << 32) |
+            ((uint64_t)f->pasid << 40) | (read ? 1ull << 62 : 0) |
+            (1ull << 63));
 }
 
 void iommu_fq_decode(const iommu_fq_t *q, uint32_t pos, iommu_fault_rec_t *f)
@@ -88,17 +99,22 @@ void iommu_fq_decode(const iommu_fq_t *q, uint32_t pos, iommu_fault_rec_t *f)
     memset(f, 0, sizeof(*f));
     f->span = q->span[pos % q->ring.depth];
     if (q->smmu) {
-        uint64_t w0 = iommu_mem_read64(q->mem, a), w1 = iommu_mem_read64(q->mem, a + 8);
+        uint64_t w0 = iommu_mem_read64(q->mem, a),
+                 w1 = iommu_mem_read64(q->mem, a + 8);
         bool s2 = (w1 >> 39) & 1;
         switch (w0 & 0xff) {
         case EVT_PERMISSION:
             f->reason = s2 ? IOMMU_WALK_S2_PERM : IOMMU_WALK_S1_PERM;
             break;
-        case EVT_BAD_STE: f->reason = IOMMU_WALK_BAD_CONTEXT; break;
-        case EVT_BAD_CD: f->reason = IOMMU_WALK_BAD_PASID; break;
+        case EVT_BAD_STE:
+            f->reason = IOMMU_WALK_BAD_CONTEXT;
+            break;
+        case EVT_BAD_CD:
+            f->reason = IOMMU_WALK_BAD_PASID;
+            break;
         default:
-            f->reason = s2 ? IOMMU_WALK_S2_NOT_PRESENT
-                           : IOMMU_WALK_S1_NOT_PRESENT;
+            f->reason =
+                s2 ? IOMMU_WALK_S2_NOT_PRESENT : IOMMU_WALK_S1_NOT_PRESENT;
             break;
         }
         f->pasid_valid = (w0 >> 11) & 1;
@@ -113,7 +129,8 @@ void iommu_fq_decode(const iommu_fq_t *q, uint32_t pos, iommu_fault_rec_t *f)
         f->gpa = iommu_mem_read64(q->mem, a + 24) & IOMMU_PTE_ADDR;
         return;
     }
-    uint64_t w0 = iommu_mem_read64(q->mem, a), w1 = iommu_mem_read64(q->mem, a + 8);
+    uint64_t w0 = iommu_mem_read64(q->mem, a),
+             w1 = iommu_mem_read64(q->mem, a + 8);
     f->addr = w0 & ~(IOMMU_PAGE_SIZE - 1);
     f->rid = (uint16_t)w1;
     f->pasid_valid = (w1 >> 31) & 1;

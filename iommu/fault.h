@@ -11,10 +11,10 @@
 
 typedef struct iommu_fq {
     iommu_mem_t *mem;
-    bool smmu;          /* SMMUv3 event records (else VT-d) */
+    bool smmu; /* SMMUv3 event records (else VT-d) */
     iring_t ring;
-    sim_span_t **span;  /* beside each slot */
-    bool overflow;      /* VT-d PFO / SMMUv3 EVTQ overflow, not acked */
+    sim_span_t **span; /* beside each slot */
+    bool overflow;     /* VT-d PFO / SMMUv3 EVTQ overflow, not acked */
     iommu_irq_t irq;
     struct {
         sim_counter_t *records, *lost, *overflows;
@@ -29,7 +29,6 @@ void iommu_fq_fini(iommu_fq_t *q);
  * is full or its overflow is not acknowledged (the record is lost). */
 bool iommu_fq_record(iommu_fq_t *q, const iommu_fault_rec_t *rec);
 /* Read and decode the record at position pos. */
-void iommu_fq_decode(const iommu_fq_t *q, uint32_t pos,
-                     iommu_fault_rec_t *out);
+void iommu_fq_decode(const iommu_fq_t *q, uint32_t pos, iommu_fault_rec_t *out);
 
 #endif /* IOMMU_FAULT_H */

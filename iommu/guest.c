@@ -102,9 +102,8 @@ static int new_chunk(iommu_guest_t *g)
     uint64_t gpa = iommu_guest_reserve(g, size, size);
     uint64_t frames = size >> IOMMU_PAGE_SHIFT;
     uint64_t hpa = gpa ? iommu_mem_alloc_range(g->mem, frames, frames) : 0;
-    if (!hpa ||
-        iommu_pt_map(&g->s2, gpa, hpa, g->table_shift,
-                     IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U))
+    if (!hpa || iommu_pt_map(&g->s2, gpa, hpa, g->table_shift,
+                             IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U))
         return -ENOMEM;
     g->chunk_gpa = gpa;
     g->chunk_left = frames;

@@ -42,8 +42,7 @@ int iommu_guest_to_host(const iommu_guest_t *guest, uint64_t gpa,
 /* Create an empty table in the guest's physical memory (a guest stage-1
  * table: its table addresses are GPAs, reached through the guest's stage
  * 2). Returns 0, -EINVAL or -ENOMEM. */
-int iommu_pt_init_guest(iommu_pt_t *pt, iommu_guest_t *guest,
-                        unsigned levels);
+int iommu_pt_init_guest(iommu_pt_t *pt, iommu_guest_t *guest, unsigned levels);
 /* The guest whose memory holds pt's tables, or NULL (a host table). */
 iommu_guest_t *iommu_guest_of(const iommu_pt_t *pt);
 

@@ -17,21 +17,35 @@
 #include "iommu/invq.h"
 
 const char *const iommu_qi_type_names[IOMMU_QI_TYPES] = {
-    "iotlb", "pasid_cache", "context_cache", "devtlb",
-    "page_resp", "resume", "wait"};
+    "iotlb",     "pasid_cache", "context_cache", "devtlb",
+    "page_resp", "resume",      "wait"};
 
 /* VT-d descriptor types (Linux QI_*_TYPE). */
 enum {
-    VTD_CC = 0x1, VTD_IOTLB = 0x2, VTD_DEVTLB = 0x3, VTD_WAIT = 0x5,
-    VTD_PIOTLB = 0x6, VTD_PC = 0x7, VTD_PDEVTLB = 0x8, VTD_PGRP_RESP = 0x9
+    VTD_CC = 0x1,
+    VTD_IOTLB = 0x2,
+    VTD_DEVTLB = 0x3,
+    VTD_WAIT = 0x5,
+    VTD_PIOTLB = 0x6,
+    VTD_PC = 0x7,
+    VTD_PDEVTLB = 0x8,
+    VTD_PGRP_RESP = 0x9
 };
 /* SMMUv3 command opcodes (Linux CMDQ_OP_*). */
 enum {
-    SMMU_CFGI_STE = 0x03, SMMU_CFGI_ALL = 0x04, SMMU_CFGI_CD = 0x05,
-    SMMU_CFGI_CD_ALL = 0x06, SMMU_TLBI_NH_ASID = 0x11,
-    SMMU_TLBI_NH_VA = 0x12, SMMU_TLBI_S12_VMALL = 0x28,
-    SMMU_TLBI_S2_IPA = 0x2a, SMMU_TLBI_NSNH_ALL = 0x30, SMMU_ATC_INV = 0x40,
-    SMMU_PRI_RESP = 0x41, SMMU_RESUME = 0x44, SMMU_SYNC = 0x46
+    SMMU_CFGI_STE = 0x03,
+    SMMU_CFGI_ALL = 0x04,
+    SMMU_CFGI_CD = 0x05,
+    SMMU_CFGI_CD_ALL = 0x06,
+    SMMU_TLBI_NH_ASID = 0x11,
+    SMMU_TLBI_NH_VA = 0x12,
+    SMMU_TLBI_S12_VMALL = 0x28,
+    SMMU_TLBI_S2_IPA = 0x2a,
+    SMMU_TLBI_NSNH_ALL = 0x30,
+    SMMU_ATC_INV = 0x40,
+    SMMU_PRI_RESP = 0x41,
+    SMMU_RESUME = 0x44,
+    SMMU_SYNC = 0x46
 };
 
 int iommu_invq_init(iommu_invq_t *q, sim_t *sim, iommu_mem_t *mem,
@@ -57,7 +71,6 @@ void iommu_invq_fini(iommu_invq_t *q)
     sim_pool_fini(&q->bl_pool);
 }
 
-
 /* Smallest aligned power-of-two block of pages covering [addr, addr+len):
  * its base in *base, log2 of its pages returned (VT-d AM, SMMUv3 SCALE). */
 static unsigned range_order(uint64_t addr, uint64_t len, uint64_t *base)
@@ -74,9 +87,9 @@ static unsigned range_order(uint64_t addr, uint64_t len, uint64_t *base)
 }
 
 /* PCIe ATS invalidation address with the S bit (PCIe 10.3.1; "all" per
- * PCIe 10.2.3.2, riscv-iommu iommu_ref_model iommu_ats.h): 2^k pages (k >= 1) are written as
- * ones in bits 12 .. 12+k-2 and a zero at bit 12+k-1; "all" is S=1 with
- * bits 62:12 set. Returns the address; *s the S bit. */
+ * PCIe 10.2.3.2, riscv-iommu iommu_ref_model iommu_ats.h): 2^k pages (k >= 1)
+ * are written as ones in bits 12 .. 12+k-2 and a zero at bit 12+k-1; "all" is
+ * S=1 with bits 62:12 set. Returns the address; *s the S bit. */
 static uint64_t ats_encode(uint64_t addr, uint64_t len, bool *s)
 {
     uint64_t base;
@@ -113,8 +126,9 @@ static void ats_decode(uint64_t a, bool s, uint64_t *addr, uint64_t *len)
 /* VT-d page group response code of a PCIe PRG response code. */
 static uint8_t vtd_resp_code(uint8_t code)
 {
-    return code == PCIE_PRG_SUCCESS ? 0x0 : code == PCIE_PRG_INVALID ? 0x1
-                                                                     : code;
+    return code == PCIE_PRG_SUCCESS   ? 0x0
+           : code == PCIE_PRG_INVALID ? 0x1
+                                      : code;
 }
 
 /* SMMUv3 PRI_RESP: 0 Deny (Invalid Request), 1 Fail, 2 Success
@@ -127,8 +141,9 @@ static uint8_t smmu_resp_code(uint8_t code)
 /* PCIe PRG response code of an SMMUv3 PRI_RESP value. */
 static uint8_t smmu_resp_decode(unsigned v)
 {
-    return v == 2 ? PCIE_PRG_SUCCESS : v == 0 ? PCIE_PRG_INVALID
-                                               : PCIE_PRG_FAILURE;
+    return v == 2   ? PCIE_PRG_SUCCESS
+           : v == 0 ? PCIE_PRG_INVALID
+                    : PCIE_PRG_FAILURE;
 }
 
 /* Encode d into the two or four words w. Returns 0 or -EINVAL. */
@@ -169,10 +184,12 @@ static int qi_encode_vtd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
             return -EINVAL;
         }
     case IOMMU_QI_PASID_CACHE:
-        w[0] = VTD_PC | ((uint64_t)v->domain << 16) | ((uint64_t)v->pasid << 32);
+        w[0] =
+            VTD_PC | ((uint64_t)v->domain << 16) | ((uint64_t)v->pasid << 32);
         w[0] |= (uint64_t)(v->gran == IOMMU_INV_DOMAIN  ? 0
                            : v->gran == IOMMU_INV_PASID ? 1
-                                                        : 3) << 4;
+                                                        : 3)
+                << 4;
         return 0;
     case IOMMU_QI_CONTEXT_CACHE:
         w[0] = VTD_CC | ((uint64_t)v->rid << 32) |
@@ -180,8 +197,8 @@ static int qi_encode_vtd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
         return 0;
     case IOMMU_QI_DEVTLB: {
         bool s;
-        w[0] = VTD_PDEVTLB | ((uint64_t)v->rid << 16) |
-               ((uint64_t)v->pasid << 32);
+        w[0] =
+            VTD_PDEVTLB | ((uint64_t)v->rid << 16) | ((uint64_t)v->pasid << 32);
         w[1] = ats_encode(v->addr, v->len, &s) | (s ? 1u << 11 : 0);
         return 0;
     }
@@ -201,8 +218,7 @@ static int qi_encode_vtd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
 }
 
 /* Encode d as an SMMUv3 command into w. Returns 0 or -EINVAL. */
-static int qi_encode_smmu(const iommu_qi_desc_t *d, uint32_t slot,
-                          uint64_t *w)
+static int qi_encode_smmu(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
 {
     const iommu_inv_t *v = &d->inv;
     uint64_t base;
@@ -266,8 +282,7 @@ static int qi_encode_smmu(const iommu_qi_desc_t *d, uint32_t slot,
     case IOMMU_QI_PAGE_RESP:
         w[0] = SMMU_PRI_RESP | (d->pasid_present ? 1u << 11 : 0) |
                ((uint64_t)d->pasid << 12) | ((uint64_t)d->rid << 32);
-        w[1] = (d->prgi & 0x1ffu) |
-               ((uint64_t)smmu_resp_code(d->code) << 12);
+        w[1] = (d->prgi & 0x1ffu) | ((uint64_t)smmu_resp_code(d->code) << 12);
         return 0;
     case IOMMU_QI_RESUME:
         w[0] = SMMU_RESUME |
@@ -294,8 +309,9 @@ static void qi_decode_vtd(const uint64_t *w, iommu_invq_op_t *op)
     case VTD_IOTLB:
         d->type = IOMMU_QI_IOTLB;
         v->domain = (uint16_t)(w[0] >> 16);
-        v->gran = gran == 1 ? IOMMU_INV_GLOBAL
-                  : gran == 2 ? IOMMU_INV_DOMAIN : IOMMU_INV_S2_RANGE;
+        v->gran = gran == 1   ? IOMMU_INV_GLOBAL
+                  : gran == 2 ? IOMMU_INV_DOMAIN
+                              : IOMMU_INV_S2_RANGE;
         v->addr = w[1] & ~(IOMMU_PAGE_SIZE - 1);
         v->len = 1ull << (IOMMU_PAGE_SHIFT + (w[1] & 0x3f));
         v->leaf_only = gran == 3 && ((w[1] >> 6) & 1);
@@ -313,8 +329,9 @@ static void qi_decode_vtd(const uint64_t *w, iommu_invq_op_t *op)
         d->type = IOMMU_QI_PASID_CACHE;
         v->domain = (uint16_t)(w[0] >> 16);
         v->pasid = (uint32_t)(w[0] >> 32) & (PCIE_PASID_MAX - 1);
-        v->gran = gran == 0 ? IOMMU_INV_DOMAIN
-                  : gran == 1 ? IOMMU_INV_PASID : IOMMU_INV_GLOBAL;
+        v->gran = gran == 0   ? IOMMU_INV_DOMAIN
+                  : gran == 1 ? IOMMU_INV_PASID
+                              : IOMMU_INV_GLOBAL;
         return;
     case VTD_CC:
         d->type = IOMMU_QI_CONTEXT_CACHE;
@@ -330,8 +347,9 @@ static void qi_decode_vtd(const uint64_t *w, iommu_invq_op_t *op)
     case VTD_PGRP_RESP: {
         d->type = IOMMU_QI_PAGE_RESP;
         unsigned code = (unsigned)(w[0] >> 12) & 0xf;
-        d->code = code == 0 ? PCIE_PRG_SUCCESS
-                  : code == 1 ? PCIE_PRG_INVALID : (uint8_t)code;
+        d->code = code == 0   ? PCIE_PRG_SUCCESS
+                  : code == 1 ? PCIE_PRG_INVALID
+                              : (uint8_t)code;
         d->pasid_present = (w[0] >> 4) & 1;
         d->rid = (uint16_t)(w[0] >> 16);
         d->pasid = (uint32_t)(w[0] >> 32) & (PCIE_PASID_MAX - 1);
@@ -400,7 +418,7 @@ static void qi_decode_smmu(const uint64_t *w, iommu_invq_op_t *op)
         v->rid = (uint16_t)(w[0] >> 32);
         v->pasid = (uint32_t)(w[0] >> 12) & (PCIE_PASID_MAX - 1);
         v->gran = (w[0] & 0xff) == SMMU_CFGI_CD ? IOMMU_INV_DEVICE_PASID
-                                                 : IOMMU_INV_DEVICE;
+                                                : IOMMU_INV_DEVICE;
         return;
     case SMMU_ATC_INV: {
         d->type = IOMMU_QI_DEVTLB;
@@ -472,13 +490,19 @@ static sim_time_t qi_cost(const iommu_invq_t *q, iommu_qi_type_t t)
 {
     const iommu_cfg_t *c = q->cfg;
     switch (t) {
-    case IOMMU_QI_IOTLB: return c->qi_iotlb;
-    case IOMMU_QI_PASID_CACHE: return c->qi_pasid;
-    case IOMMU_QI_CONTEXT_CACHE: return c->qi_context;
-    case IOMMU_QI_DEVTLB: return c->qi_devtlb;
+    case IOMMU_QI_IOTLB:
+        return c->qi_iotlb;
+    case IOMMU_QI_PASID_CACHE:
+        return c->qi_pasid;
+    case IOMMU_QI_CONTEXT_CACHE:
+        return c->qi_context;
+    case IOMMU_QI_DEVTLB:
+        return c->qi_devtlb;
     case IOMMU_QI_PAGE_RESP:
-    case IOMMU_QI_RESUME: return c->qi_page_resp;
-    default: return c->qi_wait;
+    case IOMMU_QI_RESUME:
+        return c->qi_page_resp;
+    default:
+        return c->qi_wait;
     }
 }
 
@@ -574,8 +598,8 @@ static void qi_kick(iommu_invq_t *q)
         return;
     }
     q->busy = true;
-    sim_schedule(q->sim, op->valid ? qi_cost(q, op->d.type) : 0, ev_qi_done,
-                 q, 0);
+    sim_schedule(q->sim, op->valid ? qi_cost(q, op->d.type) : 0, ev_qi_done, q,
+                 0);
 }
 
 void iommu_invq_devtlb_done(iommu_invq_t *q)
@@ -595,7 +619,7 @@ int iommu_invq_submit(iommu_invq_t *q, const iommu_qi_desc_t *descs, unsigned n)
     uint64_t w[4];
     for (unsigned i = 0; i < n; i++) {
         int rc = q->smmu ? qi_encode_smmu(&descs[i], 0, w)
-                            : qi_encode_vtd(&descs[i], 0, w);
+                         : qi_encode_vtd(&descs[i], 0, w);
         if (rc)
             return rc;
     }

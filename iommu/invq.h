@@ -46,7 +46,7 @@ typedef struct iommu_invq_backlog {
 typedef struct iommu_invq {
     sim_t *sim;
     iommu_mem_t *mem;
-    const iommu_cfg_t *cfg;   /* processing costs */
+    const iommu_cfg_t *cfg; /* processing costs */
     const iommu_port_t *down;
     iommu_stall_t *stall;
     iommu_invq_ops_t ops;
@@ -59,7 +59,7 @@ typedef struct iommu_invq {
     bool busy;           /* a descriptor is being processed */
     bool waiting;        /* a wait descriptor waits for device-TLB cpls */
     uint64_t devtlb_pending;
-    uint64_t pending;    /* submitted, not done */
+    uint64_t pending; /* submitted, not done */
     struct {
         sim_counter_t *desc[IOMMU_QI_TYPES], *full_waits, *errors,
             *devtlb_inval, *host_responses;

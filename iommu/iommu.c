@@ -31,21 +31,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iommu/iommu.h"
 #include "iommu/ctx.h"
+#include "iommu/iommu.h"
 #include "iommu/walk.h"
 
 static const char *const arch_names[] = {"vtd", "smmuv3", NULL};
 
 #define PSC(stage, level, def, src)                                            \
-    {"iommu", "psc_s" #stage "_l" #level, SIM_PARAM_UINT, def, 0, 1u << 20,    \
-     "entries",                                                                \
-     "stage-" #stage " paging-structure cache of level-" #level " entries "    \
-     "(0: off; " src ")",                                                      \
-     NULL, offsetof(iommu_cfg_t, psc[stage - 1][level])}
+    {                                                                          \
+        "iommu", "psc_s" #stage "_l" #level, SIM_PARAM_UINT, def, 0, 1u << 20, \
+            "entries",                                                         \
+            "stage-" #stage " paging-structure cache of level-" #level         \
+            " entries "                                                        \
+            "(0: off; " src ")",                                               \
+            NULL, offsetof(iommu_cfg_t, psc[stage - 1][level])                 \
+    }
 #define QT(key, def, what)                                                     \
-    {"iommu", #key, SIM_PARAM_TIME, def, 0, 1e9, "ns", what, NULL,             \
-     offsetof(iommu_cfg_t, key)}
+    {                                                                          \
+        "iommu", #key, SIM_PARAM_TIME, def, 0, 1e9, "ns", what, NULL,          \
+            offsetof(iommu_cfg_t, key)                                         \
+    }
 
 const sim_param_t iommu_params[] = {
     {"iommu", "arch", SIM_PARAM_ENUM, "vtd", 0, 0, "",
@@ -63,8 +68,8 @@ const sim_param_t iommu_params[] = {
      "IOTLB associativity (0: 4 for both; gem5 main TLB 4-way)", NULL,
      offsetof(iommu_cfg_t, iotlb_ways)},
     {"iommu", "ctx_cache", SIM_PARAM_UINT, "64", 0, 1u << 20, "entries",
-     "context cache entries (0: off; gem5 SMMUv3 configuration cache 64)",
-     NULL, offsetof(iommu_cfg_t, ctx_cache)},
+     "context cache entries (0: off; gem5 SMMUv3 configuration cache 64)", NULL,
+     offsetof(iommu_cfg_t, ctx_cache)},
     {"iommu", "pasid_cache", SIM_PARAM_UINT, "64", 0, 1u << 20, "entries",
      "PASID cache entries (0: off; gem5 SMMUv3 configuration cache 64)", NULL,
      offsetof(iommu_cfg_t, pasid_cache)},
@@ -122,8 +127,8 @@ const sim_param_t iommu_params[] = {
      NULL, offsetof(iommu_cfg_t, psc_hit)},
     {"iommu", "walk_read", SIM_PARAM_TIME, "250", 0, 1e9, "ns",
      "one table read by the walker (Fast & Safe SOSP'24 197 ns "
-     "effective; pcie-bench miss penalty 214-346 ns)", NULL,
-     offsetof(iommu_cfg_t, walk_read)},
+     "effective; pcie-bench miss penalty 214-346 ns)",
+     NULL, offsetof(iommu_cfg_t, walk_read)},
     {"iommu", "prq_write", SIM_PARAM_TIME, "100", 0, 1e9, "ns",
      "PRQ descriptor or fault record write to memory (posted, [I])", NULL,
      offsetof(iommu_cfg_t, prq_write)},
@@ -131,10 +136,12 @@ const sim_param_t iommu_params[] = {
        "invalidation queue: IOTLB invalidation (with host.qi_submit, 0.8 us: "
        "QEMU docs/devel/migration/qpl-compression.rst inv_iotlb, 70% "
        "below 1 us)"),
-    QT(qi_pasid, "600", "invalidation queue: PASID-cache invalidation ([I], "
-                        "as qi_iotlb)"),
-    QT(qi_context, "600", "invalidation queue: context-cache invalidation "
-                          "([I], as qi_iotlb)"),
+    QT(qi_pasid, "600",
+       "invalidation queue: PASID-cache invalidation ([I], "
+       "as qi_iotlb)"),
+    QT(qi_context, "600",
+       "invalidation queue: context-cache invalidation "
+       "([I], as qi_iotlb)"),
     QT(qi_devtlb, "500",
        "invalidation queue: device-TLB invalidation before the ATS request "
        "leaves ([I]; on-die inv_devtlb 0.1-1 us incl. the device, "
@@ -143,8 +150,9 @@ const sim_param_t iommu_params[] = {
        "invalidation queue: page group response or resume (with "
        "host.qi_submit, 1 us: [I] of the order of QEMU "
        "docs/devel/migration/qpl-compression.rst inv_iotlb)"),
-    QT(qi_wait, "100", "invalidation queue: wait descriptor status write "
-                       "([I])"),
+    QT(qi_wait, "100",
+       "invalidation queue: wait descriptor status write "
+       "([I])"),
     {"memory", "access", SIM_PARAM_TIME, "60", 0, 1e9, "ns",
      "data access of a DMA (pcie-bench host-warm, LLC)", NULL,
      offsetof(iommu_cfg_t, mem_access)},
@@ -155,10 +163,10 @@ const unsigned iommu_nparams = sizeof(iommu_params) / sizeof(iommu_params[0]);
 struct xlate {
     pcie_msg_t req;
     iommu_xlate_t res;
-    uint64_t epoch;      /* u->inv_epoch when the walk started */
-    uint64_t k1, k2;     /* merge key */
-    xlate_t *waiters;    /* requests merged into this walk */
-    xlate_t *next;       /* in a waiter list */
+    uint64_t epoch;   /* u->inv_epoch when the walk started */
+    uint64_t k1, k2;  /* merge key */
+    xlate_t *waiters; /* requests merged into this walk */
+    xlate_t *next;    /* in a waiter list */
     uint32_t pasid;
     unsigned access;
     uint16_t stag;
@@ -281,10 +289,10 @@ static void inflight_remove(iommu_t *u, const xlate_t *x)
 /* PCIe R/W/X of IOMMU_PTE permission bits (X only with R). */
 static uint8_t pte_to_pcie(uint64_t perm)
 {
-    return (uint8_t)(((perm & IOMMU_PTE_R) ? PCIE_F_R : 0) |
-                     ((perm & IOMMU_PTE_W) ? PCIE_F_W : 0) |
-                     ((perm & IOMMU_PTE_R) && (perm & IOMMU_PTE_X) ? PCIE_F_X
-                                                                   : 0));
+    return (
+        uint8_t)(((perm & IOMMU_PTE_R) ? PCIE_F_R : 0) |
+                 ((perm & IOMMU_PTE_W) ? PCIE_F_W : 0) |
+                 ((perm & IOMMU_PTE_R) && (perm & IOMMU_PTE_X) ? PCIE_F_X : 0));
 }
 
 /* Answer an ATS translation request (PCIe 10.2.3 Translation Completion;
@@ -349,8 +357,9 @@ static void fault_rec_of(const xlate_t *x, bool stall, iommu_fault_rec_t *f)
     if (x->res.outcome == IOMMU_WALK_S2_NOT_PRESENT ||
         x->res.outcome == IOMMU_WALK_S2_PERM)
         f->gpa = x->res.fault_addr;
-    f->flags = (uint8_t)((x->req.type == PCIE_MSG_MEM_WR ? PCIE_F_W : PCIE_F_R) |
-                         (x->access & (PCIE_F_X | PCIE_F_PRIV)));
+    f->flags =
+        (uint8_t)((x->req.type == PCIE_MSG_MEM_WR ? PCIE_F_W : PCIE_F_R) |
+                  (x->access & (PCIE_F_X | PCIE_F_PRIV)));
     f->stall = stall;
     f->stag = x->stag;
     f->span = x->req.span;
@@ -428,8 +437,8 @@ static void walk_done(sim_t *sim, void *opaque, void *job)
         /* An invalidation happened during the walk: answer from the
          * tables as they are now. */
         u->s.rewalks->value++;
-        iommu_walk_translate(u, x->req.rid, x->pasid, x->req.addr, x->access, &x->res,
-                   true);
+        iommu_walk_translate(u, x->req.rid, x->pasid, x->req.addr, x->access,
+                             &x->res, true);
     } else if (!x->res.iotlb_hit) {
         iommu_walk_fill(u, x->pasid, x->req.addr, &x->res);
     }
@@ -461,8 +470,8 @@ static void ev_xlate(sim_t *sim, void *opaque, uint64_t arg)
         *pp = x;
         return;
     }
-    iommu_walk_translate(u, x->req.rid, x->pasid, x->req.addr, x->access, &x->res,
-               false);
+    iommu_walk_translate(u, x->req.rid, x->pasid, x->req.addr, x->access,
+                         &x->res, false);
     sim_time_t lookup = u->cfg.ctx_hit + u->cfg.iotlb_hit;
     sim_time_t extra = x->res.latency > lookup ? x->res.latency - lookup : 0;
     if (!extra) {
@@ -525,7 +534,8 @@ static void stall_finish(void *opaque, void *txn, bool retry)
 static void rx_ats_req(iommu_t *u, const pcie_msg_t *m)
 {
     u->s.ats_reqs->value++;
-    unsigned access = IOMMU_XL_NOCHECK | PCIE_F_R | (m->flags & (PCIE_F_X | PCIE_F_PRIV));
+    unsigned access =
+        IOMMU_XL_NOCHECK | PCIE_F_R | (m->flags & (PCIE_F_X | PCIE_F_PRIV));
     if ((m->flags & PCIE_F_W) && !(m->flags & PCIE_F_NW))
         access |= PCIE_F_W;
     xlate_start(u, m, access);
@@ -548,8 +558,9 @@ static void rx_mem(iommu_t *u, const pcie_msg_t *m)
     bool rd = m->type == PCIE_MSG_MEM_RD;
     if (!(m->flags & PCIE_F_XLATED)) {
         u->s.dma_untranslated->value++;
-        xlate_start(u, m, (rd ? PCIE_F_R : PCIE_F_W) |
-                              (m->flags & (PCIE_F_X | PCIE_F_PRIV)));
+        xlate_start(u, m,
+                    (rd ? PCIE_F_R : PCIE_F_W) |
+                        (m->flags & (PCIE_F_X | PCIE_F_PRIV)));
         return;
     }
     u->s.mem_bytes->value += m->len;
@@ -619,8 +630,7 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
         return;
     }
     *copy = *m;
-    sim_schedule(u->sim, u->cfg.prq_write, ev_prq_write, u,
-                 sim_ptr_arg(copy));
+    sim_schedule(u->sim, u->cfg.prq_write, ev_prq_write, u, sim_ptr_arg(copy));
 }
 
 /* An ATS Invalidate Completion: a device-TLB invalidation of the queue is
@@ -664,7 +674,9 @@ void iommu_rx(void *opaque, const pcie_msg_t *m)
 
 #define OFF(field) offsetof(iommu_t, field)
 #define CTR(field, name, desc, unit)                                           \
-    {SIM_STAT_COUNTER, name, desc, unit, OFF(field)}
+    {                                                                          \
+        SIM_STAT_COUNTER, name, desc, unit, OFF(field)                         \
+    }
 
 /* Register one statistic whose name is made at run time. */
 static int stat_row(sim_stats_t *st, iommu_t *u, sim_stat_kind_t kind,
@@ -700,8 +712,8 @@ static const sim_stat_def_t ats_stats[] = {
 };
 
 static const sim_stat_def_t main_stats[] = {
-    CTR(s.iotlb_inval, "iommu.iotlb.invalidated",
-        "IOTLB entries invalidated", "entries"),
+    CTR(s.iotlb_inval, "iommu.iotlb.invalidated", "IOTLB entries invalidated",
+        "entries"),
     CTR(s.psc_inval, "iommu.psc.invalidated",
         "paging-structure cache and stage-2 TLB entries invalidated",
         "entries"),
@@ -712,15 +724,13 @@ static const sim_stat_def_t main_stats[] = {
     CTR(s.ctx_reads, "iommu.ctx.reads", "context and PASID table reads",
         "reads"),
     CTR(s.merged, "iommu.walk.merged",
-        "misses that waited for a walk of the same page in flight",
-        "requests"),
+        "misses that waited for a walk of the same page in flight", "requests"),
     CTR(s.rewalks, "iommu.walk.rewalks",
         "walks read again because an invalidation happened during them",
         "walks"),
     CTR(s.ad_writes, "iommu.walk.ad_writes",
         "accessed/dirty bit updates written", "writes"),
-    CTR(s.mem_reads, "iommu.mem.reads", "DMA read requests served",
-        "requests"),
+    CTR(s.mem_reads, "iommu.mem.reads", "DMA read requests served", "requests"),
     CTR(s.mem_writes, "iommu.mem.writes", "DMA writes absorbed", "requests"),
     CTR(s.mem_bytes, "iommu.mem.bytes", "DMA payload bytes", "bytes"),
     CTR(s.dma_untranslated, "iommu.dma.untranslated",
@@ -776,8 +786,8 @@ static const sim_stat_def_t main_stats[] = {
 };
 
 static const sim_stat_def_t tail_stats[] = {
-    CTR(prq.irq.count, "iommu.prq.interrupts",
-        "page request interrupts raised", "interrupts"),
+    CTR(prq.irq.count, "iommu.prq.interrupts", "page request interrupts raised",
+        "interrupts"),
     CTR(prq.irq.coalesced, "iommu.prq.interrupts_coalesced",
         "page request interrupts merged by moderation", "interrupts"),
     CTR(fq.irq.count, "iommu.fault.interrupts", "fault interrupts raised",
@@ -788,8 +798,8 @@ static const sim_stat_def_t tail_stats[] = {
      "page-table reads per walk (both stages)", "reads", OFF(s.walk_reads)},
     {SIM_STAT_GAUGE, "iommu.prq.occupancy", "PRQ entries in use", "entries",
      OFF(prq.s.occupancy)},
-    {SIM_STAT_GAUGE, "iommu.qi.occupancy",
-     "invalidation queue entries in use", "entries", OFF(invq.s.occupancy)},
+    {SIM_STAT_GAUGE, "iommu.qi.occupancy", "invalidation queue entries in use",
+     "entries", OFF(invq.s.occupancy)},
 };
 
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
@@ -839,8 +849,10 @@ static int iommu_stats(iommu_t *u, sim_stats_t *st)
     }
     for (unsigned i = 0; i < IOMMU_WALK_OUTCOMES; i++) {
         snprintf(n, sizeof(n), "iommu.walk.%s", iommu_walk_outcome_names[i]);
-        snprintf(d, sizeof(d), "translations that walked (or had no valid "
-                 "entry) with outcome %s", iommu_walk_outcome_names[i]);
+        snprintf(d, sizeof(d),
+                 "translations that walked (or had no valid "
+                 "entry) with outcome %s",
+                 iommu_walk_outcome_names[i]);
         if (stat_row(st, u, SIM_STAT_COUNTER, n, d, "walks",
                      OFF(s.walk_outcome) + i * sizeof(sim_counter_t *)))
             return -ENOMEM;
@@ -853,7 +865,7 @@ static int caches_init(iommu_t *u)
 {
     const iommu_cfg_t *c = &u->cfg;
     int rc = iommu_cache_init(&u->iotlb, c->iotlb_sets * c->iotlb_ways,
-                         c->iotlb_ways);
+                              c->iotlb_ways);
     rc = rc ? rc : iommu_cache_init(&u->ctxc, c->ctx_cache, c->psc_ways);
     rc = rc ? rc : iommu_cache_init(&u->pasidc, c->pasid_cache, c->psc_ways);
     rc = rc ? rc : iommu_cache_init(&u->s2tlb, c->s2tlb, c->psc_ways);
@@ -889,13 +901,13 @@ static int queues_init(iommu_t *u)
                        c->irq_coalesce) ||
         iommu_fq_init(&u->fq, u->sim, u->mem, smmu, c->fault_depth,
                       c->irq_coalesce) ||
-        iommu_invq_init(&u->invq, u->sim, u->mem, c, &u->down, &u->stall,
-                        smmu, c->qi_depth))
+        iommu_invq_init(&u->invq, u->sim, u->mem, c, &u->down, &u->stall, smmu,
+                        c->qi_depth))
         return -ENOMEM;
     iommu_stall_init(&u->stall, u->sim, &u->fq, c->prq_write);
     u->stall.port = (iommu_stall_port_t){stall_describe, stall_finish, u};
-    u->invq.ops = (iommu_invq_ops_t){invq_iotlb, invq_pasid_cache,
-                                     invq_context_cache, u};
+    u->invq.ops =
+        (iommu_invq_ops_t){invq_iotlb, invq_pasid_cache, invq_context_cache, u};
     return 0;
 }
 
@@ -1053,12 +1065,30 @@ void iommu_iotlb_invalidate(iommu_t *u, uint16_t domain, uint32_t pasid,
 
 /* ------------------------------------------------- queues in memory */
 
-uint32_t iommu_prq_head(const iommu_t *u) { return u->prq.ring.head; }
-uint32_t iommu_prq_tail(const iommu_t *u) { return u->prq.ring.tail; }
-uint32_t iommu_prq_depth(const iommu_t *u) { return u->prq.ring.depth; }
-uint32_t iommu_prq_count(const iommu_t *u) { return iring_count(&u->prq.ring); }
-uint64_t iommu_prq_base(const iommu_t *u) { return u->prq.ring.base; }
-unsigned iommu_prq_desc_size(const iommu_t *u) { return u->prq.ring.esize; }
+uint32_t iommu_prq_head(const iommu_t *u)
+{
+    return u->prq.ring.head;
+}
+uint32_t iommu_prq_tail(const iommu_t *u)
+{
+    return u->prq.ring.tail;
+}
+uint32_t iommu_prq_depth(const iommu_t *u)
+{
+    return u->prq.ring.depth;
+}
+uint32_t iommu_prq_count(const iommu_t *u)
+{
+    return iring_count(&u->prq.ring);
+}
+uint64_t iommu_prq_base(const iommu_t *u)
+{
+    return u->prq.ring.base;
+}
+unsigned iommu_prq_desc_size(const iommu_t *u)
+{
+    return u->prq.ring.esize;
+}
 
 uint32_t iommu_prq_next(const iommu_t *u, uint32_t pos)
 {
@@ -1095,8 +1125,14 @@ void iommu_prq_totals(const iommu_t *u, iommu_prq_totals_t *out)
     out->host_responses = u->invq.s.host_responses->value;
 }
 
-uint32_t iommu_fault_head(const iommu_t *u) { return u->fq.ring.head; }
-uint32_t iommu_fault_tail(const iommu_t *u) { return u->fq.ring.tail; }
+uint32_t iommu_fault_head(const iommu_t *u)
+{
+    return u->fq.ring.head;
+}
+uint32_t iommu_fault_tail(const iommu_t *u)
+{
+    return u->fq.ring.tail;
+}
 
 uint32_t iommu_fault_next(const iommu_t *u, uint32_t pos)
 {
@@ -1128,8 +1164,23 @@ int iommu_qi_submit(iommu_t *u, const iommu_qi_desc_t *descs, unsigned n)
     return iommu_invq_submit(&u->invq, descs, n);
 }
 
-uint32_t iommu_qi_head(const iommu_t *u) { return u->invq.ring.head; }
-uint32_t iommu_qi_tail(const iommu_t *u) { return u->invq.ring.tail; }
-uint64_t iommu_qi_base(const iommu_t *u) { return u->invq.ring.base; }
-unsigned iommu_qi_desc_size(const iommu_t *u) { return u->invq.ring.esize; }
-uint64_t iommu_qi_pending(const iommu_t *u) { return u->invq.pending; }
+uint32_t iommu_qi_head(const iommu_t *u)
+{
+    return u->invq.ring.head;
+}
+uint32_t iommu_qi_tail(const iommu_t *u)
+{
+    return u->invq.ring.tail;
+}
+uint64_t iommu_qi_base(const iommu_t *u)
+{
+    return u->invq.ring.base;
+}
+unsigned iommu_qi_desc_size(const iommu_t *u)
+{
+    return u->invq.ring.esize;
+}
+uint64_t iommu_qi_pending(const iommu_t *u)
+{
+    return u->invq.pending;
+}

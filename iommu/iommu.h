@@ -123,8 +123,8 @@ bool iommu_get_pasid(const iommu_t *iommu, uint16_t rid, uint32_t pasid,
  * and IOTLB fill. Synchronous and functional: takes no simulated time (the
  * latency it would take is in out->latency) and allocates nothing.
  */
-void iommu_translate(iommu_t *iommu, uint16_t rid, uint32_t pasid,
-                     uint64_t va, unsigned access, iommu_xlate_t *out);
+void iommu_translate(iommu_t *iommu, uint16_t rid, uint32_t pasid, uint64_t va,
+                     unsigned access, iommu_xlate_t *out);
 
 /* ------------------------------------------------------ invalidation */
 

@@ -15,9 +15,9 @@ typedef struct iommu_irq {
     sim_time_t window; /* moderation window (0: off) */
     iommu_irq_fn fn;
     void *opaque;
-    sim_time_t last;   /* time of the last interrupt */
-    bool fired;        /* an interrupt was raised already */
-    bool timer;        /* a moderated interrupt is scheduled */
+    sim_time_t last; /* time of the last interrupt */
+    bool fired;      /* an interrupt was raised already */
+    bool timer;      /* a moderated interrupt is scheduled */
     sim_counter_t *count, *coalesced;
 } iommu_irq_t;
 

@@ -192,8 +192,7 @@ uint64_t iommu_mem_alloc(iommu_mem_t *m, bool backed)
     return pfn << IOMMU_PAGE_SHIFT;
 }
 
-uint64_t iommu_mem_alloc_range(iommu_mem_t *m, uint64_t nframes,
-                               uint64_t align)
+uint64_t iommu_mem_alloc_range(iommu_mem_t *m, uint64_t nframes, uint64_t align)
 {
     if (!nframes || !align || (align & (align - 1)))
         return 0;
@@ -260,8 +259,7 @@ void iommu_mem_write64(iommu_mem_t *m, uint64_t pa, uint64_t value)
 {
     uint8_t *d = frame_data(m, pa >> IOMMU_PAGE_SHIFT);
     if (d)
-        memcpy(d + (pa & (IOMMU_PAGE_SIZE - 1) & ~7ull), &value,
-               sizeof(value));
+        memcpy(d + (pa & (IOMMU_PAGE_SIZE - 1) & ~7ull), &value, sizeof(value));
 }
 
 uint64_t *iommu_mem_frame(const iommu_mem_t *m, uint64_t pa)
@@ -283,8 +281,7 @@ size_t iommu_mem_host_bytes(const iommu_mem_t *m)
 {
     return sizeof(*m) + m->nslots * sizeof(frame_slot_t) +
            m->nchunks * (size_t)FRAMES_PER_CHUNK * IOMMU_PAGE_SIZE +
-           m->chunks_cap * sizeof(uint8_t *) +
-           m->free_cap * sizeof(uint64_t) +
+           m->chunks_cap * sizeof(uint8_t *) + m->free_cap * sizeof(uint64_t) +
            m->free_bufs_cap * sizeof(uint8_t *);
 }
 

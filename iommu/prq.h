@@ -13,12 +13,12 @@ typedef struct iommu_prq {
     sim_t *sim;
     iommu_mem_t *mem;
     const iommu_port_t *down;
-    bool smmu;           /* SMMUv3 rules (else VT-d) */
+    bool smmu;               /* SMMUv3 rules (else VT-d) */
     unsigned stage_page_req; /* span stage marked when a request is written */
     iring_t ring;
-    sim_span_t **span;   /* beside each slot */
-    unsigned prs;        /* VT-d: PPR | PRO */
-    bool ovflg, ovack;   /* SMMUv3 PRIQ_PROD.OVFLG, PRIQ_CONS.OVACKFLG */
+    sim_span_t **span; /* beside each slot */
+    unsigned prs;      /* VT-d: PPR | PRO */
+    bool ovflg, ovack; /* SMMUv3 PRIQ_PROD.OVFLG, PRIQ_CONS.OVACKFLG */
     iommu_irq_t irq;
     struct {
         sim_counter_t *received, *written, *auto_responded, *dropped,

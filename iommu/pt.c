@@ -16,8 +16,8 @@
 #define TABLE_BITS (IOMMU_PTE_P | IOMMU_PTE_PERM)
 
 const char *const iommu_walk_outcome_names[IOMMU_WALK_OUTCOMES] = {
-    "ok",       "s1_not_present", "s1_perm",  "s2_not_present",
-    "s2_perm",  "bad_context",    "bad_pasid"};
+    "ok",      "s1_not_present", "s1_perm",  "s2_not_present",
+    "s2_perm", "bad_context",    "bad_pasid"};
 
 /* Bits of input address below the entries of a level-`level` table. */
 static unsigned level_shift(unsigned level)
@@ -81,8 +81,7 @@ static void tbl_free(iommu_pt_t *pt, uint64_t a)
 }
 
 int iommu_pt_init_ops(iommu_pt_t *pt, iommu_mem_t *mem,
-                      const iommu_pt_mem_ops_t *ops, void *ctx,
-                      unsigned levels)
+                      const iommu_pt_mem_ops_t *ops, void *ctx, unsigned levels)
 {
     if (levels < 2 || levels > 5)
         return -EINVAL;
@@ -130,10 +129,17 @@ static bool va_fits(const iommu_pt_t *pt, uint64_t va)
 static int leaf_level_of(unsigned shift, unsigned *level)
 {
     switch (shift) {
-    case 12: *level = 1; return 0;
-    case 21: *level = 2; return 0;
-    case 30: *level = 3; return 0;
-    default: return -EINVAL;
+    case 12:
+        *level = 1;
+        return 0;
+    case 21:
+        *level = 2;
+        return 0;
+    case 30:
+        *level = 3;
+        return 0;
+    default:
+        return -EINVAL;
     }
 }
 
@@ -202,7 +208,7 @@ int iommu_pt_map_range(iommu_pt_t *pt, uint64_t va, uint64_t pa, uint64_t len,
 
 /* What clear_range does with each leaf inside the range. */
 typedef struct leaf_op {
-    bool protect;   /* set attr instead of clearing */
+    bool protect; /* set attr instead of clearing */
     uint64_t attr;
     iommu_pt_leaf_fn fn;
     void *opaque;
@@ -244,8 +250,8 @@ static int range_op(iommu_pt_t *pt, uint64_t table, unsigned level,
                 op->fn(op->opaque, lo, pte & IOMMU_PTE_ADDR, sh);
             continue;
         }
-        int r = range_op(pt, pte & IOMMU_PTE_ADDR, level - 1, lo, start, end,
-                         op);
+        int r =
+            range_op(pt, pte & IOMMU_PTE_ADDR, level - 1, lo, start, end, op);
         if (r)
             rc = r;
     }

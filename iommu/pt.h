@@ -83,8 +83,7 @@ int iommu_pt_unmap(iommu_pt_t *pt, uint64_t va, uint64_t len,
 
 /* Set the attributes (IOMMU_PTE_ATTR bits) of every leaf inside [va,
  * va+len); a huge leaf only partly inside is -EINVAL (left unchanged). */
-int iommu_pt_protect(iommu_pt_t *pt, uint64_t va, uint64_t len,
-                     uint64_t attr);
+int iommu_pt_protect(iommu_pt_t *pt, uint64_t va, uint64_t len, uint64_t attr);
 
 typedef struct iommu_walk {
     iommu_walk_outcome_t outcome;

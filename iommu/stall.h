@@ -23,8 +23,8 @@ typedef struct iommu_stall_port {
 
 typedef struct iommu_stall {
     sim_t *sim;
-    iommu_fq_t *fq;          /* where stall events are written */
-    sim_time_t write_delay;  /* event record write (posted) */
+    iommu_fq_t *fq;         /* where stall events are written */
+    sim_time_t write_delay; /* event record write (posted) */
     iommu_stall_port_t port;
     unsigned stage_page_req, stage_response; /* span stages marked */
     void *held[IOMMU_STALL_SLOTS];

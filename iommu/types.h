@@ -57,19 +57,19 @@ typedef struct iommu_cfg {
     uint64_t pasid_cache;
     uint64_t psc[2][IOMMU_PSC_LEVELS]; /* [stage-1][level] entries (0: off) */
     uint64_t psc_ways;
-    uint64_t s2tlb;   /* stage-2 TLB (IPA cache) entries (0: off) */
-    uint64_t walkers; /* parallel page-table walks */
-    bool ad;          /* update accessed/dirty bits */
-    uint64_t prq_depth;   /* 0: the architecture's default */
-    uint64_t fault_depth; /* fault-record queue entries */
-    uint64_t qi_depth;    /* 0: the architecture's default */
-    bool stall;           /* SMMUv3 stall model for untranslated faults */
+    uint64_t s2tlb;          /* stage-2 TLB (IPA cache) entries (0: off) */
+    uint64_t walkers;        /* parallel page-table walks */
+    bool ad;                 /* update accessed/dirty bits */
+    uint64_t prq_depth;      /* 0: the architecture's default */
+    uint64_t fault_depth;    /* fault-record queue entries */
+    uint64_t qi_depth;       /* 0: the architecture's default */
+    bool stall;              /* SMMUv3 stall model for untranslated faults */
     sim_time_t irq_coalesce; /* interrupt moderation window (0: off) */
-    sim_time_t ctx_hit;   /* context / PASID cache lookup */
-    sim_time_t iotlb_hit; /* IOTLB lookup */
-    sim_time_t psc_hit;   /* paging-structure or stage-2 TLB hit */
-    sim_time_t walk_read; /* one table read by the walker */
-    sim_time_t prq_write; /* PRQ descriptor / fault record write (posted) */
+    sim_time_t ctx_hit;      /* context / PASID cache lookup */
+    sim_time_t iotlb_hit;    /* IOTLB lookup */
+    sim_time_t psc_hit;      /* paging-structure or stage-2 TLB hit */
+    sim_time_t walk_read;    /* one table read by the walker */
+    sim_time_t prq_write;    /* PRQ descriptor / fault record write (posted) */
     sim_time_t qi_iotlb, qi_pasid, qi_context, qi_devtlb, qi_page_resp,
         qi_wait;           /* invalidation queue: processing per type */
     sim_time_t mem_access; /* data access of a DMA */
@@ -87,13 +87,13 @@ typedef void (*iommu_done_fn)(void *opaque);
 /* What a translation gives (iommu_translate). */
 typedef struct iommu_xlate {
     iommu_walk_outcome_t outcome;
-    uint64_t pa;         /* translated address (OK and permission faults) */
-    uint64_t perm;       /* granted IOMMU_PTE_R|W|X (privilege applied) */
-    unsigned shift;      /* size of the translation: min of the stages */
-    unsigned reads;      /* page-table reads (both stages) */
-    unsigned ctx_reads;  /* context / PASID table reads */
-    unsigned psc_hits;   /* paging-structure and stage-2 TLB hits */
-    unsigned ad_writes;  /* accessed/dirty updates written */
+    uint64_t pa;        /* translated address (OK and permission faults) */
+    uint64_t perm;      /* granted IOMMU_PTE_R|W|X (privilege applied) */
+    unsigned shift;     /* size of the translation: min of the stages */
+    unsigned reads;     /* page-table reads (both stages) */
+    unsigned ctx_reads; /* context / PASID table reads */
+    unsigned psc_hits;  /* paging-structure and stage-2 TLB hits */
+    unsigned ad_writes; /* accessed/dirty updates written */
     bool iotlb_hit;
     bool fault_table;    /* S2 fault on a stage-1 table access */
     uint64_t fault_addr; /* S1 faults: the input address; S2 faults: the
@@ -111,16 +111,16 @@ typedef struct iommu_xlate {
 } iommu_xlate_t;
 
 typedef enum {
-    IOMMU_INV_GLOBAL = 0, /* everything */
-    IOMMU_INV_DOMAIN,     /* everything tagged with `domain` (as a domain or
-                             a stage-2 domain) */
-    IOMMU_INV_PASID,      /* stage-1/nested entries of (domain, pasid) */
-    IOMMU_INV_RANGE,      /* ... of (domain, pasid) overlapping [addr,
-                             addr+len) */
-    IOMMU_INV_S2_RANGE,   /* stage 2 of s2_domain `domain` overlapping GPA
-                             [addr, addr+len), and every nested entry of
-                             that stage-2 domain */
-    IOMMU_INV_DEVICE,     /* PASID/context caches: entries of `rid` */
+    IOMMU_INV_GLOBAL = 0,   /* everything */
+    IOMMU_INV_DOMAIN,       /* everything tagged with `domain` (as a domain or
+                               a stage-2 domain) */
+    IOMMU_INV_PASID,        /* stage-1/nested entries of (domain, pasid) */
+    IOMMU_INV_RANGE,        /* ... of (domain, pasid) overlapping [addr,
+                               addr+len) */
+    IOMMU_INV_S2_RANGE,     /* stage 2 of s2_domain `domain` overlapping GPA
+                               [addr, addr+len), and every nested entry of
+                               that stage-2 domain */
+    IOMMU_INV_DEVICE,       /* PASID/context caches: entries of `rid` */
     IOMMU_INV_DEVICE_PASID, /* PASID cache: the entry of (rid, pasid) */
 } iommu_inv_gran_t;
 
@@ -129,8 +129,8 @@ typedef struct iommu_inv {
     uint16_t domain;
     uint16_t rid;
     uint32_t pasid;
-    bool any_pasid;  /* RANGE: every PASID of the domain (SMMUv3 ASID) */
-    bool leaf_only;  /* IOTLB: keep the paging-structure caches (VT-d IH) */
+    bool any_pasid; /* RANGE: every PASID of the domain (SMMUv3 ASID) */
+    bool leaf_only; /* IOTLB: keep the paging-structure caches (VT-d IH) */
     uint64_t addr, len;
 } iommu_inv_t;
 
@@ -141,7 +141,7 @@ typedef struct iommu_prq_desc {
     uint32_t pasid;
     uint16_t rid;
     uint16_t prgi;
-    uint8_t flags; /* PCIE_F_R/W/X/PRIV/LAST/PASID */
+    uint8_t flags;    /* PCIE_F_R/W/X/PRIV/LAST/PASID */
     sim_span_t *span; /* simulator bookkeeping, kept beside the ring */
 } iommu_prq_desc_t;
 
@@ -165,10 +165,10 @@ typedef struct iommu_fault_rec {
     uint16_t rid;
     uint32_t pasid;
     bool pasid_valid;
-    uint64_t addr;  /* input address (VT-d: its page) */
-    uint64_t gpa;   /* SMMUv3 S2 faults: the IPA (VT-d: 0) */
-    uint8_t flags;  /* the access: PCIE_F_R/W/X/PRIV */
-    bool stall;     /* the transaction is held: resume it with its stag */
+    uint64_t addr; /* input address (VT-d: its page) */
+    uint64_t gpa;  /* SMMUv3 S2 faults: the IPA (VT-d: 0) */
+    uint8_t flags; /* the access: PCIE_F_R/W/X/PRIV */
+    bool stall;    /* the transaction is held: resume it with its stag */
     uint16_t stag;
     sim_span_t *span;
 } iommu_fault_rec_t;
@@ -197,11 +197,11 @@ typedef struct iommu_qi_desc {
                         retries, anything else aborts */
     uint16_t prgi;   /* PAGE_RESP: group index; RESUME: the stall tag */
     bool pasid_present;
-    uint16_t rid;    /* PAGE_RESP, RESUME */
-    uint32_t pasid;  /* PAGE_RESP */
+    uint16_t rid;       /* PAGE_RESP, RESUME */
+    uint32_t pasid;     /* PAGE_RESP */
     iommu_done_fn done; /* WAIT: called when everything before is done */
     void *opaque;
-    sim_span_t *span;   /* PAGE_RESP, RESUME */
+    sim_span_t *span; /* PAGE_RESP, RESUME */
 } iommu_qi_desc_t;
 
 #endif /* IOMMU_TYPES_H */

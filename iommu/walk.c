@@ -49,8 +49,8 @@ typedef struct adrec {
 
 /* The leaf a stage walk ends at. */
 typedef struct leaf {
-    uint64_t out;   /* output address of the input address */
-    uint64_t perm;  /* IOMMU_PTE_PERM bits ANDed along the path */
+    uint64_t out;  /* output address of the input address */
+    uint64_t perm; /* IOMMU_PTE_PERM bits ANDed along the path */
     unsigned shift;
 } leaf_t;
 
@@ -172,12 +172,14 @@ static iommu_walk_outcome_t walk_tables(iommu_t *u, unsigned s, uint64_t root,
             unsigned sh = lshift(level);
             leaf->shift = sh;
             leaf->perm = perm;
-            leaf->out = (pte & IOMMU_PTE_ADDR & ~mask_of(sh)) | (in & mask_of(sh));
+            leaf->out =
+                (pte & IOMMU_PTE_ADDR & ~mask_of(sh)) | (in & mask_of(sh));
             return IOMMU_WALK_OK;
         }
         table = pte & IOMMU_PTE_ADDR;
         if (psc[level].e) {
-            icache_ent_t *e = iommu_cache_fill(&psc[level], in >> lshift(level), tag);
+            icache_ent_t *e =
+                iommu_cache_fill(&psc[level], in >> lshift(level), tag);
             e->val = table;
             e->aux = (uint32_t)perm;
         }
@@ -210,7 +212,7 @@ static iommu_walk_outcome_t s2_translate(iommu_t *u, const iommu_pe_t *pe,
                                          NULL, gpa, x, ad, leaf);
     if (r == IOMMU_WALK_OK && u->s2tlb.e) {
         icache_ent_t *e = iommu_cache_fill(&u->s2tlb, gpa >> leaf->shift,
-                                      tag | ((uint64_t)leaf->shift << 1));
+                                           tag | ((uint64_t)leaf->shift << 1));
         e->val = leaf->out >> leaf->shift;
         e->aux = (uint32_t)leaf->perm;
         u->s2tlb_shifts |= 1u << leaf->shift;
@@ -272,8 +274,8 @@ void iommu_walk_fill(iommu_t *u, uint32_t pasid, uint64_t va,
         return;
     pasid &= PCIE_PASID_MAX - 1;
     unsigned sh = x->shift;
-    icache_ent_t *e = iommu_cache_fill(&u->iotlb, va >> sh,
-                                  iotlb_tag(x->domain, pasid, sh));
+    icache_ent_t *e =
+        iommu_cache_fill(&u->iotlb, va >> sh, iotlb_tag(x->domain, pasid, sh));
     uint32_t kind = x->mode == IOMMU_MODE_S1   ? KIND_S1
                     : x->mode == IOMMU_MODE_S2 ? KIND_S2
                                                : KIND_NESTED;
@@ -284,9 +286,8 @@ void iommu_walk_fill(iommu_t *u, uint32_t pasid, uint64_t va,
     u->iotlb_shifts |= 1u << sh;
 }
 
-void iommu_walk_translate(iommu_t *u, uint16_t rid, uint32_t pasid,
-                          uint64_t va, unsigned access, iommu_xlate_t *x,
-                          bool fill)
+void iommu_walk_translate(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
+                          unsigned access, iommu_xlate_t *x, bool fill)
 {
     const iommu_cfg_t *c = &u->cfg;
     pasid &= PCIE_PASID_MAX - 1;
@@ -437,10 +438,10 @@ out:
     }
 done:
     x->outcome = r;
-    x->latency = c->ctx_hit + c->iotlb_hit +
-                 (sim_time_t)(x->ctx_reads + x->reads + x->ad_writes) *
-                     c->walk_read +
-                 (sim_time_t)x->psc_hits * c->psc_hit;
+    x->latency =
+        c->ctx_hit + c->iotlb_hit +
+        (sim_time_t)(x->ctx_reads + x->reads + x->ad_writes) * c->walk_read +
+        (sim_time_t)x->psc_hits * c->psc_hit;
 }
 
 /* ------------------------------------------------------ invalidation */
@@ -489,8 +490,7 @@ static bool match_iotlb(const icache_ent_t *e, const void *arg)
                (kind == KIND_NESTED ||
                 (kind == KIND_S2 &&
                  overlaps(e->key << sh, 1ull << sh, inv->addr, inv->len)));
-    if (inv->gran == IOMMU_INV_DOMAIN && kind != KIND_S1 &&
-        vmid == inv->domain)
+    if (inv->gran == IOMMU_INV_DOMAIN && kind != KIND_S1 && vmid == inv->domain)
         return true; /* tagged with it as a stage-2 domain */
     return s1_match(inv, (uint16_t)(e->tag >> 28),
                     (uint32_t)(e->tag >> 8) & (PCIE_PASID_MAX - 1),
@@ -561,8 +561,8 @@ static bool inval_range_probe(iommu_t *u, const iommu_inv_t *inv)
         return false;
     for (uint32_t m = u->iotlb_shifts; m; m &= m - 1) {
         unsigned sh = (unsigned)__builtin_ctz(m);
-        if (!inval_blocks(&u->iotlb, iotlb_tag(inv->domain, inv->pasid, sh),
-                          sh, inv->addr, inv->len, u->s.iotlb_inval))
+        if (!inval_blocks(&u->iotlb, iotlb_tag(inv->domain, inv->pasid, sh), sh,
+                          inv->addr, inv->len, u->s.iotlb_inval))
             return false; /* (only with sizes below 4 KiB: never) */
     }
     if (inv->leaf_only)
@@ -588,8 +588,10 @@ void iommu_walk_inval(iommu_t *u, const iommu_inv_t *inv)
     for (unsigned l = 2; l < IOMMU_PSC_LEVELS; l++) {
         a.level = l;
         if (u->psc[0][l].e)
-            u->s.psc_inval->value += iommu_cache_inval(&u->psc[0][l], match_psc1, &a);
+            u->s.psc_inval->value +=
+                iommu_cache_inval(&u->psc[0][l], match_psc1, &a);
         if (u->psc[1][l].e)
-            u->s.psc_inval->value += iommu_cache_inval(&u->psc[1][l], match_s2, &a);
+            u->s.psc_inval->value +=
+                iommu_cache_inval(&u->psc[1][l], match_s2, &a);
     }
 }

@@ -14,9 +14,8 @@
 
 /* Translate as iommu_translate (iommu.h); with fill false the IOTLB is
  * not filled (iommu_walk_fill does it later). */
-void iommu_walk_translate(iommu_t *u, uint16_t rid, uint32_t pasid,
-                          uint64_t va, unsigned access, iommu_xlate_t *x,
-                          bool fill);
+void iommu_walk_translate(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
+                          unsigned access, iommu_xlate_t *x, bool fill);
 /* Fill the IOTLB with a translation made with fill false. */
 void iommu_walk_fill(iommu_t *u, uint32_t pasid, uint64_t va,
                      const iommu_xlate_t *x);

@@ -70,9 +70,8 @@ void pcie_atc_fini(pcie_atc_t *a)
  * First entry of the set for (pasid, tag, shift); sets need not be a power
  * of two (multiply-shift range reduction of a 64-bit hash).
  */
-static inline pcie_atc_entry_t *atc_set_of(const pcie_atc_t *a,
-                                           uint32_t pasid, uint64_t tag,
-                                           unsigned shift)
+static inline pcie_atc_entry_t *atc_set_of(const pcie_atc_t *a, uint32_t pasid,
+                                           uint64_t tag, unsigned shift)
 {
     uint64_t h = (tag ^ ((uint64_t)pasid << 40) ^ ((uint64_t)shift << 60)) *
                  0x9e3779b97f4a7c15ull;

@@ -15,24 +15,24 @@
 #include "sim/sim.h"
 
 typedef struct pcie_dev_cfg {
-    uint64_t count;        /* number of identical devices */
-    uint64_t rid_base;     /* RID of device 0; device i has rid_base + i */
-    uint64_t tags;         /* DMAs in flight at once */
-    bool ats;              /* ATS capable (else DMAs go untranslated) */
-    bool pri;              /* PRI capable */
-    bool in_order;         /* a fault blocks the device's later DMAs */
+    uint64_t count;          /* number of identical devices */
+    uint64_t rid_base;       /* RID of device 0; device i has rid_base + i */
+    uint64_t tags;           /* DMAs in flight at once */
+    bool ats;                /* ATS capable (else DMAs go untranslated) */
+    bool pri;                /* PRI capable */
+    bool in_order;           /* a fault blocks the device's later DMAs */
     bool prg_pasid_required; /* PRI Status "PRG Response PASID Required" */
-    uint64_t atc_entries;  /* ATC entries (0 = no caching) */
-    uint64_t atc_ways;     /* ATC associativity */
-    uint64_t pri_capacity; /* Outstanding Page Request Capacity */
-    uint64_t pri_alloc;    /* allocation the host requests; the device is
-                              granted min(capacity, alloc) */
-    uint64_t pri_retries;  /* Success responses that re-fault before the DMA
-                              is given up (bounded livelock) */
-    uint64_t fault_ahead;  /* pages one fault asks for (one group) */
-    sim_time_t pri_timeout; /* PRG response timeout (0: none) */
-    sim_dist_t proc;       /* ATC lookup + building a request */
-    sim_dist_t inv_proc;   /* ATS invalidation handling in the device */
+    uint64_t atc_entries;    /* ATC entries (0 = no caching) */
+    uint64_t atc_ways;       /* ATC associativity */
+    uint64_t pri_capacity;   /* Outstanding Page Request Capacity */
+    uint64_t pri_alloc;      /* allocation the host requests; the device is
+                                granted min(capacity, alloc) */
+    uint64_t pri_retries;    /* Success responses that re-fault before the DMA
+                                is given up (bounded livelock) */
+    uint64_t fault_ahead;    /* pages one fault asks for (one group) */
+    sim_time_t pri_timeout;  /* PRG response timeout (0: none) */
+    sim_dist_t proc;         /* ATC lookup + building a request */
+    sim_dist_t inv_proc;     /* ATS invalidation handling in the device */
 } pcie_dev_cfg_t;
 
 typedef struct pcie_dev pcie_dev_t;
@@ -48,9 +48,9 @@ typedef struct pcie_dev_port {
 
 /* Called when a DMA ends (ok: all its bytes moved; else it failed or was
  * aborted), after its tag was released. It may start new DMAs. */
-typedef void (*pcie_dma_done_fn)(void *opaque, pcie_dev_t *dev,
-                                 uint32_t pasid, uint64_t addr, uint64_t len,
-                                 bool write, bool ok);
+typedef void (*pcie_dma_done_fn)(void *opaque, pcie_dev_t *dev, uint32_t pasid,
+                                 uint64_t addr, uint64_t len, bool write,
+                                 bool ok);
 
 /* Called when a PASID stop has completed on the device. */
 typedef void (*pcie_stop_done_fn)(void *opaque, pcie_dev_t *dev,
@@ -68,10 +68,10 @@ typedef struct pcie_dev_totals {
     uint64_t dmas_started, dmas_done, dmas_failed;
     uint64_t page_requests, prg_responses, page_groups, stop_markers;
     uint64_t atc_hits, atc_misses;
-    uint64_t in_flight;      /* DMAs queued or in progress */
+    uint64_t in_flight;       /* DMAs queued or in progress */
     uint64_t pri_outstanding; /* page requests awaiting a response */
-    uint64_t mem_grows;      /* times the device or its link allocated
-                                memory for in-flight state (new maxima) */
+    uint64_t mem_grows;       /* times the device or its link allocated
+                                 memory for in-flight state (new maxima) */
 } pcie_dev_totals_t;
 
 #endif /* PCIE_DEV_CFG_H */

@@ -27,13 +27,13 @@ typedef enum pcie_job_state {
 typedef struct pcie_job {
     struct pcie_job *next; /* tag queue or allocation queue */
     uint64_t addr, len, off;
-    uint64_t xpage;    /* address of the current page in its requests */
-    uint64_t chunk;    /* bytes of the current page being moved */
-    uint64_t data_seq; /* invalidation sequence when its data phase began */
-    sim_time_t t_page; /* when the current page's translation started */
+    uint64_t xpage;     /* address of the current page in its requests */
+    uint64_t chunk;     /* bytes of the current page being moved */
+    uint64_t data_seq;  /* invalidation sequence when its data phase began */
+    sim_time_t t_page;  /* when the current page's translation started */
     sim_time_t t_retry; /* when the last Success response arrived */
-    sim_time_t t_wait; /* when it began waiting for PRI allocation */
-    sim_span_t *span;  /* fault being tracked for the current page */
+    sim_time_t t_wait;  /* when it began waiting for PRI allocation */
+    sim_span_t *span;   /* fault being tracked for the current page */
     uint32_t pasid;
     uint32_t outstanding; /* read completions pending */
     uint32_t slot;        /* index in the active array */
@@ -57,7 +57,7 @@ typedef struct pcie_job {
  */
 typedef struct pcie_dev_env {
     sim_t *sim;
-    pcie_link_t *link; /* set once the link exists */
+    pcie_link_t *link;  /* set once the link exists */
     sim_spans_t *spans; /* may be NULL */
     sim_rng_t rng;      /* the device's stream: every draw of the device */
     const sim_dist_t *proc;
@@ -111,9 +111,8 @@ static inline void pcie_jobq_push(pcie_job_t **head, pcie_job_t **tail,
  * Take the jobs of `pasid` out of a FIFO (the others keep their order);
  * returns them as a list (in reverse order).
  */
-static inline pcie_job_t *pcie_jobq_take_pasid(pcie_job_t **head,
-                                               pcie_job_t **tail,
-                                               uint32_t pasid)
+static inline pcie_job_t *
+pcie_jobq_take_pasid(pcie_job_t **head, pcie_job_t **tail, uint32_t pasid)
 {
     pcie_job_t *keep = NULL, *keep_tail = NULL, *taken = NULL;
     for (pcie_job_t *j = *head, *next; j; j = next) {

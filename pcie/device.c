@@ -152,9 +152,9 @@ struct pcie_dev {
 
     /* DMA tags and queues */
     unsigned tags_busy;
-    pcie_job_t **active;        /* the DMAs holding a tag */
+    pcie_job_t **active;         /* the DMAs holding a tag */
     pcie_job_t *q_head, *q_tail; /* DMAs waiting for a tag */
-    unsigned gate;              /* in-order gate holders */
+    unsigned gate;               /* in-order gate holders */
     bool dispatching;
 
     pcie_atc_t atc;
@@ -697,13 +697,13 @@ static const sim_stat_def_t dev_stat_defs[] = {
      offsetof(pcie_dev_t, s.atc_hits)},
     {SIM_STAT_COUNTER, "atc.misses", "ATC lookups that missed", "lookups",
      offsetof(pcie_dev_t, s.atc_misses)},
-    {SIM_STAT_COUNTER, "atc.fills", "translations cached in the ATC",
-     "entries", offsetof(pcie_dev_t, atc.s.fills)},
+    {SIM_STAT_COUNTER, "atc.fills", "translations cached in the ATC", "entries",
+     offsetof(pcie_dev_t, atc.s.fills)},
     {SIM_STAT_COUNTER, "atc.evictions",
      "ATC entries replaced by another translation", "entries",
      offsetof(pcie_dev_t, atc.s.evictions)},
-    {SIM_STAT_COUNTER, "atc.invalidated", "ATC entries invalidated",
-     "entries", offsetof(pcie_dev_t, atc.s.inval)},
+    {SIM_STAT_COUNTER, "atc.invalidated", "ATC entries invalidated", "entries",
+     offsetof(pcie_dev_t, atc.s.inval)},
     {SIM_STAT_COUNTER, "ats.requests", "ATS translation requests sent",
      "requests", offsetof(pcie_dev_t, s.xlate_reqs)},
     {SIM_STAT_COUNTER, "ats.cpl_errors", "translation completions with UR/CA",
@@ -716,9 +716,8 @@ static const sim_stat_def_t dev_stat_defs[] = {
      offsetof(pcie_dev_t, pri.s.groups)},
     {SIM_STAT_COUNTER, "pri.resp_success", "PRG responses with Success",
      "responses", offsetof(pcie_dev_t, pri.s.resp_success)},
-    {SIM_STAT_COUNTER, "pri.resp_invalid",
-     "PRG responses with Invalid Request", "responses",
-     offsetof(pcie_dev_t, pri.s.resp_invalid)},
+    {SIM_STAT_COUNTER, "pri.resp_invalid", "PRG responses with Invalid Request",
+     "responses", offsetof(pcie_dev_t, pri.s.resp_invalid)},
     {SIM_STAT_COUNTER, "pri.resp_failure",
      "PRG responses with Response Failure or an unused code (PRI disabled)",
      "responses", offsetof(pcie_dev_t, pri.s.resp_failure)},
@@ -726,11 +725,11 @@ static const sim_stat_def_t dev_stat_defs[] = {
      "PRG responses ignored because PRI was disabled", "responses",
      offsetof(pcie_dev_t, pri.s.resp_ignored)},
     {SIM_STAT_COUNTER, "pri.resp_stopped",
-     "PRG responses for groups whose DMA went with a PASID stop",
-     "responses", offsetof(pcie_dev_t, pri.s.resp_orphan)},
+     "PRG responses for groups whose DMA went with a PASID stop", "responses",
+     offsetof(pcie_dev_t, pri.s.resp_orphan)},
     {SIM_STAT_COUNTER, "pri.uprgi",
-     "responses for a PRG index not outstanding (UPRGI), ignored",
-     "responses", offsetof(pcie_dev_t, pri.s.uprgi)},
+     "responses for a PRG index not outstanding (UPRGI), ignored", "responses",
+     offsetof(pcie_dev_t, pri.s.uprgi)},
     {SIM_STAT_COUNTER, "pri.resp_missing_pasid",
      "responses without the PASID the device requires, ignored", "responses",
      offsetof(pcie_dev_t, pri.s.resp_missing_pasid)},

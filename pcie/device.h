@@ -49,8 +49,7 @@ uint16_t pcie_dev_rid(const pcie_dev_t *dev);
 int pcie_dev_dma(pcie_dev_t *dev, uint32_t pasid, uint64_t addr, uint64_t len,
                  bool write);
 
-void pcie_dev_set_dma_done(pcie_dev_t *dev, pcie_dma_done_fn fn,
-                           void *opaque);
+void pcie_dev_set_dma_done(pcie_dev_t *dev, pcie_dma_done_fn fn, void *opaque);
 
 /* Deliver a message from the root complex to this device (goes over the
  * device's link, downstream), now or at `when` (see pcie_link_send_at). */
@@ -72,8 +71,8 @@ void pcie_dev_send_down_at(pcie_dev_t *dev, const pcie_msg_t *msg,
  * stop of that PASID is already in progress, or too many stops at once) or
  * -ENOMEM.
  */
-int pcie_dev_stop_pasid(pcie_dev_t *dev, uint32_t pasid,
-                        pcie_stop_done_fn done, void *opaque);
+int pcie_dev_stop_pasid(pcie_dev_t *dev, uint32_t pasid, pcie_stop_done_fn done,
+                        void *opaque);
 
 /* The device's PRI Status register: PCIE_PRI_STATUS_RF and UPRGI as
  * received, STOPPED while PRI is disabled with nothing outstanding, PASID

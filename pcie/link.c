@@ -29,9 +29,9 @@
 #include "pcie/link.h"
 
 const char *const pcie_link_preset_names[PCIE_LINK_NPRESETS + 1] = {
-    "custom",  "gen3x1", "gen3x2", "gen3x4", "gen3x8", "gen3x16",
-    "gen4x1",  "gen4x2", "gen4x4", "gen4x8", "gen4x16", "gen5x1",
-    "gen5x2",  "gen5x4", "gen5x8", "gen5x16", NULL,
+    "custom", "gen3x1", "gen3x2", "gen3x4",  "gen3x8",  "gen3x16",
+    "gen4x1", "gen4x2", "gen4x4", "gen4x8",  "gen4x16", "gen5x1",
+    "gen5x2", "gen5x4", "gen5x8", "gen5x16", NULL,
 };
 
 const sim_param_t pcie_link_params[] = {
@@ -52,10 +52,12 @@ const sim_param_t pcie_link_params[] = {
      offsetof(pcie_link_cfg_t, lanes)},
     {"link", "mps", SIM_PARAM_UINT, "256", 128, 4096, "bytes",
      "max payload size: writes and read completions are split into TLPs of "
-     "at most this size", NULL, offsetof(pcie_link_cfg_t, mps)},
+     "at most this size",
+     NULL, offsetof(pcie_link_cfg_t, mps)},
     {"link", "mrrs", SIM_PARAM_UINT, "512", 128, 4096, "bytes",
      "max read request size: DMA reads are split into requests of at most "
-     "this size", NULL, offsetof(pcie_link_cfg_t, mrrs)},
+     "this size",
+     NULL, offsetof(pcie_link_cfg_t, mrrs)},
 };
 const unsigned pcie_link_nparams =
     sizeof(pcie_link_params) / sizeof(pcie_link_params[0]);
@@ -139,8 +141,7 @@ static inline uint32_t split_tlps(uint32_t payload, uint32_t mps)
 }
 
 /* Bytes for `payload` bytes carried in TLPs of header `hdr`, split by mps. */
-static inline uint32_t split_bytes(uint32_t payload, uint32_t hdr,
-                                   uint32_t mps)
+static inline uint32_t split_bytes(uint32_t payload, uint32_t hdr, uint32_t mps)
 {
     return payload + split_tlps(payload, mps) * (hdr + TLP_FRAMING);
 }
@@ -192,8 +193,7 @@ uint32_t pcie_msg_wire_bytes(const pcie_link_cfg_t *cfg, const pcie_msg_t *m)
  * TLPs of a message: writes and completions with data are split by MPS,
  * everything else is one TLP.
  */
-static inline uint32_t msg_tlps(const pcie_link_cfg_t *cfg,
-                                const pcie_msg_t *m)
+static inline uint32_t msg_tlps(const pcie_link_cfg_t *cfg, const pcie_msg_t *m)
 {
     if (m->type == PCIE_MSG_MEM_WR || m->type == PCIE_MSG_MEM_CPL)
         return split_tlps(m->len, (uint32_t)cfg->mps);
@@ -385,7 +385,8 @@ static int link_dir_stats(link_dir_t *d, sim_stats_t *st, const char *name,
         size_t i = LINK_DIR_NFIXED + t;
         snprintf(names[i], sizeof(names[i]), "%s.%s.%s", name, dirname,
                  pcie_msg_name(t));
-        snprintf(descs[t], sizeof(descs[t]), "%s messages sent", pcie_msg_name(t));
+        snprintf(descs[t], sizeof(descs[t]), "%s messages sent",
+                 pcie_msg_name(t));
         defs[i] = (sim_stat_def_t){
             SIM_STAT_COUNTER, names[i], descs[t], "messages",
             offsetof(link_dir_t, by_type) + t * sizeof(d->by_type[0])};
@@ -621,9 +622,8 @@ static inline pcie_msg_t *reserve_slot(pcie_link_t *l, pcie_dir_t dir)
  * event at the end of its serialisation: counted now, serialised after
  * every message with an earlier or equal send time.
  */
-static inline void commit_slot(pcie_link_t *l, pcie_dir_t dir,
-                               sim_time_t when, sim_event_fn sent,
-                               void *opaque, uint64_t arg)
+static inline void commit_slot(pcie_link_t *l, pcie_dir_t dir, sim_time_t when,
+                               sim_event_fn sent, void *opaque, uint64_t arg)
 {
     link_dir_t *d = &l->dir[dir];
     sim_time_t now = sim_now(l->sim);

@@ -79,8 +79,8 @@ void pcie_link_send(pcie_link_t *link, pcie_dir_t dir, const pcie_msg_t *msg);
  * arrivals already scheduled are then moved. This lets a sender fold a
  * processing delay into the send without an event of its own.
  */
-void pcie_link_send_at(pcie_link_t *link, pcie_dir_t dir,
-                       const pcie_msg_t *msg, sim_time_t when);
+void pcie_link_send_at(pcie_link_t *link, pcie_dir_t dir, const pcie_msg_t *msg,
+                       sim_time_t when);
 
 /*
  * The same, and run sent(sim, opaque, arg) when the message's

@@ -34,13 +34,13 @@ typedef enum {
 } pcie_msg_type_t;
 
 /* Request flags (PASID prefix bits, PRI R/W/L bits, ATS hints). */
-#define PCIE_F_R 0x01u     /* read requested / granted */
-#define PCIE_F_W 0x02u     /* write requested / granted */
-#define PCIE_F_X 0x04u     /* execute requested / granted */
-#define PCIE_F_PRIV 0x08u  /* privileged mode requested */
-#define PCIE_F_LAST 0x10u  /* PRI: last request in its PRG (L bit) */
-#define PCIE_F_NW 0x20u    /* ATS: no-write hint */
-#define PCIE_F_PASID 0x40u /* a PASID TLP prefix is present */
+#define PCIE_F_R 0x01u      /* read requested / granted */
+#define PCIE_F_W 0x02u      /* write requested / granted */
+#define PCIE_F_X 0x04u      /* execute requested / granted */
+#define PCIE_F_PRIV 0x08u   /* privileged mode requested */
+#define PCIE_F_LAST 0x10u   /* PRI: last request in its PRG (L bit) */
+#define PCIE_F_NW 0x20u     /* ATS: no-write hint */
+#define PCIE_F_PASID 0x40u  /* a PASID TLP prefix is present */
 #define PCIE_F_XLATED 0x80u /* memory request carries a translated address */
 
 /* Translation Completion status. */

@@ -58,8 +58,8 @@ void pcie_pri_init(pcie_pri_t *p, pcie_dev_env_t *env, pcie_atc_t *atc,
     p->ats = cfg->ats;
     p->pasid_required = cfg->prg_pasid_required;
     p->enabled = cfg->pri && cfg->ats;
-    p->limit = cfg->pri_capacity < cfg->pri_alloc ? cfg->pri_capacity
-                                                  : cfg->pri_alloc;
+    p->limit =
+        cfg->pri_capacity < cfg->pri_alloc ? cfg->pri_capacity : cfg->pri_alloc;
     if (!p->limit)
         p->limit = 1;
     p->retries_max = cfg->pri_retries;
@@ -153,8 +153,8 @@ static void pri_issue(pcie_pri_t *p, pcie_job_t *j)
     p->s.page_reqs->value += n;
     p->s.groups->value++;
     if (p->timeout)
-        g->timer = sim_schedule_at(env->sim, ts + p->timeout, ev_prg_timeout,
-                                   p, prgi);
+        g->timer =
+            sim_schedule_at(env->sim, ts + p->timeout, ev_prg_timeout, p, prgi);
 }
 
 /*

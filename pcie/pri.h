@@ -39,16 +39,16 @@ typedef struct pcie_pri {
     pcie_dev_env_t *env;
     pcie_atc_t *atc; /* fault-ahead stops at a page the ATC holds */
     pcie_pri_port_t port;
-    bool capable;         /* device.pri */
-    bool ats;             /* device.ats: faults need translation requests */
-    bool pasid_required;  /* PRI Status "PRG Response PASID Required" */
+    bool capable;        /* device.pri */
+    bool ats;            /* device.ats: faults need translation requests */
+    bool pasid_required; /* PRI Status "PRG Response PASID Required" */
     bool enabled;
     unsigned status;      /* PCIE_PRI_STATUS_RF | UPRGI */
     uint64_t limit;       /* min(capacity, allocation) */
     uint64_t outstanding; /* page requests awaiting a response */
     uint64_t retries_max; /* device.pri_retries */
     uint64_t fault_ahead;
-    sim_time_t timeout;   /* device.pri_timeout, 0: none */
+    sim_time_t timeout; /* device.pri_timeout, 0: none */
     unsigned st_ats_fault, st_retry, st_response; /* span stages stamped */
     pcie_prg_t prg[PCIE_PRG_INDICES];
     uint16_t prg_free[PCIE_PRG_INDICES]; /* FIFO of free indices */

@@ -24,8 +24,8 @@ int sim_afile_open(sim_afile_t *af, const char *path, sim_log_t *log)
         return -ENAMETOOLONG;
     }
     memcpy(af->path, path, n + 1);
-    int k = snprintf(af->tmp, sizeof(af->tmp), "%s.tmp.%ld", path,
-                     (long)getpid());
+    int k =
+        snprintf(af->tmp, sizeof(af->tmp), "%s.tmp.%ld", path, (long)getpid());
     if (k < 0 || (size_t)k >= sizeof(af->tmp)) {
         sim_logf(log, SIM_LOG_ERROR, "%s: path too long", path);
         return -ENAMETOOLONG;

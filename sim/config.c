@@ -20,9 +20,9 @@
 #include "sim/pool.h"
 #include "sim/time.h"
 
-#define CFG_LINE_MAX 4096           /* longest accepted line, bytes */
-#define CFG_FILE_MAX (64u << 20)    /* largest accepted file, bytes */
-#define CFG_MAX_ERRORS 50           /* stop reporting after this many */
+#define CFG_LINE_MAX 4096        /* longest accepted line, bytes */
+#define CFG_FILE_MAX (64u << 20) /* largest accepted file, bytes */
+#define CFG_MAX_ERRORS 50        /* stop reporting after this many */
 #define CFG_ERR_MAX 512
 
 typedef union cfg_value {
@@ -51,8 +51,8 @@ struct sim_config {
     unsigned gen;
 };
 
-static const char *const type_names[] = {"uint", "double", "bool", "enum",
-                                         "time", "dist", "string"};
+static const char *const type_names[] = {"uint", "double", "bool",  "enum",
+                                         "time", "dist",   "string"};
 
 sim_config_t *sim_config_create(sim_log_t *log)
 {
@@ -187,7 +187,8 @@ int sim_parse_time(const char *text, sim_time_t *out, char *err, size_t errlen)
                 unit = i;
         if (unit < 0) {
             seterr(err, errlen,
-                   "'%s' has an unknown unit (expected ps, ns, us or ms)", text);
+                   "'%s' has an unknown unit (expected ps, ns, us or ms)",
+                   text);
             return -EINVAL;
         }
         s += 2;
@@ -298,7 +299,8 @@ static int parse_bool(const char *s, bool *out, char *err, size_t errlen)
         }
     }
     seterr(err, errlen,
-           "'%s' is not a boolean (expected true/false, yes/no, on/off or 1/0)", s);
+           "'%s' is not a boolean (expected true/false, yes/no, on/off or 1/0)",
+           s);
     return -EINVAL;
 }
 
@@ -322,7 +324,8 @@ static int parse_enum(const sim_param_t *p, const char *s, unsigned *out,
             break;
         pos += (size_t)n;
     }
-    seterr(err, errlen, "'%s' is not a valid value (expected one of: %s)", s, list);
+    seterr(err, errlen, "'%s' is not a valid value (expected one of: %s)", s,
+           list);
     return -EINVAL;
 }
 
@@ -488,7 +491,8 @@ int sim_config_register(sim_config_t *cfg, const sim_param_t *params, size_t n,
                      key, (int)p->type);
             return -EINVAL;
         }
-        if (p->type == SIM_PARAM_ENUM && (!p->enum_values || !p->enum_values[0])) {
+        if (p->type == SIM_PARAM_ENUM &&
+            (!p->enum_values || !p->enum_values[0])) {
             sim_logf(cfg->log, SIM_LOG_ERROR,
                      "config: %s.%s: enum without values", sec, key);
             return -EINVAL;
@@ -571,7 +575,8 @@ static int unquote(const char *s, char *out, const char **rest, char *err,
         out[n++] = c;
     }
     if (*s != '"') {
-        seterr(err, errlen, "unterminated quoted value (expected a closing '\"')");
+        seterr(err, errlen,
+               "unterminated quoted value (expected a closing '\"')");
         return -EINVAL;
     }
     out[n] = '\0';
@@ -656,7 +661,8 @@ static void ini_line(ini_state_t *st, char *raw)
         }
         *close = '\0';
         if (!only_comment(close + 1)) {
-            ini_err(st, "unexpected text '%s' after [section]", trim(close + 1));
+            ini_err(st, "unexpected text '%s' after [section]",
+                    trim(close + 1));
             return;
         }
         char *name = trim(s + 1);
@@ -686,7 +692,8 @@ static void ini_line(ini_state_t *st, char *raw)
         return;
     }
     if (!valid_name(key, false)) {
-        ini_err(st, "bad key name '%s' (letters, digits, _ and - expected)", key);
+        ini_err(st, "bad key name '%s' (letters, digits, _ and - expected)",
+                key);
         return;
     }
     if (!st->have_section) {
@@ -745,7 +752,8 @@ static int load_buf(sim_config_t *cfg, const char *name, const char *buf,
         if (n > 0 && buf[pos + n - 1] == '\r')
             n--;
         if (n > CFG_LINE_MAX)
-            ini_err(st, "line too long (%zu bytes, at most %d)", n, CFG_LINE_MAX);
+            ini_err(st, "line too long (%zu bytes, at most %d)", n,
+                    CFG_LINE_MAX);
         else if (memchr(buf + pos, '\0', n))
             ini_err(st, "NUL byte in line (a text file is expected)");
         else {
@@ -832,27 +840,29 @@ int sim_config_set(sim_config_t *cfg, const char *assignment)
     const char *a = assignment ? assignment : "";
 
     if (strlen(a) > CFG_LINE_MAX) {
-        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %.40s...: argument too long", a);
+        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %.40s...: argument too long",
+                 a);
         return -EINVAL;
     }
     strcpy(buf, a);
     char *eq = strchr(buf, '=');
     if (!eq) {
-        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: expected section.key=value",
-                 a);
+        sim_logf(cfg->log, SIM_LOG_ERROR,
+                 "--set %s: expected section.key=value", a);
         return -EINVAL;
     }
     *eq = '\0';
     char *name = trim(buf);
     char *dot = strrchr(name, '.');
     if (!dot || dot == name || !dot[1]) {
-        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: expected section.key=value",
-                 a);
+        sim_logf(cfg->log, SIM_LOG_ERROR,
+                 "--set %s: expected section.key=value", a);
         return -EINVAL;
     }
     cfg_ent_t *e = find_full(cfg, name);
     if (!e) {
-        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: unknown key '%s'", a, name);
+        sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: unknown key '%s'", a,
+                 name);
         return -EINVAL;
     }
     char *raw = trim(eq + 1);
@@ -860,7 +870,8 @@ int sim_config_set(sim_config_t *cfg, const char *assignment)
         const char *rest;
         if (unquote(raw, value, &rest, err, sizeof(err)) < 0 || *rest) {
             if (*rest)
-                seterr(err, sizeof(err), "unexpected text after the quoted value");
+                seterr(err, sizeof(err),
+                       "unexpected text after the quoted value");
             sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: %s", a, err);
             return -EINVAL;
         }
@@ -1076,8 +1087,8 @@ int sim_config_list(const sim_config_t *cfg, FILE *out)
         list_range(range, sizeof(range), p);
         fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0],
                 cfg->ents[i].full, (int)w[1], type, (int)w[2],
-                p->def && *p->def ? p->def : "\"\"", (int)w[3], range, (int)w[4],
-                or_dash(p->unit), p->desc ? p->desc : "");
+                p->def && *p->def ? p->def : "\"\"", (int)w[3], range,
+                (int)w[4], or_dash(p->unit), p->desc ? p->desc : "");
     }
     return ferror(out) ? -EIO : 0;
 }

@@ -8,17 +8,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/time.h"
 #include "sim/log.h"
+#include "sim/time.h"
 
 typedef enum {
-    SIM_PARAM_UINT = 0, /* uint64_t; decimal or 0x hex; suffixes K M G (x1024) */
-    SIM_PARAM_DOUBLE,   /* double */
-    SIM_PARAM_BOOL,     /* bool: true/false, yes/no, on/off, 1/0 */
-    SIM_PARAM_ENUM,     /* unsigned: index into enum_values */
-    SIM_PARAM_TIME,     /* sim_time_t ps, from ns (fractions) or a unit suffix */
-    SIM_PARAM_DIST,     /* sim_dist_t, see sim_dist_parse */
-    SIM_PARAM_STRING,   /* char[SIM_PARAM_STR_MAX] */
+    SIM_PARAM_UINT =
+        0,            /* uint64_t; decimal or 0x hex; suffixes K M G (x1024) */
+    SIM_PARAM_DOUBLE, /* double */
+    SIM_PARAM_BOOL,   /* bool: true/false, yes/no, on/off, 1/0 */
+    SIM_PARAM_ENUM,   /* unsigned: index into enum_values */
+    SIM_PARAM_TIME,   /* sim_time_t ps, from ns (fractions) or a unit suffix */
+    SIM_PARAM_DIST,   /* sim_dist_t, see sim_dist_parse */
+    SIM_PARAM_STRING, /* char[SIM_PARAM_STR_MAX] */
 } sim_param_type_t;
 
 #define SIM_PARAM_STR_MAX 128
@@ -32,11 +33,11 @@ typedef struct sim_param {
     const char *section; /* "iommu" */
     const char *key;     /* "walk_read" */
     sim_param_type_t type;
-    const char *def;    /* default, as text */
-    double min, max;    /* allowed range for UINT/DOUBLE/TIME (TIME in ns);
-                           min == max == 0: no range check */
-    const char *unit;   /* "ns", "entries", ... */
-    const char *desc;   /* one line */
+    const char *def;  /* default, as text */
+    double min, max;  /* allowed range for UINT/DOUBLE/TIME (TIME in ns);
+                         min == max == 0: no range check */
+    const char *unit; /* "ns", "entries", ... */
+    const char *desc; /* one line */
     const char *const *enum_values; /* NULL-terminated, for ENUM */
     size_t offset;
 } sim_param_t;

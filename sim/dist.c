@@ -2,11 +2,11 @@
  * sim/dist.c - delay distributions: parse, format, draw, mean.
  *
  * Grammar (whitespace allowed between tokens):
- *   dist   := time | simple | "mix(" weight ":" simple { "," weight ":" simple } ")"
- *   simple := "fixed(" time ")" | "uniform(" time "," time ")"
- *           | "exp(" time ")" | "lognormal(" time "," number ")"
- *   time   := number [ "ps" | "ns" | "us" | "ms" ]      (ns when no unit)
- * Values are kept in picoseconds as doubles.
+ *   dist   := time | simple | "mix(" weight ":" simple { "," weight ":" simple
+ * } ")" simple := "fixed(" time ")" | "uniform(" time "," time ")" | "exp("
+ * time ")" | "lognormal(" time "," number ")" time   := number [ "ps" | "ns" |
+ * "us" | "ms" ]      (ns when no unit) Values are kept in picoseconds as
+ * doubles.
  */
 #include <errno.h>
 #include <math.h>
@@ -152,8 +152,10 @@ static int scan_time(parser_t *ps, double *ps_out, const char *what)
             n++;
         scale = unit_scale(u, n);
         if (scale == 0.0)
-            return perr(ps, "unknown unit '%.*s' after %.*s (expected ps, ns, us or ms)",
-                        (int)n, u, (int)(u - start), start);
+            return perr(
+                ps,
+                "unknown unit '%.*s' after %.*s (expected ps, ns, us or ms)",
+                (int)n, u, (int)(u - start), start);
         ps->p += n;
     }
     v *= scale;
@@ -214,8 +216,9 @@ static int parse_simple(parser_t *ps, sim_dist_part_t *part, bool in_mix)
         if (strlen(kind_names[k]) == n && !strncmp(name, kind_names[k], n))
             kind = k;
     if (kind < 0)
-        return perr(ps, "unknown distribution '%.*s' (expected fixed, uniform, "
-                        "exp, lognormal or mix)",
+        return perr(ps,
+                    "unknown distribution '%.*s' (expected fixed, uniform, "
+                    "exp, lognormal or mix)",
                     (int)n, name);
     if (kind == SIM_DIST_MIX)
         return perr(ps, in_mix ? "a mix cannot contain another mix"
@@ -240,8 +243,9 @@ static int parse_simple(parser_t *ps, sim_dist_part_t *part, bool in_mix)
         if ((rc = scan_time(ps, &part->b, "uniform upper bound")) < 0)
             return rc;
         if (part->a > part->b)
-            return perr(ps, "uniform(a, b): a (%g ns) is greater than b "
-                            "(%g ns); expected a <= b",
+            return perr(ps,
+                        "uniform(a, b): a (%g ns) is greater than b "
+                        "(%g ns); expected a <= b",
                         part->a / 1e3, part->b / 1e3);
         break;
     case SIM_DIST_EXP:
@@ -252,14 +256,16 @@ static int parse_simple(parser_t *ps, sim_dist_part_t *part, bool in_mix)
         break;
     case SIM_DIST_LOGNORMAL:
         if ((rc = scan_time(ps, &part->a, "lognormal median")) < 0 ||
-            (rc = expect(ps, ',', "between median and sigma of "
-                                  "lognormal(median, sigma)")) < 0)
+            (rc = expect(ps, ',',
+                         "between median and sigma of "
+                         "lognormal(median, sigma)")) < 0)
             return rc;
         skip_ws(ps);
         if ((rc = scan_plain(ps, &part->b, "lognormal sigma")) < 0)
             return rc;
         if (!(part->a > 0))
-            return perr(ps, "lognormal(median, sigma): the median must be positive");
+            return perr(
+                ps, "lognormal(median, sigma): the median must be positive");
         break;
     default:
         return perr(ps, "internal error: bad kind");
@@ -315,7 +321,8 @@ static int parse_mix(parser_t *ps, sim_dist_t *d)
             return rc;
         if (!(w > 0))
             return perr(ps, "mix weight must be positive, got %.17g", w);
-        if ((rc = expect(ps, ':', "after the mix weight (mix(w: dist, ...))")) < 0)
+        if ((rc = expect(ps, ':', "after the mix weight (mix(w: dist, ...))")) <
+            0)
             return rc;
         sim_dist_part_t *part = &d->part[d->nparts];
         if ((rc = parse_simple(ps, part, true)) < 0)
@@ -338,8 +345,9 @@ static int parse_mix(parser_t *ps, sim_dist_t *d)
         return perr(ps, "mix weights are too large");
     for (unsigned i = 0; i < d->nparts; i++)
         if (d->part[i].weight < sum * 1e-12)
-            return perr(ps, "mix weight %.17g is negligible next to the total "
-                            "%.17g (expected at least 1e-12 of it)",
+            return perr(ps,
+                        "mix weight %.17g is negligible next to the total "
+                        "%.17g (expected at least 1e-12 of it)",
                         d->part[i].weight, sum);
     normalise_weights(d);
     return 0;
@@ -395,8 +403,8 @@ typedef struct sbuf {
     size_t len, pos;
 } sbuf_t;
 
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf_t *sb,
-                                                            const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void
+sb_printf(sbuf_t *sb, const char *fmt, ...)
 {
     va_list ap;
 
@@ -522,7 +530,8 @@ sim_time_t sim_dist_draw(const sim_dist_t *d, sim_rng_t *rng)
 
     if (d->kind == SIM_DIST_MIX && d->nparts > 0) {
         double u = sim_rng_double(rng), acc = 0.0;
-        unsigned n = d->nparts < SIM_DIST_MIX_MAX ? d->nparts : SIM_DIST_MIX_MAX;
+        unsigned n =
+            d->nparts < SIM_DIST_MIX_MAX ? d->nparts : SIM_DIST_MIX_MAX;
         unsigned i = 0;
         for (; i + 1 < n; i++) {
             acc += d->part[i].weight;

@@ -6,8 +6,8 @@
 
 #include <stddef.h>
 
-#include "sim/time.h"
 #include "sim/rng.h"
+#include "sim/time.h"
 
 typedef enum {
     SIM_DIST_FIXED = 0, /* a */

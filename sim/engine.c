@@ -71,9 +71,9 @@ struct sim {
     ev_slot_t *slots;
     uint32_t nslots, slots_cap;
     uint32_t free_head;
-    size_t live;  /* events pending */
+    size_t live;    /* events pending */
     size_t daemons; /* of which daemon events */
-    size_t stale; /* heap entries whose event was cancelled */
+    size_t stale;   /* heap entries whose event was cancelled */
     bool stop;
     sim_log_t *log;
 };

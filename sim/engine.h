@@ -9,12 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/time.h"
 #include "sim/log.h"
+#include "sim/time.h"
 
 typedef struct sim sim_t;
 
-/* An event handler: runs at the event's time with the two words it was given. */
+/* An event handler: runs at the event's time with the two words it was given.
+ */
 typedef void (*sim_event_fn)(sim_t *sim, void *opaque, uint64_t arg);
 
 /* Handle of a scheduled event, for cancellation. 0 is never a valid handle. */

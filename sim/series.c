@@ -7,17 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/series.h"
 #include "sim/engine.h"
 #include "sim/pool.h"
+#include "sim/series.h"
 #include "sim/stats.h"
 #include "sim/time.h"
 
 typedef struct series_col {
     char name[96];
-    sim_gauge_t *g;   /* or */
+    sim_gauge_t *g; /* or */
     sim_counter_t *c;
-    double last;      /* gauge integral / counter value at the last row */
+    double last; /* gauge integral / counter value at the last row */
 } series_col_t;
 
 struct sim_series {
@@ -74,8 +74,7 @@ int sim_series_add_gauge(sim_series_t *ts, const char *name, sim_gauge_t *g)
     return g ? add_col(ts, name, g, NULL) : -EINVAL;
 }
 
-int sim_series_add_counter(sim_series_t *ts, const char *name,
-                           sim_counter_t *c)
+int sim_series_add_counter(sim_series_t *ts, const char *name, sim_counter_t *c)
 {
     return c ? add_col(ts, name, NULL, c) : -EINVAL;
 }
@@ -128,8 +127,8 @@ int sim_series_start(sim_series_t *ts, FILE *out)
     for (size_t i = 0; i < ts->ncols; i++) {
         series_col_t *col = &ts->cols[i];
         fprintf(out, ",%s", col->name);
-        col->last = col->g ? gauge_integral(col->g, now)
-                           : (double)col->c->value;
+        col->last =
+            col->g ? gauge_integral(col->g, now) : (double)col->c->value;
     }
     fputc('\n', out);
     ts->last_row = now;

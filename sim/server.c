@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/server.h"
 #include "sim/dist.h"
 #include "sim/engine.h"
 #include "sim/log.h"
 #include "sim/rng.h"
+#include "sim/server.h"
 #include "sim/stats.h"
 #include "sim/time.h"
 
@@ -51,10 +51,10 @@ struct sim_server {
     qent_t *q;
     size_t qcap, qhead, qcount; /* qcap is a power of two */
 
-    srv_slot_t *slot;   /* K */
-    unsigned *idle;     /* stack of idle slot indices */
+    srv_slot_t *slot; /* K */
+    unsigned *idle;   /* stack of idle slot indices */
     unsigned nidle;
-    unsigned *held;     /* stack of slots held after their service */
+    unsigned *held; /* stack of slots held after their service */
     unsigned nheld;
 
     uint64_t started;
@@ -135,7 +135,8 @@ sim_server_t *sim_server_create(sim_t *sim, sim_stats_t *st,
     srv->nidle = srv->servers;
 
     if (st) {
-        srv->arrivals = reg(st, name, "arrivals", 'c', "jobs submitted", "jobs");
+        srv->arrivals =
+            reg(st, name, "arrivals", 'c', "jobs submitted", "jobs");
         srv->completions =
             reg(st, name, "completions", 'c', "jobs completed", "jobs");
         srv->drops = reg(st, name, "drops", 'c',
@@ -201,7 +202,8 @@ static void complete_cb(sim_t *sim, void *opaque, uint64_t arg);
 static void start_job(sim_server_t *srv, unsigned i, const qent_t *e)
 {
     sim_time_t now = sim_now(srv->sim);
-    sim_time_t s = e->drawn ? sim_dist_draw(&srv->service, srv->rng) : e->service;
+    sim_time_t s =
+        e->drawn ? sim_dist_draw(&srv->service, srv->rng) : e->service;
     sim_time_t wait = now - e->arrival;
 
     srv->started++;
@@ -210,9 +212,9 @@ static void start_job(sim_server_t *srv, unsigned i, const qent_t *e)
     sim_hist_add(srv->service_h, s);
     srv->slot[i].job = e->job;
     srv->slot[i].hold = e->hold;
-    srv->slot[i].ev = e->daemon
-                          ? sim_schedule_daemon(srv->sim, s, complete_cb, srv, i)
-                          : sim_schedule(srv->sim, s, complete_cb, srv, i);
+    srv->slot[i].ev =
+        e->daemon ? sim_schedule_daemon(srv->sim, s, complete_cb, srv, i)
+                  : sim_schedule(srv->sim, s, complete_cb, srv, i);
     if (!srv->slot[i].ev)
         sim_logf(sim_log(srv->sim), SIM_LOG_ERROR,
                  "server %s: cannot schedule a completion", srv->name);

@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/engine.h"
-#include "sim/stats.h"
 #include "sim/dist.h"
+#include "sim/engine.h"
 #include "sim/rng.h"
+#include "sim/stats.h"
 
 typedef struct sim_server sim_server_t;
 

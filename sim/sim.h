@@ -22,17 +22,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/time.h"
-#include "sim/log.h"
+#include "sim/afile.h"
+#include "sim/config.h"
+#include "sim/dist.h"
 #include "sim/engine.h"
+#include "sim/log.h"
 #include "sim/pool.h"
 #include "sim/rng.h"
-#include "sim/dist.h"
-#include "sim/stats.h"
-#include "sim/server.h"
-#include "sim/config.h"
-#include "sim/afile.h"
-#include "sim/span.h"
 #include "sim/series.h"
+#include "sim/server.h"
+#include "sim/span.h"
+#include "sim/stats.h"
+#include "sim/time.h"
 
 #endif /* SIM_SIM_H */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/span.h"
 #include "sim/pool.h"
+#include "sim/span.h"
 #include "sim/stats.h"
 #include "sim/time.h"
 
@@ -47,14 +47,14 @@ sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
     snprintf(name, sizeof(name), "%s.opened", prefix);
     sp->opened = sim_stats_counter(st, name, "spans opened", "spans");
     snprintf(name, sizeof(name), "%s.closed", prefix);
-    sp->closed = sim_stats_counter(st, name, "spans completed successfully",
-                                   "spans");
+    sp->closed =
+        sim_stats_counter(st, name, "spans completed successfully", "spans");
     snprintf(name, sizeof(name), "%s.failed", prefix);
-    sp->failed = sim_stats_counter(st, name, "spans that ended in failure",
-                                   "spans");
+    sp->failed =
+        sim_stats_counter(st, name, "spans that ended in failure", "spans");
     snprintf(name, sizeof(name), "%s.e2e", prefix);
-    sp->e2e = sim_stats_hist(st, name, "end-to-end time of a completed span",
-                             "ps");
+    sp->e2e =
+        sim_stats_hist(st, name, "end-to-end time of a completed span", "ps");
     for (unsigned k = 0; k < nstages; k++) {
         snprintf(name, sizeof(name), "%s.stage.%s", prefix, stage_names[k]);
         snprintf(desc, sizeof(desc), "stage time: %s",
@@ -63,8 +63,8 @@ sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
         snprintf(name, sizeof(name), "%s.stage.%s.contrib", prefix,
                  stage_names[k]);
         sp->stage_contrib[k] = sim_stats_scalar(
-            st, name, "stage time summed over completed spans / completed spans",
-            "ps");
+            st, name,
+            "stage time summed over completed spans / completed spans", "ps");
     }
     if (!sp->opened || !sp->closed || !sp->failed || !sp->e2e) {
         sim_spans_destroy(sp);

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sim/time.h"
 #include "sim/stats.h"
+#include "sim/time.h"
 
 /*
  * A span follows one unit of work (a page request group) through named
@@ -49,8 +49,7 @@ typedef void (*sim_span_observer_fn)(void *opaque, const sim_spans_t *family,
  */
 sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
                               const char *const *stage_names,
-                              const char *const *stage_descs,
-                              unsigned nstages);
+                              const char *const *stage_descs, unsigned nstages);
 /* Free the family and its open spans (NULL is ignored). */
 void sim_spans_destroy(sim_spans_t *sp);
 /* Install the observer called at each close (fn NULL: none). */

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/stats.h"
 #include "sim/log.h"
 #include "sim/pool.h"
+#include "sim/stats.h"
 #include "sim/time.h"
 
 /* ------------------------------------------------------------ histograms */
@@ -198,8 +198,8 @@ typedef struct stat_ent {
 struct sim_stats {
     stat_ent_t *ents;
     size_t n, cap;
-    uint32_t *index; /* entry index + 1; 0 = empty */
-    size_t index_cap;  /* power of two */
+    uint32_t *index;  /* entry index + 1; 0 = empty */
+    size_t index_cap; /* power of two */
     sim_log_t *log;
 };
 
@@ -575,8 +575,8 @@ int sim_stats_write_json(sim_stats_t *st, FILE *out, sim_time_t now)
                     "{\"count\": %s, \"mean\": %s, \"stdev\": %s, \"min\": %s, "
                     "\"p50\": %s, \"p90\": %s, \"p99\": %s, \"p999\": %s, "
                     "\"max\": %s",
-                    s.count, s.mean, s.stdev, s.min, s.p50, s.p90, s.p99, s.p999,
-                    s.max);
+                    s.count, s.mean, s.stdev, s.min, s.p50, s.p90, s.p99,
+                    s.p999, s.max);
             json_tail(out, e);
             break;
         }

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/time.h"
 #include "sim/log.h"
+#include "sim/time.h"
 
 typedef struct sim_stats sim_stats_t;
 
@@ -75,8 +75,8 @@ sim_counter_t *sim_stats_counter(sim_stats_t *st, const char *name,
                                  const char *desc, const char *unit);
 sim_gauge_t *sim_stats_gauge(sim_stats_t *st, const char *name,
                              const char *desc, const char *unit);
-sim_hist_t *sim_stats_hist(sim_stats_t *st, const char *name,
-                           const char *desc, const char *unit);
+sim_hist_t *sim_stats_hist(sim_stats_t *st, const char *name, const char *desc,
+                           const char *unit);
 /* A derived scalar, set by the owner before writing (e.g. throughput). */
 double *sim_stats_scalar(sim_stats_t *st, const char *name, const char *desc,
                          const char *unit);

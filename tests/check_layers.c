@@ -53,14 +53,14 @@ typedef struct src_file {
 } src_file_t;
 
 typedef struct include {
-    int from;     /* index in files */
+    int from; /* index in files */
     unsigned line;
     char *target; /* resolved path relative to the source dir */
 } include_t;
 
 typedef struct edge {
-    int to;      /* unit */
-    int inc;     /* the include that makes it */
+    int to;  /* unit */
+    int inc; /* the include that makes it */
 } edge_t;
 
 typedef struct unit {
@@ -164,8 +164,8 @@ static int unit_get(checker_t *ck, const char *key, size_t keylen, int folder)
         if (strlen(ck->units[i].key) == keylen &&
             strncmp(ck->units[i].key, key, keylen) == 0)
             return (int)i;
-    ck->units = grow(ck->units, &ck->units_cap, ck->nunits + 1,
-                     sizeof(*ck->units));
+    ck->units =
+        grow(ck->units, &ck->units_cap, ck->nunits + 1, sizeof(*ck->units));
     unit_t *u = &ck->units[ck->nunits];
     memset(u, 0, sizeof(*u));
     u->key = dup_str(key, keylen);
@@ -230,8 +230,8 @@ static void read_includes(checker_t *ck, int fi)
                 free(name);
             }
         }
-        ck->incs = grow(ck->incs, &ck->incs_cap, ck->nincs + 1,
-                        sizeof(*ck->incs));
+        ck->incs =
+            grow(ck->incs, &ck->incs_cap, ck->nincs + 1, sizeof(*ck->incs));
         ck->incs[ck->nincs++] = (include_t){fi, lineno, target};
     }
     fclose(f);
@@ -304,8 +304,7 @@ static void check_includes(checker_t *ck)
             if (dt != df || strncmp(in->target, from->path, dt) != 0) {
                 printf("%s:%u: rule b (a *_int.h stays in its folder): "
                        "%s is included from outside %.*s/\n",
-                       from->path, in->line, in->target, (int)dt,
-                       in->target);
+                       from->path, in->line, in->target, (int)dt, in->target);
                 ck->violations[1]++;
             }
         }
@@ -333,8 +332,8 @@ static void build_edges(checker_t *ck)
             dup |= u->edges[k].to == b;
         if (dup)
             continue;
-        u->edges = grow(u->edges, &u->edges_cap, u->nedges + 1,
-                        sizeof(*u->edges));
+        u->edges =
+            grow(u->edges, &u->edges_cap, u->nedges + 1, sizeof(*u->edges));
         u->edges[u->nedges++] = (edge_t){b, (int)i};
     }
 }
@@ -361,9 +360,8 @@ static void dfs(checker_t *ck, int u, int *stack, int *via, size_t depth)
                    folders[un->folder]);
             for (size_t j = s; j <= depth; j++) {
                 const include_t *in = &ck->incs[via[j]];
-                printf("%s -> [%s:%u includes %s] -> ",
-                       ck->units[stack[j]].key, ck->files[in->from].path,
-                       in->line, in->target);
+                printf("%s -> [%s:%u includes %s] -> ", ck->units[stack[j]].key,
+                       ck->files[in->from].path, in->line, in->target);
             }
             printf("%s\n", ck->units[v].key);
             ck->violations[2]++;
@@ -440,8 +438,7 @@ int main(int argc, char **argv)
     if (expect < 0)
         return status;
     if (status == 1 && ck.violations[expect] > 0) {
-        printf("check_layers: rule %c fails here, as expected\n",
-               'a' + expect);
+        printf("check_layers: rule %c fails here, as expected\n", 'a' + expect);
         return 0;
     }
     printf("check_layers: expected a violation of rule %c, found none\n",

@@ -69,7 +69,8 @@ static inline void iommusim_leave_tmp(const char *dir, const char *oldcwd)
 }
 
 /* Write len bytes of data to the file name (created or truncated). */
-static inline void iommusim_write_file(const char *name, const char *data, size_t len)
+static inline void iommusim_write_file(const char *name, const char *data,
+                                       size_t len)
 {
     FILE *f = fopen(name, "wb");
     ck_assert_ptr_nonnull(f);

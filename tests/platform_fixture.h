@@ -23,32 +23,42 @@ static inline trace_record_t rmap(sim_time_t t, uint32_t dev, uint32_t pasid,
                                   uint64_t addr, uint64_t len, unsigned perm,
                                   bool present)
 {
-    return (trace_record_t){.op = TRACE_MAP, .time = t, .dev = dev,
-                            .pasid = pasid, .addr = addr, .len = len,
-                            .perm = perm, .present = present};
+    return (trace_record_t){.op = TRACE_MAP,
+                            .time = t,
+                            .dev = dev,
+                            .pasid = pasid,
+                            .addr = addr,
+                            .len = len,
+                            .perm = perm,
+                            .present = present};
 }
 
 static inline trace_record_t rdma(sim_time_t t, uint32_t dev, uint32_t pasid,
                                   uint64_t addr, uint64_t len, bool write)
 {
     return (trace_record_t){.op = write ? TRACE_WRITE : TRACE_READ,
-                            .time = t, .dev = dev, .pasid = pasid,
-                            .addr = addr, .len = len};
+                            .time = t,
+                            .dev = dev,
+                            .pasid = pasid,
+                            .addr = addr,
+                            .len = len};
 }
 
-static inline trace_record_t runmap(sim_time_t t, uint32_t dev,
-                                    uint32_t pasid, uint64_t addr,
-                                    uint64_t len)
+static inline trace_record_t runmap(sim_time_t t, uint32_t dev, uint32_t pasid,
+                                    uint64_t addr, uint64_t len)
 {
-    return (trace_record_t){.op = TRACE_UNMAP, .time = t, .dev = dev,
-                            .pasid = pasid, .addr = addr, .len = len};
+    return (trace_record_t){.op = TRACE_UNMAP,
+                            .time = t,
+                            .dev = dev,
+                            .pasid = pasid,
+                            .addr = addr,
+                            .len = len};
 }
 
-static inline trace_record_t rdetach(sim_time_t t, uint32_t dev,
-                                     uint32_t pasid)
+static inline trace_record_t rdetach(sim_time_t t, uint32_t dev, uint32_t pasid)
 {
-    return (trace_record_t){.op = TRACE_DETACH, .time = t, .dev = dev,
-                            .pasid = pasid};
+    return (trace_record_t){
+        .op = TRACE_DETACH, .time = t, .dev = dev, .pasid = pasid};
 }
 
 /* Records from an array; line = index + 1. */
@@ -157,8 +167,8 @@ static inline sim_time_t fixed_value(const sim_dist_t *d)
 
 /* One-way time of a message on the link: serialisation of its wire bytes
  * (pcie_link_serial_time of pcie_msg_wire_bytes) + link latency. */
-static inline sim_time_t hop(const pcie_link_cfg_t *l, unsigned type, uint8_t flags,
-                             uint32_t len)
+static inline sim_time_t hop(const pcie_link_cfg_t *l, unsigned type,
+                             uint8_t flags, uint32_t len)
 {
     pcie_msg_t m = {0};
     m.type = (uint8_t)type;

@@ -52,8 +52,7 @@ int trace_gen_check(const trace_gen_cfg_t *c, sim_log_t *log)
         what = "devices must be 1..65536";
     else if (c->pasids < 1 || c->pasids > (1u << 20) - 1)
         what = "pasids must be 1..1048575";
-    else if (c->region < 4096 || (c->region & 4095) ||
-             c->region > (1ull << 40))
+    else if (c->region < 4096 || (c->region & 4095) || c->region > (1ull << 40))
         what = "region must be a multiple of 4096 between 4 KiB and 1 TiB";
     else if (!(c->new_page >= 0 && c->new_page <= 1))
         what = "new_page must be a probability in [0, 1]";
@@ -142,11 +141,10 @@ int trace_gen_next(trace_gen_t *g, trace_record_t *rec)
     }
     double u = sim_rng_double(&g->rng);
     g->now += (sim_time_t)llround(-log(1.0 - u) * (double)c->interval);
-    uint64_t off = c->dma_len >= 4096
-                       ? 0
-                       : sim_rng_below(&g->rng, 4096 - c->dma_len + 1);
-    rec->op = sim_rng_double(&g->rng) < c->write_fraction ? TRACE_WRITE
-                                                          : TRACE_READ;
+    uint64_t off =
+        c->dma_len >= 4096 ? 0 : sim_rng_below(&g->rng, 4096 - c->dma_len + 1);
+    rec->op =
+        sim_rng_double(&g->rng) < c->write_fraction ? TRACE_WRITE : TRACE_READ;
     rec->time = g->now;
     rec->dev = i / c->pasids;
     rec->pasid = 1 + i % c->pasids;

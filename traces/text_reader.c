@@ -37,19 +37,19 @@
 
 struct trace_reader {
     FILE *f;
-    bool own;      /* close f in trace_close */
-    bool eof;      /* fread hit end of file */
-    int err;       /* sticky error (negative errno), 0 if none */
-    bool done;     /* end of trace returned */
+    bool own;  /* close f in trace_close */
+    bool eof;  /* fread hit end of file */
+    int err;   /* sticky error (negative errno), 0 if none */
+    bool done; /* end of trace returned */
     sim_log_t *log;
     char *name;
-    uint64_t line;      /* number of the last line read */
-    sim_time_t unit_ps; /* ps per time unit */
+    uint64_t line;        /* number of the last line read */
+    sim_time_t unit_ps;   /* ps per time unit */
     unsigned unit_digits; /* decimal digits of unit_ps (0, 3, 6, 9) */
     const char *unit_name;
     bool have_prev;
-    sim_time_t prev_time; /* ps */
-    size_t pos, len;      /* unread bytes are buf[pos, len) */
+    sim_time_t prev_time;         /* ps */
+    size_t pos, len;              /* unread bytes are buf[pos, len) */
     char buf[TRACE_READ_BUF + 1]; /* +1: room for a terminating NUL */
 };
 
@@ -405,7 +405,10 @@ static const char *compressed_format(const unsigned char *b, size_t n)
         return "gzip";
     if (n >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
         return "zstd";
-    if (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0)
+    if (n >= 6 && memcmp(b,
+                         "\xfd"
+                         "7zXZ\0",
+                         6) == 0)
         return "xz";
     if (n >= 4 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h' && b[3] >= '1' &&
         b[3] <= '9')
@@ -489,8 +492,9 @@ trace_reader_t *trace_open(const char *path, sim_log_t *log)
         return NULL;
     }
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        sim_logf(log, SIM_LOG_ERROR, "%s: cannot open: %s; expected a trace file",
-                 path, strerror(EISDIR));
+        sim_logf(log, SIM_LOG_ERROR,
+                 "%s: cannot open: %s; expected a trace file", path,
+                 strerror(EISDIR));
         fclose(f);
         return NULL;
     }
@@ -638,10 +642,17 @@ static int parse_len(trace_reader_t *r, const char *line, const char *s,
 
     if (e > s) {
         switch (e[-1]) {
-        case 'K': shift = 10; break;
-        case 'M': shift = 20; break;
-        case 'G': shift = 30; break;
-        default: break;
+        case 'K':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        default:
+            break;
         }
         if (shift)
             ne--;
@@ -654,7 +665,8 @@ static int parse_len(trace_reader_t *r, const char *line, const char *s,
                        "number '%s' overflows 64 bits; expected <len> %s",
                        quote(q, sizeof(q), s, (size_t)(e - s)), expected);
     default:
-        return fail_at(r, r->line, colof(line, s), "bad <len> '%s'; expected %s",
+        return fail_at(r, r->line, colof(line, s),
+                       "bad <len> '%s'; expected %s",
                        quote(q, sizeof(q), s, (size_t)(e - s)), expected);
     }
     if (shift && v > (UINT64_MAX >> shift))
@@ -682,11 +694,20 @@ static int parse_perm(trace_reader_t *r, const char *line, const char *s,
         goto bad;
     for (p = s; p < e; p++) {
         switch (*p) {
-        case 'r': bit = TRACE_PERM_R; break;
-        case 'w': bit = TRACE_PERM_W; break;
-        case 'x': bit = TRACE_PERM_X; break;
-        case '-': bit = 0; break;
-        default: goto bad;
+        case 'r':
+            bit = TRACE_PERM_R;
+            break;
+        case 'w':
+            bit = TRACE_PERM_W;
+            break;
+        case 'x':
+            bit = TRACE_PERM_X;
+            break;
+        case '-':
+            bit = 0;
+            break;
+        default:
+            goto bad;
         }
         if (perm & bit)
             goto bad;
@@ -788,8 +809,8 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
     if (!t)
         return missing(r, line, e, "<pasid>", use);
     e = tok_end(t);
-    if (num_field(r, line, t, e, "<pasid>",
-                  "a decimal or 0x hex number < 2^20", true, &v))
+    if (num_field(r, line, t, e, "<pasid>", "a decimal or 0x hex number < 2^20",
+                  true, &v))
         return r->err;
     if (v >= TRACE_PASID_LIMIT)
         return fail_at(r, r->line, colof(line, t),

@@ -18,9 +18,9 @@
 #include <stdio.h>
 
 #include "sim/sim.h"
+#include "traces/gen.h"
 #include "traces/record.h"
 #include "traces/text_reader.h"
 #include "traces/text_writer.h"
-#include "traces/gen.h"
 
 #endif /* TRACES_TRACE_H */

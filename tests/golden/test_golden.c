@@ -54,10 +54,13 @@
 extern char **environ;
 
 /* The fixed-delay overrides (also in tests/golden/single_fault.ini). */
-static const char *const fixed_sets[] = {
-    "device.proc=50",         "host.irq_latency=2000", "host.prq_desc=200",
-    "host.iopf=3000",         "host.mm_minor=1000",    "host.qi_submit=200",
-    NULL};
+static const char *const fixed_sets[] = {"device.proc=50",
+                                         "host.irq_latency=2000",
+                                         "host.prq_desc=200",
+                                         "host.iopf=3000",
+                                         "host.mm_minor=1000",
+                                         "host.qi_submit=200",
+                                         NULL};
 
 /* ------------------------------------------------------ trace file source */
 
@@ -91,19 +94,20 @@ static void expected_fault(const platform_cfg_t *pc, unsigned reads1,
     x->stage[PLATFORM_STAGE_ATS_FAULT] = ats_rt + (4 + reads1) * u->walk_read;
     x->stage[PLATFORM_STAGE_PAGE_REQ] =
         proc + hop(l, PCIE_MSG_PAGE_REQ, P, 0) + u->prq_write;
-    x->stage[PLATFORM_STAGE_HOST_IRQ] = h->irq_latency + fixed_value(&h->prq_desc);
+    x->stage[PLATFORM_STAGE_HOST_IRQ] =
+        h->irq_latency + fixed_value(&h->prq_desc);
     x->stage[PLATFORM_STAGE_HOST_FAULT] = fixed_value(&h->iopf) +
-                                      fixed_value(&h->mm_minor) +
-                                      fixed_value(&h->qi_submit);
+                                          fixed_value(&h->mm_minor) +
+                                          fixed_value(&h->qi_submit);
     x->stage[PLATFORM_STAGE_RESPONSE] =
         u->qi_page_resp + hop(l, PCIE_MSG_PRG_RESP, P, 0);
     x->stage[PLATFORM_STAGE_RETRY] =
-        ats_rt + (reads1 == 1 ? u->levels * u->walk_read
-                              : u->psc_hit + u->walk_read);
+        ats_rt +
+        (reads1 == 1 ? u->levels * u->walk_read : u->psc_hit + u->walk_read);
     x->stage[PLATFORM_STAGE_DATA] =
         write ? hop(l, PCIE_MSG_MEM_WR, PCIE_F_XLATED, dma_len) - l->latency
-              : hop(l, PCIE_MSG_MEM_RD, PCIE_F_XLATED, dma_len) + u->mem_access +
-                    hop(l, PCIE_MSG_MEM_CPL, 0, dma_len);
+              : hop(l, PCIE_MSG_MEM_RD, PCIE_F_XLATED, dma_len) +
+                    u->mem_access + hop(l, PCIE_MSG_MEM_CPL, 0, dma_len);
     x->e2e = 0;
     for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++)
         x->e2e += x->stage[k];
@@ -129,8 +133,7 @@ static void check_stages(sim_stats_t *st, const expect_t *x)
                       (unsigned long long)hs->count);
         ck_assert_msg(hs->min == x->stage[k] && hs->max == x->stage[k],
                       "%s: got [%llu, %llu] ps, expected %llu ps", name,
-                      (unsigned long long)hs->min,
-                      (unsigned long long)hs->max,
+                      (unsigned long long)hs->min, (unsigned long long)hs->max,
                       (unsigned long long)x->stage[k]);
     }
     sim_hist_t *e2e = sim_stats_find_hist(st, "fault.e2e");
@@ -158,13 +161,16 @@ static const variant_t variants[] = {
     {"5-level tables", {"iommu.levels=5", NULL}, true, false, 64},
     /* 256 bytes: one read request (MRRS 512), a completion of two TLPs. */
     {"Gen1 x1 link, MPS 128, 256-byte read",
-     {"link.gen=1", "link.lanes=1", "link.mps=128", "link.latency=400.5",
-      NULL},
-     false, false, 256},
+     {"link.gen=1", "link.lanes=1", "link.mps=128", "link.latency=400.5", NULL},
+     false,
+     false,
+     256},
     {"Gen5 x16, slow walker and memory",
      {"link.gen=5", "link.lanes=16", "iommu.walk_read=333.333",
       "memory.access=91", "iommu.prq_write=7", NULL},
-     true, false, 256},
+     true,
+     false,
+     256},
 };
 
 START_TEST(test_isolated_fault_exact)
@@ -188,17 +194,25 @@ START_TEST(test_isolated_fault_exact)
     trace_record_t r[4];
     size_t n = 0;
     if (v->warm) /* a populated page next to the faulting one */
-        r[n++] = (trace_record_t){.op = TRACE_MAP, .time = 0, .pasid = 1,
-                                  .addr = va - 0x1000, .len = 0x1000,
+        r[n++] = (trace_record_t){.op = TRACE_MAP,
+                                  .time = 0,
+                                  .pasid = 1,
+                                  .addr = va - 0x1000,
+                                  .len = 0x1000,
                                   .perm = PERM_RW,
                                   .present = true};
-    r[n++] = (trace_record_t){.op = TRACE_MAP, .time = 0, .pasid = 1,
-                              .addr = va, .len = 0x1000,
+    r[n++] = (trace_record_t){.op = TRACE_MAP,
+                              .time = 0,
+                              .pasid = 1,
+                              .addr = va,
+                              .len = 0x1000,
                               .perm = PERM_RW,
                               .present = false};
     r[n++] = (trace_record_t){.op = v->write ? TRACE_WRITE : TRACE_READ,
-                              .time = 1000 * SIM_NS, .pasid = 1,
-                              .addr = va + 0x40, .len = v->len};
+                              .time = 1000 * SIM_NS,
+                              .pasid = 1,
+                              .addr = va + 0x40,
+                              .len = v->len};
     arr_src_t a = {r, n, 0};
     platform_source_t src = {arr_next, &a, "golden"};
     ck_assert_int_eq(platform_run(p, &src, 1), PLATFORM_OK);
@@ -215,8 +229,7 @@ START_TEST(test_isolated_fault_exact)
     ck_assert_uint_eq(wr->max, pc.iommu.levels);
     ck_assert(wr->sum == (double)(reads1 + (v->warm ? 1 : pc.iommu.levels)));
     ck_assert_uint_eq(
-        sim_stats_find_counter(platform_stats(p), "iommu.ctx.reads")->value,
-        4);
+        sim_stats_find_counter(platform_stats(p), "iommu.ctx.reads")->value, 4);
     /* The run ends when the DMA completes (record time + e2e); a posted
      * write is complete for the device once sent (serialised), and the run
      * ends when it lands in the root complex one link latency later. */
@@ -332,8 +345,8 @@ static int run_cli(const char **argv)
     posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv,
-                         environ);
+    int rc =
+        posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     ck_assert_int_eq(rc, 0);
     int st;
@@ -374,24 +387,39 @@ static const char *outdir(const char *dir)
 START_TEST(test_cli_same_seed_identical)
 {
     for (unsigned run = 0; run < 2; run++) {
-        const char *argv[] = {NULL, "-q", "-c", golden("mixed.ini"), "--seed",
-                              "11", "-o", outdir(run ? "b" : "a"),
-                              golden("mixed.trace"), NULL};
+        const char *argv[] = {NULL,
+                              "-q",
+                              "-c",
+                              golden("mixed.ini"),
+                              "--seed",
+                              "11",
+                              "-o",
+                              outdir(run ? "b" : "a"),
+                              golden("mixed.trace"),
+                              NULL};
         ck_assert_int_eq(run_cli(argv), 0);
     }
-    ck_assert(same_file(outfile("a", "stats.json"), outfile("b", "stats.json")));
+    ck_assert(
+        same_file(outfile("a", "stats.json"), outfile("b", "stats.json")));
     ck_assert(same_file(outfile("a", "stats.txt"), outfile("b", "stats.txt")));
-    ck_assert(same_file(outfile("a", "latency.txt"),
-                        outfile("b", "latency.txt")));
-    ck_assert(same_file(outfile("a", "config.ini"), outfile("b", "config.ini")));
+    ck_assert(
+        same_file(outfile("a", "latency.txt"), outfile("b", "latency.txt")));
+    ck_assert(
+        same_file(outfile("a", "config.ini"), outfile("b", "config.ini")));
     /* The fixed-delay golden too. */
     for (unsigned run = 0; run < 2; run++) {
-        const char *argv[] = {NULL, "-q", "-c", golden("single_fault.ini"),
-                              "-o", outdir(run ? "d" : "c"),
-                              golden("single_fault.trace"), NULL};
+        const char *argv[] = {NULL,
+                              "-q",
+                              "-c",
+                              golden("single_fault.ini"),
+                              "-o",
+                              outdir(run ? "d" : "c"),
+                              golden("single_fault.trace"),
+                              NULL};
         ck_assert_int_eq(run_cli(argv), 0);
     }
-    ck_assert(same_file(outfile("c", "stats.json"), outfile("d", "stats.json")));
+    ck_assert(
+        same_file(outfile("c", "stats.json"), outfile("d", "stats.json")));
 }
 END_TEST
 
@@ -403,19 +431,26 @@ START_TEST(test_cli_seed_changes_random_runs_only)
     const char *dirs_r[] = {"r11", "r12"}, *dirs_f[] = {"f11", "f12"};
     for (unsigned i = 0; i < 2; i++) {
         /* Default config (random host delays), two devices. */
-        const char *argv[] = {NULL, "-q", "--set", "device.count=2", "--seed",
-                              seeds[i], "-o", outdir(dirs_r[i]),
-                              golden("mixed.trace"), NULL};
+        const char *argv[] = {
+            NULL,     "-q", "--set",           "device.count=2",      "--seed",
+            seeds[i], "-o", outdir(dirs_r[i]), golden("mixed.trace"), NULL};
         ck_assert_int_eq(run_cli(argv), 0);
-        const char *argv2[] = {NULL, "-q", "-c", golden("single_fault.ini"),
-                               "--seed", seeds[i], "-o", outdir(dirs_f[i]),
-                               golden("single_fault.trace"), NULL};
+        const char *argv2[] = {NULL,
+                               "-q",
+                               "-c",
+                               golden("single_fault.ini"),
+                               "--seed",
+                               seeds[i],
+                               "-o",
+                               outdir(dirs_f[i]),
+                               golden("single_fault.trace"),
+                               NULL};
         ck_assert_int_eq(run_cli(argv2), 0);
     }
-    ck_assert(!same_file(outfile("r11", "stats.json"),
-                         outfile("r12", "stats.json")));
-    ck_assert(same_file(outfile("f11", "stats.json"),
-                        outfile("f12", "stats.json")));
+    ck_assert(
+        !same_file(outfile("r11", "stats.json"), outfile("r12", "stats.json")));
+    ck_assert(
+        same_file(outfile("f11", "stats.json"), outfile("f12", "stats.json")));
     /* The seed is recorded in the dumped configuration. */
     char *c11 = iommusim_slurp(outfile("r11", "config.ini"), NULL);
     ck_assert_ptr_nonnull(strstr(c11, "seed = 11"));

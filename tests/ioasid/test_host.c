@@ -170,9 +170,10 @@ START_TEST(test_unmap_invalidates)
     ck_assert_uint_eq(ctr(h, "iommu.qi.iotlb"), 1);
     ck_assert_uint_eq(ctr(h, "iommu.qi.devtlb"), 1);
     ck_assert_uint_ge(ctr(h, "iommu.qi.wait"), 1);
-    ck_assert_uint_gt(ul->min, (sim_time_t)sim_dist_mean(&h->pc.host.qi_submit) +
-                                   h->pc.iommu.qi_iotlb + h->pc.iommu.qi_devtlb +
-                                   2 * h->pc.link.latency);
+    ck_assert_uint_gt(ul->min,
+                      (sim_time_t)sim_dist_mean(&h->pc.host.qi_submit) +
+                          h->pc.iommu.qi_iotlb + h->pc.iommu.qi_devtlb +
+                          2 * h->pc.link.latency);
     ck_assert_uint_eq(ctr(h, "device0.atc.invalidated"), 1);
     ck_assert_uint_eq(ctr(h, "iommu.iotlb.invalidated"), 1);
     /* Page 1: ATS at 1 us, ATC hit at 10 us, ATS again after the unmap.
@@ -218,7 +219,7 @@ END_TEST
  * translation is cached in the IOTLB and the device ATC: a DMA long after
  * the unmap finished reads the freed page without any translation request.
  * (VT-d/PCIe: an invalidation completes only once translations in flight
- * that used the old entries are drained.) 
+ * that used the old entries are drained.)
  *
  * Timing comes from the configuration: the unmap lands one walk_read after
  * the walk starts, and the invalidation (host.qi_submit + iommu.qi_iotlb)
@@ -232,16 +233,17 @@ START_TEST(test_unmap_during_walk_leaves_no_stale_translation)
     pfx_t *h = pfx_new(sets);
     const pcie_link_cfg_t *l = &h->pc.link;
     pcie_msg_t req = {.type = PCIE_MSG_ATS_REQ, .flags = PCIE_F_PASID};
-    sim_time_t up = pcie_link_serial_time(l, pcie_msg_wire_bytes(l, &req)) +
-                    l->latency;
+    sim_time_t up =
+        pcie_link_serial_time(l, pcie_msg_wire_bytes(l, &req)) + l->latency;
     sim_time_t t_read = 1 * US;
-    sim_time_t walk_start = t_read + (sim_time_t)sim_dist_mean(&h->pc.dev.proc) +
-                            up + h->pc.iommu.ctx_hit + h->pc.iommu.iotlb_hit;
+    sim_time_t walk_start = t_read +
+                            (sim_time_t)sim_dist_mean(&h->pc.dev.proc) + up +
+                            h->pc.iommu.ctx_hit + h->pc.iommu.iotlb_hit;
     sim_time_t walk_end =
         walk_start + (4 + h->pc.iommu.levels) * h->pc.iommu.walk_read;
     sim_time_t t_unmap = walk_start + h->pc.iommu.walk_read;
-    sim_time_t inv = (sim_time_t)sim_dist_mean(&h->pc.host.qi_submit) +
-                     h->pc.iommu.qi_iotlb;
+    sim_time_t inv =
+        (sim_time_t)sim_dist_mean(&h->pc.host.qi_submit) + h->pc.iommu.qi_iotlb;
     ck_assert_uint_lt(t_unmap + inv, walk_end); /* the race is set up */
     sim_time_t t_late = t_read + 100 * US;
     trace_record_t r[] = {
@@ -269,7 +271,8 @@ END_TEST
  * Regression (was a model bug: the ATC key kept 44 bits of the page
  * number): with 5-level tables (57-bit addresses), a page at bit 56 aliases
  * the ATC entry of the page 2^56 below it. The absent page is never
- * faulted in: the DMA completes on the other page's frame. (See test_device_pri.c test_atc_no_alias_above_bit_55).
+ * faulted in: the DMA completes on the other page's frame. (See
+ * test_device_pri.c test_atc_no_alias_above_bit_55).
  */
 START_TEST(test_five_level_no_atc_alias)
 {
@@ -491,8 +494,8 @@ START_TEST(test_smmuv3_overflow_recovery)
     ck_assert_uint_eq(s.dmas_done + s.dmas_failed, s.dmas);
     ck_assert_uint_gt(s.pr_auto_responded, 0);
     ck_assert_uint_eq(s.pr_in_flight, 0);
-    ck_assert_uint_eq(s.page_requests, s.pr_responded + s.pr_auto_responded +
-                                           s.pr_dropped);
+    ck_assert_uint_eq(s.page_requests,
+                      s.pr_responded + s.pr_auto_responded + s.pr_dropped);
     ck_assert_uint_gt(ctr(h, "iommu.prq.overflows"), 0);
     ck_assert_uint_eq(ctr(h, "host.prq.overflow_recoveries"),
                       ctr(h, "iommu.prq.overflows"));

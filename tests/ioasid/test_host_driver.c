@@ -134,14 +134,14 @@ static hd_t *hd_new(const char *const *sets)
     sim_log_init(&f->log, SIM_LOG_ERROR, NULL, NULL);
     sim_config_t *sc = sim_config_create(&f->log);
     ck_assert_ptr_nonnull(sc);
-    ck_assert_int_eq(sim_config_register(sc, iommu_params, iommu_nparams,
-                                         &f->icfg), 0);
+    ck_assert_int_eq(
+        sim_config_register(sc, iommu_params, iommu_nparams, &f->icfg), 0);
     ck_assert_int_eq(sim_config_register(sc, ioasid_host_params,
-                                         ioasid_host_nparams, &f->hcfg), 0);
+                                         ioasid_host_nparams, &f->hcfg),
+                     0);
     ck_assert_int_eq(sim_config_set(sc, "host.iopf=3000"), 0);
     for (unsigned i = 0; sets && sets[i]; i++)
-        ck_assert_msg(sim_config_set(sc, sets[i]) == 0, "bad set %s",
-                      sets[i]);
+        ck_assert_msg(sim_config_set(sc, sets[i]) == 0, "bad set %s", sets[i]);
     sim_config_destroy(sc);
     f->sim = sim_create(&f->log);
     f->st = sim_stats_create();
@@ -432,14 +432,11 @@ END_TEST
 START_TEST(test_unbound_invalid)
 {
     hd_t *f = hd_new(NULL);
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S1,
-                             .domain = 1,
-                             .s1 = f->pt,
-                             .pri = true};
+    iommu_pasid_entry_t e = {
+        .mode = IOMMU_MODE_S1, .domain = 1, .s1 = f->pt, .pri = true};
     ck_assert_int_eq(iommu_set_pasid(f->u, RID_A, PASID_A, &e), 0);
     e.domain = 2;
-    ck_assert_int_eq(ioasid_host_bind(f->h, RID_B, PASID_B, &e, NULL, NULL),
-                     0);
+    ck_assert_int_eq(ioasid_host_bind(f->h, RID_B, PASID_B, &e, NULL, NULL), 0);
     ck_assert_ptr_null(ioasid_host_handler(f->h, RID_A, PASID_A, NULL));
     ck_assert_ptr_null(ioasid_host_handler(f->h, RID_B, PASID_B, NULL));
 
@@ -482,8 +479,8 @@ START_TEST(test_stop_marker_dropped)
     hd_t *f = hd_new(NULL);
     hd_bind(f, RID_A, PASID_A, rec_handler);
     hd_req(f, 0, RID_A, PASID_A, VA + 0 * PG, RD, 5);
-    hd_req(f, 1 * NS, RID_A, PASID_A, 0, LAST, 5);  /* stop marker */
-    hd_req(f, 2 * NS, RID_C, PASID_C, 0, LAST, 6);  /* unbound */
+    hd_req(f, 1 * NS, RID_A, PASID_A, 0, LAST, 5); /* stop marker */
+    hd_req(f, 2 * NS, RID_C, PASID_C, 0, LAST, 6); /* unbound */
     hd_run(f);
     ck_assert_uint_eq(ctr(f, "iommu.prq.stop_markers"), 2);
     ck_assert_uint_eq(ctr(f, "iommu.prq.written"), 3);
@@ -497,8 +494,8 @@ START_TEST(test_stop_marker_dropped)
     ck_assert_uint_eq(iommu_prq_head(f->u), iommu_prq_tail(f->u));
 
     /* The group of PRGI 5 is the partial and its last request only. */
-    hd_req(f, sim_now(f->sim) + 10 * US, RID_A, PASID_A, VA + 1 * PG,
-           RD | LAST, 5);
+    hd_req(f, sim_now(f->sim) + 10 * US, RID_A, PASID_A, VA + 1 * PG, RD | LAST,
+           5);
     hd_run(f);
     ck_assert_uint_eq(f->ncall, 1);
     ck_assert_uint_eq(f->call[0].n, 2);
@@ -524,8 +521,8 @@ START_TEST(test_sva_success_invalid)
     hd_t *f = hd_new(NULL);
     ioasid_mm_t *mm = ioasid_mm_create(f->h);
     ck_assert_ptr_nonnull(mm);
-    ck_assert_int_eq(ioasid_mm_map(mm, VA, 4 * PG, IOMMU_PTE_R | IOMMU_PTE_W,
-                                   false), 0);
+    ck_assert_int_eq(
+        ioasid_mm_map(mm, VA, 4 * PG, IOMMU_PTE_R | IOMMU_PTE_W, false), 0);
     ck_assert_int_eq(ioasid_mm_map(mm, VA + 16 * PG, PG, IOMMU_PTE_R, false),
                      0);
     ck_assert_int_eq(ioasid_mm_bind(mm, RID_A, PASID_A), 0);
@@ -534,7 +531,7 @@ START_TEST(test_sva_success_invalid)
     const sim_time_t t[3] = {0, 100 * US, 200 * US};
     hd_req(f, t[0], RID_A, PASID_A, VA + 1 * PG + 0x40, WR | LAST, 1);
     hd_req(f, t[1], RID_A, PASID_A, VA + 256 * PG, RD | LAST, 2); /* no VMA */
-    hd_req(f, t[2], RID_A, PASID_A, VA + 16 * PG, WR | LAST, 3); /* R only */
+    hd_req(f, t[2], RID_A, PASID_A, VA + 16 * PG, WR | LAST, 3);  /* R only */
     hd_run(f);
 
     ck_assert_uint_eq(hd_nresp(f), 3);
@@ -659,8 +656,7 @@ START_TEST(test_response_encoding)
     ck_assert_uint_eq(f->call[1].t - f->call[0].t, fixed(&f->hcfg.prq_desc));
     ck_assert_uint_lt(f->call[1].t, f->call[0].t + p);
     ck_assert_uint_eq(hd_resp(f, 0)->t, f->call[0].t + p);
-    ck_assert_uint_eq(hd_resp(f, 1)->t - hd_resp(f, 0)->t,
-                      smmu ? p : p + w);
+    ck_assert_uint_eq(hd_resp(f, 1)->t - hd_resp(f, 0)->t, smmu ? p : p + w);
     hd_free(f);
 }
 END_TEST

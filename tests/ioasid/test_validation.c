@@ -35,12 +35,17 @@ static pfx_t *fault_stream(const char *const *sets, unsigned n, sim_time_t gap)
     pfx_t *h = pfx_new(sets);
     trace_record_t *r = calloc(n + 1, sizeof(*r));
     ck_assert_ptr_nonnull(r);
-    r[0] = (trace_record_t){.op = TRACE_MAP, .time = 0, .pasid = 1,
-                            .addr = BASE, .len = (uint64_t)n * 0x1000,
-                            .perm = PERM_RW, .present = false};
+    r[0] = (trace_record_t){.op = TRACE_MAP,
+                            .time = 0,
+                            .pasid = 1,
+                            .addr = BASE,
+                            .len = (uint64_t)n * 0x1000,
+                            .perm = PERM_RW,
+                            .present = false};
     for (unsigned i = 0; i < n; i++)
         r[1 + i] = (trace_record_t){.op = TRACE_READ,
-                                    .time = 1 * US + i * gap, .pasid = 1,
+                                    .time = 1 * US + i * gap,
+                                    .pasid = 1,
                                     .addr = BASE + (uint64_t)i * 0x1000,
                                     .len = 64};
     ck_assert_int_eq(pfx_run(h, r, n + 1), PLATFORM_OK);
@@ -91,7 +96,8 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
     /* T12 */
     ck_assert_msg(p50 >= 25 * US && p50 <= 60 * US,
                   "T12: isolated virtualised fault p50 %.3f us, target "
-                  "25-60 us", us((double)p50));
+                  "25-60 us",
+                  us((double)p50));
     ck_assert_msg(p50 >= 3 * t8,
                   "T12: virtualised p50 %.3f us < 3 x native p50 %.3f us",
                   us((double)p50), us((double)t8));
@@ -107,7 +113,8 @@ START_TEST(test_T12_T13_virtualized_isolated_fault)
     double share = part / e2e->sum;
     ck_assert_msg(share > 0.5,
                   "T13: software hand-offs are %.1f %% of the virtualised "
-                  "fault latency, target > 50 %%", 100 * share);
+                  "fault latency, target > 50 %%",
+                  100 * share);
     pfx_free(h);
 }
 END_TEST
@@ -128,8 +135,7 @@ START_TEST(test_T4_host_handling_steady_stream)
     pfx_t *h = fault_stream(NULL, 3000, 500 * US);
     sim_hist_t *hf = stage(h, PLATFORM_STAGE_HOST_FAULT);
     ck_assert_uint_eq(hf->count, 3000);
-    uint64_t p1 = sim_hist_percentile(hf, 1),
-             p96 = sim_hist_percentile(hf, 96);
+    uint64_t p1 = sim_hist_percentile(hf, 1), p96 = sim_hist_percentile(hf, 96);
     double mean = sim_hist_mean(hf);
     /* At most 1 % below 1 us and at most 4 % above 10 us: >= 95 % in
      * 1-10 us (so in particular p95 <= 10 us). */
@@ -156,11 +162,18 @@ START_TEST(test_T1_dma_read_iotlb_hit)
     pfx_t *h = pfx_new(sets);
     const sim_time_t t2 = 100 * US;
     trace_record_t r[] = {
-        {.op = TRACE_MAP, .time = 0, .pasid = 1, .addr = BASE,
-         .len = 0x1000, .perm = PERM_RW, .present = true},
-        {.op = TRACE_READ, .time = 1 * US, .pasid = 1, .addr = BASE,
-         .len = 64},
-        {.op = TRACE_READ, .time = t2, .pasid = 1, .addr = BASE + 0x40,
+        {.op = TRACE_MAP,
+         .time = 0,
+         .pasid = 1,
+         .addr = BASE,
+         .len = 0x1000,
+         .perm = PERM_RW,
+         .present = true},
+        {.op = TRACE_READ, .time = 1 * US, .pasid = 1, .addr = BASE, .len = 64},
+        {.op = TRACE_READ,
+         .time = t2,
+         .pasid = 1,
+         .addr = BASE + 0x40,
          .len = 64},
     };
     ck_assert_int_eq(pfx_run(h, r, 3), PLATFORM_OK);
@@ -169,7 +182,8 @@ START_TEST(test_T1_dma_read_iotlb_hit)
     sim_time_t rt = sim_now(platform_sim(h->p)) - t2;
     ck_assert_msg(rt >= 520 * SIM_NS && rt <= 620 * SIM_NS,
                   "T1: 64 B read round trip with an IOTLB hit %.3f us, "
-                  "target 0.52-0.62 us", us((double)rt));
+                  "target 0.52-0.62 us",
+                  us((double)rt));
     pfx_free(h);
 }
 END_TEST

@@ -38,16 +38,31 @@
 
 /* Every distribution and time on the virtual fault path fixed, each to a
  * distinct value so a delay counted in the wrong stage shows. */
-static const char *const fixed_sets[] = {
-    "device.proc=50",       "host.irq_latency=2000", "host.prq_desc=200",
-    "host.iopf=3000",       "host.mm_minor=1000",    "host.qi_submit=200",
-    "iommu.psc_hit=0",      "ioasid.report=2100",    "vmm.wake=5000",
-    "vmm.read=1100",        "vmm.route=1200",        "vmm.lookup=300",
-    "vmm.inject=3100",      "vmm.inject_vpri=2300",  "vmm.exit=9500",
-    "vmm.complete=2050",    "guest.halt_wake=10000", "guest.irq=1300",
-    "guest.handler=1400",   "guest.mm_minor=1050",   "guest.iopt_update=550",
-    "guest.inv=14000",      "guest.respond=450",     "guest.bg_job=50000",
-    NULL};
+static const char *const fixed_sets[] = {"device.proc=50",
+                                         "host.irq_latency=2000",
+                                         "host.prq_desc=200",
+                                         "host.iopf=3000",
+                                         "host.mm_minor=1000",
+                                         "host.qi_submit=200",
+                                         "iommu.psc_hit=0",
+                                         "ioasid.report=2100",
+                                         "vmm.wake=5000",
+                                         "vmm.read=1100",
+                                         "vmm.route=1200",
+                                         "vmm.lookup=300",
+                                         "vmm.inject=3100",
+                                         "vmm.inject_vpri=2300",
+                                         "vmm.exit=9500",
+                                         "vmm.complete=2050",
+                                         "guest.halt_wake=10000",
+                                         "guest.irq=1300",
+                                         "guest.handler=1400",
+                                         "guest.mm_minor=1050",
+                                         "guest.iopt_update=550",
+                                         "guest.inv=14000",
+                                         "guest.respond=450",
+                                         "guest.bg_job=50000",
+                                         NULL};
 
 /* The parts of one fault round trip that do not depend on the walks: the
  * translation round trip without its table reads (ats_rt), and every
@@ -72,13 +87,13 @@ static void expect_guest(const platform_cfg_t *pc, vexpect_t *x)
                 u->iotlb_hit + hop(l, PCIE_MSG_ATS_CPL, 0, 0);
     x->stage[PLATFORM_STAGE_PAGE_REQ] =
         proc + hop(l, PCIE_MSG_PAGE_REQ, P, 0) + u->prq_write;
-    x->stage[PLATFORM_STAGE_HOST_IRQ] = h->irq_latency + fixed_value(&h->prq_desc);
+    x->stage[PLATFORM_STAGE_HOST_IRQ] =
+        h->irq_latency + fixed_value(&h->prq_desc);
     /* The IOASID fault handler: save the data, queue the record, signal. */
     x->stage[PLATFORM_STAGE_HOST_FAULT] = fixed_value(&v->report);
     /* eventfd wake-up, one read, per request route (+ lookup), inject. */
     x->stage[PLATFORM_STAGE_VMM] =
-        fixed_value(&v->wake) + fixed_value(&v->read) +
-        fixed_value(&v->route) +
+        fixed_value(&v->wake) + fixed_value(&v->read) + fixed_value(&v->route) +
         (v->routing == IOASID_ROUTE_VIOMMU ? fixed_value(&v->lookup) : 0) +
         (v->routing == IOASID_ROUTE_VPRI ? fixed_value(&v->inject_vpri)
                                          : fixed_value(&v->inject));
@@ -94,13 +109,13 @@ static void expect_guest(const platform_cfg_t *pc, vexpect_t *x)
     /* The VM exit, the VMM's completion and the host driver's queue
      * submission of the response. */
     x->stage[PLATFORM_STAGE_VMM_EXIT] = fixed_value(&v->exit) +
-                                    fixed_value(&v->complete) +
-                                    fixed_value(&pc->host.qi_submit);
+                                        fixed_value(&v->complete) +
+                                        fixed_value(&pc->host.qi_submit);
     x->stage[PLATFORM_STAGE_RESPONSE] =
         u->qi_page_resp + hop(l, PCIE_MSG_PRG_RESP, P, 0);
     x->stage[PLATFORM_STAGE_DATA] = hop(l, PCIE_MSG_MEM_RD, PCIE_F_XLATED, 64) +
-                                u->mem_access +
-                                hop(l, PCIE_MSG_MEM_CPL, 0, 64);
+                                    u->mem_access +
+                                    hop(l, PCIE_MSG_MEM_CPL, 0, 64);
 }
 
 /* A host-owned stage-2 round trip of a VM page (host fills it). */
@@ -109,8 +124,8 @@ static void expect_s2(const platform_cfg_t *pc, vexpect_t *x)
     expect_guest(pc, x);
     const ioasid_host_cfg_t *h = &pc->host;
     x->stage[PLATFORM_STAGE_HOST_FAULT] = fixed_value(&h->iopf) +
-                                      fixed_value(&h->mm_minor) +
-                                      fixed_value(&h->qi_submit);
+                                          fixed_value(&h->mm_minor) +
+                                          fixed_value(&h->qi_submit);
     x->stage[PLATFORM_STAGE_VMM] = 0;
     x->stage[PLATFORM_STAGE_GUEST] = 0;
     x->stage[PLATFORM_STAGE_VMM_EXIT] = 0;
@@ -140,12 +155,12 @@ typedef struct errs {
 static void err_add(errs_t *e, const char *what, uint64_t got, uint64_t want)
 {
     if (e->len < sizeof(e->buf))
-        e->len += (size_t)snprintf(e->buf + e->len, sizeof(e->buf) - e->len,
-                                   "%s: got %llu ps, expected %llu ps (%+lld)"
-                                   "; ",
-                                   what, (unsigned long long)got,
-                                   (unsigned long long)want,
-                                   (long long)(got - want));
+        e->len +=
+            (size_t)snprintf(e->buf + e->len, sizeof(e->buf) - e->len,
+                             "%s: got %llu ps, expected %llu ps (%+lld)"
+                             "; ",
+                             what, (unsigned long long)got,
+                             (unsigned long long)want, (long long)(got - want));
 }
 
 /* A stage that must hold exactly one sample of value want. */
@@ -170,7 +185,7 @@ typedef struct route_variant {
 } route_variant_t;
 
 static const route_variant_t route_variants[] = {
-    {"viommu", "shared"},  {"vpri", "shared"},    {"iommufd", "shared"},
+    {"viommu", "shared"},   {"vpri", "shared"},   {"iommufd", "shared"},
     {"viommu", "separate"}, {"vpri", "separate"}, {"iommufd", "separate"},
 };
 
@@ -268,8 +283,8 @@ START_TEST(test_shared_ioasid_response_to_faulting_device)
         r[n++] = rmap(0, 0, 5, BASE, N * 0x1000, PERM_RW, false);
         r[n++] = rmap(0, 1, 5, BASE, N * 0x1000, PERM_RW, false);
         for (unsigned i = 0; i < N; i++)
-            r[n++] = rdma(1 * US + i * 200 * US, 1, 5, BASE + i * 0x1000, 64,
-                          false);
+            r[n++] =
+                rdma(1 * US + i * 200 * US, 1, 5, BASE + i * 0x1000, 64, false);
         ck_assert_int_eq(pfx_run(h, r, n), PLATFORM_OK);
         /* Each fault went through the guest (told device 0 or 1 at
          * random: with N faults and two attached devices, the pick takes
@@ -333,8 +348,7 @@ START_TEST(test_ring_overflow)
         ck_assert_uint_eq(s.dmas_done, N);
         ck_assert_uint_eq(ctr(h, "device0.pri.resp_invalid"), 0);
     }
-    ck_assert_uint_eq(ctr(h, "ioasid.faults"),
-                      ovf + ctr(h, "vmm.records"));
+    ck_assert_uint_eq(ctr(h, "ioasid.faults"), ovf + ctr(h, "vmm.records"));
     ck_assert_uint_eq(s.pr_in_flight, 0);
     check_conservation(&s);
     pfx_free(h);
@@ -431,7 +445,8 @@ START_TEST(test_s1_then_s2_fault)
     expect_s2(&h->pc, &s2);
     check_one(h, &err, PLATFORM_STAGE_VMM, g.stage[PLATFORM_STAGE_VMM]);
     check_one(h, &err, PLATFORM_STAGE_GUEST, g.stage[PLATFORM_STAGE_GUEST]);
-    check_one(h, &err, PLATFORM_STAGE_VMM_EXIT, g.stage[PLATFORM_STAGE_VMM_EXIT]);
+    check_one(h, &err, PLATFORM_STAGE_VMM_EXIT,
+              g.stage[PLATFORM_STAGE_VMM_EXIT]);
     /* Closing a span marks its last stage (data) at the close, so the first
      * round trip, closed at its retry's refusal, adds a 0 ps data sample:
      * only the second moved the data. */
@@ -473,8 +488,8 @@ START_TEST(test_s1_then_s2_fault)
     ck_assert(w2 == rt->min || w2 == rt->max);
     sim_time_t w1 = af->min == w2 ? af->max : af->min;
     sim_time_t w3 = rt->min == w2 ? rt->max : rt->min;
-    uint64_t reads = (uint64_t)hist(h, "iommu.walk.reads")->sum +
-                     ctr(h, "iommu.ctx.reads");
+    uint64_t reads =
+        (uint64_t)hist(h, "iommu.walk.reads")->sum + ctr(h, "iommu.ctx.reads");
     ck_assert_uint_eq(hist(h, "iommu.walk.reads")->count, 3);
     ck_assert_uint_eq(w1 + w2 + w3, 3 * g.ats_rt + reads * wr);
 
@@ -508,9 +523,12 @@ END_TEST
 START_TEST(test_stressed_conservation)
 {
     enum { DEVS = 4, PER = 96 };
-    const char *sets[] = {"device.count=4",      "vm.devices=4",
-                          "iommu.prq_depth=8",   "device.pri_capacity=16",
-                          "guest.background=0.5", "ioasid.ring_depth=64",
+    const char *sets[] = {"device.count=4",
+                          "vm.devices=4",
+                          "iommu.prq_depth=8",
+                          "device.pri_capacity=16",
+                          "guest.background=0.5",
+                          "ioasid.ring_depth=64",
                           NULL};
     pfx_t *h = pfx_new2(sets, NULL);
     trace_record_t *r = calloc(DEVS + DEVS * PER, sizeof(*r));
@@ -547,11 +565,10 @@ START_TEST(test_stressed_conservation)
     /* The background load ran and did not keep the run alive: it ended
      * with the last DMA, with the guest and VMM idle. */
     ck_assert_uint_gt(ctr(h, "guest.background_jobs"), 0);
-    ck_assert_uint_eq(ctr(h, "ioasid.responses") +
-                          ctr(h, "ioasid.ring_overflow") +
-                          ctr(h, "vmm.guest_queue_full") +
-                          ctr(h, "ioasid.detached"),
-                      ctr(h, "ioasid.faults"));
+    ck_assert_uint_eq(
+        ctr(h, "ioasid.responses") + ctr(h, "ioasid.ring_overflow") +
+            ctr(h, "vmm.guest_queue_full") + ctr(h, "ioasid.detached"),
+        ctr(h, "ioasid.faults"));
     /* The stage means add up to the end-to-end mean: each stage's total
      * over the closed faults (what fault.stage.<s>.contrib reports, per
      * fault) sums to the end-to-end total, over native, guest and
@@ -611,8 +628,7 @@ static Suite *virt_suite(void)
 {
     Suite *s = suite_create("virt");
     TCase *tc = tcase_create("exact");
-    tcase_add_loop_test(tc, test_one_fault_exact, 0,
-                        (int)N_OF(route_variants));
+    tcase_add_loop_test(tc, test_one_fault_exact, 0, (int)N_OF(route_variants));
     tcase_add_test(tc, test_s1_then_s2_fault);
     suite_add_tcase(s, tc);
     tc = tcase_create("behaviour");

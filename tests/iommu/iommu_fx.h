@@ -168,10 +168,8 @@ static inline void fx_bind_s1(fx_t *f, iommu_pt_t *pt, uint16_t rid,
                               unsigned levels)
 {
     ck_assert_int_eq(iommu_pt_init(pt, iommu_memory(f->u), levels), 0);
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S1,
-                             .domain = domain,
-                             .s1 = *pt,
-                             .pri = pri};
+    iommu_pasid_entry_t e = {
+        .mode = IOMMU_MODE_S1, .domain = domain, .s1 = *pt, .pri = pri};
     ck_assert_int_eq(iommu_set_pasid(f->u, rid, pasid, &e), 0);
 }
 

@@ -33,14 +33,14 @@ START_TEST(test_iotlb_lru_order)
     uint64_t p[6];
     for (unsigned i = 0; i < 6; i++) {
         p[i] = 0x7f0000000000ull + i * 0x1000;
-        ck_assert_int_eq(iommu_pt_map(&pt, p[i], 0x100000 + i * 0x1000, 12, PTE_RWU),
-                         0);
+        ck_assert_int_eq(
+            iommu_pt_map(&pt, p[i], 0x100000 + i * 0x1000, 12, PTE_RWU), 0);
     }
     /* Fill: 0 1 2 3 (LRU order oldest first). */
     for (unsigned i = 0; i < 4; i++)
         ck_assert(!hit(f, RID, 1, p[i]));
-    ck_assert(hit(f, RID, 1, p[0])); /* order 1 2 3 0 */
-    ck_assert(hit(f, RID, 1, p[2])); /* order 1 3 0 2 */
+    ck_assert(hit(f, RID, 1, p[0]));  /* order 1 2 3 0 */
+    ck_assert(hit(f, RID, 1, p[2]));  /* order 1 3 0 2 */
     ck_assert(!hit(f, RID, 1, p[4])); /* evicts 1: 3 0 2 4 */
     ck_assert(!hit(f, RID, 1, p[1])); /* evicts 3: 0 2 4 1 */
     ck_assert(hit(f, RID, 1, p[0]));  /* 2 4 1 0 */
@@ -105,17 +105,29 @@ START_TEST(test_invalidation_granularity)
         {{.gran = IOMMU_INV_DOMAIN, .domain = 3}, {false, false, false, true}},
         {{.gran = IOMMU_INV_PASID, .domain = 3, .pasid = 1},
          {false, false, true, true}},
-        {{.gran = IOMMU_INV_RANGE, .domain = 3, .pasid = 1,
-          .addr = 0x7f0000001000ull, .len = 0x1000},
+        {{.gran = IOMMU_INV_RANGE,
+          .domain = 3,
+          .pasid = 1,
+          .addr = 0x7f0000001000ull,
+          .len = 0x1000},
          {false, true, true, true}},
-        {{.gran = IOMMU_INV_RANGE, .domain = 3, .pasid = 1,
-          .addr = 0x7f0000001fffull, .len = 2},
+        {{.gran = IOMMU_INV_RANGE,
+          .domain = 3,
+          .pasid = 1,
+          .addr = 0x7f0000001fffull,
+          .len = 2},
          {false, false, true, true}},
-        {{.gran = IOMMU_INV_RANGE, .domain = 3, .any_pasid = true,
-          .addr = 0x7f0000001000ull, .len = 0x1000},
+        {{.gran = IOMMU_INV_RANGE,
+          .domain = 3,
+          .any_pasid = true,
+          .addr = 0x7f0000001000ull,
+          .len = 0x1000},
          {false, true, false, true}},
-        {{.gran = IOMMU_INV_RANGE, .domain = 4, .pasid = 2,
-          .addr = 0x7f0000001000ull, .len = 0x1000},
+        {{.gran = IOMMU_INV_RANGE,
+          .domain = 4,
+          .pasid = 2,
+          .addr = 0x7f0000001000ull,
+          .len = 0x1000},
          {true, true, true, true}},
         {{.gran = IOMMU_INV_S2_RANGE, .domain = 3, .addr = 0, .len = 0},
          {true, true, true, true}}, /* stage-1 entries have no stage 2 */
@@ -162,8 +174,12 @@ START_TEST(test_psc_invalidation)
     iommu_xlate_t x;
     iommu_translate(f->u, RID, 1, va, PCIE_F_R, &x);
     ck_assert_uint_eq(x.reads, 4);
-    iommu_inv_t inv = {.gran = IOMMU_INV_RANGE, .domain = 3, .pasid = 1,
-                       .addr = va, .len = 0x1000, .leaf_only = true};
+    iommu_inv_t inv = {.gran = IOMMU_INV_RANGE,
+                       .domain = 3,
+                       .pasid = 1,
+                       .addr = va,
+                       .len = 0x1000,
+                       .leaf_only = true};
     iommu_invalidate_iotlb(f->u, &inv);
     iommu_translate(f->u, RID, 1, va, PCIE_F_R, &x);
     ck_assert(!x.iotlb_hit);
@@ -194,11 +210,13 @@ START_TEST(test_s2_range_invalidation)
     ck_assert_int_eq(iommu_pt_init(&s2, iommu_memory(f->u), 4), 0);
     ck_assert_int_eq(iommu_pt_init(&s2b, iommu_memory(f->u), 4), 0);
     ck_assert_int_eq(iommu_pt_map_range(&s2, 0, 0x10000000, 0x400000,
-                                        IOMMU_PTE_R | IOMMU_PTE_W, 12), 0);
+                                        IOMMU_PTE_R | IOMMU_PTE_W, 12),
+                     0);
     ck_assert_int_eq(iommu_pt_map_range(&s2b, 0, 0x20000000, 0x400000,
-                                        IOMMU_PTE_R | IOMMU_PTE_W, 12), 0);
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S2, .domain = 7,
-                             .s2_domain = 70, .s2 = s2};
+                                        IOMMU_PTE_R | IOMMU_PTE_W, 12),
+                     0);
+    iommu_pasid_entry_t e = {
+        .mode = IOMMU_MODE_S2, .domain = 7, .s2_domain = 70, .s2 = s2};
     ck_assert_int_eq(iommu_set_pasid(f->u, RID, 0, &e), 0);
     e.domain = 8;
     e.s2_domain = 80;
@@ -207,8 +225,8 @@ START_TEST(test_s2_range_invalidation)
     ck_assert(!hit(f, RID, 0, 0x1000));
     ck_assert(!hit(f, RID, 0, 0x200000));
     ck_assert(!hit(f, RID + 1, 0, 0x1000));
-    iommu_inv_t inv = {.gran = IOMMU_INV_S2_RANGE, .domain = 70,
-                       .addr = 0, .len = 0x2000};
+    iommu_inv_t inv = {
+        .gran = IOMMU_INV_S2_RANGE, .domain = 70, .addr = 0, .len = 0x2000};
     iommu_invalidate_iotlb(f->u, &inv);
     ck_assert(!hit(f, RID, 0, 0x1000));
     ck_assert(hit(f, RID, 0, 0x200000));
@@ -250,8 +268,8 @@ START_TEST(test_context_caches_stale_until_invalidated)
         iommu_pt_t *next = tables[(k + 1) % 2];
         uint64_t old = (k % 2) ? 0xb000 : 0xa000;
         uint16_t dom = k >= 2 ? 5 : 3;
-        iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S1, .domain = dom,
-                                 .s1 = *next};
+        iommu_pasid_entry_t e = {
+            .mode = IOMMU_MODE_S1, .domain = dom, .s1 = *next};
         if (k == 3)
             e.domain = 5;
         ck_assert_int_eq(iommu_set_pasid(f->u, RID, 1, &e), 0);

@@ -61,8 +61,7 @@ static pcie_msg_t ats_req(uint32_t pasid, uint64_t addr, uint16_t tag,
     return m;
 }
 
-static pcie_msg_t mem_req(bool write, uint64_t addr, uint32_t len,
-                          uint16_t tag)
+static pcie_msg_t mem_req(bool write, uint64_t addr, uint32_t len, uint16_t tag)
 {
     pcie_msg_t m = {0};
     m.type = write ? PCIE_MSG_MEM_WR : PCIE_MSG_MEM_RD;
@@ -162,7 +161,8 @@ START_TEST(test_ats_miss_then_hit)
     uint64_t va = 0x7f0000020000ull, pa = 0x123456000ull;
     ck_assert_int_eq(iommu_pt_map(&pt, va, pa, 12, PTE_RWU), 0);
     ck_assert_int_eq(iommu_pt_map(&pt, va + 0x1000, pa + 0x1000, 12,
-                                  IOMMU_PTE_R | IOMMU_PTE_U), 0);
+                                  IOMMU_PTE_R | IOMMU_PTE_U),
+                     0);
     pcie_msg_t r = ats_req(PASID, va, 1, true);
     fx_inject_at(f, 0, &r);
     fx_inject_at(f, 5 * SIM_US, &r);
@@ -255,11 +255,10 @@ START_TEST(test_concurrent_miss_merging)
     uint64_t va = 0x7f0000040000ull;
     ck_assert_int_eq(iommu_pt_map(&pt, va, 0x300000, 12, PTE_RWU), 0);
     ck_assert_int_eq(iommu_pt_map(&pt, va + 0x1000, 0x301000, 12, PTE_RWU), 0);
-    pcie_msg_t r[5] = {ats_req(PASID, va, 1, false),
-                       ats_req(PASID, va + 0x80, 2, false),
-                       ats_req(PASID, va + 0xf00, 3, false),
-                       ats_req(PASID, va + 0x1000, 4, false),
-                       ats_req(PASID, va, 5, true)};
+    pcie_msg_t r[5] = {
+        ats_req(PASID, va, 1, false), ats_req(PASID, va + 0x80, 2, false),
+        ats_req(PASID, va + 0xf00, 3, false),
+        ats_req(PASID, va + 0x1000, 4, false), ats_req(PASID, va, 5, true)};
     sim_time_t at[5] = {0, 100 * SIM_NS, 900 * SIM_NS, 100 * SIM_NS,
                         100 * SIM_NS};
     sim_hist_t *h = sim_stats_find_hist(f->st, "iommu.walk.reads");
@@ -406,8 +405,9 @@ START_TEST(test_untranslated_faults)
     iommu_pt_t pt;
     fx_t *f = fx_s1(&c, &pt);
     warm(f);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x70000, 0x8880000, 12,
-                                  IOMMU_PTE_R | IOMMU_PTE_U), 0);
+    ck_assert_int_eq(
+        iommu_pt_map(&pt, 0x70000, 0x8880000, 12, IOMMU_PTE_R | IOMMU_PTE_U),
+        0);
     pcie_msg_t rd = mem_req(false, 0x90040, 64, 1); /* not mapped */
     fx_inject_at(f, 0, &rd);
     pcie_msg_t wr = mem_req(true, 0x70080, 64, 2); /* read-only */
@@ -467,8 +467,7 @@ START_TEST(test_fault_queue_overflow)
     /* VT-d keeps a slot free (3 records fit), SMMUv3 uses all four. */
     unsigned fit = arch == IOMMU_ARCH_SMMUV3 ? 4 : 3;
     for (unsigned i = 0; i < 6; i++) {
-        pcie_msg_t rd = mem_req(false, 0x100000 + i * 0x1000, 64,
-                                (uint16_t)i);
+        pcie_msg_t rd = mem_req(false, 0x100000 + i * 0x1000, 64, (uint16_t)i);
         fx_inject_at(f, i * SIM_US, &rd);
     }
     fx_run(f);
@@ -525,8 +524,7 @@ START_TEST(test_stall_resume)
     ck_assert_uint_eq(f->fault_irqs, 2);
     iommu_fault_rec_t ra, rb;
     iommu_fault_read(f->u, iommu_fault_head(f->u), &ra);
-    iommu_fault_read(f->u, iommu_fault_next(f->u, iommu_fault_head(f->u)),
-                     &rb);
+    iommu_fault_read(f->u, iommu_fault_next(f->u, iommu_fault_head(f->u)), &rb);
     ck_assert(ra.stall && rb.stall);
     ck_assert_uint_ne(ra.stag, rb.stag);
     ck_assert_uint_eq(ra.addr, 0xa0010);
@@ -534,11 +532,14 @@ START_TEST(test_stall_resume)
     /* Fix a's page; resume a with RETRY, b with ABORT. */
     ck_assert_int_eq(iommu_pt_map(&pt, 0xa0000, 0x5550000, 12, PTE_RWU), 0);
     sim_time_t t = sim_now(f->sim);
-    iommu_qi_desc_t d[2] = {
-        {.type = IOMMU_QI_RESUME, .rid = RID, .prgi = ra.stag,
-         .code = PCIE_PRG_SUCCESS},
-        {.type = IOMMU_QI_RESUME, .rid = RID, .prgi = rb.stag,
-         .code = PCIE_PRG_INVALID}};
+    iommu_qi_desc_t d[2] = {{.type = IOMMU_QI_RESUME,
+                             .rid = RID,
+                             .prgi = ra.stag,
+                             .code = PCIE_PRG_SUCCESS},
+                            {.type = IOMMU_QI_RESUME,
+                             .rid = RID,
+                             .prgi = rb.stag,
+                             .code = PCIE_PRG_INVALID}};
     ck_assert_int_eq(iommu_qi_submit(f->u, d, 2), 0);
     fx_run(f);
     ck_assert_uint_eq(iommu_stalled(f->u), 0);

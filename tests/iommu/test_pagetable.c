@@ -178,8 +178,8 @@ START_TEST(test_walk_reads_per_leaf_size)
         {0x0000020040000000ull, 0x0000008000000000ull, 30},
     };
     for (unsigned i = 0; i < 3; i++)
-        ck_assert_int_eq(iommu_pt_map(&f.pt, m[i].va, m[i].pa, m[i].shift, PTE_RW),
-                         0);
+        ck_assert_int_eq(
+            iommu_pt_map(&f.pt, m[i].va, m[i].pa, m[i].shift, PTE_RW), 0);
     for (unsigned i = 0; i < 3; i++) {
         uint64_t size = 1ull << m[i].shift;
         uint64_t offs[] = {0, 0x123, size - 8};
@@ -256,7 +256,8 @@ START_TEST(test_five_level_high_addresses)
     iommu_pt_walk(&f5.pt, va & ((1ull << 48) - 1), &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT);
     /* 2^57 is beyond the 5-level width. */
-    ck_assert_int_eq(iommu_pt_map(&f5.pt, 1ull << 57, 0x1000, 12, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f5.pt, 1ull << 57, 0x1000, 12, PTE_RW),
+                     -EINVAL);
     fx_fini(&f4);
     fx_fini(&f5);
 }
@@ -342,12 +343,15 @@ START_TEST(test_map_einval)
     /* Misaligned va or pa for the size. */
     ck_assert_int_eq(iommu_pt_map(&f.pt, 0x1800, 0x2000, 12, PTE_RW), -EINVAL);
     ck_assert_int_eq(iommu_pt_map(&f.pt, 0x1000, 0x2800, 12, PTE_RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x201000, 0x200000, 21, PTE_RW), -EINVAL);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x200000, 0x201000, 21, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x201000, 0x200000, 21, PTE_RW),
+                     -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x200000, 0x201000, 21, PTE_RW),
+                     -EINVAL);
     ck_assert_int_eq(iommu_pt_map(&f.pt, GiB1 + MiB2, 0, 30, PTE_RW), -EINVAL);
     ck_assert_int_eq(iommu_pt_map(&f.pt, GiB1, MiB2, 30, PTE_RW), -EINVAL);
     /* Beyond the 48-bit width. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 1ull << 48, 0x1000, 12, PTE_RW), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 1ull << 48, 0x1000, 12, PTE_RW),
+                     -EINVAL);
     ck_assert_int_eq(iommu_pt_map(&f.pt, ~0ull << 12, 0x1000, 12, PTE_RW),
                      -EINVAL);
     /* Nothing was built for the rejected maps. */
@@ -372,8 +376,10 @@ START_TEST(test_map_eexist)
     fx_init(&f, 4);
     iommu_walk_t w;
     /* A 4 KiB page inside an existing 2 MiB leaf. */
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40000000, 0x80000000, 21, PTE_RW), 0);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40001000, 0x1000, 12, PTE_RW), -EEXIST);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40000000, 0x80000000, 21, PTE_RW),
+                     0);
+    ck_assert_int_eq(iommu_pt_map(&f.pt, 0x40001000, 0x1000, 12, PTE_RW),
+                     -EEXIST);
     /* A 4 KiB page inside an existing 1 GiB leaf; a 2 MiB leaf too. */
     ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1, 4 * GiB1, 30, PTE_RW), 0);
     ck_assert_int_eq(iommu_pt_map(&f.pt, 2 * GiB1 + KiB4, 0x1000, 12, PTE_RW),
@@ -460,16 +466,13 @@ START_TEST(test_unmap_callback_each_leaf)
         uint64_t va, pa;
         unsigned shift;
     } in[] = {
-        {base + 0x1000, 0x11000, 12},
-        {base + 0x5000, 0x15000, 12},
-        {base + MiB2 - KiB4, 0x1f000, 12},
-        {base + MiB2, 0x600000, 21},
+        {base + 0x1000, 0x11000, 12},      {base + 0x5000, 0x15000, 12},
+        {base + MiB2 - KiB4, 0x1f000, 12}, {base + MiB2, 0x600000, 21},
         {base + GiB1, 0x40000000, 30},
     };
     for (unsigned i = 0; i < 5; i++)
-        ck_assert_int_eq(iommu_pt_map(&f.pt, in[i].va, in[i].pa, in[i].shift,
-                                      PTE_RW),
-                         0);
+        ck_assert_int_eq(
+            iommu_pt_map(&f.pt, in[i].va, in[i].pa, in[i].shift, PTE_RW), 0);
     uint64_t len = 2 * GiB1;
     ck_assert_int_eq(iommu_pt_map(&f.pt, base - KiB4, 0x99000, 12, PTE_RW), 0);
     ck_assert_int_eq(iommu_pt_map(&f.pt, base + len, 0x98000, 12, PTE_RW), 0);
@@ -593,9 +596,8 @@ START_TEST(test_memory_grows_with_tables_only)
     ck_assert_uint_eq(iommu_mem_frames(f.mem), tables + N);
     /* Huge leaves cost no table below their level. */
     uint64_t before = iommu_mem_backed_frames(f.mem);
-    ck_assert_int_eq(iommu_pt_map(&f.pt, base + 2000 * MiB2, 0x400000000ull,
-                                  21, PTE_RW),
-                     0);
+    ck_assert_int_eq(
+        iommu_pt_map(&f.pt, base + 2000 * MiB2, 0x400000000ull, 21, PTE_RW), 0);
     ck_assert_uint_le(iommu_mem_backed_frames(f.mem) - before, levels - 2);
     free(va);
     fx_fini(&f);
@@ -618,8 +620,11 @@ START_TEST(test_map_range_leaf_sizes)
     static const struct {
         uint64_t off;
         unsigned shift;
-    } want[] = {{0, 12}, {KiB4, 12}, {2 * KiB4, 21},
-                {2 * KiB4 + MiB2, 30}, {2 * KiB4 + MiB2 + GiB1, 21},
+    } want[] = {{0, 12},
+                {KiB4, 12},
+                {2 * KiB4, 21},
+                {2 * KiB4 + MiB2, 30},
+                {2 * KiB4 + MiB2 + GiB1, 21},
                 {2 * KiB4 + 2 * MiB2 + GiB1, 12}};
     for (unsigned i = 0; i < 6; i++) {
         iommu_walk_t w;
@@ -632,13 +637,14 @@ START_TEST(test_map_range_leaf_sizes)
     iommu_pt_walk(&f.pt, va + len, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_S1_NOT_PRESENT);
     /* Capped at 2 MiB: no 1 GiB leaf. */
-    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x7f8000000000ull, 0, GiB1, PTE_RW,
-                                        21), 0);
+    ck_assert_int_eq(
+        iommu_pt_map_range(&f.pt, 0x7f8000000000ull, 0, GiB1, PTE_RW, 21), 0);
     iommu_pt_walk(&f.pt, 0x7f8000000000ull + GiB1 - 1, &w);
     ck_assert_uint_eq(w.shift, 21);
     ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0x10, 0, KiB4, PTE_RW, 12),
                      -EINVAL);
-    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0, 0, KiB4, PTE_RW, 13), -EINVAL);
+    ck_assert_int_eq(iommu_pt_map_range(&f.pt, 0, 0, KiB4, PTE_RW, 13),
+                     -EINVAL);
     fx_fini(&f);
 }
 END_TEST
@@ -652,15 +658,16 @@ START_TEST(test_protect)
     uint64_t va = 0x40000000ull;
     ck_assert_int_eq(iommu_pt_map(&f.pt, va, 0x200000, 21, PTE_RW), 0);
     ck_assert_int_eq(iommu_pt_map(&f.pt, va + MiB2, 0x9000, 12,
-                                  PTE_RW | IOMMU_PTE_A | IOMMU_PTE_D), 0);
+                                  PTE_RW | IOMMU_PTE_A | IOMMU_PTE_D),
+                     0);
     ck_assert_int_eq(iommu_pt_protect(&f.pt, va + MiB2, KiB4, IOMMU_PTE_R), 0);
     iommu_walk_t w;
     iommu_pt_walk(&f.pt, va + MiB2, &w);
     ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
     ck_assert_uint_eq(w.pte & (IOMMU_PTE_A | IOMMU_PTE_D), 0);
     ck_assert_uint_eq(w.pa, 0x9000);
-    ck_assert_int_eq(iommu_pt_protect(&f.pt, va, MiB2 + KiB4,
-                                      IOMMU_PTE_R | IOMMU_PTE_A), 0);
+    ck_assert_int_eq(
+        iommu_pt_protect(&f.pt, va, MiB2 + KiB4, IOMMU_PTE_R | IOMMU_PTE_A), 0);
     iommu_pt_walk(&f.pt, va + 0x1234, &w);
     ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
     ck_assert_uint_ne(w.pte & IOMMU_PTE_A, 0);
@@ -679,7 +686,8 @@ START_TEST(test_destroy_frees_tables)
     fx_init(&f, 4);
     for (unsigned i = 0; i < 64; i++)
         ck_assert_int_eq(iommu_pt_map(&f.pt, 0x7f0000000000ull + i * GiB1 / 4,
-                                      0x1000, 12, PTE_RW), 0);
+                                      0x1000, 12, PTE_RW),
+                         0);
     ck_assert_uint_gt(iommu_mem_backed_frames(f.mem), 64);
     iommu_pt_destroy(&f.pt);
     ck_assert_uint_eq(iommu_mem_backed_frames(f.mem), 0);
@@ -748,18 +756,18 @@ START_TEST(test_guest_tables)
     ck_assert_uint_eq(w.shift, 21);
     ck_assert_uint_eq(w.pa & (MiB2 - 1), 0x123);
     /* Stage-1 mappings to those GPAs; the guest walk gives GPAs. */
-    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000000000ull, gpa + KiB4, 12, PTE_RW),
-                     0);
-    ck_assert_int_eq(iommu_pt_map(&s1, 0x7f0000200000ull, gpa + MiB2, 21, PTE_RW),
-                     0);
+    ck_assert_int_eq(
+        iommu_pt_map(&s1, 0x7f0000000000ull, gpa + KiB4, 12, PTE_RW), 0);
+    ck_assert_int_eq(
+        iommu_pt_map(&s1, 0x7f0000200000ull, gpa + MiB2, 21, PTE_RW), 0);
     iommu_pt_walk(&s1, 0x7f0000000010ull, &w);
     ck_assert_int_eq(w.outcome, IOMMU_WALK_OK);
     ck_assert_uint_eq(w.pa, gpa + KiB4 + 0x10);
     iommu_pt_walk(&s1, 0x7f0000300000ull, &w);
     ck_assert_uint_eq(w.pa, gpa + MiB2 + MiB2 / 2);
     /* Unmap, protect and destroy work through stage 2 as well. */
-    ck_assert_int_eq(iommu_pt_protect(&s1, 0x7f0000000000ull, KiB4,
-                                      IOMMU_PTE_R), 0);
+    ck_assert_int_eq(
+        iommu_pt_protect(&s1, 0x7f0000000000ull, KiB4, IOMMU_PTE_R), 0);
     iommu_pt_walk(&s1, 0x7f0000000000ull, &w);
     ck_assert_uint_eq(w.perm, IOMMU_PTE_R);
     ck_assert_int_eq(iommu_pt_unmap(&s1, 0x7f0000000000ull, MiB2, NULL, NULL),
@@ -836,7 +844,8 @@ static void check_leaf(void *opaque, uint64_t va, uint64_t pa, unsigned shift)
 }
 
 static const uint64_t perm_choices[] = {
-    IOMMU_PTE_R, PTE_RW, IOMMU_PTE_R | IOMMU_PTE_X, RWX, PTE_RW | IOMMU_PTE_U, 0};
+    IOMMU_PTE_R,          PTE_RW, IOMMU_PTE_R | IOMMU_PTE_X, RWX,
+    PTE_RW | IOMMU_PTE_U, 0};
 
 /* Compare a walk of va with the reference. */
 static void check_walk(const iommu_pt_t *pt, const model_t *m, uint64_t va,
@@ -917,10 +926,9 @@ START_TEST(test_random_against_reference)
             unsigned expect = 0;
             for (uint64_t k = i; k < i + n; k++)
                 expect += pages[k].valid;
-            ck_assert_int_eq(
-                iommu_pt_unmap(&f.pt, base + i * size, n * size, check_leaf,
-                               &c),
-                0);
+            ck_assert_int_eq(iommu_pt_unmap(&f.pt, base + i * size, n * size,
+                                            check_leaf, &c),
+                             0);
             ck_assert(!c.bad);
             ck_assert_uint_eq(c.count, expect);
             for (uint64_t k = i; k < i + n; k++)

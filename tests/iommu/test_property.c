@@ -34,7 +34,7 @@
 #define OPS 120000
 #define HIST 2
 
-#define PAGES (1u << 19) /* 2 GiB of input space */
+#define PAGES (1u << 19)   /* 2 GiB of input space */
 #define S2PAGES (1u << 19) /* 2 GiB of guest data space (nested) */
 
 typedef struct val {
@@ -58,8 +58,8 @@ typedef struct model {
     uint64_t base;    /* input window */
     uint64_t gbase;   /* nested: guest data window */
     page_t *pages;
-    val_t *s2;        /* nested: stage-2 reference per GPA page */
-    uint32_t *dirty;  /* pages with history */
+    val_t *s2;       /* nested: stage-2 reference per GPA page */
+    uint32_t *dirty; /* pages with history */
     size_t ndirty;
     uint32_t recent[64]; /* pages recently changed or translated */
     unsigned nrecent;
@@ -156,16 +156,17 @@ static void op_map(model_t *m)
         return;
     }
     for (uint64_t k = 0; k < n; k++)
-        page_set(m, i + k, (val_t){out + (k << 12), (uint8_t)perm,
-                                   (uint8_t)sh, true});
+        page_set(m, i + k,
+                 (val_t){out + (k << 12), (uint8_t)perm, (uint8_t)sh, true});
 }
 
 /* A random range of the window (page indices [*lo, *hi)). */
 static void pick_range(model_t *m, size_t *lo, size_t *hi)
 {
     uint64_t r = below(m, 100);
-    uint64_t len = r < 70 ? 1 + below(m, 16) : r < 95 ? 1 + below(m, 1024)
-                                                      : 1 + below(m, 1u << 18);
+    uint64_t len = r < 70   ? 1 + below(m, 16)
+                   : r < 95 ? 1 + below(m, 1024)
+                            : 1 + below(m, 1u << 18);
     uint64_t i = below(m, PAGES);
     if (r % 7 == 0) { /* sometimes exactly a huge page */
         uint64_t n = r % 2 ? 512 : 1u << 18;
@@ -204,8 +205,8 @@ static void op_protect(model_t *m)
     size_t lo, hi;
     pick_range(m, &lo, &hi);
     uint64_t perm = perms[below(m, 6)];
-    int rc = iommu_pt_protect(&m->pt, m->base + (lo << 12), (hi - lo) << 12,
-                              perm);
+    int rc =
+        iommu_pt_protect(&m->pt, m->base + (lo << 12), (hi - lo) << 12, perm);
     ck_assert(rc == 0 || rc == -EINVAL);
     for (size_t i = lo; i < hi; i++) {
         val_t v = m->pages[i].cur;
@@ -228,8 +229,11 @@ static void op_invalidate(model_t *m)
     }
     size_t lo, hi;
     pick_range(m, &lo, &hi);
-    iommu_inv_t inv = {.gran = IOMMU_INV_RANGE, .domain = DOM, .pasid = PASID,
-                       .addr = m->base + (lo << 12), .len = (hi - lo) << 12,
+    iommu_inv_t inv = {.gran = IOMMU_INV_RANGE,
+                       .domain = DOM,
+                       .pasid = PASID,
+                       .addr = m->base + (lo << 12),
+                       .len = (hi - lo) << 12,
                        .leaf_only = below(m, 2)};
     iommu_invalidate_iotlb(m->f->u, &inv);
     clean(m, lo, hi);
@@ -251,8 +255,8 @@ static void op_s2(model_t *m)
         uint64_t hpa = below(m, 1ull << (40 - sh)) << sh;
         if (iommu_pt_map(s2, gpa, hpa, sh, perm) == 0)
             for (uint64_t k = 0; k < n; k++)
-                m->s2[i + k] = (val_t){hpa + (k << 12), (uint8_t)perm,
-                                       (uint8_t)sh, true};
+                m->s2[i + k] =
+                    (val_t){hpa + (k << 12), (uint8_t)perm, (uint8_t)sh, true};
     } else {
         /* unmap or protect the leaves fully inside [i, i + n) */
         int rc = r == 1 ? iommu_pt_unmap(s2, gpa, n << 12, NULL, NULL)
@@ -271,16 +275,17 @@ static void op_s2(model_t *m)
                 v->perm = (uint8_t)perm;
         }
     }
-    iommu_inv_t inv = {.gran = IOMMU_INV_S2_RANGE, .domain = VMID,
-                       .addr = gpa, .len = n << 12};
+    iommu_inv_t inv = {.gran = IOMMU_INV_S2_RANGE,
+                       .domain = VMID,
+                       .addr = gpa,
+                       .len = n << 12};
     iommu_invalidate_iotlb(m->f->u, &inv);
 }
 
 /* What a value gives for an access: outcome, address, size, permission. */
 static iommu_walk_outcome_t expect(const model_t *m, const val_t *v,
-                                   uint64_t off, unsigned access,
-                                   uint64_t *pa, unsigned *shift,
-                                   uint64_t *granted)
+                                   uint64_t off, unsigned access, uint64_t *pa,
+                                   unsigned *shift, uint64_t *granted)
 {
     if (!v->present)
         return IOMMU_WALK_S1_NOT_PRESENT;
@@ -367,16 +372,16 @@ static void op_translate(model_t *m)
                       " vs present %d pa %llx perm %x shift %u",
                       i, x.outcome, (unsigned long long)x.pa,
                       (unsigned long long)x.perm, x.shift, p->cur.present,
-                      (unsigned long long)p->cur.pa, p->cur.perm,
-                      p->cur.shift);
+                      (unsigned long long)p->cur.pa, p->cur.perm, p->cur.shift);
         return;
     }
     bool any = matches(m, &p->cur, off, access, &x);
     for (unsigned k = 0; k < p->nhist && !any; k++)
         any = matches(m, &p->hist[k], off, access, &x);
-    ck_assert_msg(any, "page %zu: outcome %d pa %llx matches no value since "
-                       "its last invalidation", i, x.outcome,
-                  (unsigned long long)x.pa);
+    ck_assert_msg(any,
+                  "page %zu: outcome %d pa %llx matches no value since "
+                  "its last invalidation",
+                  i, x.outcome, (unsigned long long)x.pa);
 }
 
 static void run(model_t *m, bool nested)
@@ -430,15 +435,19 @@ static model_t *model_new(const iommu_cfg_t *c, unsigned levels, bool nested,
         unsigned sh = i < S2PAGES / 2 ? 21 : 12;
         uint64_t hpa = (0x100000000ull + (i << 12));
         ck_assert_int_eq(iommu_pt_map(s2, m->gbase + (i << 12), hpa, sh,
-                                      IOMMU_PTE_R | IOMMU_PTE_W), 0);
+                                      IOMMU_PTE_R | IOMMU_PTE_W),
+                         0);
         for (uint64_t k = 0; k < (1ull << (sh - 12)); k++)
             m->s2[i + k] = (val_t){hpa + (k << 12), IOMMU_PTE_R | IOMMU_PTE_W,
                                    (uint8_t)sh, true};
     }
     ck_assert_int_eq(iommu_pt_init_guest(&m->pt, m->g, levels), 0);
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_NESTED, .domain = DOM,
-                             .s2_domain = VMID, .s1 = m->pt,
-                             .s2 = *iommu_guest_s2(m->g), .pri = true};
+    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_NESTED,
+                             .domain = DOM,
+                             .s2_domain = VMID,
+                             .s1 = m->pt,
+                             .s2 = *iommu_guest_s2(m->g),
+                             .pri = true};
     ck_assert_int_eq(iommu_set_pasid(m->f->u, RID, PASID, &e), 0);
     return m;
 }

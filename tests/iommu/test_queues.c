@@ -334,8 +334,8 @@ START_TEST(test_vtd_implicit_invalidation)
 {
     iommu_pt_t pt;
     fx_t *f = fx_arch(IOMMU_ARCH_VTD, 8, &pt);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x30000, 0x70000, 12,
-                                  IOMMU_PTE_R | IOMMU_PTE_U), 0);
+    ck_assert_int_eq(
+        iommu_pt_map(&pt, 0x30000, 0x70000, 12, IOMMU_PTE_R | IOMMU_PTE_U), 0);
     iommu_xlate_t x;
     iommu_translate(f->u, RID, PASID, 0x30000, PCIE_F_R, &x);
     iommu_translate(f->u, RID, PASID, 0x30000, PCIE_F_R, &x);
@@ -367,8 +367,11 @@ START_TEST(test_qi_page_response)
         sim_time_t t0 = sim_now(f->sim);
         uint32_t slot = iommu_qi_tail(f->u);
         iommu_qi_desc_t d[2] = {
-            {.type = IOMMU_QI_PAGE_RESP, .rid = RID, .pasid = PASID,
-             .prgi = (uint16_t)(311 + k), .code = codes[k],
+            {.type = IOMMU_QI_PAGE_RESP,
+             .rid = RID,
+             .pasid = PASID,
+             .prgi = (uint16_t)(311 + k),
+             .code = codes[k],
              .pasid_present = k != 2},
             {.type = IOMMU_QI_WAIT, .done = fx_done, .opaque = f}};
         ck_assert_int_eq(iommu_qi_submit(f->u, d, 2), 0);
@@ -427,10 +430,15 @@ START_TEST(test_qi_order_and_costs)
     iommu_translate(f->u, RID, PASID, 0x8000, PCIE_F_R, &x);
     iommu_qi_desc_t d[4] = {
         {.type = IOMMU_QI_IOTLB,
-         .inv = {.gran = IOMMU_INV_RANGE, .domain = DOMAIN, .pasid = PASID,
-                 .addr = 0x8000, .len = 0x1000}},
+         .inv = {.gran = IOMMU_INV_RANGE,
+                 .domain = DOMAIN,
+                 .pasid = PASID,
+                 .addr = 0x8000,
+                 .len = 0x1000}},
         {.type = IOMMU_QI_PASID_CACHE,
-         .inv = {.gran = IOMMU_INV_DEVICE_PASID, .rid = RID, .pasid = PASID,
+         .inv = {.gran = IOMMU_INV_DEVICE_PASID,
+                 .rid = RID,
+                 .pasid = PASID,
                  .domain = DOMAIN}},
         {.type = IOMMU_QI_CONTEXT_CACHE,
          .inv = {.gran = IOMMU_INV_DEVICE, .rid = RID}},
@@ -439,8 +447,8 @@ START_TEST(test_qi_order_and_costs)
     ck_assert_uint_eq(iommu_qi_pending(f->u), 4);
     fx_run(f);
     ck_assert_uint_eq(f->done_calls, 1);
-    ck_assert_uint_eq(f->done_t[0], c->qi_iotlb + c->qi_pasid + c->qi_context +
-                                        c->qi_wait);
+    ck_assert_uint_eq(f->done_t[0],
+                      c->qi_iotlb + c->qi_pasid + c->qi_context + c->qi_wait);
     ck_assert_uint_eq(fx_ctr(f, "iommu.qi.iotlb"), 1);
     ck_assert_uint_eq(fx_ctr(f, "iommu.qi.pasid_cache"), 1);
     ck_assert_uint_eq(fx_ctr(f, "iommu.qi.context_cache"), 1);
@@ -520,8 +528,8 @@ START_TEST(test_qi_full)
         d[i].type = IOMMU_QI_IOTLB;
         d[i].inv.gran = IOMMU_INV_GLOBAL;
     }
-    d[8] = (iommu_qi_desc_t){.type = IOMMU_QI_WAIT, .done = fx_done,
-                             .opaque = f};
+    d[8] =
+        (iommu_qi_desc_t){.type = IOMMU_QI_WAIT, .done = fx_done, .opaque = f};
     ck_assert_int_eq(iommu_qi_submit(f->u, d, 9), 0);
     unsigned usable = arch == IOMMU_ARCH_VTD ? 3 : 4;
     ck_assert_uint_eq(fx_ctr(f, "iommu.qi.full_waits"), 9 - usable);
@@ -547,8 +555,8 @@ START_TEST(test_qi_no_stale_after_wait)
     static const uint64_t pages[4] = {0x9000, 0xa000, 0xc000, 0x10000};
     iommu_xlate_t x;
     for (unsigned i = 0; i < 4; i++) {
-        ck_assert_int_eq(iommu_pt_map(&pt, pages[i], 0x100000 + pages[i], 12,
-                                      PTE_RWU), 0);
+        ck_assert_int_eq(
+            iommu_pt_map(&pt, pages[i], 0x100000 + pages[i], 12, PTE_RWU), 0);
         iommu_translate(f->u, RID, PASID, pages[i], PCIE_F_R, &x);
     }
     ck_assert_int_eq(iommu_pt_unmap(&pt, 0xa000, 0x1000, NULL, NULL), 0);
@@ -557,14 +565,21 @@ START_TEST(test_qi_no_stale_after_wait)
     ck_assert(x.iotlb_hit);
     iommu_qi_desc_t d[2] = {
         {.type = IOMMU_QI_IOTLB,
-         .inv = {.gran = IOMMU_INV_RANGE, .domain = DOMAIN, .pasid = PASID,
-                 .addr = 0xa000, .len = 0x3000}},
+         .inv = {.gran = IOMMU_INV_RANGE,
+                 .domain = DOMAIN,
+                 .pasid = PASID,
+                 .addr = 0xa000,
+                 .len = 0x3000}},
         {.type = IOMMU_QI_WAIT, .done = fx_done, .opaque = f}};
     ck_assert_int_eq(iommu_qi_submit(f->u, d, 2), 0);
     fx_run(f);
     ck_assert_uint_eq(f->done_calls, 1);
-    pcie_msg_t r = {.type = PCIE_MSG_ATS_REQ, .flags = PCIE_F_PASID | PCIE_F_R,
-                    .rid = RID, .pasid = PASID, .addr = 0xa000, .tag = 1};
+    pcie_msg_t r = {.type = PCIE_MSG_ATS_REQ,
+                    .flags = PCIE_F_PASID | PCIE_F_R,
+                    .rid = RID,
+                    .pasid = PASID,
+                    .addr = 0xa000,
+                    .tag = 1};
     fx_inject_at(f, sim_now(f->sim), &r);
     fx_run(f);
     ck_assert_uint_eq(f->ncap, 1);

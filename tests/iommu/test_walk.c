@@ -111,8 +111,8 @@ START_TEST(test_single_stage_psc_each_level)
         /* Differ from va0 in the index of level l - 1 only: same level-l
          * entry, different lower entries. */
         uint64_t va = va0 ^ (1ull << (12 + 9 * (l - 2)));
-        ck_assert_int_eq(iommu_pt_map(&pt, va, 0x200000 + l * 0x1000, 12, PTE_RWU),
-                         0);
+        ck_assert_int_eq(
+            iommu_pt_map(&pt, va, 0x200000 + l * 0x1000, 12, PTE_RWU), 0);
         xl(f, va, ACC_R, &x);
         ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
         ck_assert_msg(x.reads == l - 1, "level %u: %u reads", l, x.reads);
@@ -140,8 +140,8 @@ START_TEST(test_context_reads)
     fx_t *f = fx_create(&c);
     iommu_pt_t pt;
     fx_bind_s1(f, &pt, RID, PASID, DOM, true, 4);
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S1, .domain = DOM, .s1 = pt,
-                             .pri = true};
+    iommu_pasid_entry_t e = {
+        .mode = IOMMU_MODE_S1, .domain = DOM, .s1 = pt, .pri = true};
     ck_assert_int_eq(iommu_set_pasid(f->u, RID, PASID + 1, &e), 0);
     ck_assert_int_eq(iommu_set_pasid(f->u, RID + 1, PASID, &e), 0);
     ck_assert_int_eq(iommu_pt_map(&pt, 0x5000, 0x9000, 12, PTE_RWU), 0);
@@ -223,12 +223,13 @@ START_TEST(test_permissions)
     fx_t *f = fx_create(&c);
     iommu_pt_t pt;
     fx_bind_s1(f, &pt, RID, PASID, DOM, true, 4);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x10000, 0x80000, 12,
-                                  IOMMU_PTE_R | IOMMU_PTE_U), 0);
-    ck_assert_int_eq(iommu_pt_map(&pt, 0x11000, 0x81000, 12,
-                                  IOMMU_PTE_R | IOMMU_PTE_W), 0);
+    ck_assert_int_eq(
+        iommu_pt_map(&pt, 0x10000, 0x80000, 12, IOMMU_PTE_R | IOMMU_PTE_U), 0);
+    ck_assert_int_eq(
+        iommu_pt_map(&pt, 0x11000, 0x81000, 12, IOMMU_PTE_R | IOMMU_PTE_W), 0);
     ck_assert_int_eq(iommu_pt_map(&pt, 0x12000, 0x82000, 12,
-                                  IOMMU_PTE_R | IOMMU_PTE_X | IOMMU_PTE_U), 0);
+                                  IOMMU_PTE_R | IOMMU_PTE_X | IOMMU_PTE_U),
+                     0);
     iommu_xlate_t x;
     xl(f, 0x10008, ACC_R, &x);
     ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
@@ -382,8 +383,8 @@ START_TEST(test_nested_cold_reads)
         xl(f, va + off, ACC_R, &x);
         ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
         unsigned nreads = reads_for(4, s1_shift);
-        ck_assert_msg(x.reads == nreads * (m + 1) + m,
-                      "s1 %u s2 %u: %u reads", s1_shift, s2_shift, x.reads);
+        ck_assert_msg(x.reads == nreads * (m + 1) + m, "s1 %u s2 %u: %u reads",
+                      s1_shift, s2_shift, x.reads);
         if (s1_shift == 12 && s2_shift == 12)
             ck_assert_uint_eq(x.reads, 24);
         uint64_t hpa;
@@ -422,7 +423,8 @@ START_TEST(test_nested_warm_caches)
     uint64_t va = 0x7f0000000000ull;
     uint64_t gpa = n.data_gpa + 0x40000000ull / 2; /* 512 MiB in */
     ck_assert_int_eq(iommu_pt_map(&n.s1, va, gpa, 12, PTE_RWU), 0);
-    ck_assert_int_eq(iommu_pt_map(&n.s1, va + 0x1000, gpa + 0x1000, 12, PTE_RWU), 0);
+    ck_assert_int_eq(
+        iommu_pt_map(&n.s1, va + 0x1000, gpa + 0x1000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
     xl(f, va, ACC_R, &x);
     ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
@@ -461,8 +463,8 @@ START_TEST(test_nested_s1_psc_each_level)
     ck_assert_uint_eq(x.reads, 24);
     for (unsigned l = 2; l <= 4; l++) {
         uint64_t va = va0 ^ (1ull << (12 + 9 * (l - 2)));
-        ck_assert_int_eq(iommu_pt_map(&n.s1, va, n.data_gpa + l * 0x1000, 12,
-                                      PTE_RWU), 0);
+        ck_assert_int_eq(
+            iommu_pt_map(&n.s1, va, n.data_gpa + l * 0x1000, 12, PTE_RWU), 0);
         xl(f, va, ACC_R, &x);
         ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
         ck_assert_msg(x.reads == (l - 1) * 5 + 4, "level %u: %u", l, x.reads);
@@ -542,8 +544,10 @@ START_TEST(test_nested_faults)
     ck_assert(!x.fault_table);
     /* Now back it read-only: a read works, a write is a stage-2 fault. */
     ck_assert_int_eq(iommu_guest_back(n.g, hole, 0x1000, IOMMU_PTE_R, 12), 0);
-    iommu_inv_t s2inv = {.gran = IOMMU_INV_S2_RANGE, .domain = VMID,
-                         .addr = hole, .len = 0x1000};
+    iommu_inv_t s2inv = {.gran = IOMMU_INV_S2_RANGE,
+                         .domain = VMID,
+                         .addr = hole,
+                         .len = 0x1000};
     iommu_invalidate_iotlb(f->u, &s2inv);
     xl(f, va + 0x10, ACC_R, &x);
     ck_assert_int_eq(x.outcome, IOMMU_WALK_OK);
@@ -551,8 +555,8 @@ START_TEST(test_nested_faults)
     ck_assert_int_eq(x.outcome, IOMMU_WALK_S2_PERM);
     ck_assert_uint_eq(x.fault_addr, hole + 0x10);
     /* Stage 1 read-only too: stage 1 denies first. */
-    ck_assert_int_eq(iommu_pt_protect(&n.s1, va, 0x1000,
-                                      IOMMU_PTE_R | IOMMU_PTE_U), 0);
+    ck_assert_int_eq(
+        iommu_pt_protect(&n.s1, va, 0x1000, IOMMU_PTE_R | IOMMU_PTE_U), 0);
     iommu_iotlb_invalidate(f->u, DOM, PASID, va, 0x1000);
     xl(f, va, ACC_W, &x);
     ck_assert_int_eq(x.outcome, IOMMU_WALK_S1_PERM);
@@ -569,8 +573,8 @@ START_TEST(test_nested_faults)
         ck_assert_int_eq(iommu_guest_to_host(n.g, ea, &hpa), 0);
         table = iommu_mem_read64(iommu_memory(f->u), hpa) & IOMMU_PTE_ADDR;
     }
-    ck_assert_int_eq(iommu_pt_unmap(iommu_guest_s2(n.g), table, 0x1000, NULL,
-                                    NULL), 0);
+    ck_assert_int_eq(
+        iommu_pt_unmap(iommu_guest_s2(n.g), table, 0x1000, NULL, NULL), 0);
     iommu_inv_t all = {.gran = IOMMU_INV_GLOBAL};
     iommu_invalidate_iotlb(f->u, &all);
     xl(f, va, ACC_R, &x);
@@ -593,10 +597,11 @@ START_TEST(test_stage2_only)
     fx_t *f = fx_create(&c);
     iommu_pt_t s2;
     ck_assert_int_eq(iommu_pt_init(&s2, iommu_memory(f->u), 4), 0);
-    ck_assert_int_eq(iommu_pt_map(&s2, 0x200000, 0x7600000, 21,
-                                  IOMMU_PTE_R | IOMMU_PTE_W), 0);
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S2, .domain = DOM,
-                             .s2_domain = VMID, .s2 = s2};
+    ck_assert_int_eq(
+        iommu_pt_map(&s2, 0x200000, 0x7600000, 21, IOMMU_PTE_R | IOMMU_PTE_W),
+        0);
+    iommu_pasid_entry_t e = {
+        .mode = IOMMU_MODE_S2, .domain = DOM, .s2_domain = VMID, .s2 = s2};
     ck_assert_int_eq(iommu_set_pasid(f->u, RID, PASID, &e), 0);
     iommu_xlate_t x;
     xl(f, 0x212345, ACC_W, &x);

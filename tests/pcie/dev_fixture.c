@@ -269,8 +269,8 @@ static void on_done(void *opaque, pcie_dev_t *dev, uint32_t pasid,
     (void)dev;
     fx_t *f = opaque;
     if (f->ndone < MAXMSG)
-        f->done[f->ndone] = (fx_done_t){sim_now(f->sim), pasid, addr, len,
-                                        write, ok};
+        f->done[f->ndone] =
+            (fx_done_t){sim_now(f->sim), pasid, addr, len, write, ok};
     f->ndone++;
     if (ok)
         f->nok++;
@@ -286,12 +286,12 @@ static void cfg_defaults(fx_t *f)
 {
     sim_config_t *cfg = sim_config_create(NULL);
     ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(sim_config_register(cfg, pcie_dev_params,
-                                         pcie_dev_nparams, &f->dcfg),
-                     0);
-    ck_assert_int_eq(sim_config_register(cfg, pcie_link_params,
-                                         pcie_link_nparams, &f->lcfg),
-                     0);
+    ck_assert_int_eq(
+        sim_config_register(cfg, pcie_dev_params, pcie_dev_nparams, &f->dcfg),
+        0);
+    ck_assert_int_eq(
+        sim_config_register(cfg, pcie_link_params, pcie_link_nparams, &f->lcfg),
+        0);
     sim_config_destroy(cfg);
     f->dcfg.tags = 32;
     f->dcfg.atc_entries = 64;

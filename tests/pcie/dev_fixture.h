@@ -33,7 +33,7 @@
 #define MAXGROUP 64
 #define PASID 5u
 /* Translated frame of an untranslated page by default. */
-#define FX_FRAME(va) (0x100000000ull + ((va) & 0xfffffff000ull))
+#define FX_FRAME(va) (0x100000000ull + ((va)&0xfffffff000ull))
 
 typedef struct upmsg {
     sim_time_t t;
@@ -92,8 +92,8 @@ typedef struct fx {
     unsigned out_n[PCIE_PRG_INDICES]; /* requests received for the index */
     bool out_last[PCIE_PRG_INDICES];  /* the L request arrived */
     uint32_t out_pasid[PCIE_PRG_INDICES];
-    unsigned n_out, max_out;             /* groups */
-    unsigned pages_out, max_pages_out;   /* page request messages */
+    unsigned n_out, max_out;           /* groups */
+    unsigned pages_out, max_pages_out; /* page request messages */
     unsigned prg_seen, stop_markers;
     bool collision;
 
@@ -155,8 +155,7 @@ unsigned count_up(const fx_t *f, unsigned type);
 /* The k-th upstream message of a type (k from 0), or NULL. */
 const upmsg_t *nth_up(const fx_t *f, unsigned type, unsigned k);
 void dma(fx_t *f, uint64_t va, uint64_t len, bool write);
-void dma_pasid(fx_t *f, uint32_t pasid, uint64_t va, uint64_t len,
-               bool write);
+void dma_pasid(fx_t *f, uint32_t pasid, uint64_t va, uint64_t len, bool write);
 void run(fx_t *f);
 
 /* One-way time of a message of the fixture's link (serialisation of its

@@ -40,7 +40,8 @@ START_TEST(test_atc_hit_no_second_request)
     /* The read goes out translated, to the completion's address. */
     const pcie_msg_t *rd = &nth_up(f, PCIE_MSG_MEM_RD, 0)->m;
     ck_assert_uint_ne(rd->flags & PCIE_F_XLATED, 0);
-    ck_assert_uint_eq(rd->addr, 0x100000000ull + (BASE & 0xfffffff000ull) + 0x10);
+    ck_assert_uint_eq(rd->addr,
+                      0x100000000ull + (BASE & 0xfffffff000ull) + 0x10);
     ck_assert_uint_eq(rd->len, 64);
     /* Same page again, a write this time: no translation request. */
     dma(f, BASE + 0x800, 64, false);
@@ -186,8 +187,8 @@ START_TEST(test_multi_page_split)
     run(f);
     ck_assert_uint_eq(count_up(f, PCIE_MSG_ATS_REQ), 3);
     uint64_t mrrs = f->lcfg.mrrs;
-    uint64_t expect_rd = (0x800 + mrrs - 1) / mrrs + (0x1000 + mrrs - 1) / mrrs +
-                         (0x800 + mrrs - 1) / mrrs;
+    uint64_t expect_rd = (0x800 + mrrs - 1) / mrrs +
+                         (0x1000 + mrrs - 1) / mrrs + (0x800 + mrrs - 1) / mrrs;
     ck_assert_uint_eq(count_up(f, PCIE_MSG_MEM_RD), expect_rd);
     uint64_t sum = 0;
     for (unsigned k = 0; k < expect_rd; k++) {
@@ -285,8 +286,11 @@ START_TEST(test_atc_large_translation)
                                     : &nth_up(f, PCIE_MSG_MEM_RD, k / 2)->m;
         ck_assert_uint_eq(m->addr, frame + k * 0x31000 + 0x40);
     }
-    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ, .flags = PCIE_F_PASID,
-                      .pasid = PASID, .addr = va + 0x5000, .len = 0x1000};
+    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ,
+                      .flags = PCIE_F_PASID,
+                      .pasid = PASID,
+                      .addr = va + 0x5000,
+                      .len = 0x1000};
     send_down_after(f, SIM_US, &inv);
     run(f);
     ck_assert_uint_eq(ctr(f, "device0.atc.invalidated"), 1);
@@ -352,8 +356,12 @@ START_TEST(test_inv_completion_timing)
     dma(f, BASE, 64, false);
     run(f);
     sim_time_t t = sim_now(f->sim) + SIM_US;
-    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ, .flags = PCIE_F_PASID,
-                      .pasid = PASID, .addr = BASE, .len = 0x1000, .tag = 3,
+    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ,
+                      .flags = PCIE_F_PASID,
+                      .pasid = PASID,
+                      .addr = BASE,
+                      .len = 0x1000,
+                      .tag = 3,
                       .cookie = f};
     send_down_after(f, SIM_US, &inv);
     run(f);
@@ -391,8 +399,11 @@ START_TEST(test_inv_waits_for_read)
     const upmsg_t *rd = nth_up(f, PCIE_MSG_MEM_RD, 2);
     ck_assert_uint_eq(rd->m.addr, FX_FRAME(BASE) + 0x40);
     sim_time_t t = sim_now(f->sim);
-    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ, .flags = PCIE_F_PASID,
-                      .pasid = PASID, .addr = BASE, .len = 0x1000};
+    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ,
+                      .flags = PCIE_F_PASID,
+                      .pasid = PASID,
+                      .addr = BASE,
+                      .len = 0x1000};
     send_down_after(f, 0, &inv);
     run(f);
     const uint8_t P = PCIE_F_PASID;
@@ -421,12 +432,15 @@ START_TEST(test_inv_waits_for_write)
     run(f);
     sim_time_t t0 = sim_now(f->sim);
     dma(f, BASE, 4096, true);
-    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ, .flags = PCIE_F_PASID,
-                      .pasid = PASID, .addr = BASE, .len = 0x1000};
+    pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ,
+                      .flags = PCIE_F_PASID,
+                      .pasid = PASID,
+                      .addr = BASE,
+                      .len = 0x1000};
     send_down_after(f, 2 * SIM_US, &inv);
     run(f);
-    sim_time_t t_end = t0 + proc(f) + ser(f, PCIE_MSG_MEM_WR, PCIE_F_XLATED,
-                                           4096);
+    sim_time_t t_end =
+        t0 + proc(f) + ser(f, PCIE_MSG_MEM_WR, PCIE_F_XLATED, 4096);
     ck_assert_uint_gt(t_end, t0 + 2 * SIM_US +
                                  hop(f, PCIE_MSG_INV_REQ, PCIE_F_PASID, 0) +
                                  200 * SIM_NS);
@@ -602,12 +616,11 @@ START_TEST(test_inv_random)
     f->dcfg.atc_entries = 8;
     f->dcfg.atc_ways = 2;
     char err[128];
-    ck_assert_int_eq(sim_dist_parse("uniform(20, 80)", &f->dcfg.proc, err,
-                                    sizeof(err)),
-                     0);
-    ck_assert_int_eq(sim_dist_parse("uniform(50, 400)", &f->dcfg.inv_proc,
-                                    err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        sim_dist_parse("uniform(20, 80)", &f->dcfg.proc, err, sizeof(err)), 0);
+    ck_assert_int_eq(
+        sim_dist_parse("uniform(50, 400)", &f->dcfg.inv_proc, err, sizeof(err)),
+        0);
     f->no_record = true;
     f->on_up = rnd_on_up;
     rnd_t *r = calloc(1, sizeof(*r));
@@ -743,7 +756,8 @@ START_TEST(test_in_order_gate)
          * waiting DMA starts then. */
         const upmsg_t *retry = nth_up(f, PCIE_MSG_ATS_REQ, 1);
         ck_assert_uint_eq(retry->m.addr, BASE);
-        sim_time_t tg = retry->t + f->ats_delay + hop(f, PCIE_MSG_ATS_CPL, 0, 0);
+        sim_time_t tg =
+            retry->t + f->ats_delay + hop(f, PCIE_MSG_ATS_CPL, 0, 0);
         const upmsg_t *q = nth_up(f, PCIE_MSG_ATS_REQ, 2);
         ck_assert_uint_eq(q->m.addr, Q);
         ck_assert_uint_eq(q->t, tg + proc(f) + hop(f, PCIE_MSG_ATS_REQ, P, 0));

@@ -105,7 +105,8 @@ START_TEST(test_serial_formula)
     /* Gen2 vs Gen3 at 5 vs 8 GT/s: 8b/10b costs 25%, 128b/130b 1.5625%. */
     pcie_link_cfg_t g2 = link_cfg(2, 1), g31 = link_cfg(3, 1);
     ck_assert_uint_eq(pcie_link_serial_time(&g2, 128), 128 * 8 * 10 * 200 / 8);
-    ck_assert_uint_eq(pcie_link_serial_time(&g31, 128), 128 * 8 * 130 * 125 / 128);
+    ck_assert_uint_eq(pcie_link_serial_time(&g31, 128),
+                      128 * 8 * 130 * 125 / 128);
 }
 END_TEST
 
@@ -143,8 +144,7 @@ START_TEST(test_wire_bytes_per_type)
                                  PCIE_MSG_INV_CPL};
     for (unsigned i = 0; i < 5; i++) {
         ck_assert_uint_eq(wire(&c, hdr_only[i], 0, 0), HDR4 + FRAMING);
-        ck_assert_uint_eq(wire(&c, hdr_only[i], P, 0),
-                          HDR4 + FRAMING + PREFIX);
+        ck_assert_uint_eq(wire(&c, hdr_only[i], P, 0), HDR4 + FRAMING + PREFIX);
         /* A read request's length asks for data; it carries none. */
         ck_assert_uint_eq(wire(&c, hdr_only[i], P, 512),
                           HDR4 + FRAMING + PREFIX);
@@ -261,8 +261,8 @@ START_TEST(test_link_fifo_timing)
     side_t up = {&r, PCIE_UP}, dn = {&r, PCIE_DOWN};
     pcie_link_cfg_t c = link_cfg(3, 8);
     c.latency = 200 * SIM_NS;
-    pcie_link_t *l = pcie_link_create(sim, st, "lnk", &c, on_rx, &up, on_rx,
-                                      &dn);
+    pcie_link_t *l =
+        pcie_link_create(sim, st, "lnk", &c, on_rx, &up, on_rx, &dn);
     ck_assert_ptr_nonnull(l);
     sender_t s = {.link = l};
     /* Two back-to-back messages up at t0: the second waits for the first
@@ -331,9 +331,9 @@ START_TEST(test_link_fifo_timing)
     ck_assert_uint_eq(tl->value, 1024 / 256 + 3);
     ck_assert_uint_eq(dt->value, 4096 / 256);
     ck_assert_uint_eq(pr->value, 2);
-    ck_assert_uint_eq(by->value,
-                      pcie_msg_wire_bytes(&c, &a) + pcie_msg_wire_bytes(&c, &b) +
-                          2 * pcie_msg_wire_bytes(&c, &e));
+    ck_assert_uint_eq(by->value, pcie_msg_wire_bytes(&c, &a) +
+                                     pcie_msg_wire_bytes(&c, &b) +
+                                     2 * pcie_msg_wire_bytes(&c, &e));
     ck_assert_uint_eq(bz->value, ta + tb + 2 * te);
     pcie_link_destroy(l);
     sim_stats_destroy(st);
@@ -360,8 +360,8 @@ START_TEST(test_link_burst_and_fields)
     rec_t r = {.sim = sim};
     pcie_link_cfg_t c = link_cfg(1, 1); /* slow: serialisation dominates */
     c.latency = 0;
-    pcie_link_t *l = pcie_link_create(sim, st, "l", &c, on_rx_copy, &r,
-                                      on_rx_copy, &r);
+    pcie_link_t *l =
+        pcie_link_create(sim, st, "l", &c, on_rx_copy, &r, on_rx_copy, &r);
     g_nseen = 0;
     for (unsigned i = 0; i < 20; i++) {
         pcie_msg_t m = mk(PCIE_MSG_MEM_WR, (uint16_t)i, 64 * (i + 1));
@@ -484,7 +484,8 @@ START_TEST(test_serial_tlp_hand_computed)
     ck_assert_uint_eq(pcie_link_serial_time(&c, 84), 10665);
     c = link_cfg(1, 1);
     c.preset = 15; /* gen5x16 */
-    m = (pcie_msg_t){.type = PCIE_MSG_MEM_WR, .flags = PCIE_F_PASID, .len = 256};
+    m = (pcie_msg_t){
+        .type = PCIE_MSG_MEM_WR, .flags = PCIE_F_PASID, .len = 256};
     ck_assert_uint_eq(pcie_msg_wire_bytes(&c, &m), 284);
     ck_assert_uint_eq(pcie_link_serial_time(&c, 284), 4507);
     c.preset = 10; /* gen4x16 */
@@ -696,9 +697,9 @@ START_TEST(test_link_ser_matches_formula)
                 sim_run(sim, SIM_TIME_MAX);
                 ck_assert_uint_eq(r.n, 1);
                 ck_assert_uint_eq(
-                    r.t[0], t0 + c.latency +
-                                pcie_link_serial_time(
-                                    &c, pcie_msg_wire_bytes(&c, &m)));
+                    r.t[0],
+                    t0 + c.latency +
+                        pcie_link_serial_time(&c, pcie_msg_wire_bytes(&c, &m)));
             }
             pcie_link_destroy(l);
         }
@@ -723,7 +724,8 @@ START_TEST(test_utilisation)
     send_at(sim, &s, 0, PCIE_UP, &w);
     send_at(sim, &s, 0, PCIE_UP, &w);
     sim_run(sim, SIM_TIME_MAX);
-    sim_time_t busy = 2 * pcie_link_serial_time(&c, pcie_msg_wire_bytes(&c, &w));
+    sim_time_t busy =
+        2 * pcie_link_serial_time(&c, pcie_msg_wire_bytes(&c, &w));
     pcie_msg_t d = mk(PCIE_MSG_MEM_RD, 2, 64); /* sent down at the end */
     send_at(sim, &s, 4 * busy, PCIE_DOWN, &d);
     sim_run(sim, 4 * busy); /* time advances to 4 x busy */

@@ -71,12 +71,12 @@ static rcfx_t *fx_make(uint16_t rid_base)
     ck_assert_ptr_nonnull(f);
     sim_config_t *cfg = sim_config_create(NULL);
     ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(sim_config_register(cfg, pcie_dev_params,
-                                         pcie_dev_nparams, &f->dcfg),
-                     0);
-    ck_assert_int_eq(sim_config_register(cfg, pcie_link_params,
-                                         pcie_link_nparams, &f->lcfg),
-                     0);
+    ck_assert_int_eq(
+        sim_config_register(cfg, pcie_dev_params, pcie_dev_nparams, &f->dcfg),
+        0);
+    ck_assert_int_eq(
+        sim_config_register(cfg, pcie_link_params, pcie_link_nparams, &f->lcfg),
+        0);
     sim_config_destroy(cfg);
     f->dcfg.count = NDEV;
     f->dcfg.rid_base = rid_base;
@@ -91,8 +91,8 @@ static rcfx_t *fx_make(uint16_t rid_base)
     for (unsigned i = 0; i < NDEV; i++) {
         f->port[i] = (up_port_t){.f = f, .id = i};
         pcie_dev_port_t port = {.up_rx = up_rx, .up_opaque = &f->port[i]};
-        f->dev[i] = pcie_dev_create(f->sim, f->st, i, &f->dcfg, &f->lcfg,
-                                    &port, NULL, 1);
+        f->dev[i] = pcie_dev_create(f->sim, f->st, i, &f->dcfg, &f->lcfg, &port,
+                                    NULL, 1);
         ck_assert_ptr_nonnull(f->dev[i]);
     }
     return f;
@@ -185,13 +185,11 @@ START_TEST(test_send_reaches_the_device)
     pcie_rc_t *rc = pcie_rc_create(f->sim);
     ck_assert_ptr_nonnull(rc);
     for (unsigned i = 0; i < NDEV; i++)
-        ck_assert_int_eq(pcie_rc_attach(rc, pcie_dev_rid(f->dev[i]),
-                                        f->dev[i]),
+        ck_assert_int_eq(pcie_rc_attach(rc, pcie_dev_rid(f->dev[i]), f->dev[i]),
                          0);
     const unsigned order[] = {2, 0};
     for (unsigned k = 0; k < 2; k++) {
-        pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ,
-                          .tag = (uint16_t)(10 + k)};
+        pcie_msg_t inv = {.type = PCIE_MSG_INV_REQ, .tag = (uint16_t)(10 + k)};
         pcie_rc_send_down(rc, (uint16_t)(0x100 + order[k]), &inv);
         sim_run(f->sim, SIM_TIME_MAX);
         ck_assert_uint_eq(f->nup, k + 1);

@@ -29,8 +29,8 @@ static const char *const arch_values[] = {"vtd", "smmuv3", NULL};
 static const sim_param_t params[] = {
     {"iommu", "iotlb_entries", SIM_PARAM_UINT, "512", 1, 1 << 20, "entries",
      "IOTLB entries", NULL, offsetof(tcfg_t, entries)},
-    {"iommu", "iotlb_ways", SIM_PARAM_UINT, "8", 1, 64, "ways", "IOTLB ways", NULL,
-     offsetof(tcfg_t, ways)},
+    {"iommu", "iotlb_ways", SIM_PARAM_UINT, "8", 1, 64, "ways", "IOTLB ways",
+     NULL, offsetof(tcfg_t, ways)},
     {"iommu", "arch", SIM_PARAM_ENUM, "vtd", 0, 0, "", "architecture",
      arch_values, offsetof(tcfg_t, arch)},
     {"iommu", "walk", SIM_PARAM_DIST, "lognormal(100, 0.2)", 0, 0, "ns",
@@ -148,9 +148,10 @@ START_TEST(test_load_valid)
     ck_assert_uint_eq(fx.v.bytes, 2u << 20);
 
     /* Quoted strings keep comment characters and spaces. */
-    ck_assert_int_eq(sim_config_load_string(fx.cfg, "q.ini",
-                                             "[link]\nname = \" a ; b # \\\"c\\\" \" ; x\n"),
-                     0);
+    ck_assert_int_eq(
+        sim_config_load_string(fx.cfg, "q.ini",
+                               "[link]\nname = \" a ; b # \\\"c\\\" \" ; x\n"),
+        0);
     ck_assert_str_eq(fx.v.name, " a ; b # \"c\" ");
     fx_fini(&fx);
 }
@@ -166,8 +167,9 @@ START_TEST(test_load_errors)
              "\n"
              "walkers = 4\n",
              "cfg.ini:7: unknown key 'walkers' in section [iommu]");
-    load_bad("[iommu]\n\niotlb_entries = abc\n",
-             "cfg.ini:3: iommu.iotlb_entries: 'abc' is not an unsigned integer");
+    load_bad(
+        "[iommu]\n\niotlb_entries = abc\n",
+        "cfg.ini:3: iommu.iotlb_entries: 'abc' is not an unsigned integer");
     load_bad("[iommu]\n\n\niotlb_ways = 0\n",
              "cfg.ini:4: iommu.iotlb_ways: 0 is out of range [1, 64]");
     load_bad("[iommu]\niotlb_ways = 65 ; too many\n",
@@ -175,55 +177,71 @@ START_TEST(test_load_errors)
     load_bad("\n[foo]\nbar = 1\n", "cfg.ini:2: unknown section [foo]");
     load_bad("[iommu]\n\n\n\n\n\n\n\nthis is not valid\n",
              "cfg.ini:9: expected 'key = value' or '[section]'");
-    load_bad("[iommu]\n = 5\n", "cfg.ini:2: expected 'key = value' or '[section]'");
+    load_bad("[iommu]\n = 5\n",
+             "cfg.ini:2: expected 'key = value' or '[section]'");
     load_bad("[iommu]\niotlb_ways = 4\niotlb_ways = 8\n",
-             "cfg.ini:3: duplicate key 'iotlb_ways' in section [iommu] (first set on "
+             "cfg.ini:3: duplicate key 'iotlb_ways' in section [iommu] (first "
+             "set on "
              "line 2)");
-    load_bad("iotlb_ways = 4\n", "cfg.ini:1: key 'iotlb_ways' is outside any [section]");
+    load_bad("iotlb_ways = 4\n",
+             "cfg.ini:1: key 'iotlb_ways' is outside any [section]");
     load_bad("[iommu\n", "cfg.ini:1: expected ']' to close the section name");
     load_bad("[iommu] x\n", "cfg.ini:1: unexpected text 'x' after [section]");
-    load_bad("[iommu]\narch = arm\n",
-             "cfg.ini:2: iommu.arch: 'arm' is not a valid value (expected one of: vtd, "
-             "smmuv3)");
-    load_bad("[iommu]\nats = maybe\n",
-             "cfg.ini:2: iommu.ats: 'maybe' is not a boolean (expected true/false, "
-             "yes/no, on/off or 1/0)");
+    load_bad("[iommu]\narch = arm\n", "cfg.ini:2: iommu.arch: 'arm' is not a "
+                                      "valid value (expected one of: vtd, "
+                                      "smmuv3)");
+    load_bad(
+        "[iommu]\nats = maybe\n",
+        "cfg.ini:2: iommu.ats: 'maybe' is not a boolean (expected true/false, "
+        "yes/no, on/off or 1/0)");
     load_bad("[iommu]\niotlb_entries = 99999999999999999999\n",
-             "cfg.ini:2: iommu.iotlb_entries: '99999999999999999999' is too large (at "
+             "cfg.ini:2: iommu.iotlb_entries: '99999999999999999999' is too "
+             "large (at "
              "most 18446744073709551615)");
     load_bad("[link]\nbytes = 20000000000G\n",
              "cfg.ini:2: link.bytes: '20000000000G' is too large (at most "
              "18446744073709551615)");
-    load_bad("[link]\nbytes = -1\n", "cfg.ini:2: link.bytes: '-1' is not an unsigned integer");
-    load_bad("[link]\nbytes = 0x\n", "cfg.ini:2: link.bytes: '0x' is not an unsigned integer");
-    load_bad("[link]\nbytes = 4KB\n", "cfg.ini:2: link.bytes: '4KB' is not an unsigned integer");
-    load_bad("[link]\nratio = 1.5x\n", "cfg.ini:2: link.ratio: '1.5x' is not a number");
-    load_bad("[link]\nratio = nan\n", "cfg.ini:2: link.ratio: 'nan' is not a finite number");
-    load_bad("[link]\nratio = 1.01\n", "cfg.ini:2: link.ratio: 1.01 is out of range [0, 1]");
+    load_bad("[link]\nbytes = -1\n",
+             "cfg.ini:2: link.bytes: '-1' is not an unsigned integer");
+    load_bad("[link]\nbytes = 0x\n",
+             "cfg.ini:2: link.bytes: '0x' is not an unsigned integer");
+    load_bad("[link]\nbytes = 4KB\n",
+             "cfg.ini:2: link.bytes: '4KB' is not an unsigned integer");
+    load_bad("[link]\nratio = 1.5x\n",
+             "cfg.ini:2: link.ratio: '1.5x' is not a number");
+    load_bad("[link]\nratio = nan\n",
+             "cfg.ini:2: link.ratio: 'nan' is not a finite number");
+    load_bad("[link]\nratio = 1.01\n",
+             "cfg.ini:2: link.ratio: 1.01 is out of range [0, 1]");
     load_bad("[link]\nlatency = 200us\n",
              "cfg.ini:2: link.latency: 200us is out of range [1, 100000] ns");
     load_bad("[link]\nlatency = 0.5\n",
              "cfg.ini:2: link.latency: 0.5 is out of range [1, 100000] ns");
     load_bad("[link]\nlatency = fast\n",
-             "cfg.ini:2: link.latency: 'fast' is not a time (expected a number of ns, "
+             "cfg.ini:2: link.latency: 'fast' is not a time (expected a number "
+             "of ns, "
              "fractions allowed, or a number with a ps/ns/us/ms suffix)");
-    load_bad("[link]\nlatency = 5s\n",
-             "cfg.ini:2: link.latency: '5s' has an unknown unit (expected ps, ns, us or "
-             "ms)");
+    load_bad("[link]\nlatency = 5s\n", "cfg.ini:2: link.latency: '5s' has an "
+                                       "unknown unit (expected ps, ns, us or "
+                                       "ms)");
     load_bad("[iommu]\nwalk = uniform(3, 1)\n",
-             "cfg.ini:2: iommu.walk: bad distribution 'uniform(3, 1)': uniform(a, b): a "
+             "cfg.ini:2: iommu.walk: bad distribution 'uniform(3, 1)': "
+             "uniform(a, b): a "
              "(3 ns) is greater than b (1 ns); expected a <= b");
     load_bad("[link]\nname = \"abc\n",
-             "cfg.ini:2: link.name: unterminated quoted value (expected a closing '\"')");
-    load_bad("[link]\nname = \"abc\" def\n",
-             "cfg.ini:2: link.name: unexpected text ' def' after the quoted value");
+             "cfg.ini:2: link.name: unterminated quoted value (expected a "
+             "closing '\"')");
+    load_bad(
+        "[link]\nname = \"abc\" def\n",
+        "cfg.ini:2: link.name: unexpected text ' def' after the quoted value");
 
     char big[300];
     memset(big, 'x', 200);
     big[200] = '\0';
     char text[400], msg[400];
     snprintf(text, sizeof(text), "[link]\nname = %s\n", big);
-    load_bad(text, "cfg.ini:2: link.name: string too long (200 bytes, at most 127)");
+    load_bad(text,
+             "cfg.ini:2: link.name: string too long (200 bytes, at most 127)");
 
     /* A line longer than the limit. */
     char *longl = malloc(6000);
@@ -231,7 +249,8 @@ START_TEST(test_load_errors)
     size_t n = strlen(longl);
     memset(longl + n, 'y', 5000 - (n - 7));
     longl[7 + 5000] = '\0';
-    snprintf(msg, sizeof(msg), "cfg.ini:2: line too long (5000 bytes, at most 4096)");
+    snprintf(msg, sizeof(msg),
+             "cfg.ini:2: line too long (5000 bytes, at most 4096)");
     load_bad(longl, msg);
     free(longl);
 }
@@ -261,8 +280,8 @@ START_TEST(test_hostile_files)
     static const char nul[] = "[link]\nname = a\0b\nratio = 0.1\n";
     ck_assert_int_eq(load_bytes(&fx, nul, sizeof(nul) - 1, path, sizeof(path)),
                      -EINVAL);
-    snprintf(msg, sizeof(msg), "%s:2: NUL byte in line (a text file is expected)",
-             path);
+    snprintf(msg, sizeof(msg),
+             "%s:2: NUL byte in line (a text file is expected)", path);
     ck_assert_str_eq(sim_log_last_error(&fx.log), msg);
     ck_assert(fx.v.ratio == 0.5);
 
@@ -272,9 +291,10 @@ START_TEST(test_hostile_files)
     strcpy(buf, "[link]\n");
     memset(buf + 7, 'z', big);
     memcpy(buf + 7 + big, "\nratio = 0.1\n", 13);
-    ck_assert_int_eq(load_bytes(&fx, buf, 7 + big + 13, path, sizeof(path)), -EINVAL);
-    snprintf(msg, sizeof(msg), "%s:2: line too long (%zu bytes, at most 4096)", path,
-             big);
+    ck_assert_int_eq(load_bytes(&fx, buf, 7 + big + 13, path, sizeof(path)),
+                     -EINVAL);
+    snprintf(msg, sizeof(msg), "%s:2: line too long (%zu bytes, at most 4096)",
+             path, big);
     ck_assert_str_eq(sim_log_last_error(&fx.log), msg);
 
     /* Binary garbage: rejected, no crash, a bounded number of messages. */
@@ -288,13 +308,16 @@ START_TEST(test_hostile_files)
     free(buf);
 
     /* Missing file. */
-    ck_assert_int_eq(sim_config_load_file(fx.cfg, "/nonexistent/dir/x.ini"), -ENOENT);
-    ck_assert_str_eq(sim_log_last_error(&fx.log),
-                     "/nonexistent/dir/x.ini: cannot open: No such file or directory");
+    ck_assert_int_eq(sim_config_load_file(fx.cfg, "/nonexistent/dir/x.ini"),
+                     -ENOENT);
+    ck_assert_str_eq(
+        sim_log_last_error(&fx.log),
+        "/nonexistent/dir/x.ini: cannot open: No such file or directory");
 
     /* A valid file, without a final newline. */
     static const char ok[] = "[link]\r\nratio = 0.125";
-    ck_assert_int_eq(load_bytes(&fx, ok, sizeof(ok) - 1, path, sizeof(path)), 0);
+    ck_assert_int_eq(load_bytes(&fx, ok, sizeof(ok) - 1, path, sizeof(path)),
+                     0);
     ck_assert(fx.v.ratio == 0.125);
     fx_fini(&fx);
 }
@@ -322,10 +345,11 @@ START_TEST(test_set)
     set_bad("x=1", "--set x=1: expected section.key=value");
     set_bad(".x=1", "--set .x=1: expected section.key=value");
     set_bad("iommu.=1", "--set iommu.=1: expected section.key=value");
-    set_bad("iommu.iotlb_ways=0", "--set iommu.iotlb_ways=0: 0 is out of range [1, 64]");
-    set_bad("iommu.arch=x86",
-            "--set iommu.arch=x86: 'x86' is not a valid value (expected one of: vtd, "
-            "smmuv3)");
+    set_bad("iommu.iotlb_ways=0",
+            "--set iommu.iotlb_ways=0: 0 is out of range [1, 64]");
+    set_bad("iommu.arch=x86", "--set iommu.arch=x86: 'x86' is not a valid "
+                              "value (expected one of: vtd, "
+                              "smmuv3)");
 }
 END_TEST
 
@@ -333,16 +357,18 @@ START_TEST(test_override_order)
 {
     fixture_t fx;
     fx_init(&fx);
-    ck_assert_int_eq(sim_config_load_string(fx.cfg, "a.ini",
-                                            "[iommu]\niotlb_ways = 16\nats = no\n"),
-                     0);
+    ck_assert_int_eq(
+        sim_config_load_string(fx.cfg, "a.ini",
+                               "[iommu]\niotlb_ways = 16\nats = no\n"),
+        0);
     ck_assert_int_eq(sim_config_set(fx.cfg, "iommu.iotlb_ways=32"), 0);
     ck_assert_uint_eq(fx.v.ways, 32);
     ck_assert(!fx.v.ats);
     ck_assert_uint_eq(fx.v.entries, 512); /* untouched keys keep defaults */
     /* A second file may set the same key again (duplicates are per file). */
-    ck_assert_int_eq(sim_config_load_string(fx.cfg, "b.ini", "[iommu]\niotlb_ways = 4\n"),
-                     0);
+    ck_assert_int_eq(
+        sim_config_load_string(fx.cfg, "b.ini", "[iommu]\niotlb_ways = 4\n"),
+        0);
     ck_assert_uint_eq(fx.v.ways, 4);
     fx_fini(&fx);
 }
@@ -390,8 +416,8 @@ static void round_trip(const char *const *sets, size_t nsets)
     /* b starts from other values, so every key must come from the dump. */
     ck_assert_int_eq(sim_config_set(b.cfg, "iommu.iotlb_entries=3"), 0);
     ck_assert_int_eq(sim_config_set(b.cfg, "link.name=other"), 0);
-    ck_assert_msg(sim_config_load_string(b.cfg, "dump.ini", text) == 0, "%s\n%s",
-                  sim_log_last_error(&b.log), text);
+    ck_assert_msg(sim_config_load_string(b.cfg, "dump.ini", text) == 0,
+                  "%s\n%s", sim_log_last_error(&b.log), text);
     assert_same_cfg(&a.v, &b.v);
     char *again = dump(b.cfg);
     ck_assert_str_eq(text, again);
@@ -407,17 +433,22 @@ START_TEST(test_dump_round_trip)
     round_trip(none, 0);
 
     static const char *const s1[] = {
-        "iommu.iotlb_entries=0x12345",    "iommu.iotlb_ways=3",
-        "iommu.arch=smmuv3",              "iommu.ats=false",
+        "iommu.iotlb_entries=0x12345",
+        "iommu.iotlb_ways=3",
+        "iommu.arch=smmuv3",
+        "iommu.ats=false",
         "iommu.walk=mix(0.97: lognormal(2us, 0.4), 0.03: uniform(10us, 100us))",
-        "link.latency=1.234",             "link.ratio=0.1",
-        "link.name=\" tricky ; # \\\"quoted\\\" \\\\ \"", "link.bytes=18446744073709551615",
+        "link.latency=1.234",
+        "link.ratio=0.1",
+        "link.name=\" tricky ; # \\\"quoted\\\" \\\\ \"",
+        "link.bytes=18446744073709551615",
     };
     round_trip(s1, sizeof(s1) / sizeof(s1[0]));
 
     static const char *const s2[] = {
-        "link.latency=1001ps", "link.ratio=0.30000000000000004", "link.name=",
-        "iommu.walk=0.0001", "link.bytes=0",
+        "link.latency=1001ps", "link.ratio=0.30000000000000004",
+        "link.name=",          "iommu.walk=0.0001",
+        "link.bytes=0",
     };
     round_trip(s2, sizeof(s2) / sizeof(s2[0]));
 
@@ -454,8 +485,10 @@ START_TEST(test_list)
     fclose(f);
     for (size_t i = 0; i < NPARAMS; i++) {
         char name[128];
-        snprintf(name, sizeof(name), "%s.%s ", params[i].section, params[i].key);
-        ck_assert_msg(strstr(buf, name) != NULL, "%s missing from\n%s", name, buf);
+        snprintf(name, sizeof(name), "%s.%s ", params[i].section,
+                 params[i].key);
+        ck_assert_msg(strstr(buf, name) != NULL, "%s missing from\n%s", name,
+                      buf);
         ck_assert_ptr_nonnull(strstr(buf, params[i].desc));
     }
     ck_assert_ptr_nonnull(strstr(buf, "enum(vtd|smmuv3)"));
@@ -471,8 +504,9 @@ START_TEST(test_list)
     char *row = strstr(buf, "iommu.iotlb_ways ");
     ck_assert_ptr_nonnull(row);
     row += strlen("iommu.iotlb_ways ");
-    char *t = strstr(row, "uint"), *d = strstr(row, "8"), *r = strstr(row, "[1, 64]"),
-         *u = strstr(row, "ways"), *ds = strstr(row, "IOTLB ways");
+    char *t = strstr(row, "uint"), *d = strstr(row, "8"),
+         *r = strstr(row, "[1, 64]"), *u = strstr(row, "ways"),
+         *ds = strstr(row, "IOTLB ways");
     ck_assert(t && d && r && u && ds && t < d && d < r && r < u && u < ds);
     free(buf);
     fx_fini(&fx);
@@ -488,13 +522,15 @@ START_TEST(test_register_errors)
 
     ck_assert_int_eq(sim_config_register(cfg, params, NPARAMS, &v), 0);
     ck_assert_int_eq(sim_config_register(cfg, params, 1, &v), -EINVAL);
-    ck_assert_str_eq(sim_log_last_error(&log), "config: duplicate key 'iommu.iotlb_entries'");
+    ck_assert_str_eq(sim_log_last_error(&log),
+                     "config: duplicate key 'iommu.iotlb_entries'");
     sim_param_t bad = params[1];
     bad.key = "other";
     bad.def = "100";
     ck_assert_int_eq(sim_config_register(cfg, &bad, 1, &v), -EINVAL);
-    ck_assert_str_eq(sim_log_last_error(&log),
-                     "config: default of iommu.other: 100 is out of range [1, 64]");
+    ck_assert_str_eq(
+        sim_log_last_error(&log),
+        "config: default of iommu.other: 100 is out of range [1, 64]");
     bad.def = "8";
     bad.key = "bad key";
     ck_assert_int_eq(sim_config_register(cfg, &bad, 1, &v), -EINVAL);
@@ -509,26 +545,44 @@ START_TEST(test_parse_time)
         const char *text;
         sim_time_t ps;
     } ok[] = {
-        {"250", 250000},     {"1.5", 1500},        {"0.001", 1},
-        {"1.2345", 1235},    {"1.2344", 1234},     {"0.0004", 0},
-        {"2us", 2000000},    {"2 us", 2000000},    {"3ms", 3000000000ull},
-        {"7ps", 7},          {"0.5ps", 1},         {".5", 500},
-        {"10.", 10000},      {" 42ns ", 42000},    {"1.000001us", 1000001},
+        {"250", 250000},
+        {"1.5", 1500},
+        {"0.001", 1},
+        {"1.2345", 1235},
+        {"1.2344", 1234},
+        {"0.0004", 0},
+        {"2us", 2000000},
+        {"2 us", 2000000},
+        {"3ms", 3000000000ull},
+        {"7ps", 7},
+        {"0.5ps", 1},
+        {".5", 500},
+        {"10.", 10000},
+        {" 42ns ", 42000},
+        {"1.000001us", 1000001},
         {"18446744073709551615ps", UINT64_MAX},
     };
     char err[256];
     sim_time_t t;
 
     for (unsigned i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        ck_assert_msg(sim_parse_time(ok[i].text, &t, err, sizeof(err)) == 0, "%s: %s",
-                      ok[i].text, err);
-        ck_assert_msg(t == ok[i].ps, "%s: %llu", ok[i].text, (unsigned long long)t);
+        ck_assert_msg(sim_parse_time(ok[i].text, &t, err, sizeof(err)) == 0,
+                      "%s: %s", ok[i].text, err);
+        ck_assert_msg(t == ok[i].ps, "%s: %llu", ok[i].text,
+                      (unsigned long long)t);
     }
-    static const char *const bad[] = {"", "x", "-1", "1.5.2", "5 s", "5nss", "1e3",
-                                      "18446744073709551616ps", "18446744073709552ns"};
+    static const char *const bad[] = {"",
+                                      "x",
+                                      "-1",
+                                      "1.5.2",
+                                      "5 s",
+                                      "5nss",
+                                      "1e3",
+                                      "18446744073709551616ps",
+                                      "18446744073709552ns"};
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_msg(sim_parse_time(bad[i], &t, err, sizeof(err)) == -EINVAL, "%s",
-                      bad[i]);
+        ck_assert_msg(sim_parse_time(bad[i], &t, err, sizeof(err)) == -EINVAL,
+                      "%s", bad[i]);
     sim_parse_time("18446744073709552ns", &t, err, sizeof(err));
     ck_assert_str_eq(err, "'18446744073709552ns' is too large for a time");
 }

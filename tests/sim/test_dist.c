@@ -32,8 +32,8 @@ static void parse_bad(const char *text, const char *what)
 
     ck_assert_msg(sim_dist_parse(text, &d, err, sizeof(err)) == -EINVAL,
                   "'%s' accepted", text);
-    ck_assert_msg(strstr(err, what) != NULL, "'%s': message '%s' lacks '%s'", text,
-                  err, what);
+    ck_assert_msg(strstr(err, what) != NULL, "'%s': message '%s' lacks '%s'",
+                  text, err, what);
 }
 
 static void assert_same(const sim_dist_t *x, const sim_dist_t *y)
@@ -46,8 +46,8 @@ static void assert_same(const sim_dist_t *x, const sim_dist_t *y)
                       x->part[i].a, y->part[i].a);
         ck_assert_msg(x->part[i].b == y->part[i].b, "b %.17g != %.17g",
                       x->part[i].b, y->part[i].b);
-        ck_assert_msg(x->part[i].weight == y->part[i].weight, "w %.17g != %.17g",
-                      x->part[i].weight, y->part[i].weight);
+        ck_assert_msg(x->part[i].weight == y->part[i].weight,
+                      "w %.17g != %.17g", x->part[i].weight, y->part[i].weight);
     }
 }
 
@@ -137,8 +137,9 @@ START_TEST(test_parse_rejects)
     parse_bad("mix(1 fixed(1))", "expected ':'");
     parse_bad("mix(1us: fixed(1))", "takes no unit");
     parse_bad("mix(1: mix(1: fixed(1)))", "cannot contain another mix");
-    parse_bad("mix(1: fixed(1), 1: fixed(1), 1: fixed(1), 1: fixed(1), 1: fixed(1))",
-              "more than 4 parts");
+    parse_bad(
+        "mix(1: fixed(1), 1: fixed(1), 1: fixed(1), 1: fixed(1), 1: fixed(1))",
+        "more than 4 parts");
     parse_bad("mix(1: fixed(1); 1: fixed(2))", "expected ',' or ')'");
     parse_bad("mix(1: fixed(1)", "expected ',' or ')'");
     parse_bad("1e400", "out of range");
@@ -165,9 +166,17 @@ static void round_trip(const sim_dist_t *d)
 START_TEST(test_format_round_trip)
 {
     static const char *const texts[] = {
-        "250", "0.1", "1.2345", "0.0005", "123456789.123", "3ps",
-        "uniform(100, 300)", "uniform(0.001, 0.002)", "exp(5us)",
-        "lognormal(3000, 0.4)", "lognormal(0.3333333, 1.7)",
+        "250",
+        "0.1",
+        "1.2345",
+        "0.0005",
+        "123456789.123",
+        "3ps",
+        "uniform(100, 300)",
+        "uniform(0.001, 0.002)",
+        "exp(5us)",
+        "lognormal(3000, 0.4)",
+        "lognormal(0.3333333, 1.7)",
         "mix(0.97: lognormal(2us, 0.4), 0.03: uniform(10us, 100us))",
         "mix(1: fixed(1), 2: fixed(2), 3: fixed(3))",
         "mix(0.1: exp(1), 0.2: exp(2), 0.3: exp(3), 0.7: exp(4))",
@@ -203,7 +212,8 @@ START_TEST(test_format_round_trip)
         for (unsigned i = 0; i < r.nparts; i++) {
             sim_dist_part_t *p = &r.part[i];
             p->kind = (sim_dist_kind_t)sim_rng_below(&rng, 4);
-            p->a = sim_rng_double(&rng) * pow(10, (double)sim_rng_below(&rng, 12));
+            p->a =
+                sim_rng_double(&rng) * pow(10, (double)sim_rng_below(&rng, 12));
             if (p->kind == SIM_DIST_EXP || p->kind == SIM_DIST_LOGNORMAL)
                 p->a += 1e-3;
             if (p->kind == SIM_DIST_UNIFORM)
@@ -244,8 +254,8 @@ static void check_mean(const char *text, unsigned n, const char *stream)
     for (unsigned i = 0; i < n; i++)
         sum += (double)sim_dist_draw(&d, &rng);
     double mean = sum / n, want = sim_dist_mean(&d);
-    ck_assert_msg(fabs(mean - want) <= 0.01 * want, "%s: sample mean %g, mean %g",
-                  text, mean, want);
+    ck_assert_msg(fabs(mean - want) <= 0.01 * want,
+                  "%s: sample mean %g, mean %g", text, mean, want);
 }
 
 START_TEST(test_sample_means)
@@ -255,8 +265,8 @@ START_TEST(test_sample_means)
     check_mean("exp(5us)", 1000000, "m3");
     check_mean("lognormal(3000, 0.4)", 1000000, "m4");
     check_mean("lognormal(100, 1)", 1000000, "m5");
-    check_mean("mix(0.97: lognormal(2us, 0.4), 0.03: uniform(10us, 100us))", 1000000,
-               "m6");
+    check_mean("mix(0.97: lognormal(2us, 0.4), 0.03: uniform(10us, 100us))",
+               1000000, "m6");
     check_mean("mix(1: exp(100), 1: fixed(300))", 1000000, "m7");
 
     sim_dist_t d = parse_ok("lognormal(3000, 0.4)");

@@ -101,7 +101,7 @@ START_TEST(test_cancel)
     ck_assert(!sim_cancel(sim, b));
     ck_assert_uint_eq(sim_events_pending(sim), 3);
 
-    ck_assert(sim_step(sim)); /* a at 10 */
+    ck_assert(sim_step(sim));       /* a at 10 */
     ck_assert(!sim_cancel(sim, a)); /* already ran */
     sim_run(sim, SIM_TIME_MAX);
     ck_assert_uint_eq(r->n, 3);
@@ -329,7 +329,8 @@ static void churn(sim_t *sim, void *opaque, uint64_t arg)
     uint64_t *left = opaque;
     if (*left > 0) {
         (*left)--;
-        sim_schedule(sim, 1 + arg % 97, churn, opaque, arg * 6364136223846793005ull + 1);
+        sim_schedule(sim, 1 + arg % 97, churn, opaque,
+                     arg * 6364136223846793005ull + 1);
     }
 }
 

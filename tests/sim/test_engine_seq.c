@@ -37,8 +37,9 @@ static void step_fn(sim_t *sim, void *opaque, uint64_t arg)
     o->when[o->n] = sim_now(sim);
     o->n++;
     size_t pending = sim_events_pending(sim);
-    unsigned k = pending < 300 ? 2 : pending > 600 ? 0
-                                                   : (unsigned)sim_rng_below(&o->rng, 3);
+    unsigned k = pending < 300   ? 2
+                 : pending > 600 ? 0
+                                 : (unsigned)sim_rng_below(&o->rng, 3);
     for (unsigned i = 0; i < k && o->budget > 0; i++, o->budget--)
         sim_schedule(sim, sim_rng_below(&o->rng, 4), step_fn, o, o->next_idx++);
 }

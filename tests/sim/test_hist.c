@@ -61,8 +61,8 @@ static void check_against_sorted(uint64_t *v, size_t n)
         ck_assert_msg(rel <= 0.01, "p%g: got %llu, exact %llu (rel %g)", ps[k],
                       (unsigned long long)got, (unsigned long long)exact, rel);
         /* In fact within the bucket bound 2^-(SUB_BITS+1). */
-        ck_assert_msg(rel <= 1.0 / (2 * SIM_HIST_SUB) + 1e-12, "p%g: rel %g", ps[k],
-                      rel);
+        ck_assert_msg(rel <= 1.0 / (2 * SIM_HIST_SUB) + 1e-12, "p%g: rel %g",
+                      ps[k], rel);
     }
     ck_assert_uint_eq(sim_hist_percentile(&h, 100), v[n - 1]);
     ck_assert_uint_eq(sim_hist_percentile(&h, 0), v[0]);
@@ -147,7 +147,8 @@ START_TEST(test_exact_below_128)
     }
     qsort(v, SIM_HIST_SUB, sizeof(v[0]), u64_cmp);
     for (double p = 0.5; p <= 100; p += 0.5)
-        ck_assert_uint_eq(sim_hist_percentile(&h, p), exact_pct(v, SIM_HIST_SUB, p));
+        ck_assert_uint_eq(sim_hist_percentile(&h, p),
+                          exact_pct(v, SIM_HIST_SUB, p));
     sim_hist_fini(&h);
 }
 END_TEST
@@ -204,7 +205,8 @@ START_TEST(test_merge_and_add_n)
     for (unsigned i = 0; i < SIM_HIST_BUCKETS; i++)
         ck_assert_uint_eq(a.buckets[i], all.buckets[i]);
     for (double p = 1; p < 100; p += 7.3)
-        ck_assert_uint_eq(sim_hist_percentile(&a, p), sim_hist_percentile(&all, p));
+        ck_assert_uint_eq(sim_hist_percentile(&a, p),
+                          sim_hist_percentile(&all, p));
 
     /* Merging into an empty histogram copies min and max. */
     sim_hist_t e;

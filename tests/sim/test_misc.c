@@ -127,7 +127,8 @@ START_TEST(test_log)
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     sim_logf(&log, SIM_LOG_ERROR, "%s", big);
-    ck_assert_uint_eq(strlen(sim_log_last_error(&log)), sizeof(log.last_error) - 1);
+    ck_assert_uint_eq(strlen(sim_log_last_error(&log)),
+                      sizeof(log.last_error) - 1);
 
     /* The file sink. */
     char *buf = NULL;
@@ -208,7 +209,8 @@ START_TEST(test_afile)
     snprintf(bad, sizeof(bad), "%s/missing/out.txt", dir);
     ck_assert_int_eq(sim_afile_open(&af, bad, &log), -ENOENT);
     ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "cannot create"));
-    ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "missing/out.txt.tmp."));
+    ck_assert_ptr_nonnull(
+        strstr(sim_log_last_error(&log), "missing/out.txt.tmp."));
 
     /* Renaming over a directory fails at commit; the temporary is removed. */
     char sub[300];
@@ -257,7 +259,8 @@ START_TEST(test_server_fifo_single)
     sim_t *sim = sim_create(NULL);
     sim_stats_t *st = sim_stats_create();
     done_rec_t r = {0};
-    sim_server_cfg_t cfg = {.name = "s", .servers = 1, .service = sim_dist_fixed(100)};
+    sim_server_cfg_t cfg = {
+        .name = "s", .servers = 1, .service = sim_dist_fixed(100)};
     sim_rng_t rng;
 
     sim_rng_seed(&rng, 1, "s");
@@ -314,8 +317,10 @@ START_TEST(test_server_parallel_bounded)
 {
     sim_t *sim = sim_create(NULL);
     done_rec_t r = {0};
-    sim_server_cfg_t cfg = {
-        .name = "p", .servers = 3, .queue_limit = 2, .service = sim_dist_fixed(50)};
+    sim_server_cfg_t cfg = {.name = "p",
+                            .servers = 3,
+                            .queue_limit = 2,
+                            .service = sim_dist_fixed(50)};
     sim_rng_t rng;
 
     sim_rng_seed(&rng, 1, "p");
@@ -353,7 +358,8 @@ START_TEST(test_server_fifo_with_callback_submits)
 {
     sim_t *sim = sim_create(NULL);
     done_rec_t r = {0};
-    sim_server_cfg_t cfg = {.name = "c", .servers = 1, .service = sim_dist_fixed(10)};
+    sim_server_cfg_t cfg = {
+        .name = "c", .servers = 1, .service = sim_dist_fixed(10)};
     sim_rng_t rng;
 
     sim_rng_seed(&rng, 1, "c");
@@ -380,7 +386,8 @@ START_TEST(test_server_destroy_pending)
 {
     sim_t *sim = sim_create(NULL);
     done_rec_t r = {0};
-    sim_server_cfg_t cfg = {.name = "d", .servers = 2, .service = sim_dist_fixed(100)};
+    sim_server_cfg_t cfg = {
+        .name = "d", .servers = 2, .service = sim_dist_fixed(100)};
     sim_rng_t rng;
 
     sim_rng_seed(&rng, 1, "d");
@@ -409,7 +416,8 @@ START_TEST(test_server_held)
 {
     sim_t *sim = sim_create(NULL);
     done_rec_t r = {0};
-    sim_server_cfg_t cfg = {.name = "h", .servers = 1, .service = sim_dist_fixed(0)};
+    sim_server_cfg_t cfg = {
+        .name = "h", .servers = 1, .service = sim_dist_fixed(0)};
     sim_rng_t rng;
 
     sim_rng_seed(&rng, 1, "h");
@@ -449,7 +457,7 @@ START_TEST(test_grow)
         a[i] = i;
     ck_assert_int_eq(SIM_GROW(a, cap, 9, 4), 0);
     ck_assert_uint_eq(cap, 16); /* doubled twice */
-    ck_assert_uint_eq(a[3], 3);  /* contents kept */
+    ck_assert_uint_eq(a[3], 3); /* contents kept */
     ck_assert_int_eq(SIM_GROW(a, cap, SIZE_MAX, 4), -ENOMEM);
     ck_assert_uint_eq(cap, 16);
     free(a);

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/check_run.h"
 #include "sim/sim.h"
+#include "tests/check_run.h"
 
 typedef struct load {
     sim_gauge_t *g;
@@ -91,7 +91,8 @@ START_TEST(test_finish_partial_epoch)
     /* 0..5 us: q = 0 for 3 us then 4 for 2 us -> 1.6; n += 4.
      * 5..6 us: q = 4 -> 4; n += 0. */
     snprintf(expect, sizeof(expect), "time_ps,n,q\n%llu,4,1.6\n%llu,0,4\n",
-             (unsigned long long)(5 * SIM_US), (unsigned long long)(6 * SIM_US));
+             (unsigned long long)(5 * SIM_US),
+             (unsigned long long)(6 * SIM_US));
     ck_assert_str_eq(buf, expect);
     free(buf);
     sim_series_destroy(ts);
@@ -170,8 +171,8 @@ START_TEST(test_daemon_server_jobs)
     sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
     sim_t *sim = sim_create(&log);
     sim_stats_t *st = sim_stats_create();
-    sim_server_cfg_t cfg = {.name = "vcpu", .servers = 1,
-                            .service = sim_dist_fixed(SIM_US)};
+    sim_server_cfg_t cfg = {
+        .name = "vcpu", .servers = 1, .service = sim_dist_fixed(SIM_US)};
     sim_rng_t rng;
     sim_rng_seed(&rng, 1, "vcpu");
     bg_t b = {sim_server_create(sim, st, &cfg, &rng, NULL, NULL), 0};

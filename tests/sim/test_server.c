@@ -48,11 +48,11 @@ static double gauge_integral(const sim_gauge_t *g, sim_time_t now)
 }
 
 typedef struct result {
-    double wq_ps;       /* mean wait of jobs that started after warm-up */
-    double lq;          /* time-average queue length */
-    double busy;        /* time-average busy servers */
-    double lambda_ps;   /* measured arrival rate, per ps */
-    double drop_frac;   /* drops / arrivals */
+    double wq_ps;     /* mean wait of jobs that started after warm-up */
+    double lq;        /* time-average queue length */
+    double busy;      /* time-average busy servers */
+    double lambda_ps; /* measured arrival rate, per ps */
+    double drop_frac; /* drops / arrivals */
     uint64_t started;
 } result_t;
 
@@ -61,8 +61,9 @@ typedef struct result {
  * arrivals at `rho` per server, queue limit `limit`; discard `warm`
  * arrivals and measure `n`.
  */
-static result_t run_queue(const char *service, unsigned k, double rho, size_t limit,
-                          uint64_t warm, uint64_t n, uint64_t seed)
+static result_t run_queue(const char *service, unsigned k, double rho,
+                          size_t limit, uint64_t warm, uint64_t n,
+                          uint64_t seed)
 {
     sim_t *sim = sim_create(NULL);
     sim_stats_t *st = sim_stats_create();
@@ -72,7 +73,8 @@ static result_t run_queue(const char *service, unsigned k, double rho, size_t li
     sim_server_cfg_t cfg = {.name = "q", .servers = k, .queue_limit = limit};
     result_t r;
 
-    ck_assert_int_eq(sim_dist_parse(service, &cfg.service, err, sizeof(err)), 0);
+    ck_assert_int_eq(sim_dist_parse(service, &cfg.service, err, sizeof(err)),
+                     0);
     memset(&g, 0, sizeof(g));
     snprintf(ia, sizeof(ia), "exp(%.17g)", SERVICE_NS / (rho * k));
     ck_assert_int_eq(sim_dist_parse(ia, &g.interarrival, err, sizeof(err)), 0);
@@ -117,12 +119,14 @@ static result_t run_queue(const char *service, unsigned k, double rho, size_t li
 static void assert_rel(const char *what, double got, double want, double tol)
 {
     double rel = fabs(got - want) / want;
-    ck_assert_msg(rel <= tol, "%s: got %.6g, theory %.6g (%.2f%% off, limit %.1f%%)",
-                  what, got, want, rel * 100, tol * 100);
+    ck_assert_msg(rel <= tol,
+                  "%s: got %.6g, theory %.6g (%.2f%% off, limit %.1f%%)", what,
+                  got, want, rel * 100, tol * 100);
 }
 
 /* Checks shared by the unbounded single-class cases. */
-static void check_common(const result_t *r, unsigned k, double rho, double wq_theory)
+static void check_common(const result_t *r, unsigned k, double rho,
+                         double wq_theory)
 {
     double s_ps = SERVICE_NS * 1000;
     assert_rel("Wq", r->wq_ps, wq_theory, 0.03);
@@ -141,7 +145,8 @@ static double mm1_wq(double rho)
 
 static double md1_wq(double rho)
 {
-    return rho / (2 * (1 - rho)) * SERVICE_NS * 1000; /* rho / (2 mu (1 - rho)) */
+    return rho / (2 * (1 - rho)) * SERVICE_NS *
+           1000; /* rho / (2 mu (1 - rho)) */
 }
 
 START_TEST(test_mm1_rho05)
@@ -213,7 +218,8 @@ START_TEST(test_mm1n_blocking)
         double rho = cases[i].rho;
         unsigned n = (unsigned)cases[i].limit + 1;
         double pb = (1 - rho) * pow(rho, n) / (1 - pow(rho, n + 1));
-        result_t r = run_queue("exp(100)", 1, rho, cases[i].limit, 20000, 500000, 7 + i);
+        result_t r =
+            run_queue("exp(100)", 1, rho, cases[i].limit, 20000, 500000, 7 + i);
         assert_rel("drop fraction", r.drop_frac, pb, 0.05);
         /* Utilisation of a lossy queue: lambda (1 - Pb) / mu. */
         assert_rel("busy", r.busy, rho * (1 - pb), 0.02);

@@ -13,8 +13,8 @@
 #include "sim/sim.h"
 
 /* Run a writer into a memory buffer; returns a malloc'ed string. */
-static char *capture(int (*w)(sim_stats_t *, FILE *, sim_time_t), sim_stats_t *st,
-                     sim_time_t now)
+static char *capture(int (*w)(sim_stats_t *, FILE *, sim_time_t),
+                     sim_stats_t *st, sim_time_t now)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -138,15 +138,16 @@ START_TEST(test_formatting_edge_cases)
     ck_assert_str_eq(third_txt, "0.3333333333");
 
     char *js = capture(sim_stats_write_json, st, 0);
-    snprintf(want, sizeof(want),
-             "{\n"
-             "  \"third\": %s,\n"
-             "  \"bad\": null,\n"
-             "  \"empty\": {\"count\": 0, \"mean\": 0, \"stdev\": 0, \"min\": 0, "
-             "\"p50\": 0, \"p90\": 0, \"p99\": 0, \"p999\": 0, \"max\": 0, "
-             "\"desc\": \"say \\\"hi\\\"\\\\\\n\", \"unit\": \"ps\"}\n"
-             "}\n",
-             third_txt);
+    snprintf(
+        want, sizeof(want),
+        "{\n"
+        "  \"third\": %s,\n"
+        "  \"bad\": null,\n"
+        "  \"empty\": {\"count\": 0, \"mean\": 0, \"stdev\": 0, \"min\": 0, "
+        "\"p50\": 0, \"p90\": 0, \"p99\": 0, \"p999\": 0, \"max\": 0, "
+        "\"desc\": \"say \\\"hi\\\"\\\\\\n\", \"unit\": \"ps\"}\n"
+        "}\n",
+        third_txt);
     ck_assert_str_eq(js, want);
     free(txt);
     free(js);
@@ -170,16 +171,17 @@ START_TEST(test_gauge_time_weighted)
 
     /* Starts at 0 at time 0. */
     ck_assert(sim_gauge_mean(&g, 0) == 0.0);
-    sim_gauge_set(&g, 10, 5);       /* 0 on [0,10) */
-    sim_gauge_add(&g, 20, 1);       /* 5 on [10,20), then 6 */
-    sim_gauge_add(&g, 40, -6);      /* 6 on [20,40), then 0 */
+    sim_gauge_set(&g, 10, 5);  /* 0 on [0,10) */
+    sim_gauge_add(&g, 20, 1);  /* 5 on [10,20), then 6 */
+    sim_gauge_add(&g, 40, -6); /* 6 on [20,40), then 0 */
     /* integral = 50 + 120 = 170 over 50 */
     ck_assert_double_eq_tol(sim_gauge_mean(&g, 50), 170.0 / 50, 1e-12);
     ck_assert(g.max == 6.0);
     ck_assert(g.value == 0.0);
     /* The current value counts up to `now`. */
     sim_gauge_set(&g, 50, 10);
-    ck_assert_double_eq_tol(sim_gauge_mean(&g, 100), (170.0 + 500) / 100, 1e-12);
+    ck_assert_double_eq_tol(sim_gauge_mean(&g, 100), (170.0 + 500) / 100,
+                            1e-12);
 
     /* A gauge with a later origin. */
     sim_gauge_t h = {.origin = 1000, .last = 1000};
@@ -209,7 +211,8 @@ START_TEST(test_duplicates_and_lookup)
     ck_assert_ptr_nonnull(c);
     ck_assert_ptr_null(sim_stats_counter(st, "a.b", "d", "u"));
     ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "'a.b'"));
-    ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "already registered"));
+    ck_assert_ptr_nonnull(
+        strstr(sim_log_last_error(&log), "already registered"));
     ck_assert_ptr_null(sim_stats_hist(st, "a.b", "d", "u")); /* other kind */
     ck_assert_ptr_null(sim_stats_gauge(st, "a.b", "d", "u"));
     ck_assert_ptr_null(sim_stats_scalar(st, "a.b", "d", "u"));

@@ -9,9 +9,9 @@ extern int stray_data, stray_bss;
 extern const int stray_table[2];
 extern int stray_common;
 
-int stray_data = 1;                    /* D */
-int stray_bss;                         /* B */
-const int stray_table[2] = {1, 2};     /* R */
+int stray_data = 1;                       /* D */
+int stray_bss;                            /* B */
+const int stray_table[2] = {1, 2};        /* R */
 __attribute__((common)) int stray_common; /* C */
 
 static int helper(void) /* local: not exported, not listed */

@@ -54,7 +54,8 @@ static void setup(void)
     ck_assert_msg(b != NULL, "IOMMUSIM_BINARY_DIR not set");
     snprintf(g_bin, sizeof(g_bin), "%s/tools/iommu-sim", b);
     ck_assert_msg(access(g_bin, X_OK) == 0, "no binary %s", g_bin);
-    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd, sizeof(g_oldcwd));
+    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd,
+                       sizeof(g_oldcwd));
 }
 
 static void teardown(void)
@@ -141,8 +142,7 @@ static unsigned line_after(const char *before)
 /* Write NAME = before + bad, run it, and expect exit 2 with "NAME:LINE:"
  * (LINE = where `bad` starts) and `what` on stderr, and no output. */
 static void expect_trace_error(const char *name, const char *before,
-                               const char *bad, size_t badlen,
-                               const char *what)
+                               const char *bad, size_t badlen, const char *what)
 {
     size_t lb = strlen(before);
     char *buf = malloc(lb + badlen);
@@ -185,7 +185,8 @@ END_TEST
 
 START_TEST(test_binary_trace)
 {
-    static const char bin[] = "\x7f" "ELF\x02\x01\x01\x00\x00\x00\x00\x00";
+    static const char bin[] = "\x7f"
+                              "ELF\x02\x01\x01\x00\x00\x00\x00\x00";
     expect_trace_error("bin.trace", "", bin, sizeof(bin) - 1, "binary data");
 }
 END_TEST
@@ -214,8 +215,7 @@ END_TEST
 START_TEST(test_nul_in_line)
 {
     static const char bad[] = "10 read 0 1 0x7f0000001000 64 # a\0b\n";
-    expect_trace_error("nul.trace", HDR MAP1, bad, sizeof(bad) - 1,
-                       "NUL byte");
+    expect_trace_error("nul.trace", HDR MAP1, bad, sizeof(bad) - 1, "NUL byte");
 }
 END_TEST
 
@@ -250,7 +250,7 @@ START_TEST(test_address_beyond_width)
     /* With 5 levels the same address is accepted. */
     write_str("w5.trace", HDR "0 map 0 1 0x1000000000000 0x1000 rw- present\n"
                               "10 read 0 1 0x1000000000000 64\n");
-    const char *args[] = {"-q", "--set", "iommu.levels=5", "-o", "out5",
+    const char *args[] = {"-q",       "--set", "iommu.levels=5", "-o", "out5",
                           "w5.trace", NULL};
     ck_assert_int_eq(cli(args), 0);
 }
@@ -263,8 +263,8 @@ START_TEST(test_unknown_device)
                        "unknown device 5");
     /* device.count=6 makes device 5 exist (and it has no mapping: the
      * PASID is then unknown for it). */
-    const char *args[] = {"--set", "device.count=6", "-o", "out6", "dev.trace",
-                          NULL};
+    const char *args[] = {"--set", "device.count=6", "-o",
+                          "out6",  "dev.trace",      NULL};
     ck_assert_int_eq(cli(args), 2);
     const char *n[] = {"unknown PASID 1 for device 5", NULL};
     err_has(n);
@@ -389,8 +389,10 @@ END_TEST
 START_TEST(test_inconsistent_config)
 {
     write_str("t.trace", HDR MAP1);
-    const char *a[] = {"--set", "device.atc_entries=10", "--set",
-                       "device.atc_ways=4", "-o", "out", "t.trace", NULL};
+    const char *a[] = {"--set",   "device.atc_entries=10",
+                       "--set",   "device.atc_ways=4",
+                       "-o",      "out",
+                       "t.trace", NULL};
     ck_assert_int_eq(cli(a), 2);
     const char *n[] = {"device.atc_ways", "device.atc_entries", NULL};
     err_has(n);
@@ -431,9 +433,10 @@ START_TEST(test_help_version_list)
     free(o);
     const char *l[] = {"--list-params", NULL};
     ck_assert_int_eq(cli(l), 0);
-    const char *keys[] = {"iommu.walk_read", "host.iopf", "device.pri_capacity",
-                          "link.gen", "iommu.prq_depth", "memory.access",
-                          "run.seed"};
+    const char *keys[] = {
+        "iommu.walk_read", "host.iopf",       "device.pri_capacity",
+        "link.gen",        "iommu.prq_depth", "memory.access",
+        "run.seed"};
     for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         ck_assert_msg(out_has(keys[i]), "--list-params lacks %s", keys[i]);
     ck_assert_uint_eq(files_in("iommu-sim-out"), 0);
@@ -475,17 +478,19 @@ static double stat_value(const char *stats_txt, const char *name)
 
 START_TEST(test_good_run_and_config_readback)
 {
-    write_str("t.trace", HDR MAP1
-              "0 map 0 2 0x100000 16K r-- present\n"
-              "100 read 0 1 0x7f0000001000 64\n"
-              "150 write 0 1 0x7f0000002000 256\n"
-              "200 read 0 2 0x101000 64\n"
-              "5000 read 0 1 0x7f0000001040 64\n");
+    write_str("t.trace", HDR MAP1 "0 map 0 2 0x100000 16K r-- present\n"
+                                  "100 read 0 1 0x7f0000001000 64\n"
+                                  "150 write 0 1 0x7f0000002000 256\n"
+                                  "200 read 0 2 0x101000 64\n"
+                                  "5000 read 0 1 0x7f0000001040 64\n");
     /* Non-default settings from a config file and --set on top. */
     write_str("my.ini", "[device]\ntags = 8\n[host]\niopf_workers = 2\n");
-    const char *a1[] = {"-c", "my.ini", "--set", "host.mm_minor=1500",
-                        "--set", "iommu.walk_read=180", "--seed", "99",
-                        "-o", "out1", "t.trace", NULL};
+    const char *a1[] = {"-c",      "my.ini",
+                        "--set",   "host.mm_minor=1500",
+                        "--set",   "iommu.walk_read=180",
+                        "--seed",  "99",
+                        "-o",      "out1",
+                        "t.trace", NULL};
     ck_assert_int_eq(cli(a1), 0);
     check_outputs("out1");
     ck_assert(out_has("out1"));
@@ -502,7 +507,7 @@ START_TEST(test_good_run_and_config_readback)
     ck_assert_ptr_nonnull(strstr(ini, "iopf_workers = 2"));
     free(ini);
     /* The dumped config alone reproduces the run byte for byte. */
-    const char *a2[] = {"-q", "--config", "out1/config.ini", "-o", "out2",
+    const char *a2[] = {"-q",      "--config", "out1/config.ini", "-o", "out2",
                         "t.trace", NULL};
     ck_assert_int_eq(cli(a2), 0);
     check_outputs("out2");
@@ -536,9 +541,8 @@ START_TEST(test_stdin_and_nested_outdir)
     posix_spawn_file_actions_addopen(&fa, 2, "cli.err",
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid;
-    ck_assert_int_eq(posix_spawn(&pid, g_bin, &fa, NULL, (char *const *)argv,
-                                 environ),
-                     0);
+    ck_assert_int_eq(
+        posix_spawn(&pid, g_bin, &fa, NULL, (char *const *)argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);

@@ -12,11 +12,11 @@
 
 #include "tests/check_run.h"
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +25,7 @@
 #define HDR_NS "iommu-sim-trace 1\ntimeunit ns\n"
 #define HDR_PS "iommu-sim-trace 1\ntimeunit ps\n"
 
-static char g_root[PATH_MAX]; /* per test case, removed in any event */
+static char g_root[PATH_MAX];     /* per test case, removed in any event */
 static char g_dir[PATH_MAX + 16]; /* per test, the working directory */
 static char g_oldcwd[PATH_MAX];
 static sim_log_t g_log;
@@ -44,7 +44,8 @@ static void root_teardown(void)
 
 static void setup(void)
 {
-    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd, sizeof(g_oldcwd));
+    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd,
+                       sizeof(g_oldcwd));
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
 }
 
@@ -76,7 +77,8 @@ static size_t read_all(const char *text, trace_record_t *recs, size_t max)
         ck_assert_uint_lt(n, max);
         recs[n++] = rec;
     }
-    ck_assert_msg(rc == 0, "trace_next: %d: %s", rc, sim_log_last_error(&g_log));
+    ck_assert_msg(rc == 0, "trace_next: %d: %s", rc,
+                  sim_log_last_error(&g_log));
     ck_assert_int_eq(trace_next(r, &rec), 0); /* end is sticky */
     ck_assert_uint_eq(g_log.errors, 0);
     trace_close(r);
@@ -233,8 +235,8 @@ END_TEST
 START_TEST(test_numbers_hex_dec_suffixes)
 {
     trace_record_t rec[13];
-    size_t n = read_all(HDR_PS
-                        "1 read 4294967295 0xfffff 0xffffffffffffffff 1\n"
+    size_t n =
+        read_all(HDR_PS "1 read 4294967295 0xfffff 0xffffffffffffffff 1\n"
                         "2 read 0 1048575 18446744073709551615 1\n"
                         "3 read 1 0XaBc 0XDEADbeef 0x10\n"
                         "4 read 2 00012 0x0000000000000000001000 16K\n"
@@ -246,7 +248,7 @@ START_TEST(test_numbers_hex_dec_suffixes)
                         "10 read 8 0 0 18446744073709551615\n"
                         "11 read 9 0 1 18446744073709551615\n"
                         "12 map 9 0 0x40000000 17179869183G --- absent\n",
-                        rec, 13);
+                 rec, 13);
 
     ck_assert_uint_eq(n, 12);
     ck_assert_uint_eq(rec[0].dev, UINT32_MAX);
@@ -357,9 +359,8 @@ START_TEST(test_perms)
 
     for (i = 0; i < n; i++)
         off += (size_t)snprintf(text + off, sizeof(text) - off,
-                                "%zu map 1 2 0x%zx000 4K %s %s\n", i,
-                                i + 1, cases[i].text,
-                                i % 2 ? "present" : "absent");
+                                "%zu map 1 2 0x%zx000 4K %s %s\n", i, i + 1,
+                                cases[i].text, i % 2 ? "present" : "absent");
     ck_assert_uint_eq(read_all(text, rec, 32), n);
     for (i = 0; i < n; i++) {
         ck_assert_msg(rec[i].perm == cases[i].perm, "perm '%s': got %u",
@@ -411,7 +412,8 @@ START_TEST(test_max_line_length)
     /* one byte more */
     memset(text + hl + rl, 'c', TRACE_MAX_LINE + 1 - rl);
     strcpy(text + hl + TRACE_MAX_LINE + 1, "\n2 read 0 0 0 1\n");
-    expect_error(text, false, "t.trace:3:4097: ", "line longer than 4096 bytes");
+    expect_error(text, false,
+                 "t.trace:3:4097: ", "line longer than 4096 bytes");
     free(text);
 }
 END_TEST
@@ -525,10 +527,11 @@ END_TEST
 
 START_TEST(test_err_binary)
 {
-    static const char elf[] = "\x7f" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0";
+    static const char elf[] = "\x7f"
+                              "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0";
 
-    expect_error_n(elf, sizeof(elf) - 1, true, "t.trace:1:1: ",
-                   "binary data; expected a text trace");
+    expect_error_n(elf, sizeof(elf) - 1, true,
+                   "t.trace:1:1: ", "binary data; expected a text trace");
 }
 END_TEST
 
@@ -536,13 +539,13 @@ START_TEST(test_err_nul_byte)
 {
     static const char text[] = HDR_NS "# c\n100 read \0 0 0x1000 4K\n";
 
-    expect_error_n(text, sizeof(text) - 1, false, "t.trace:4:10: ",
-                   "NUL byte in text trace (binary file?)");
+    expect_error_n(text, sizeof(text) - 1, false,
+                   "t.trace:4:10: ", "NUL byte in text trace (binary file?)");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     /* in a comment, too */
     static const char text2[] = HDR_NS "1 read 0 0 0 1 # a\0b\n";
-    expect_error_n(text2, sizeof(text2) - 1, false, "t.trace:3:19: ",
-                   "NUL byte");
+    expect_error_n(text2, sizeof(text2) - 1, false,
+                   "t.trace:3:19: ", "NUL byte");
 }
 END_TEST
 
@@ -555,14 +558,16 @@ START_TEST(test_err_compressed)
     } cases[] = {
         {"\x1f\x8b\x08\x00\x00\x00\x00\x00", 8, "gzip-compressed"},
         {"\x28\xb5\x2f\xfd\x04\x58", 6, "zstd-compressed"},
-        {"\xfd" "7zXZ\0\0\x04", 8, "xz-compressed"},
+        {"\xfd"
+         "7zXZ\0\0\x04",
+         8, "xz-compressed"},
         {"BZh91AY&SY", 10, "bzip2-compressed"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-        expect_error_n(cases[i].magic, cases[i].len, true, "t.trace:1:1: ",
-                       cases[i].name);
+        expect_error_n(cases[i].magic, cases[i].len, true,
+                       "t.trace:1:1: ", cases[i].name);
         check_msg("t.trace:1:1: ", "not supported");
     }
 }
@@ -573,11 +578,11 @@ START_TEST(test_err_truncated)
     expect_error(HDR_NS "1 read 0 0 0x1000 4K\n2 read 0 0 0x1000 4K", false,
                  "t.trace:4:21: ", "truncated trace");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error(HDR_NS "# no newline", false, "t.trace:3:13: ",
-                 "truncated trace");
+    expect_error(HDR_NS "# no newline", false,
+                 "t.trace:3:13: ", "truncated trace");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1", true, "t.trace:1:18: ",
-                 "truncated trace");
+    expect_error("iommu-sim-trace 1", true,
+                 "t.trace:1:18: ", "truncated trace");
 }
 END_TEST
 
@@ -633,14 +638,17 @@ END_TEST
 
 START_TEST(test_err_unknown_record)
 {
-    expect_error(HDR_NS "1000000 read 0 0 0 1\n# comment\n1000000 raed 0 0 0 1\n",
+    expect_error(HDR_NS
+                 "1000000 read 0 0 0 1\n# comment\n1000000 raed 0 0 0 1\n",
                  false, "t.trace:5:9: ",
                  "unknown record 'raed'; expected map, unmap, read, write "
                  "or detach");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 READ 0 0 0 1", "t.trace:3:3: ", "unknown record 'READ'");
+    expect_rec_error("1 READ 0 0 0 1",
+                     "t.trace:3:3: ", "unknown record 'READ'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 mapx 0 0 0 1", "t.trace:3:3: ", "unknown record 'mapx'");
+    expect_rec_error("1 mapx 0 0 0 1",
+                     "t.trace:3:3: ", "unknown record 'mapx'");
 }
 END_TEST
 
@@ -654,23 +662,24 @@ START_TEST(test_err_overflow)
     expect_rec_error("1 read 0 0 18446744073709551616 1", "t.trace:3:12: ",
                      "number '18446744073709551616' overflows 64 bits");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 read 0 0 0 0x10000000000000000", "t.trace:3:14: ",
-                     "overflows 64 bits");
+    expect_rec_error("1 read 0 0 0 0x10000000000000000",
+                     "t.trace:3:14: ", "overflows 64 bits");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_rec_error("1 read 0 0 0 17179869184G", "t.trace:3:14: ",
                      "number '17179869184G' overflows 64 bits");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 read 4294967296 0 0 1", "t.trace:3:8: ",
-                     "device 4294967296 out of range");
+    expect_rec_error("1 read 4294967296 0 0 1",
+                     "t.trace:3:8: ", "device 4294967296 out of range");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_rec_error("18446744073709552 read 0 0 0 1", "t.trace:3:1: ",
                      "time '18446744073709552' ns overflows 64 bits");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1\ntimeunit ms\n18446744073.709551616 read 0 0 0 1\n",
-                 false, "t.trace:3:1: ", "overflows 64 bits");
+    expect_error(
+        "iommu-sim-trace 1\ntimeunit ms\n18446744073.709551616 read 0 0 0 1\n",
+        false, "t.trace:3:1: ", "overflows 64 bits");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("99999999999999999999999 read 0 0 0 1", "t.trace:3:1: ",
-                     "overflows 64 bits");
+    expect_rec_error("99999999999999999999999 read 0 0 0 1",
+                     "t.trace:3:1: ", "overflows 64 bits");
 }
 END_TEST
 
@@ -680,8 +689,8 @@ START_TEST(test_err_missing_field)
                      "missing field <len>; expected <time> read <dev> <pasid> "
                      "<addr> <len>");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("100 read 0 0 0x1000   # no len", "t.trace:3:20: ",
-                     "missing field <len>");
+    expect_rec_error("100 read 0 0 0x1000   # no len",
+                     "t.trace:3:20: ", "missing field <len>");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_rec_error("100", "t.trace:3:4: ", "missing field <op>");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
@@ -697,24 +706,24 @@ START_TEST(test_err_missing_field)
                      "missing field <perm>; expected <time> map <dev> <pasid> "
                      "<addr> <len> <perm> present|absent");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("100 map 1 2 0 4K rw", "t.trace:3:20: ",
-                     "missing field present|absent");
+    expect_rec_error("100 map 1 2 0 4K rw",
+                     "t.trace:3:20: ", "missing field present|absent");
 }
 END_TEST
 
 START_TEST(test_err_extra_field)
 {
-    expect_rec_error("100 read 0 0 0x1000 4K foo", "t.trace:3:24: ",
-                     "unexpected field 'foo'");
+    expect_rec_error("100 read 0 0 0x1000 4K foo",
+                     "t.trace:3:24: ", "unexpected field 'foo'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("100 map 0 0 0x1000 4K rw absent 1", "t.trace:3:33: ",
-                     "unexpected field '1'");
+    expect_rec_error("100 map 0 0 0x1000 4K rw absent 1",
+                     "t.trace:3:33: ", "unexpected field '1'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1 x\ntimeunit ns\n", true, "t.trace:1:19: ",
-                 "unexpected field 'x'");
+    expect_error("iommu-sim-trace 1 x\ntimeunit ns\n", true,
+                 "t.trace:1:19: ", "unexpected field 'x'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1\ntimeunit ns ps\n", true, "t.trace:2:13: ",
-                 "unexpected field 'ps'");
+    expect_error("iommu-sim-trace 1\ntimeunit ns ps\n", true,
+                 "t.trace:2:13: ", "unexpected field 'ps'");
 }
 END_TEST
 
@@ -722,8 +731,8 @@ END_TEST
 START_TEST(test_detach)
 {
     trace_record_t rec[2];
-    ck_assert_uint_eq(read_all(HDR_NS "5 detach 3 0x10\n7 detach 0 0\n", rec, 2),
-                      2);
+    ck_assert_uint_eq(
+        read_all(HDR_NS "5 detach 3 0x10\n7 detach 0 0\n", rec, 2), 2);
     ck_assert_int_eq(rec[0].op, TRACE_DETACH);
     ck_assert_uint_eq(rec[0].time, 5000);
     ck_assert_uint_eq(rec[0].dev, 3);
@@ -735,8 +744,8 @@ START_TEST(test_detach)
     ck_assert_str_eq(trace_op_name(TRACE_DETACH), "detach");
     expect_rec_error("100 detach 0", "t.trace:3:13: ", "missing field <pasid>");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("100 detach 0 1 0x1000", "t.trace:3:16: ",
-                     "unexpected field '0x1000'");
+    expect_rec_error("100 detach 0 1 0x1000",
+                     "t.trace:3:16: ", "unexpected field '0x1000'");
 }
 END_TEST
 
@@ -777,8 +786,8 @@ END_TEST
 
 START_TEST(test_err_bad_perm)
 {
-    static const char *const bad[] = {"rwxr", "rr", "q", "rwz", "R", "ww-",
-                                      "----", "r,w"};
+    static const char *const bad[] = {"rwxr", "rr",  "q",    "rwz",
+                                      "R",    "ww-", "----", "r,w"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char line[64], phrase[64];
@@ -795,20 +804,21 @@ START_TEST(test_err_pasid_range)
     expect_rec_error("1 read 0 0x100000 0 1", "t.trace:3:10: ",
                      "PASID 0x100000 out of range; expected <pasid> < 2^20");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 read 0 1048576 0 1", "t.trace:3:10: ",
-                     "PASID 1048576 out of range");
+    expect_rec_error("1 read 0 1048576 0 1",
+                     "t.trace:3:10: ", "PASID 1048576 out of range");
 }
 END_TEST
 
 START_TEST(test_err_zero_len)
 {
-    expect_rec_error("1 read 0 0 0x1000 0", "t.trace:3:19: ", "zero length '0'");
+    expect_rec_error("1 read 0 0 0x1000 0",
+                     "t.trace:3:19: ", "zero length '0'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 map 0 0 0x1000 0x0 rw present", "t.trace:3:18: ",
-                     "zero length '0x0'");
+    expect_rec_error("1 map 0 0 0x1000 0x0 rw present",
+                     "t.trace:3:18: ", "zero length '0x0'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 unmap 0 0 0x1000 0K", "t.trace:3:20: ",
-                     "zero length '0K'; expected <len> > 0");
+    expect_rec_error("1 unmap 0 0 0x1000 0K",
+                     "t.trace:3:20: ", "zero length '0K'; expected <len> > 0");
 }
 END_TEST
 
@@ -817,14 +827,14 @@ START_TEST(test_err_range_wraps)
     expect_rec_error("1 read 0 0 0xffffffffffff0000 0x10001", "t.trace:3:31: ",
                      "range 0xffffffffffff0000 + 0x10001 wraps past the end");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 read 0 0 0xffffffffffffffff 2", "t.trace:3:31: ",
-                     "wraps");
+    expect_rec_error("1 read 0 0 0xffffffffffffffff 2",
+                     "t.trace:3:31: ", "wraps");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_rec_error("1 map 0 0 0x40000001 17179869183G rw absent",
                      "t.trace:3:22: ", "wraps");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_rec_error("1 map 0 0 1 17179869184G rw absent", "t.trace:3:13: ",
-                     "overflows 64 bits");
+    expect_rec_error("1 map 0 0 1 17179869184G rw absent",
+                     "t.trace:3:13: ", "overflows 64 bits");
 }
 END_TEST
 
@@ -833,24 +843,24 @@ START_TEST(test_err_time_backwards)
     expect_error(HDR_NS "100 read 0 0 0 1\n90 read 0 0 0 1\n", false,
                  "t.trace:4:1: ", "time goes backwards: 90 ns after 100 ns");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error(HDR_NS "12.5 read 0 0 0 1\n# x\n  12.25 read 0 0 0 1\n",
-                 false, "t.trace:5:3: ",
-                 "time goes backwards: 12.25 ns after 12.5 ns");
+    expect_error(
+        HDR_NS "12.5 read 0 0 0 1\n# x\n  12.25 read 0 0 0 1\n", false,
+        "t.trace:5:3: ", "time goes backwards: 12.25 ns after 12.5 ns");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1\ntimeunit us\n1.000001 read 0 0 0 1\n"
-                 "1 read 0 0 0 1\n",
-                 false, "t.trace:4:1: ",
-                 "time goes backwards: 1 us after 1.000001 us");
+    expect_error(
+        "iommu-sim-trace 1\ntimeunit us\n1.000001 read 0 0 0 1\n"
+        "1 read 0 0 0 1\n",
+        false, "t.trace:4:1: ", "time goes backwards: 1 us after 1.000001 us");
 }
 END_TEST
 
 START_TEST(test_err_time_too_fine)
 {
-    expect_rec_error("1.0005 read 0 0 0 1", "t.trace:3:1: ",
-                     "time '1.0005' ns is finer than 1 ps");
+    expect_rec_error("1.0005 read 0 0 0 1",
+                     "t.trace:3:1: ", "time '1.0005' ns is finer than 1 ps");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error(HDR_PS "1.5 read 0 0 0 1\n", false, "t.trace:3:1: ",
-                 "finer than 1 ps");
+    expect_error(HDR_PS "1.5 read 0 0 0 1\n", false,
+                 "t.trace:3:1: ", "finer than 1 ps");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_error("iommu-sim-trace 1\ntimeunit ms\n0.0000000001 read 0 0 0 1\n",
                  false, "t.trace:3:1: ", "finer than 1 ps");
@@ -862,14 +872,14 @@ START_TEST(test_err_bad_header)
     expect_error("iommu-sim-trac 1\ntimeunit ns\n", true, "t.trace:1:1: ",
                  "bad header 'iommu-sim-trac'; expected 'iommu-sim-trace 1'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("# c\n  1 read 0 0 0 1\n", true, "t.trace:2:3: ",
-                 "bad header '1'");
+    expect_error("# c\n  1 read 0 0 0 1\n", true,
+                 "t.trace:2:3: ", "bad header '1'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace\ntimeunit ns\n", true, "t.trace:1:16: ",
-                 "missing field <version>");
+    expect_error("iommu-sim-trace\ntimeunit ns\n", true,
+                 "t.trace:1:16: ", "missing field <version>");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace one\ntimeunit ns\n", true, "t.trace:1:17: ",
-                 "bad trace version 'one'");
+    expect_error("iommu-sim-trace one\ntimeunit ns\n", true,
+                 "t.trace:1:17: ", "bad trace version 'one'");
 }
 END_TEST
 
@@ -878,8 +888,8 @@ START_TEST(test_err_unsupported_version)
     expect_error("iommu-sim-trace 2\ntimeunit ns\n", true, "t.trace:1:17: ",
                  "unsupported trace version 2; this reader supports 1");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 0\ntimeunit ns\n", true, "t.trace:1:17: ",
-                 "unsupported trace version 0");
+    expect_error("iommu-sim-trace 0\ntimeunit ns\n", true,
+                 "t.trace:1:17: ", "unsupported trace version 0");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_error("iommu-sim-trace 99999999999999999999\n", true,
                  "t.trace:1:17: ", "unsupported trace version");
@@ -891,17 +901,17 @@ START_TEST(test_err_bad_timeunit)
     expect_error("iommu-sim-trace 1\ntimeunit s\n", true, "t.trace:2:10: ",
                  "unknown time unit 's'; expected ps, ns, us or ms");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1\ntimeunit NS\n", true, "t.trace:2:10: ",
-                 "unknown time unit 'NS'");
+    expect_error("iommu-sim-trace 1\ntimeunit NS\n", true,
+                 "t.trace:2:10: ", "unknown time unit 'NS'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1\ntimeunit\n", true, "t.trace:2:9: ",
-                 "missing field <unit>");
+    expect_error("iommu-sim-trace 1\ntimeunit\n", true,
+                 "t.trace:2:9: ", "missing field <unit>");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
     expect_error("iommu-sim-trace 1\n1 read 0 0 0 1\n", true, "t.trace:2:1: ",
                  "bad header line '1'; expected 'timeunit ps|ns|us|ms'");
     sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
-    expect_error("iommu-sim-trace 1\n# c\n", true, "t.trace:3:1: ",
-                 "missing timeunit line");
+    expect_error("iommu-sim-trace 1\n# c\n", true,
+                 "t.trace:3:1: ", "missing timeunit line");
 }
 END_TEST
 
@@ -942,9 +952,9 @@ START_TEST(test_round_trip)
         x = splitmix(&seed);
         /* highest start address that does not wrap */
         uint64_t top = UINT64_MAX - (p->len - 1);
-        p->addr = (x % 7 == 0)          ? top
+        p->addr = (x % 7 == 0)        ? top
                   : top == UINT64_MAX ? splitmix(&seed)
-                                        : splitmix(&seed) % (top + 1);
+                                      : splitmix(&seed) % (top + 1);
         if (p->op == TRACE_MAP) {
             p->perm = (unsigned)(splitmix(&seed) & 7);
             p->present = splitmix(&seed) & 1;
@@ -986,9 +996,13 @@ START_TEST(test_writer_format_and_rejects)
 {
     char buf[512];
     FILE *f = fmemopen(buf, sizeof(buf), "w");
-    trace_record_t rec = {.op = TRACE_MAP, .time = 12500, .dev = 3,
-                          .pasid = 0x12, .addr = 0x7f0000000000ull,
-                          .len = 0x200000, .perm = TRACE_PERM_R | TRACE_PERM_X,
+    trace_record_t rec = {.op = TRACE_MAP,
+                          .time = 12500,
+                          .dev = 3,
+                          .pasid = 0x12,
+                          .addr = 0x7f0000000000ull,
+                          .len = 0x200000,
+                          .perm = TRACE_PERM_R | TRACE_PERM_X,
                           .present = true};
     trace_record_t bad;
 

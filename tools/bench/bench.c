@@ -66,7 +66,7 @@
  * suffix is non-NULL), unit, scale and precision.
  */
 void metric_init(metric_t *m, const char *prefix, const char *suffix,
-                        const char *unit, double scale, int decimals)
+                 const char *unit, double scale, int decimals)
 {
     snprintf(m->name, sizeof(m->name), "%s%s%s", prefix, suffix ? "." : "",
              suffix ? suffix : "");
@@ -125,9 +125,9 @@ void metric_print(const metric_t *m)
 {
     double lo, hi, med = metric_median(m, &lo, &hi);
     int d = m->decimals;
-    printf("%-36s median %10.*f %-12s (min %.*f, max %.*f, %u run%s)\n", m->name, d,
-           med / m->scale, m->unit, d, lo / m->scale, d, hi / m->scale, m->n,
-           m->n == 1 ? "" : "s");
+    printf("%-36s median %10.*f %-12s (min %.*f, max %.*f, %u run%s)\n",
+           m->name, d, med / m->scale, m->unit, d, lo / m->scale, d,
+           hi / m->scale, m->n, m->n == 1 ? "" : "s");
 }
 
 /*
@@ -208,7 +208,8 @@ static int engine_once(bench_ctx_t *ctx, uint64_t total, double *rate)
     sim_destroy(sim);
     if (l.failed || ran != total || dt <= 0) {
         fprintf(stderr,
-                "bench: engine.null_events ran %" PRIu64 " events of %" PRIu64 "%s\n",
+                "bench: engine.null_events ran %" PRIu64 " events of %" PRIu64
+                "%s\n",
                 ran, total, l.failed ? " (schedule failed)" : "");
         return -1;
     }
@@ -279,8 +280,8 @@ typedef struct e2e_run {
  * generator with `g`; host time is measured around platform_run only.
  * Returns 0, or -1 if the run failed or did not complete every DMA.
  */
-static int e2e_once(bench_ctx_t *ctx, const char *name, const trace_gen_cfg_t *g,
-                    e2e_run_t *out)
+static int e2e_once(bench_ctx_t *ctx, const char *name,
+                    const trace_gen_cfg_t *g, e2e_run_t *out)
 {
     platform_t *p = make_platform(&ctx->log);
     trace_gen_t *gen = p ? trace_gen_create(g, &ctx->log) : NULL;
@@ -296,11 +297,11 @@ static int e2e_once(bench_ctx_t *ctx, const char *name, const trace_gen_cfg_t *g
     platform_summarize(p, &out->s);
     trace_gen_destroy(gen);
     platform_destroy(p);
-    if (rc != PLATFORM_OK || out->s.dmas_done != g->dmas || out->s.faults_resolved == 0 ||
-        out->secs <= 0) {
+    if (rc != PLATFORM_OK || out->s.dmas_done != g->dmas ||
+        out->s.faults_resolved == 0 || out->secs <= 0) {
         fprintf(stderr,
-                "bench: %s: run status %d, %" PRIu64 " of %" PRIu64 " DMAs done, %" PRIu64
-                " faults resolved\n",
+                "bench: %s: run status %d, %" PRIu64 " of %" PRIu64
+                " DMAs done, %" PRIu64 " faults resolved\n",
                 name, rc, out->s.dmas_done, g->dmas, out->s.faults_resolved);
         return -1;
     }
@@ -314,8 +315,9 @@ static int e2e_once(bench_ctx_t *ctx, const char *name, const trace_gen_cfg_t *g
  * `new_page`. Reports faults resolved, DMAs and events per host second,
  * events per DMA, and the fault count (deterministic: min = max).
  */
-static int bench_e2e_common(bench_ctx_t *ctx, const char *name, sim_time_t interval,
-                            double new_page, metric_t *out, unsigned *nout)
+static int bench_e2e_common(bench_ctx_t *ctx, const char *name,
+                            sim_time_t interval, double new_page, metric_t *out,
+                            unsigned *nout)
 {
     trace_gen_cfg_t g;
     trace_gen_defaults(&g);
@@ -361,16 +363,19 @@ static int bench_e2e(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
  */
 static int bench_e2e_saturated(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
 {
-    return bench_e2e_common(ctx, "e2e.faults_saturated", 500 * SIM_NS, 0.1, out, nout);
+    return bench_e2e_common(ctx, "e2e.faults_saturated", 500 * SIM_NS, 0.1, out,
+                            nout);
 }
 
 /*
  * e2e.faults_only: every DMA touches a new page (all faults, no hits), a
  * DMA every 20 us (host not saturated): the cost of the fault path alone.
  */
-static int bench_e2e_faults_only(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
+static int bench_e2e_faults_only(bench_ctx_t *ctx, metric_t *out,
+                                 unsigned *nout)
 {
-    return bench_e2e_common(ctx, "e2e.faults_only", 20 * SIM_US, 1.0, out, nout);
+    return bench_e2e_common(ctx, "e2e.faults_only", 20 * SIM_US, 1.0, out,
+                            nout);
 }
 
 /* ------------------------------------------------ memory.replay_10m */
@@ -402,7 +407,8 @@ static int write_trace(bench_ctx_t *ctx, const char *path, uint64_t records)
     FILE *f = gen ? fopen(path, "w") : NULL;
     if (!f) {
         if (gen)
-            fprintf(stderr, "bench: cannot create %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "bench: cannot create %s: %s\n", path,
+                    strerror(errno));
         trace_gen_destroy(gen);
         return -1;
     }
@@ -422,7 +428,8 @@ static int write_trace(bench_ctx_t *ctx, const char *path, uint64_t records)
  * Body of the replay child: replay the trace file through a default
  * platform and send the figures to `fd`. Never returns.
  */
-static void replay_child(bench_ctx_t *ctx, const char *path, uint64_t records, int fd)
+static void replay_child(bench_ctx_t *ctx, const char *path, uint64_t records,
+                         int fd)
 {
     replay_msg_t m = {.status = -1, .start_rss_mib = self_peak_rss_mib()};
     trace_reader_t *r = trace_open(path, &ctx->log);
@@ -435,8 +442,8 @@ static void replay_child(bench_ctx_t *ctx, const char *path, uint64_t records, i
         platform_summary_t s;
         platform_summarize(p, &s);
         m.records = s.records;
-        if (rc == PLATFORM_OK && s.records == records && s.dmas_done == s.dmas &&
-            m.secs > 0)
+        if (rc == PLATFORM_OK && s.records == records &&
+            s.dmas_done == s.dmas && m.secs > 0)
             m.status = 0;
         else
             fprintf(stderr,
@@ -519,14 +526,16 @@ static int bench_replay(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
 
     const char *tmp = getenv("TMPDIR");
     char dir[4096], path[4200];
-    snprintf(dir, sizeof(dir), "%s/iommu-sim-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(dir, sizeof(dir), "%s/iommu-sim-bench.XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         fprintf(stderr, "bench: cannot create a directory in %s: %s\n",
                 tmp && *tmp ? tmp : "/tmp", strerror(errno));
         return -1;
     }
     snprintf(path, sizeof(path), "%s/replay.trace", dir);
-    fprintf(stderr, "bench: writing a %" PRIu64 "-record trace to %s\n", records, path);
+    fprintf(stderr, "bench: writing a %" PRIu64 "-record trace to %s\n",
+            records, path);
     int rc = write_trace(ctx, path, records);
     for (unsigned r = 0; !rc && r < ctx->repeat; r++) {
         replay_msg_t m;
@@ -549,9 +558,21 @@ static int bench_replay(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
 #define MAX_METRICS 5 /* virt.scale_*: 4 steps + the ratio */
 
 /* Positions of the benchmarks in the printed report. */
-enum { R_ENGINE, R_E2E, R_E2E_SAT, R_E2E_ONLY, R_PCIE_HIT, R_PCIE_FAULT,
-       R_IOMMU_XLATE, R_IOMMU_MEM, R_VIRT_NESTED, R_VIRT_DEVICES, R_VIRT_PASIDS,
-       R_REPLAY, NRESULTS };
+enum {
+    R_ENGINE,
+    R_E2E,
+    R_E2E_SAT,
+    R_E2E_ONLY,
+    R_PCIE_HIT,
+    R_PCIE_FAULT,
+    R_IOMMU_XLATE,
+    R_IOMMU_MEM,
+    R_VIRT_NESTED,
+    R_VIRT_DEVICES,
+    R_VIRT_PASIDS,
+    R_REPLAY,
+    NRESULTS
+};
 
 /* A benchmark: a name for --only and the function that runs it. */
 typedef struct bench {
@@ -597,7 +618,8 @@ static bool selected(const char *only, const char *name)
     if (!only)
         return true;
     size_t n = strlen(only);
-    return strcmp(only, name) == 0 || (strncmp(only, name, n) == 0 && name[n] == '.');
+    return strcmp(only, name) == 0 ||
+           (strncmp(only, name, n) == 0 && name[n] == '.');
 }
 
 /*
@@ -628,8 +650,9 @@ static void usage(FILE *out)
  * Print one target line: the median of metric `m` against the bound, with
  * "met" / "NOT met", or "not run".
  */
-static void target_line(const char *what, const result_t *res, const metric_t *m,
-                        double bound, bool at_least, const char *note)
+static void target_line(const char *what, const result_t *res,
+                        const metric_t *m, double bound, bool at_least,
+                        const char *note)
 {
     if (!res->ran || res->failed) {
         printf("  %-44s %s\n", what, res->failed ? "FAILED" : "not run");
@@ -637,8 +660,8 @@ static void target_line(const char *what, const result_t *res, const metric_t *m
     }
     double med = metric_median(m, NULL, NULL);
     bool met = at_least ? med >= bound : med < bound;
-    printf("  %-44s %10.*f %-12s %s%s\n", what, m->decimals, med / m->scale, m->unit,
-           met ? "met" : "NOT met", note);
+    printf("  %-44s %10.*f %-12s %s%s\n", what, m->decimals, med / m->scale,
+           m->unit, met ? "met" : "NOT met", note);
 }
 
 /*
@@ -670,7 +693,8 @@ int main(int argc, char **argv)
             char *end;
             errno = 0;
             unsigned long n = strtoul(v, &end, 10);
-            if (errno || end == v || *end || *v == '-' || n < 1 || n > MAX_REPEAT) {
+            if (errno || end == v || *end || *v == '-' || n < 1 ||
+                n > MAX_REPEAT) {
                 fprintf(stderr,
                         "bench: --repeat '%s': expected an integer "
                         "in 1..%d\n",
@@ -708,8 +732,8 @@ int main(int argc, char **argv)
         result_t *res = &results[b->order];
         if (!selected(only, b->name))
             continue;
-        fprintf(stderr, "bench: running %s (%u run%s)...\n", b->name, ctx.repeat,
-                ctx.repeat == 1 ? "" : "s");
+        fprintf(stderr, "bench: running %s (%u run%s)...\n", b->name,
+                ctx.repeat, ctx.repeat == 1 ? "" : "s");
         double t0 = now_s();
         res->ran = true;
         if (b->run(&ctx, res->m, &res->n)) {
@@ -721,7 +745,8 @@ int main(int argc, char **argv)
 
     printf("# iommu-sim bench (%s mode, %u repetition%s; host time, "
            "medians)\n",
-           ctx.quick ? "quick" : "full", ctx.repeat, ctx.repeat == 1 ? "" : "s");
+           ctx.quick ? "quick" : "full", ctx.repeat,
+           ctx.repeat == 1 ? "" : "s");
     for (unsigned k = 0; k < NRESULTS; k++) {
         const result_t *res = &results[k];
         for (unsigned i = 0; i < NBENCH; i++)
@@ -732,26 +757,28 @@ int main(int argc, char **argv)
         for (unsigned j = 0; j < res->n; j++)
             metric_print(&res->m[j]);
     }
-    printf("%-36s        %10.1f %-12s (this process, all benchmarks)\n", "bench.peak_rss",
-           self_peak_rss_mib(), "MiB");
+    printf("%-36s        %10.1f %-12s (this process, all benchmarks)\n",
+           "bench.peak_rss", self_peak_rss_mib(), "MiB");
 
     const char *qnote = ctx.quick ? " (quick sizes)" : "";
     printf("# targets (median vs bound)\n");
     target_line("engine.null_events >= 20 M events/s", &results[R_ENGINE],
-                &results[R_ENGINE].m[0], TARGET_ENGINE_EVENTS_PER_S, true, qnote);
+                &results[R_ENGINE].m[0], TARGET_ENGINE_EVENTS_PER_S, true,
+                qnote);
     target_line("e2e.faults >= 1 M faults/s (host time)", &results[R_E2E],
                 &results[R_E2E].m[0], TARGET_E2E_FAULTS_PER_S, true, qnote);
     target_line("pcie.atc_hit_dmas >= 20 M DMAs/s", &results[R_PCIE_HIT],
-                &results[R_PCIE_HIT].m[0], TARGET_PCIE_HIT_DMAS_PER_S, true, qnote);
+                &results[R_PCIE_HIT].m[0], TARGET_PCIE_HIT_DMAS_PER_S, true,
+                qnote);
     target_line("iommu.xlate.iotlb_hit >= 90 M/s", &results[R_IOMMU_XLATE],
                 &results[R_IOMMU_XLATE].m[0], TARGET_IOMMU_HIT_PER_S, true,
                 qnote);
     target_line("iommu.xlate.walk_4level_cold >= 20 M/s",
                 &results[R_IOMMU_XLATE], &results[R_IOMMU_XLATE].m[1],
                 TARGET_IOMMU_WALK_PER_S, true, qnote);
-    target_line("iommu.xlate.nested_4x4_cold >= 5 M/s",
-                &results[R_IOMMU_XLATE], &results[R_IOMMU_XLATE].m[2],
-                TARGET_IOMMU_NESTED_PER_S, true, qnote);
+    target_line("iommu.xlate.nested_4x4_cold >= 5 M/s", &results[R_IOMMU_XLATE],
+                &results[R_IOMMU_XLATE].m[2], TARGET_IOMMU_NESTED_PER_S, true,
+                qnote);
     target_line("virt.nested_faults >= 500 k faults/s (host)",
                 &results[R_VIRT_NESTED], &results[R_VIRT_NESTED].m[0],
                 TARGET_VIRT_FAULTS_PER_S, true, qnote);

@@ -78,8 +78,8 @@ static int rig_s1(rig_t *r, uint64_t pages)
     if (iommu_pt_init(&pt, iommu_memory(r->u), 4) ||
         iommu_pt_map_range(&pt, VA_BASE, 1ull << 32, pages << 12, RW, 12))
         return -1;
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_S1, .domain = 1, .s1 = pt,
-                             .pri = true};
+    iommu_pasid_entry_t e = {
+        .mode = IOMMU_MODE_S1, .domain = 1, .s1 = pt, .pri = true};
     return iommu_set_pasid(r->u, RID, PASID, &e) ? -1 : 0;
 }
 
@@ -98,9 +98,12 @@ static int rig_nested(rig_t *r, uint64_t pages)
         iommu_pt_init_guest(&s1, r->g, 4) ||
         iommu_pt_map_range(&s1, VA_BASE, gpa, pages << 12, RW, 12))
         return -1;
-    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_NESTED, .domain = 1,
-                             .s2_domain = 2, .s1 = s1,
-                             .s2 = *iommu_guest_s2(r->g), .pri = true};
+    iommu_pasid_entry_t e = {.mode = IOMMU_MODE_NESTED,
+                             .domain = 1,
+                             .s2_domain = 2,
+                             .s1 = s1,
+                             .s2 = *iommu_guest_s2(r->g),
+                             .pri = true};
     return iommu_set_pasid(r->u, RID, PASID, &e) ? -1 : 0;
 }
 
@@ -153,8 +156,7 @@ int bench_iommu_xlate(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
     metric_init(&out[2], "iommu.xlate", "nested_4x4_cold", "M xlate/s", 1e6, 2);
     metric_init(&out[3], "iommu.xlate", "walk_4level_cold.reads", "reads", 1,
                 2);
-    metric_init(&out[4], "iommu.xlate", "nested_4x4_cold.reads", "reads", 1,
-                2);
+    metric_init(&out[4], "iommu.xlate", "nested_4x4_cold.reads", "reads", 1, 2);
     *nout = 5;
     for (unsigned rep = 0; rep < ctx->repeat; rep++) {
         rig_t r;
@@ -163,8 +165,10 @@ int bench_iommu_xlate(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
                  xlate_loop(&r, n_hit, 15, true, &rate, &reads);
         rig_fini(&r);
         if (rc || reads != 0) {
-            fprintf(stderr, "bench: iommu.xlate.iotlb_hit: %.3f reads per "
-                            "translation (expected IOTLB hits only)\n", reads);
+            fprintf(stderr,
+                    "bench: iommu.xlate.iotlb_hit: %.3f reads per "
+                    "translation (expected IOTLB hits only)\n",
+                    reads);
             return -1;
         }
         metric_add(&out[0], rate);
@@ -207,8 +211,8 @@ int bench_iommu_memory(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
             return -1;
         }
         double t0 = now_s();
-        int rc = iommu_pt_map_range(&pt, VA_BASE, 1ull << 32, pages << 12, RW,
-                                    12);
+        int rc =
+            iommu_pt_map_range(&pt, VA_BASE, 1ull << 32, pages << 12, RW, 12);
         double dt = now_s() - t0;
         double tables = (double)iommu_mem_backed_frames(m) * 4096.0;
         double host = (double)iommu_mem_host_bytes(m);

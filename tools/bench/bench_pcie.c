@@ -29,9 +29,9 @@ typedef struct hit_load {
     sim_t *sim;
     pcie_dev_t *dev;
     uint64_t issued, target;
-    uint64_t pages;     /* working set, in pages (fits the ATC) */
-    bool write;         /* writes instead of reads */
-    sim_time_t mem;     /* memory access of a translated read */
+    uint64_t pages; /* working set, in pages (fits the ATC) */
+    bool write;     /* writes instead of reads */
+    sim_time_t mem; /* memory access of a translated read */
     bool failed;
 } hit_load_t;
 
@@ -71,16 +71,25 @@ static void hit_rc(void *opaque, const pcie_msg_t *m)
 {
     hit_load_t *l = opaque;
     if (m->type == PCIE_MSG_ATS_REQ) {
-        pcie_msg_t c = {.type = PCIE_MSG_ATS_CPL, .code = PCIE_CPL_SC,
-                        .perm = PCIE_F_R | PCIE_F_W, .size_shift = 12,
-                        .rid = m->rid, .tag = m->tag, .pasid = m->pasid,
-                        .addr = m->addr, .xaddr = m->addr,
+        pcie_msg_t c = {.type = PCIE_MSG_ATS_CPL,
+                        .code = PCIE_CPL_SC,
+                        .perm = PCIE_F_R | PCIE_F_W,
+                        .size_shift = 12,
+                        .rid = m->rid,
+                        .tag = m->tag,
+                        .pasid = m->pasid,
+                        .addr = m->addr,
+                        .xaddr = m->addr,
                         .cookie = m->cookie};
         pcie_dev_send_down(l->dev, &c);
     } else if (m->type == PCIE_MSG_MEM_RD) {
-        pcie_msg_t c = {.type = PCIE_MSG_MEM_CPL, .code = PCIE_CPL_SC,
-                        .rid = m->rid, .tag = m->tag, .len = m->len,
-                        .addr = m->addr, .cookie = m->cookie};
+        pcie_msg_t c = {.type = PCIE_MSG_MEM_CPL,
+                        .code = PCIE_CPL_SC,
+                        .rid = m->rid,
+                        .tag = m->tag,
+                        .len = m->len,
+                        .addr = m->addr,
+                        .cookie = m->cookie};
         pcie_dev_send_down_at(l->dev, &c, sim_now(l->sim) + l->mem);
     }
 }
@@ -104,8 +113,8 @@ static int hit_once(bench_ctx_t *ctx, uint64_t total, bool write,
     memset(&dc, 0, sizeof(dc));
     memset(&lc, 0, sizeof(lc));
     sim_config_t *cfg = sim_config_create(&ctx->log);
-    if (!cfg || sim_config_register(cfg, pcie_dev_params, pcie_dev_nparams,
-                                    &dc) ||
+    if (!cfg ||
+        sim_config_register(cfg, pcie_dev_params, pcie_dev_nparams, &dc) ||
         sim_config_register(cfg, pcie_link_params, pcie_link_nparams, &lc)) {
         sim_config_destroy(cfg);
         return -1;
@@ -147,8 +156,9 @@ static int hit_once(bench_ctx_t *ctx, uint64_t total, bool write,
     sim_stats_destroy(st);
     sim_destroy(sim);
     if (l.failed || out->dmas != total || out->secs <= 0) {
-        fprintf(stderr, "bench: pcie.atc_hit_dmas: %" PRIu64 " of %" PRIu64
-                        " DMAs done%s\n",
+        fprintf(stderr,
+                "bench: pcie.atc_hit_dmas: %" PRIu64 " of %" PRIu64
+                " DMAs done%s\n",
                 out->dmas, total, l.failed ? " (a DMA failed)" : "");
         return -1;
     }

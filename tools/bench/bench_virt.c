@@ -74,8 +74,9 @@ static platform_t *make_virt_platform(sim_log_t *log, unsigned ndev)
     snprintf(vm_devices, sizeof(vm_devices), "vm.devices=%u", ndev);
     sim_config_t *cfg = sim_config_create(log);
     platform_t *p = NULL;
-    if (cfg && !platform_register(cfg, &pc) && !sim_config_set(cfg, dev_count) &&
-        !sim_config_set(cfg, vm_devices) && !platform_check(&pc, log))
+    if (cfg && !platform_register(cfg, &pc) &&
+        !sim_config_set(cfg, dev_count) && !sim_config_set(cfg, vm_devices) &&
+        !platform_check(&pc, log))
         p = platform_create(&pc, log);
     sim_config_destroy(cfg);
     return p;
@@ -131,8 +132,8 @@ static int virt_once(bench_ctx_t *ctx, const char *name, unsigned ndev,
     if (rc != PLATFORM_OK || out->s.dmas_done != g->dmas ||
         out->s.faults_resolved != g->dmas || out->secs <= 0) {
         fprintf(stderr,
-                "bench: %s: run status %d, %" PRIu64 " of %" PRIu64 " DMAs done, %" PRIu64
-                " faults resolved\n",
+                "bench: %s: run status %d, %" PRIu64 " of %" PRIu64
+                " DMAs done, %" PRIu64 " faults resolved\n",
                 name, rc, out->s.dmas_done, g->dmas, out->s.faults_resolved);
         return -1;
     }
@@ -179,14 +180,14 @@ int bench_virt_nested_faults(bench_ctx_t *ctx, metric_t *out, unsigned *nout)
  * so a drift of the host's speed hits them alike.
  */
 static int bench_virt_scale(bench_ctx_t *ctx, const char *name, bool devices,
-                            const unsigned *steps, unsigned nsteps, metric_t *out,
-                            unsigned *nout)
+                            const unsigned *steps, unsigned nsteps,
+                            metric_t *out, unsigned *nout)
 {
     uint64_t dmas = ctx->quick ? VIRT_DMAS_QUICK : VIRT_DMAS;
     for (unsigned k = 0; k < nsteps; k++) {
         char suffix[32];
-        snprintf(suffix, sizeof(suffix), "%s%u", devices ? "devices_" : "pasids_",
-                 steps[k]);
+        snprintf(suffix, sizeof(suffix), "%s%u",
+                 devices ? "devices_" : "pasids_", steps[k]);
         metric_init(&out[k], name, suffix, "ns/fault", 1, 0);
     }
     metric_init(&out[nsteps], name, "max_over_min", "ratio", 1, 3);

@@ -172,8 +172,8 @@ int main(int argc, char **argv)
     }
 
     sim_log_t log;
-    sim_log_init(&log, quiet ? SIM_LOG_ERROR : SIM_LOG_WARN,
-                 sim_log_sink_file, stderr);
+    sim_log_init(&log, quiet ? SIM_LOG_ERROR : SIM_LOG_WARN, sim_log_sink_file,
+                 stderr);
     int status = EXIT_USAGE;
     platform_cfg_t pc;
     memset(&pc, 0, sizeof(pc));
@@ -217,10 +217,10 @@ int main(int argc, char **argv)
     if (ntraces == 0) {
         builtin = fmemopen((void *)iommusim_default_scenario,
                            iommusim_default_scenario_len, "r");
-        readers[0] = builtin ? trace_open_stream(builtin,
-                                                 "default.trace (bundled)",
-                                                 &log)
-                             : NULL;
+        readers[0] =
+            builtin
+                ? trace_open_stream(builtin, "default.trace (bundled)", &log)
+                : NULL;
         if (!readers[0])
             goto out;
         srcs[0] = (platform_source_t){reader_next, readers[0],
@@ -231,8 +231,8 @@ int main(int argc, char **argv)
         readers[i] = trace_open(argv[optind + (int)i], &log);
         if (!readers[i])
             goto out;
-        srcs[i] = (platform_source_t){reader_next, readers[i],
-                                      argv[optind + (int)i]};
+        srcs[i] =
+            (platform_source_t){reader_next, readers[i], argv[optind + (int)i]};
         nsrcs = i + 1;
     }
     int rc = make_dirs(outdir);

@@ -18,16 +18,18 @@ static const sim_param_t run_params[] = {
      offsetof(platform_cfg_t, run.seed)},
     {"run", "max_time", SIM_PARAM_TIME, "0", 0, 1.8e10, "ns",
      "stop the simulation at this simulated time (0: run until all DMAs are "
-     "done)", NULL, offsetof(platform_cfg_t, run.max_time)},
+     "done)",
+     NULL, offsetof(platform_cfg_t, run.max_time)},
     {"run", "epoch", SIM_PARAM_TIME, "100us", 0, 1.8e10, "ns",
      "time-series epoch of timeseries.csv (queue occupancy, faults, DMAs per "
-     "epoch); 0: no time series", NULL, offsetof(platform_cfg_t, run.epoch)},
+     "epoch); 0: no time series",
+     NULL, offsetof(platform_cfg_t, run.epoch)},
 };
 
 int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
 {
-    int rc = sim_config_register(cfg, pcie_dev_params, pcie_dev_nparams,
-                                 &pc->dev);
+    int rc =
+        sim_config_register(cfg, pcie_dev_params, pcie_dev_nparams, &pc->dev);
     if (!rc)
         rc = sim_config_register(cfg, pcie_link_params, pcie_link_nparams,
                                  &pc->link);
@@ -40,18 +42,17 @@ int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
         rc = sim_config_register(cfg, ioasid_vm_params, ioasid_vm_nparams,
                                  &pc->virt);
     if (!rc)
-        rc = sim_config_register(cfg, ioasid_fault_params,
-                                 ioasid_fault_nparams, &pc->virt);
+        rc = sim_config_register(cfg, ioasid_fault_params, ioasid_fault_nparams,
+                                 &pc->virt);
     if (!rc)
         rc = sim_config_register(cfg, ioasid_vmm_params, ioasid_vmm_nparams,
                                  &pc->virt);
     if (!rc)
-        rc = sim_config_register(cfg, ioasid_guest_params,
-                                 ioasid_guest_nparams, &pc->virt);
+        rc = sim_config_register(cfg, ioasid_guest_params, ioasid_guest_nparams,
+                                 &pc->virt);
     if (!rc)
-        rc = sim_config_register(cfg, run_params,
-                                 sizeof(run_params) / sizeof(run_params[0]),
-                                 pc);
+        rc = sim_config_register(
+            cfg, run_params, sizeof(run_params) / sizeof(run_params[0]), pc);
     return rc;
 }
 
@@ -75,8 +76,9 @@ int platform_check(platform_cfg_t *pc, sim_log_t *log)
     }
     if (pc->virt.devices > d->count) {
         sim_logf(log, SIM_LOG_ERROR,
-                 "vm.devices = %" PRIu64 " is more than device.count = %"
-                 PRIu64, pc->virt.devices, d->count);
+                 "vm.devices = %" PRIu64
+                 " is more than device.count = %" PRIu64,
+                 pc->virt.devices, d->count);
         return -EINVAL;
     }
     if (pc->virt.memory & (IOMMU_PAGE_SIZE - 1)) {
@@ -90,7 +92,9 @@ int platform_check(platform_cfg_t *pc, sim_log_t *log)
 
 /* The platform's own statistics, in the order of stats.txt. */
 #define PS(kind, name, desc, unit, field)                                      \
-    {SIM_STAT_##kind, name, desc, unit, offsetof(platform_t, s.field)}
+    {                                                                          \
+        SIM_STAT_##kind, name, desc, unit, offsetof(platform_t, s.field)       \
+    }
 static const sim_stat_def_t platform_stat_defs[] = {
     PS(COUNTER, "trace.records", "records replayed", "records", records),
     PS(COUNTER, "trace.maps", "map records", "records", maps),
@@ -113,7 +117,8 @@ static const sim_stat_def_t platform_stat_defs[] = {
        "requests", pr_auto),
     PS(SCALAR, "pri.dropped",
        "page requests dropped with no response (hardware or discarded "
-       "partial)", "requests", pr_dropped),
+       "partial)",
+       "requests", pr_dropped),
     PS(SCALAR, "pri.in_flight", "page requests not yet answered at the end",
        "requests", pr_in_flight),
 };
@@ -132,10 +137,9 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     if (!p->sim || !p->stats)
         goto oom;
     sim_stats_set_log(p->stats, log);
-    if (sim_stats_register(p->stats, platform_stat_defs,
-                           sizeof(platform_stat_defs) /
-                               sizeof(platform_stat_defs[0]),
-                           p))
+    if (sim_stats_register(
+            p->stats, platform_stat_defs,
+            sizeof(platform_stat_defs) / sizeof(platform_stat_defs[0]), p))
         goto oom;
     p->faults = sim_spans_create(p->stats, "fault", platform_stage_names,
                                  platform_stage_descs, PLATFORM_STAGE_COUNT);

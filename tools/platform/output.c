@@ -32,8 +32,8 @@ void platform_summarize(platform_t *p, platform_summary_t *o)
     o->pr_auto_responded = q.auto_responded;
     o->pr_dropped = q.dropped + h.partial_discarded;
     uint64_t settled = o->pr_responded + o->pr_auto_responded + o->pr_dropped;
-    o->pr_in_flight = o->page_requests > settled ? o->page_requests - settled
-                                                 : 0;
+    o->pr_in_flight =
+        o->page_requests > settled ? o->page_requests - settled : 0;
     sim_counter_t *closed = sim_stats_find_counter(p->stats, "fault.closed");
     sim_counter_t *failed = sim_stats_find_counter(p->stats, "fault.failed");
     sim_hist_t *e2e = sim_stats_find_hist(p->stats, "fault.e2e");
@@ -65,13 +65,15 @@ static void print_time(FILE *out, double ps)
 
 void platform_print_summary(const platform_summary_t *s, FILE *out)
 {
-    fprintf(out, "records %" PRIu64 ", DMAs %" PRIu64 " (done %" PRIu64
-                 ", failed %" PRIu64 "), simulated time ",
+    fprintf(out,
+            "records %" PRIu64 ", DMAs %" PRIu64 " (done %" PRIu64
+            ", failed %" PRIu64 "), simulated time ",
             s->records, s->dmas, s->dmas_done, s->dmas_failed);
     print_time(out, (double)s->sim_time);
-    fprintf(out, "\npage requests %" PRIu64 ": responded %" PRIu64
-                 ", auto-responded %" PRIu64 ", dropped %" PRIu64
-                 ", in flight %" PRIu64 "\n",
+    fprintf(out,
+            "\npage requests %" PRIu64 ": responded %" PRIu64
+            ", auto-responded %" PRIu64 ", dropped %" PRIu64
+            ", in flight %" PRIu64 "\n",
             s->page_requests, s->pr_responded, s->pr_auto_responded,
             s->pr_dropped, s->pr_in_flight);
     fprintf(out, "faults resolved %" PRIu64 ", failed %" PRIu64 "\n",
@@ -110,8 +112,9 @@ static void finish_stats(platform_t *p)
 static void latency_row(FILE *f, const char *name, const sim_hist_t *h)
 {
     double ns = 1e3;
-    fprintf(f, "%-14s %10" PRIu64 " %12.3f %12.3f %12.3f %12.3f %12.3f "
-               "%12.3f %12.3f\n",
+    fprintf(f,
+            "%-14s %10" PRIu64 " %12.3f %12.3f %12.3f %12.3f %12.3f "
+            "%12.3f %12.3f\n",
             name, h->count, sim_hist_mean(h) / ns, sim_hist_stdev(h) / ns,
             (double)sim_hist_percentile(h, 50) / ns,
             (double)sim_hist_percentile(h, 90) / ns,
@@ -127,8 +130,7 @@ static int write_latency(platform_t *p, FILE *f)
             "count", "mean", "stdev", "p50", "p90", "p99", "p99.9", "max");
     char name[96];
     for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
-        snprintf(name, sizeof(name), "fault.stage.%s",
-                 platform_stage_names[k]);
+        snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
         const sim_hist_t *h = sim_stats_find_hist(p->stats, name);
         if (h)
             latency_row(f, platform_stage_names[k], h);

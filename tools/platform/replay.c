@@ -13,11 +13,12 @@
 #include "tools/platform/replay.h"
 #include "tools/platform/state.h"
 
-static void input_error(platform_t *p, const platform_src_state_t *s, const char *fmt,
-                        ...) __attribute__((format(printf, 3, 4)));
+static void input_error(platform_t *p, const platform_src_state_t *s,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void input_error(platform_t *p, const platform_src_state_t *s, const char *fmt,
-                        ...)
+static void input_error(platform_t *p, const platform_src_state_t *s,
+                        const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -31,8 +32,8 @@ static void input_error(platform_t *p, const platform_src_state_t *s, const char
 }
 
 /* Check that [addr, addr+len) fits the input address width. */
-static bool fits_width(platform_t *p, const platform_src_state_t *s, uint64_t addr,
-                       uint64_t len)
+static bool fits_width(platform_t *p, const platform_src_state_t *s,
+                       uint64_t addr, uint64_t len)
 {
     unsigned bits = iommu_pt_va_bits(p->cfg.iommu.levels);
     uint64_t limit = 1ull << bits;
@@ -49,7 +50,8 @@ static bool fits_width(platform_t *p, const platform_src_state_t *s, uint64_t ad
 
 static void unknown_pasid(platform_t *p, const platform_src_state_t *s)
 {
-    input_error(p, s, "unknown PASID %" PRIu32 " for device %" PRIu32
+    input_error(p, s,
+                "unknown PASID %" PRIu32 " for device %" PRIu32
                 ": no map record set up its address space",
                 s->rec.pasid, s->rec.dev);
 }
@@ -75,16 +77,22 @@ static void map_error(platform_t *p, const platform_src_state_t *s, int rc)
 {
     const trace_record_t *r = &s->rec;
     if (rc == -EEXIST)
-        input_error(p, s, "map 0x%" PRIx64 "+0x%" PRIx64
+        input_error(p, s,
+                    "map 0x%" PRIx64 "+0x%" PRIx64
                     " overlaps an existing mapping of device %" PRIu32
-                    " PASID %" PRIu32, r->addr, r->len, r->dev, r->pasid);
+                    " PASID %" PRIu32,
+                    r->addr, r->len, r->dev, r->pasid);
     else if (rc == -EINVAL)
-        input_error(p, s, "%s address and length must be multiples of 4096 "
+        input_error(p, s,
+                    "%s address and length must be multiples of 4096 "
                     "and must not split a huge page (got 0x%" PRIx64
-                    "+0x%" PRIx64 ")", trace_op_name(r->op), r->addr, r->len);
+                    "+0x%" PRIx64 ")",
+                    trace_op_name(r->op), r->addr, r->len);
     else if (rc == -ENOSPC)
-        input_error(p, s, "map 0x%" PRIx64 "+0x%" PRIx64 ": the guest's memory "
-                    "is full (vm.memory)", r->addr, r->len);
+        input_error(p, s,
+                    "map 0x%" PRIx64 "+0x%" PRIx64 ": the guest's memory "
+                    "is full (vm.memory)",
+                    r->addr, r->len);
     else if (rc == -ENOENT)
         unknown_pasid(p, s);
     else if (rc)
@@ -93,14 +101,15 @@ static void map_error(platform_t *p, const platform_src_state_t *s, int rc)
 
 /* A record for a device assigned to the VM: its PASIDs are guest
  * processes. */
-static void apply_vm(platform_t *p, const platform_src_state_t *s, pcie_dev_t *dev)
+static void apply_vm(platform_t *p, const platform_src_state_t *s,
+                     pcie_dev_t *dev)
 {
     const trace_record_t *r = &s->rec;
     switch (r->op) {
     case TRACE_MAP:
-        map_error(p, s, ioasid_virt_map(p->vm, r->dev, r->pasid, r->addr,
-                                        r->len, trace_perm(r->perm),
-                                        r->present));
+        map_error(p, s,
+                  ioasid_virt_map(p->vm, r->dev, r->pasid, r->addr, r->len,
+                                  trace_perm(r->perm), r->present));
         return;
     case TRACE_UNMAP:
         map_error(p, s,
@@ -128,7 +137,8 @@ static void apply_vm(platform_t *p, const platform_src_state_t *s, pcie_dev_t *d
 
 /* A record for a host device: each (device, PASID) is a host process
  * (native SVA). */
-static void apply_native(platform_t *p, const platform_src_state_t *s, pcie_dev_t *dev)
+static void apply_native(platform_t *p, const platform_src_state_t *s,
+                         pcie_dev_t *dev)
 {
     const trace_record_t *r = &s->rec;
     uint16_t rid = pcie_dev_rid(dev);
@@ -146,8 +156,9 @@ static void apply_native(platform_t *p, const platform_src_state_t *s, pcie_dev_
                 return;
             }
         }
-        map_error(p, s, ioasid_mm_map(mm, r->addr, r->len, trace_perm(r->perm),
-                                      r->present));
+        map_error(p, s,
+                  ioasid_mm_map(mm, r->addr, r->len, trace_perm(r->perm),
+                                r->present));
         return;
     case TRACE_UNMAP:
         map_error(p, s, ioasid_mm_unmap(mm, r->addr, r->len));
@@ -179,11 +190,19 @@ static void apply(platform_t *p, platform_src_state_t *s)
     if (r->op != TRACE_DETACH && !fits_width(p, s, r->addr, r->len))
         return;
     switch (r->op) {
-    case TRACE_MAP: p->s.maps->value++; break;
-    case TRACE_UNMAP: p->s.unmaps->value++; break;
-    case TRACE_DETACH: p->s.detaches->value++; break;
+    case TRACE_MAP:
+        p->s.maps->value++;
+        break;
+    case TRACE_UNMAP:
+        p->s.unmaps->value++;
+        break;
+    case TRACE_DETACH:
+        p->s.detaches->value++;
+        break;
     case TRACE_READ:
-    case TRACE_WRITE: p->s.dmas->value++; break;
+    case TRACE_WRITE:
+        p->s.dmas->value++;
+        break;
     }
     if (p->vm && r->dev < p->cfg.virt.devices)
         apply_vm(p, s, p->devs[r->dev]);
@@ -257,8 +276,8 @@ int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
         if (p->vm)
             ioasid_virt_start(p->vm);
         unsigned errors = p->log ? p->log->errors : 0;
-        sim_run(p->sim, p->cfg.run.max_time ? p->cfg.run.max_time
-                                            : SIM_TIME_MAX);
+        sim_run(p->sim,
+                p->cfg.run.max_time ? p->cfg.run.max_time : SIM_TIME_MAX);
         if (p->status == PLATFORM_OK && p->log && p->log->errors > errors)
             p->status = PLATFORM_SIM_ERROR;
     }

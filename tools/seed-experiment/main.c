@@ -117,7 +117,8 @@ static int run_one(const char *outdir, const char *routing, const char *pt,
     platform_summarize(p, &res->sum);
     for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
         char n[96];
-        snprintf(n, sizeof(n), "fault.stage.%s.contrib", platform_stage_names[k]);
+        snprintf(n, sizeof(n), "fault.stage.%s.contrib",
+                 platform_stage_names[k]);
         double *c = sim_stats_find_scalar(platform_stats(p), n);
         res->stage_mean[k] = c ? *c : 0;
     }
@@ -137,8 +138,10 @@ static void print_table(FILE *out, const result_t *r, unsigned n)
                 r[i].name, (double)r[i].sum.e2e_p50 / 1e6,
                 (double)r[i].sum.e2e_p99 / 1e6, r[i].sum.e2e_mean / 1e6,
                 r[i].sum.faults_per_sec, r[i].sum.faults_resolved);
-    fprintf(out, "\nper-stage contribution to the mean (us), and the "
-                 "difference from %s:\n", r[0].name);
+    fprintf(out,
+            "\nper-stage contribution to the mean (us), and the "
+            "difference from %s:\n",
+            r[0].name);
     fprintf(out, "%-12s", "stage");
     for (unsigned i = 0; i < n; i++)
         fprintf(out, " %17s", r[i].name);
@@ -211,8 +214,10 @@ int main(int argc, char **argv)
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 0);
             if (errno || *end || optarg[0] == '-' || !*optarg) {
-                fprintf(stderr, "seed-experiment: %s '%s': expected an "
-                                "unsigned integer\n", argv[optind - 1], optarg);
+                fprintf(stderr,
+                        "seed-experiment: %s '%s': expected an "
+                        "unsigned integer\n",
+                        argv[optind - 1], optarg);
                 return 2;
             }
             if (c == 'n')
@@ -246,8 +251,10 @@ int main(int argc, char **argv)
                     argv[optind - 1]);
             return 2;
         default:
-            fprintf(stderr, "seed-experiment: unknown option '%s' (see "
-                            "--help)\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "seed-experiment: unknown option '%s' (see "
+                    "--help)\n",
+                    argv[optind - 1]);
             return 2;
         }
     }

@@ -119,13 +119,20 @@ int main(int argc, char **argv)
                 if (v > UINT32_MAX)
                     return bad(opt, optarg, "too large");
             }
-            if (c == 'd') cfg.devices = (unsigned)v;
-            if (c == 'p') cfg.pasids = (unsigned)v;
-            if (c == 'n') cfg.dmas = v;
-            if (c == 'r') cfg.region = v;
-            if (c == 'w') cfg.reuse_window = (unsigned)v;
-            if (c == 'l') cfg.dma_len = (uint32_t)v;
-            if (c == 's') cfg.seed = v;
+            if (c == 'd')
+                cfg.devices = (unsigned)v;
+            if (c == 'p')
+                cfg.pasids = (unsigned)v;
+            if (c == 'n')
+                cfg.dmas = v;
+            if (c == 'r')
+                cfg.region = v;
+            if (c == 'w')
+                cfg.reuse_window = (unsigned)v;
+            if (c == 'l')
+                cfg.dma_len = (uint32_t)v;
+            if (c == 's')
+                cfg.seed = v;
             break;
         case 'P':
             cfg.present = true;

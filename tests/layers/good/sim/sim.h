@@ -1,3 +1,3 @@
 /* umbrella */
-#include "sim/time.h"
 #include "sim/log.h"
+#include "sim/time.h"

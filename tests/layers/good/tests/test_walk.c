@@ -1,3 +1,3 @@
-#include "tools/platform/platform.h"
 #include "iommu/walk.h"
 #include "sim/log.c"
+#include "tools/platform/platform.h"

@@ -1,2 +1,2 @@
-#include "tools/platform/platform.h"
 #include "sim/sim.h"
+#include "tools/platform/platform.h"
