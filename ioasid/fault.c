@@ -213,7 +213,8 @@ void ioasid_fault_respond(ioasid_fault_t *f, ioasid_fault_rec_t *rec,
                           void *opaque)
 {
     f->s.responses->value++;
-    if (rec->id == 0 || rec->id != id || rec->state != IOASID_FAULT_GUEST ||
+    if (rec->id == 0 || rec->id != id ||
+        (rec->state != IOASID_FAULT_GUEST && rec->state != IOASID_FAULT_READ) ||
         !rec->g) {
         /* Answered already (detach) or never pending: EINVAL, counted. */
         f->s.resp_unknown->value++;
@@ -273,7 +274,9 @@ static const sim_stat_def_t fault_stats[] = {
        "groups that found the fault ring full (answered per "
        "ioasid.ring_overflow)",
        "groups"),
-    FC(signals, "ioasid.eventfd.signals", "eventfd signals that woke the VMM",
+    FC(signals, "ioasid.eventfd.signals",
+       "eventfd writes that made the counter non-zero (a wake-up "
+       "if the reader sleeps)",
        "signals"),
     FC(coalesced, "ioasid.eventfd.coalesced",
        "eventfd signals merged into a pending one", "signals"),

@@ -87,9 +87,10 @@ void ioasid_fault_read_done(ioasid_fault_t *f);
 
 /*
  * Complete rec with the cookie id the reader saw and code (the write()
- * of a response). A fault no longer pending (answered by a detach, or
- * twice) is counted ioasid.resp_unknown, not obeyed; otherwise the host's
- * response step submits the page response (Response Failure becomes
+ * of a response), whether the reader delivered it to the guest or
+ * answered it itself (a full guest queue). A fault no longer pending (answered
+ * by a detach, or twice) is counted ioasid.resp_unknown, not obeyed; otherwise
+ * the host's response step submits the page response (Response Failure becomes
  * Invalid) and closes vmm_exit. Frees rec; done(opaque) runs when the
  * host has submitted the response (at once for an unknown cookie).
  */

@@ -25,8 +25,9 @@
 
 struct ioasid_gq {
     ioasid_fault_rec_t *head, *tail;
-    size_t n;
+    size_t n;         /* entries (page requests) in the queue */
     bool busy;        /* the handler thread runs (or its IRQ is coming) */
+    bool pro;         /* overflowed (VT-d PRS.PRO): refuse until drained */
     sim_gauge_t *occ; /* entries waiting */
 };
 
@@ -103,6 +104,12 @@ const sim_param_t ioasid_guest_params[] = {
      "guest I/O TLB invalidation: MMIO exit + cache-invalidate ioctl, "
      "before the host's queue ([I]: 15 us with the host QI)",
      NULL, F(inv)},
+    {"guest", "queue_depth", SIM_PARAM_UINT, "2048", 2, 1u << 20, "entries",
+     "entries of each guest page request queue (vIOMMU PRQ, virtual PRI), "
+     "one kept unused as full (QEMU hw/i386/intel_iommu.c "
+     "vtd_pri_request_page; 2048: Linux PRQ_ORDER 4, "
+     "drivers/iommu/intel/prq.c)",
+     NULL, F(queue_depth)},
     {"guest", "respond", SIM_PARAM_DIST, "500", 0, 0, "ns",
      "guest driver builds the page response and writes the queue tail ([I])",
      NULL, F(respond)},
@@ -119,8 +126,8 @@ static int gq_init(ioasid_gq_t *q, sim_stats_t *st, const char *name)
     char n[96];
     snprintf(n, sizeof(n), "%s.occupancy", name);
     q->occ = sim_stats_gauge(st, n,
-                             "guest queue entries waiting for the "
-                             "guest handler",
+                             "guest queue entries (page requests) "
+                             "waiting for the guest handler",
                              "entries");
     return q->occ ? 0 : -ENOMEM;
 }
@@ -167,13 +174,16 @@ static void gq_next(ioasid_guest_t *g, ioasid_gq_t *q)
 {
     ioasid_fault_rec_t *rec = q->head;
     if (!rec) {
+        /* Drained: the guest driver clears PRO once head == tail (Linux
+         * drivers/iommu/intel/prq.c: prq_event_thread). */
         q->busy = false;
+        q->pro = false;
         return;
     }
     q->head = rec->next;
     if (!q->head)
         q->tail = NULL;
-    q->n--;
+    q->n -= rec->pages;
     rec->next = NULL;
     sim_gauge_set(q->occ, sim_now(g->sim), (double)q->n);
     sim_time_t t = 0;
@@ -188,10 +198,18 @@ static void ev_gq_irq(sim_t *sim, void *opaque, uint64_t arg)
     gq_next(opaque, sim_arg_ptr(arg));
 }
 
-void ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
-                          ioasid_fault_rec_t *rec)
+int ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
+                         ioasid_fault_rec_t *rec)
 {
     sim_time_t now = sim_now(g->sim);
+    /* QEMU hw/i386/intel_iommu.c vtd_pri_request_page: with PRO set, or
+     * when the new tail would equal the head ((tail + 1) % size == head,
+     * one entry unused), the request is refused with ENOSPC and PRO set
+     * (VT-d 7.5); a group is refused if all its requests do not fit. */
+    if (q->pro || q->n + rec->pages > g->cfg.queue_depth - 1) {
+        q->pro = true;
+        return -ENOSPC;
+    }
     rec->state = IOASID_FAULT_GUEST;
     rec->next = NULL;
     if (q->tail)
@@ -199,10 +217,10 @@ void ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
     else
         q->head = rec;
     q->tail = rec;
-    q->n++;
+    q->n += rec->pages;
     sim_gauge_set(q->occ, now, (double)q->n);
     if (q->busy)
-        return; /* the thread is running and will find it */
+        return 0; /* the thread is running and will find it */
     q->busy = true;
     sim_time_t d = sim_dist_draw(&g->cfg.irq, g->rng);
     if (sim_server_busy(g->vcpus) == 0) {
@@ -211,6 +229,7 @@ void ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
         d += sim_dist_draw(&g->cfg.halt_wake, g->rng);
     }
     sim_schedule(g->sim, d, ev_gq_irq, g, sim_ptr_arg(q));
+    return 0;
 }
 
 /* ---------------------------------------------------------- guest mm */

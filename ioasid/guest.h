@@ -72,9 +72,12 @@ void ioasid_guest_set_memory(ioasid_guest_t *g, uint64_t base, uint64_t end);
 /* A fresh guest page (a GPA), or 0 when guest memory is full. */
 uint64_t ioasid_guest_gpa_alloc(ioasid_guest_t *g);
 
-/* A routed record enters queue q (the VMM's injection is done). */
-void ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
-                          ioasid_fault_rec_t *rec);
+/* A routed record enters queue q (the VMM's injection is done): 0, or
+ * -ENOSPC when q is full or overflowed (guest.queue_depth, one entry
+ * unused; refused until the guest's handler drains it, VT-d PRS.PRO), and
+ * rec stays the caller's. */
+int ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
+                         ioasid_fault_rec_t *rec);
 
 /* The response port: the guest driver wrote the page response of rec
  * (cookie id, code) to the vIOMMU, which traps. The vCPU that wrote it

@@ -31,10 +31,13 @@
  * IOMMU's invalidation queue: VT-d a page group response descriptor
  * followed by a wait descriptor (prq.c: intel_iommu_page_response,
  * qi_submit_sync); SMMUv3 CMD_PRI_RESP alone (arm_smmu_page_response:
- * "Don't send a SYNC, it doesn't do anything for RESUME or PRI_RESP"). A
- * worker is free once the descriptors are submitted (Linux spins in
- * qi_submit_sync until the wait completes; the model does not hold the
- * worker for it).
+ * "Don't send a SYNC, it doesn't do anything for RESUME or PRI_RESP").
+ * The workers are Linux's unbound workqueue (io-pgfault.c:
+ * iopf_queue_alloc, alloc_workqueue(..., WQ_UNBOUND, 0)): one per host CPU
+ * (host.cpus) unless host.iopf_workers says otherwise. On VT-d a worker
+ * stays busy until the wait descriptor of its response completes (Linux
+ * spins in qi_submit_sync, intel/dmar.c); on SMMUv3 it is free once the
+ * command is submitted.
  *
  * Stall events (SMMUv3 stall model; arm-smmu-v3.c: arm_smmu_handle_evt,
  * arm_smmu_page_response) come through the event queue with their own
@@ -92,6 +95,8 @@ struct ioasid_host {
     hq_reader_t prq, evq;
     ioasid_iopf_fault_t *partials; /* newest first */
 
+    bool in_worker;    /* a worker's work function is running */
+    bool worker_waits; /* ... and it submitted a response with a wait */
     uint64_t requests_responded, in_flight;
     ioasid_host_mm_stats_t mm;
     struct {
@@ -104,6 +109,8 @@ struct ioasid_host {
     } s;
 };
 
+static const char *const nested_names[] = {"linux", "classify", NULL};
+
 const sim_param_t ioasid_host_params[] = {
     {"host", "irq_latency", SIM_PARAM_TIME, "2000", 0, 1e12, "ns",
      "PRQ MSI to the threaded handler running ([I]: no published figure)", NULL,
@@ -111,10 +118,22 @@ const sim_param_t ioasid_host_params[] = {
     {"host", "prq_desc", SIM_PARAM_DIST, "200", 0, 0, "ns",
      "handler thread: read, decode and report one PRQ descriptor ([I])", NULL,
      offsetof(ioasid_host_cfg_t, prq_desc)},
-    {"host", "iopf_workers", SIM_PARAM_UINT, "1", 1, 1024, "threads",
-     "iopf workers handling fault groups in parallel (1: the single handler "
-     "of validation target T11)",
+    {"host", "cpus", SIM_PARAM_UINT, "8", 1, 1024, "CPUs",
+     "host CPUs: the iopf workqueue is unbound (Linux io-pgfault.c "
+     "iopf_queue_alloc: alloc_workqueue(..., WQ_UNBOUND, 0)), so up to one "
+     "worker per CPU runs fault groups in parallel ([I]: 8)",
+     NULL, offsetof(ioasid_host_cfg_t, cpus)},
+    {"host", "iopf_workers", SIM_PARAM_UINT, "0", 0, 1024, "threads",
+     "iopf workers handling fault groups in parallel (0: one per host CPU, "
+     "host.cpus, as Linux's unbound workqueue; 1: a single handler, "
+     "validation target T11)",
      NULL, offsetof(ioasid_host_cfg_t, iopf_workers)},
+    {"host", "nested_faults", SIM_PARAM_ENUM, "linux", 0, 0, "",
+     "page requests of a nested domain: linux (every group to the FAULT "
+     "object, drivers/iommu/iommufd/fault.c iommufd_fault_iopf_handler; the "
+     "VMM backs stage 2) or classify (the host handles stage-2 faults "
+     "itself)",
+     nested_names, offsetof(ioasid_host_cfg_t, nested_faults)},
     {"host", "iopf", SIM_PARAM_DIST,
      "mix(0.971: lognormal(2000, 0.5), 0.014: uniform(9000, 99000), "
      "0.015: uniform(99000, 555000))",
@@ -268,6 +287,14 @@ static void group_free(ioasid_host_t *h, ioasid_iopf_group_t *g)
     sim_pool_put(&h->groups, g);
 }
 
+/* The wait descriptor of a worker's response completed: qi_submit_sync
+ * returns and the worker takes its next group. */
+static void worker_release(void *opaque)
+{
+    ioasid_host_t *h = opaque;
+    sim_server_release(h->workers);
+}
+
 void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
 {
     const ioasid_iopf_fault_t *last = g->last;
@@ -281,8 +308,17 @@ void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
     d[0].code = code;
     d[0].pasid_present = last->desc.flags & PCIE_F_PASID;
     d[0].span = last->desc.span;
-    if (!g->stall && iommu_arch(h->iommu) == IOMMU_ARCH_VTD)
-        d[n++].type = IOMMU_QI_WAIT; /* qi_submit_sync */
+    if (!g->stall && iommu_arch(h->iommu) == IOMMU_ARCH_VTD) {
+        /* qi_submit_sync (intel/dmar.c): the submitter spins until the
+         * wait descriptor completes; a worker stays busy until then. */
+        d[n].type = IOMMU_QI_WAIT;
+        if (h->in_worker && !h->worker_waits) {
+            d[n].done = worker_release;
+            d[n].opaque = h;
+            h->worker_waits = true;
+        }
+        n++;
+    }
     sim_span_mark(last->desc.span, g->resp_stage, sim_now(h->sim));
     if (code == PCIE_PRG_SUCCESS)
         h->s.resp_success->value++;
@@ -353,16 +389,28 @@ void ioasid_host_queue(ioasid_host_t *h, ioasid_iopf_group_t *g,
 {
     g->work = work;
     g->work_opaque = opaque;
-    sim_server_submit_time(h->workers, g, cost);
+    sim_server_submit_held(h->workers, g, cost);
 }
 
-/* A worker finished a group: its queued work's completion. */
+/* A worker finished a group's work: its completion runs on the worker,
+ * which stays held until a VT-d response's wait descriptor completes
+ * (worker_release), or is free now. */
 static void worker_done(sim_t *sim, void *opaque, void *job)
 {
     (void)sim;
-    (void)opaque;
+    ioasid_host_t *h = opaque;
     ioasid_iopf_group_t *g = job;
+    h->in_worker = true;
+    h->worker_waits = false;
     g->work(g->work_opaque, g);
+    h->in_worker = false;
+    if (!h->worker_waits)
+        sim_server_release(h->workers);
+}
+
+ioasid_nested_faults_t ioasid_host_nested_faults(const ioasid_host_t *h)
+{
+    return (ioasid_nested_faults_t)h->cfg.nested_faults;
 }
 
 /* No handler for the group's (RID, PASID): Invalid after the iopf work. */
@@ -766,7 +814,10 @@ ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
     sim_pool_init(&h->faults, sizeof(ioasid_iopf_fault_t), 256);
     sim_pool_init(&h->groups, sizeof(ioasid_iopf_group_t), 256);
     sim_server_cfg_t wc = {.name = "host.iopf_workers",
-                           .servers = cfg->iopf_workers ? cfg->iopf_workers : 1,
+                           .servers =
+                               (unsigned)(cfg->iopf_workers ? cfg->iopf_workers
+                                          : cfg->cpus       ? cfg->cpus
+                                                            : 1),
                            .queue_limit = 0,
                            .service = cfg->iopf};
     sim_rng_seed(&h->workers_rng, seed, "host.iopf_workers");

@@ -23,7 +23,9 @@
 typedef struct ioasid_host_cfg {
     sim_time_t irq_latency; /* MSI -> hard IRQ -> threaded handler running */
     sim_dist_t prq_desc;    /* handler: read + report one descriptor */
-    uint64_t iopf_workers;  /* iopf workqueue threads */
+    uint64_t cpus;          /* host CPUs */
+    uint64_t iopf_workers;  /* iopf workqueue threads (0: one per CPU) */
+    unsigned nested_faults; /* ioasid_nested_faults_t */
     sim_dist_t iopf;        /* per group: iopf core, queueing to the handler
                                and building the response (no mm work) */
     sim_dist_t mm_minor;    /* handle_mm_fault, minor fault (per page) */
@@ -31,6 +33,13 @@ typedef struct ioasid_host_cfg {
                                invalidation queue tail (per batch); the
                                IOMMU's processing is iommu.qi_* */
 } ioasid_host_cfg_t;
+
+/* How a nested (guest-owned stage 1) domain's page requests are routed
+ * (host.nested_faults). */
+typedef enum {
+    IOASID_NESTED_LINUX = 0, /* all to the FAULT object (iommufd) */
+    IOASID_NESTED_CLASSIFY,  /* the host handles stage-2 faults itself */
+} ioasid_nested_faults_t;
 
 /* The [host] parameter table (offsets into ioasid_host_cfg_t). */
 extern const sim_param_t ioasid_host_params[];
@@ -121,6 +130,9 @@ int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid);
  * -ENOSPC when the 16-bit ids are used up. */
 int ioasid_host_alloc_domain(ioasid_host_t *h);
 
+/* host.nested_faults of h. */
+ioasid_nested_faults_t ioasid_host_nested_faults(const ioasid_host_t *h);
+
 /* A host software cost, drawn from the driver's stream. */
 typedef enum {
     IOASID_HOST_IOPF,      /* host.iopf */
@@ -130,7 +142,9 @@ typedef enum {
 sim_time_t ioasid_host_draw(ioasid_host_t *h, ioasid_host_cost_t which);
 
 /* Queue g on the iopf workers for `cost`; when a worker finishes,
- * work(opaque, g) runs (and must answer g). */
+ * work(opaque, g) runs (and must answer g). A response the work submits
+ * on VT-d keeps the worker busy until its wait descriptor completes
+ * (qi_submit_sync); otherwise the worker is free when work returns. */
 void ioasid_host_queue(ioasid_host_t *h, ioasid_iopf_group_t *g,
                        sim_time_t cost, ioasid_iopf_work_fn work, void *opaque);
 

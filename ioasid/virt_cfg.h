@@ -50,6 +50,8 @@ typedef struct ioasid_virt_cfg {
     sim_dist_t inject_vpri; /* vpri: the device's virtual PRI queue + MSI */
     sim_dist_t exit;        /* guest response -> VM exit -> VMM decode */
     sim_dist_t complete;    /* VMM -> kernel: complete the fault */
+    sim_dist_t s2_fix;      /* host.nested_faults=linux: the VMM backs one
+                               guest page in the host (per page) */
     /* [guest] */
     uint64_t vcpus;
     double background;      /* share of vCPU time busy with other work */
@@ -62,6 +64,7 @@ typedef struct ioasid_virt_cfg {
     sim_dist_t iopt_update; /* separate: update the I/O page table */
     sim_dist_t inv;         /* guest I/O TLB invalidation: exit + ioctl */
     sim_dist_t respond;     /* guest driver writes the page response */
+    uint64_t queue_depth;   /* entries of a guest page request queue */
 } ioasid_virt_cfg_t;
 
 #endif /* IOASID_VIRT_CFG_H */

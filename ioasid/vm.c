@@ -2,14 +2,15 @@
  * vm.c - the virtual machine object: its memory (stage 2), its assigned
  * devices, its processes (IOASIDs nested on the VM's stage 2) and what the
  * trace does to them (map, unmap, detach), and the fault handler it
- * installs on each (device, PASID) binding: a stage-2 fault (the guest's
- * stage 1 translates the address but the host has not backed the page) is
- * host work, like the host's own; any other fault is the guest's and goes
- * to the FAULT object in the host handler thread's context (iommufd's
- * handler has no workqueue hop: drivers/iommu/iommufd/fault.c:
- * iommufd_fault_iopf_handler). Telling them apart walks the guest's stage
- * 1 in software, for free: the model's stand-in for the stage the IOMMU
- * reports.
+ * installs on each (device, PASID) binding. host.nested_faults = linux:
+ * every fault goes to the FAULT object in the host handler thread's
+ * context (iommufd's handler has no workqueue hop:
+ * drivers/iommu/iommufd/fault.c: iommufd_fault_iopf_handler), and a
+ * stage-2 problem is fixed by the VMM after the guest answered (the
+ * stage-2 port, vmm.h). classify: a stage-2 fault (the guest's stage 1
+ * translates the address but the host has not backed the page) is host
+ * work, like the host's own, told apart by a free software walk of the
+ * guest's stage 1.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -129,6 +130,23 @@ static void s2_work_done(void *opaque, ioasid_iopf_group_t *g)
     ioasid_host_respond(vp->v->host, g, code);
 }
 
+/* The VMM's stage-2 port (host.nested_faults = linux): after the guest
+ * answered, back in the host every guest page of rec's group that the
+ * guest's stage 1 maps but the host has not (QEMU faults in the RAM block
+ * and maps it in the IOAS). Returns how many it backed. */
+static unsigned vmm_s2_fix(void *opaque, ioasid_fault_rec_t *rec)
+{
+    ioasid_virt_t *v = opaque;
+    const ioasid_gproc_t *gp = rec->ioas;
+    unsigned n = 0;
+    for (const ioasid_iopf_fault_t *f = rec->g->faults; f; f = f->next) {
+        uint64_t gpa;
+        if (s2_fault(v, gp, f->desc.addr, &gpa) && s2_fill(v, gpa) == 0)
+            n++;
+    }
+    return n;
+}
+
 /* A stall event of a nested binding: not forwarded to the guest (the
  * model's choice), answered Invalid after the host's iopf work. */
 static void stall_work_done(void *opaque, ioasid_iopf_group_t *g)
@@ -151,7 +169,15 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
         return 0;
     }
     uint64_t gpa;
-    if (s2_fault(v, &vp->gp, g->last->desc.addr, &gpa)) {
+    /* host.nested_faults = linux: the host does not look inside the
+     * guest; every group of a nested domain goes to the FAULT object
+     * (drivers/iommu/iommufd/fault.c: iommufd_fault_iopf_handler, the
+     * handler iommufd installs for a fault-capable nested HWPT;
+     * io-pgfault.c: iommu_handle_iopf). classify: the model's old shortcut,
+     * a free software walk of the guest's stage 1 sends stage-2 faults to
+     * the host's workers. */
+    if (ioasid_host_nested_faults(h) == IOASID_NESTED_CLASSIFY &&
+        s2_fault(v, &vp->gp, g->last->desc.addr, &gpa)) {
         /* The host's own: the iopf work, backing the page, the response. */
         g->priv = gpa;
         sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
@@ -442,6 +468,8 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
                       : NULL;
     if (!v->vmm)
         goto fail;
+    if (ioasid_host_nested_faults(host) == IOASID_NESTED_LINUX)
+        ioasid_vmm_set_s2_fix(v->vmm, vmm_s2_fix, v);
     unsigned levels = (unsigned)iommu_config(iommu)->levels;
     v->gmem = iommu_guest_create(iommu_memory(iommu), levels, 21);
     int s2dom = ioasid_host_alloc_domain(host);

@@ -35,8 +35,15 @@ struct ioasid_vmm {
     ioasid_guest_t *guest;
     sim_rng_t *rng;
     unsigned st_vmm;
-    bool running;
-    unsigned batch_left; /* injections of the current read not yet done */
+    /* The fault thread: asleep in poll(), waking (vmm.wake under way), or
+     * running. eventfd semantics (eventfd(2)): a write wakes a poller only
+     * when it makes the counter non-zero while the thread sleeps; a write
+     * while the thread runs only sets the counter, and the thread re-reads
+     * the queue before it sleeps. */
+    enum { VMM_SLEEPING = 0, VMM_WAKING, VMM_RUNNING } state;
+    unsigned batch_left;     /* injections of the current read not yet done */
+    ioasid_vmm_s2_fn s2_fix; /* back stage-2 pages (vm.c), or NULL */
+    void *s2_opaque;
     struct {
         sim_counter_t *reads, *records, *injected, *queue_full;
     } s;
@@ -79,6 +86,10 @@ const sim_param_t ioasid_vmm_params[] = {
      "guest's descriptor write; upper anchor qemu vtd_mem_write 52.8 us, "
      "xlab-uiuc/iommu-vm tracing/host_aggregate.csv)",
      NULL, F(exit)},
+    {"vmm", "s2_fix", SIM_PARAM_DIST, "5000", 0, 0, "ns",
+     "host.nested_faults=linux: the VMM backs one guest page the host has "
+     "not (fault in the RAM block, IOMMUFD_IOAS_MAP; [I])",
+     NULL, F(s2_fix)},
     {"vmm", "complete", SIM_PARAM_DIST, "2000", 0, 0, "ns",
      "VMM completes the fault in the kernel (write/ioctl, saved data "
      "lookup); the host's queue submission is host.qi_submit ([I])",
@@ -97,14 +108,20 @@ static void ev_wake(sim_t *sim, void *opaque, uint64_t arg)
     (void)sim;
     (void)arg;
     ioasid_vmm_t *m = opaque;
-    if (!m->running)
-        vmm_run(m);
+    m->state = VMM_RUNNING;
+    vmm_run(m);
 }
 
-/* The FAULT object's eventfd was signalled: the thread wakes. */
+/* The FAULT object's eventfd went from 0 to non-zero. Only a thread asleep
+ * in poll() is woken (after vmm.wake); a running thread finds the records
+ * when it re-reads before sleeping, so no wake-up is left behind to fire
+ * later (one wake-up per 0 -> non-zero transition while asleep). */
 static void wake(void *opaque)
 {
     ioasid_vmm_t *m = opaque;
+    if (m->state != VMM_SLEEPING)
+        return;
+    m->state = VMM_WAKING;
     sim_schedule(m->sim, sim_dist_draw(&m->cfg.wake, m->rng), ev_wake, m, 0);
 }
 
@@ -116,6 +133,15 @@ static ioasid_vdev_t *route_target(ioasid_vmm_t *m, ioasid_fault_rec_t *rec)
         return rec->dev;
     /* "If there are multiple, pick a random one" (the 2021 proposal). */
     return gp->att[sim_rng_below(m->rng, gp->natt)];
+}
+
+/* The refused record's Success is written to the host. */
+static void ev_full_answered(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)sim;
+    ioasid_vmm_t *m = opaque;
+    ioasid_fault_rec_t *rec = sim_arg_ptr(arg);
+    ioasid_fault_respond(m->fault, rec, rec->resp_id, rec->code, NULL, NULL);
 }
 
 /* One record has been routed and injected: it enters a guest queue (the
@@ -132,9 +158,21 @@ static void ev_injected(sim_t *sim, void *opaque, uint64_t arg)
         ioasid_gq_t *q = m->cfg.routing == IOASID_ROUTE_VPRI
                              ? target->vpri
                              : ioasid_guest_viommu_queue(m->guest);
-        m->s.injected->value++;
         sim_span_mark(rec->g->last->desc.span, m->st_vmm, sim_now(sim));
-        ioasid_guest_deliver(m->guest, q, rec);
+        if (ioasid_guest_deliver(m->guest, q, rec) == 0) {
+            m->s.injected->value++;
+        } else {
+            /* The guest queue is full: QEMU's relay (intel_iommu_accel.c,
+             * "intel_iommu: Enable PRQ support for passthrough device",
+             * later version) at once writes SUCCESS for the cookie to the
+             * host FAULT fd, as VT-d 7.5 answers a full PRQ: the device
+             * retries. The write is a completion (vmm.complete). */
+            m->s.queue_full->value++;
+            rec->resp_id = rec->id;
+            rec->code = PCIE_PRG_SUCCESS;
+            sim_schedule(sim, sim_dist_draw(&m->cfg.complete, m->rng),
+                         ev_full_answered, m, sim_ptr_arg(rec));
+        }
     }
     if (--m->batch_left == 0)
         vmm_run(m);
@@ -149,10 +187,9 @@ static void vmm_run(ioasid_vmm_t *m)
 {
     ioasid_fault_eventfd_read(m->fault); /* the read clears the eventfd */
     if (ioasid_fault_ring_empty(m->fault)) {
-        m->running = false;
+        m->state = VMM_SLEEPING; /* back to poll() */
         return;
     }
-    m->running = true;
     m->s.reads->value++;
     sim_time_t t = sim_dist_draw(&m->cfg.read, m->rng);
     ioasid_fault_rec_t *rec;
@@ -193,12 +230,28 @@ static void ev_completed(sim_t *sim, void *opaque, uint64_t arg)
                          m);
 }
 
-/* The exit is decoded: complete the fault (write/ioctl). */
+/* The exit is decoded. With Linux's nested fault routing every fault
+ * came through the FAULT object, stage-2 ones too: the VMM backs in the
+ * host the guest pages the group still needs (vmm.s2_fix each, through the
+ * port vm.c installs), then completes the fault (write/ioctl). */
 static void ev_exited(sim_t *sim, void *opaque, uint64_t arg)
 {
     ioasid_vmm_t *m = opaque;
-    sim_schedule(sim, sim_dist_draw(&m->cfg.complete, m->rng), ev_completed, m,
-                 arg);
+    ioasid_fault_rec_t *rec = sim_arg_ptr(arg);
+    sim_time_t t = 0;
+    if (m->s2_fix && rec->id != 0 && rec->g && rec->code == PCIE_PRG_SUCCESS) {
+        unsigned n = m->s2_fix(m->s2_opaque, rec);
+        for (unsigned i = 0; i < n; i++)
+            t += sim_dist_draw(&m->cfg.s2_fix, m->rng);
+    }
+    t += sim_dist_draw(&m->cfg.complete, m->rng);
+    sim_schedule(sim, t, ev_completed, m, arg);
+}
+
+void ioasid_vmm_set_s2_fix(ioasid_vmm_t *m, ioasid_vmm_s2_fn fn, void *opaque)
+{
+    m->s2_fix = fn;
+    m->s2_opaque = opaque;
 }
 
 /* The guest wrote a page response: the MMIO write exits to the VMM. */

@@ -23,6 +23,11 @@ typedef struct ioasid_vmm ioasid_vmm_t;
 ioasid_vmm_t *ioasid_vmm_create(sim_t *sim, const ioasid_virt_cfg_t *cfg,
                                 ioasid_fault_t *fault, ioasid_guest_t *guest,
                                 sim_rng_t *rng, const sim_spans_t *spans);
+/* The stage-2 port: back in the host the guest pages of rec's group that
+ * the guest's stage 1 maps but the host has not; returns how many it
+ * backed. Installed by the VM (vm.c) when host.nested_faults = linux. */
+typedef unsigned (*ioasid_vmm_s2_fn)(void *opaque, ioasid_fault_rec_t *rec);
+void ioasid_vmm_set_s2_fix(ioasid_vmm_t *m, ioasid_vmm_s2_fn fn, void *opaque);
 /* NULL is ignored. */
 void ioasid_vmm_destroy(ioasid_vmm_t *m);
 /* Register the vmm.* counters. 0 or -ENOMEM. */

@@ -198,6 +198,7 @@ int platform_open_outputs(platform_t *p, const char *dir)
     series_gauge(p, "guest.vcpus.busy");
     series_counter(p, "fault.closed");
     series_counter(p, "iommu.prq.auto_responded");
+    series_counter(p, "vmm.guest_queue_full");
     for (unsigned i = 0; i < p->ndevs && i < 8; i++) {
         char n[64];
         snprintf(n, sizeof(n), "device%u.dmas_done", i);
