@@ -28,7 +28,7 @@
  *
  * The setup is large against the service (U = 40 us, S = 3 us), the case
  * where an eventfd wake-up scheduled while the thread was busy, and fired
- * after it had consumed the signal, cut later waits short (-16 %).
+ * after it had consumed the signal, cut later waits short (-14 % here).
  */
 #include <check.h>
 #include <math.h>
