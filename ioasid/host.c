@@ -67,7 +67,36 @@ typedef struct bind_slot {
     uint64_t key;              /* (rid << 20 | pasid) + 1; 0 = empty */
     ioasid_iopf_handler_fn fn; /* NULL: unbound (a tombstone) */
     void *data;
+    bool dying; /* being torn down (ioasid_host_unbind) */
 } bind_slot_t;
+
+/* The steps of a PASID teardown (ioasid_host_unbind). */
+typedef enum {
+    TD_PASID_CACHE, /* [PASID-cache invalidation, wait] */
+    TD_IOTLB,       /* [IOTLB invalidation, wait] */
+    TD_DEVTLB,      /* [device-TLB invalidation, wait] */
+    TD_PRQ,         /* the PRQ thread handles the PASID's requests */
+    TD_FLUSH,       /* the iopf work queued so far is done */
+    TD_DRAIN,       /* [fence wait, IOTLB, device TLB, drain wait] */
+    TD_DONE,
+} td_step_t;
+
+/* A PASID teardown in progress. */
+typedef struct teardown {
+    struct teardown *next;
+    ioasid_host_t *h;
+    uint16_t rid, domain;
+    uint32_t pasid;
+    td_step_t step;
+    bool wait_prq;       /* until the PRQ thread's run ends */
+    uint64_t flush_seq;  /* TD_FLUSH: groups queued up to this one ... */
+    uint64_t flush_left; /* ... still on the workers */
+    unsigned ndesc;      /* the batch being submitted */
+    iommu_qi_desc_t d[4];
+    sim_time_t start;
+    ioasid_host_unbound_fn done;
+    void *opaque;
+} teardown_t;
 
 /* Something an owner handed to the host to release at destroy. */
 typedef struct owned {
@@ -98,6 +127,9 @@ struct ioasid_host {
     bool in_worker;    /* a worker's work function is running */
     bool worker_waits; /* ... and it submitted a response with a wait */
     uint64_t requests_responded, in_flight;
+    uint64_t qseq, queued; /* groups queued on the workers: last order
+                              given, and still there */
+    teardown_t *teardowns; /* in progress */
     ioasid_host_mm_stats_t mm;
     struct {
         sim_counter_t *irqs, *runs, *reported, *stop_markers,
@@ -105,7 +137,9 @@ struct ioasid_host {
             *resp_invalid;
         sim_counter_t *ev_irqs, *ev_runs, *ev_stalls, *ev_unrecoverable,
             *ev_overflows, *resumes, *guest_groups, *unbinds;
-        sim_hist_t *batch;
+        sim_counter_t *resp_failure, *alloc_failures, *drain_prq_waits,
+            *drain_retries;
+        sim_hist_t *batch, *detach_latency;
     } s;
 };
 
@@ -152,6 +186,12 @@ const sim_param_t ioasid_host_params[] = {
      "0.8 us IOTLB invalidation, QEMU qpl-compression doc dmar_perf_latency; "
      "the rest is iommu.qi_*)",
      NULL, offsetof(ioasid_host_cfg_t, qi_submit)},
+    {"host", "max_groups", SIM_PARAM_UINT, "65536", 1, 1ull << 32, "groups",
+     "fault groups the iopf core holds at once (reported, not yet "
+     "answered); one more fails to allocate and is answered Response "
+     "Failure, as Linux does when kzalloc of the group fails "
+     "(io-pgfault.c: iommu_report_device_fault, abort_group)",
+     NULL, offsetof(ioasid_host_cfg_t, max_groups)},
 };
 const unsigned ioasid_host_nparams =
     sizeof(ioasid_host_params) / sizeof(ioasid_host_params[0]);
@@ -196,6 +236,8 @@ int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
                      const iommu_pasid_entry_t *e, ioasid_iopf_handler_fn fn,
                      void *data)
 {
+    if (ioasid_host_unbinding(h, rid, pasid))
+        return -EBUSY; /* Linux: the attach waits for the detach */
     if ((h->nbinds + 1) * 2 > h->nbind_slots && bind_grow(h))
         return -ENOMEM;
     int rc = iommu_set_pasid(h->iommu, rid, pasid, e);
@@ -232,20 +274,90 @@ int ioasid_host_alloc_domain(ioasid_host_t *h)
     return (int)++h->next_domain;
 }
 
-int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid)
+bool ioasid_host_unbinding(const ioasid_host_t *h, uint16_t rid, uint32_t pasid)
 {
-    bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
-    if (!s || !s->key || !s->fn)
-        return -ENOENT;
-    /* The slot stays as a tombstone: a later bind reuses it. */
-    s->fn = NULL;
-    s->data = NULL;
-    /* Its partial requests are dropped (io-pgfault.c:
+    const bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
+    return s && s->key && s->dying;
+}
+
+/* ------------------------------------------------------------ teardown */
+
+static void td_run(teardown_t *td);
+
+/* The wait closing a teardown batch completed. */
+static void td_wait_done(void *opaque)
+{
+    teardown_t *td = opaque;
+    ioasid_host_t *h = td->h;
+    if (td->step == TD_DRAIN && iommu_arch(h->iommu) == IOMMU_ARCH_VTD &&
+        (iommu_prq_status(h->iommu) & IOMMU_PRS_PRO)) {
+        /* prq.c: "if (readl(DMAR_PRS_REG) & DMA_PRS_PRO) {
+         * wait_for_completion(&iommu->prq_complete); goto qi_retry; }" */
+        h->s.drain_retries->value++;
+        td->wait_prq = true;
+        return;
+    }
+    td->step++;
+    td_run(td);
+}
+
+/* The host has built the batch (host.qi_submit): submit it, its last
+ * descriptor a wait that goes on with the teardown. */
+static void ev_td_submit(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)arg;
+    teardown_t *td = opaque;
+    iommu_qi_desc_t *w = &td->d[td->ndesc - 1];
+    w->done = td_wait_done;
+    w->opaque = td;
+    if (iommu_qi_submit(td->h->iommu, td->d, td->ndesc))
+        sim_oom(sim, "host");
+}
+
+/* Submit the batch d[0..n) followed by a wait, after host.qi_submit. */
+static void td_batch(teardown_t *td, unsigned n, bool drain)
+{
+    ioasid_host_t *h = td->h;
+    memset(&td->d[n], 0, sizeof(td->d[n]));
+    td->d[n].type = IOMMU_QI_WAIT;
+    td->d[n].drain = drain;
+    td->ndesc = n + 1;
+    sim_schedule(h->sim, sim_dist_draw(&h->cfg.qi_submit, &h->rng),
+                 ev_td_submit, td, 0);
+}
+
+/* Whether a request of (rid, pasid) is between the PRQ's head and tail
+ * (prq.c: intel_iommu_drain_pasid_prq scans PQH..PQT for the device's
+ * requests with the PASID). */
+static bool prq_holds(const ioasid_host_t *h, uint16_t rid, uint32_t pasid)
+{
+    const iommu_t *u = h->iommu;
+    for (uint32_t pos = iommu_prq_head(u); pos != iommu_prq_tail(u);
+         pos = iommu_prq_next(u, pos)) {
+        iommu_prq_desc_t d;
+        iommu_prq_read(u, pos, &d);
+        if (d.rid == rid && d.pasid == pasid)
+            return true;
+    }
+    return false;
+}
+
+/* The teardown is over: drop what is left of the binding, tell the
+ * owner, free the PASID for a new binding. */
+static void td_finish(teardown_t *td)
+{
+    ioasid_host_t *h = td->h;
+    for (teardown_t **pp = &h->teardowns; *pp; pp = &(*pp)->next)
+        if (*pp == td) {
+            *pp = td->next;
+            break;
+        }
+    /* Partial requests of the PASID are freed (io-pgfault.c:
      * iopf_queue_remove_device). */
     ioasid_iopf_fault_t **pp = &h->partials;
     while (*pp) {
         ioasid_iopf_fault_t *p = *pp;
-        if (p->desc.rid == rid && p->desc.pasid == pasid) {
+        if (p->desc.rid == td->rid && p->desc.pasid == td->pasid) {
             *pp = p->next;
             sim_pool_put(&h->faults, p);
             h->s.partial_discarded->value++;
@@ -253,25 +365,154 @@ int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid)
             pp = &p->next;
         }
     }
-    /* Clear the PASID entry, then invalidate the PASID cache and the
-     * PASID's IOTLB entries (VT-d teardown: PRE cleared, drain, remove,
-     * disable; Linux intel/iommu.c context_flip_pri, prq.c
-     * intel_iommu_drain_pasid_prq, io-pgfault.c iopf_queue_remove_device). */
-    iommu_pasid_entry_t e;
-    uint16_t domain = 0;
-    if (iommu_get_pasid(h->iommu, rid, pasid, &e))
-        domain = e.domain;
-    iommu_clear_pasid(h->iommu, rid, pasid);
-    iommu_qi_desc_t d[2];
-    memset(d, 0, sizeof(d));
-    d[0].type = IOMMU_QI_PASID_CACHE;
-    d[0].inv = (iommu_inv_t){
-        .gran = IOMMU_INV_DEVICE_PASID, .rid = rid, .pasid = pasid};
-    d[1].type = IOMMU_QI_IOTLB;
-    d[1].inv = (iommu_inv_t){
-        .gran = IOMMU_INV_PASID, .domain = domain, .pasid = pasid};
+    /* The slot stays as a tombstone: a later bind reuses it. */
+    bind_slot_t *s = bind_slot(h, bind_key(td->rid, td->pasid));
+    s->fn = NULL;
+    s->data = NULL;
+    s->dying = false;
     h->s.unbinds->value++;
-    return iommu_qi_submit(h->iommu, d, 2);
+    sim_hist_add(h->s.detach_latency, sim_now(h->sim) - td->start);
+    if (td->done)
+        td->done(td->opaque, td->rid, td->pasid);
+    free(td);
+}
+
+/* Run the teardown from its current step until it has to wait. */
+static void td_run(teardown_t *td)
+{
+    ioasid_host_t *h = td->h;
+    memset(td->d, 0, sizeof(td->d));
+    for (;;) {
+        switch (td->step) {
+        case TD_PASID_CACHE:
+            /* pasid.c: pasid_cache_invalidation_with_pasid (qi_submit_sync):
+             * VT-d Table 28, PASID-selective PASID-cache invalidation. */
+            td->d[0].type = IOMMU_QI_PASID_CACHE;
+            td->d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_DEVICE_PASID,
+                                         .domain = td->domain,
+                                         .rid = td->rid,
+                                         .pasid = td->pasid};
+            td_batch(td, 1, false);
+            return;
+        case TD_IOTLB:
+            /* pasid.c: qi_flush_piotlb(did, pasid, 0, -1): PASID-based
+             * IOTLB invalidation of all the PASID's entries. */
+            td->d[0].type = IOMMU_QI_IOTLB;
+            td->d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_PASID,
+                                         .domain = td->domain,
+                                         .pasid = td->pasid};
+            td_batch(td, 1, false);
+            return;
+        case TD_DEVTLB:
+            /* pasid.c: devtlb_invalidation_with_pasid: PASID-based
+             * device-TLB invalidation of the whole address range (S=1,
+             * Addr[63:12] all ones; SMMUv3 CMD_ATC_INV, Size 52). */
+            td->d[0].type = IOMMU_QI_DEVTLB;
+            td->d[0].inv =
+                (iommu_inv_t){.rid = td->rid, .pasid = td->pasid, .len = 0};
+            td_batch(td, 1, false);
+            return;
+        case TD_PRQ:
+            /* prq.c: wait until the PRQ thread has handled every request
+             * of the PASID still in the queue ("wait_for_completion(
+             * &iommu->prq_complete); goto prq_retry"). */
+            if (prq_holds(h, td->rid, td->pasid)) {
+                h->s.drain_prq_waits->value++;
+                td->wait_prq = true;
+                return;
+            }
+            td->step = TD_FLUSH;
+            break;
+        case TD_FLUSH:
+            /* iopf_queue_flush_dev: flush_workqueue waits for the work
+             * queued before it. */
+            td->flush_seq = h->qseq;
+            td->flush_left = h->queued;
+            if (td->flush_left)
+                return;
+            td->step = TD_DRAIN;
+            break;
+        case TD_DRAIN:
+            /* prq.c, "steps described in VT-d spec CH7.10": an inv_wait
+             * with fence, a PASID-based IOTLB and a device-TLB
+             * invalidation, submitted with QI_OPT_WAIT_DRAIN (a wait with
+             * PD). SMMUv3 has no PD: the same batch ends with CMD_SYNC. */
+            td->d[0].type = IOMMU_QI_WAIT;
+            td->d[1].type = IOMMU_QI_IOTLB;
+            td->d[1].inv = (iommu_inv_t){.gran = IOMMU_INV_PASID,
+                                         .domain = td->domain,
+                                         .pasid = td->pasid};
+            td->d[2].type = IOMMU_QI_DEVTLB;
+            td->d[2].inv =
+                (iommu_inv_t){.rid = td->rid, .pasid = td->pasid, .len = 0};
+            td_batch(td, 3, true);
+            return;
+        case TD_DONE:
+            td_finish(td);
+            return;
+        }
+    }
+}
+
+/* The PRQ thread's run ended (prq.c: complete(&iommu->prq_complete)):
+ * teardowns waiting for it go on. */
+static void td_prq_complete(ioasid_host_t *h)
+{
+    teardown_t *td = h->teardowns;
+    while (td) {
+        teardown_t *next = td->next;
+        if (td->wait_prq) {
+            td->wait_prq = false;
+            td_run(td);
+        }
+        td = next;
+    }
+}
+
+/* A group queued at order qseq left the workers: flushes waiting for it
+ * go on. */
+static void td_flush_note(ioasid_host_t *h, uint64_t qseq)
+{
+    teardown_t *td = h->teardowns;
+    while (td) {
+        teardown_t *next = td->next;
+        if (td->step == TD_FLUSH && td->flush_left && qseq <= td->flush_seq &&
+            --td->flush_left == 0) {
+            td->step = TD_DRAIN;
+            td_run(td);
+        }
+        td = next;
+    }
+}
+
+int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
+                       ioasid_host_unbound_fn done, void *opaque)
+{
+    bind_slot_t *s = bind_slot(h, bind_key(rid, pasid));
+    if (!s || !s->key || !s->fn)
+        return -ENOENT;
+    if (s->dying)
+        return -EBUSY;
+    teardown_t *td = calloc(1, sizeof(*td));
+    if (!td)
+        return -ENOMEM;
+    iommu_pasid_entry_t e;
+    if (iommu_get_pasid(h->iommu, rid, pasid, &e))
+        td->domain = e.domain;
+    td->h = h;
+    td->rid = rid;
+    td->pasid = pasid;
+    td->start = sim_now(h->sim);
+    td->done = done;
+    td->opaque = opaque;
+    td->next = h->teardowns;
+    h->teardowns = td;
+    s->dying = true;
+    /* pasid.c: intel_pasid_tear_down_entry: clear the entry (hardware
+     * may keep cached copies until the invalidations below). */
+    iommu_clear_pasid(h->iommu, rid, pasid);
+    td_run(td);
+    return 0;
 }
 
 /* ------------------------------------------------------- fault groups */
@@ -322,8 +563,10 @@ void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
     sim_span_mark(last->desc.span, g->resp_stage, sim_now(h->sim));
     if (code == PCIE_PRG_SUCCESS)
         h->s.resp_success->value++;
-    else
+    else if (code == PCIE_PRG_INVALID)
         h->s.resp_invalid->value++;
+    else
+        h->s.resp_failure->value++;
     if (g->stall) {
         h->s.resumes->value++;
     } else {
@@ -389,6 +632,8 @@ void ioasid_host_queue(ioasid_host_t *h, ioasid_iopf_group_t *g,
 {
     g->work = work;
     g->work_opaque = opaque;
+    g->qseq = ++h->qseq;
+    h->queued++;
     sim_server_submit_held(h->workers, g, cost);
 }
 
@@ -400,12 +645,16 @@ static void worker_done(sim_t *sim, void *opaque, void *job)
     (void)sim;
     ioasid_host_t *h = opaque;
     ioasid_iopf_group_t *g = job;
+    uint64_t qseq = g->qseq; /* g is freed by its work */
+    h->queued--;
     h->in_worker = true;
     h->worker_waits = false;
     g->work(g->work_opaque, g);
     h->in_worker = false;
     if (!h->worker_waits)
         sim_server_release(h->workers);
+    if (h->teardowns)
+        td_flush_note(h, qseq);
 }
 
 ioasid_nested_faults_t ioasid_host_nested_faults(const ioasid_host_t *h)
@@ -436,6 +685,7 @@ static ioasid_iopf_group_t *group_of_one(ioasid_host_t *h,
     g->priv = 0;
     g->work = NULL;
     g->work_opaque = NULL;
+    g->qseq = 0;
     return g;
 }
 
@@ -465,8 +715,17 @@ static sim_time_t group_handle(ioasid_host_t *h, ioasid_iopf_group_t *g)
     void *data;
     ioasid_iopf_handler_fn fn =
         ioasid_host_handler(h, g->last->desc.rid, g->last->desc.pasid, &data);
-    h->s.groups->value++;
     h->in_flight++;
+    if (h->in_flight > h->cfg.max_groups) {
+        /* The group cannot be allocated: io-pgfault.c:
+         * iommu_report_device_fault builds an abort_group on the stack
+         * (with the partials of the group index) and answers it
+         * "iopf_group_response(group, IOMMU_PAGE_RESP_FAILURE)". */
+        h->s.alloc_failures->value++;
+        ioasid_host_respond(h, g, PCIE_PRG_FAILURE);
+        return 0;
+    }
+    h->s.groups->value++;
     if (fn)
         return fn(data, g);
     sim_time_t cost = sim_dist_draw(&h->cfg.iopf, &h->rng);
@@ -654,6 +913,8 @@ static void thread_end(ioasid_host_t *h, hq_reader_t *q)
         sim_hist_add(h->s.batch, q->count);
     }
     q->running = false;
+    if (!q->evq && h->teardowns)
+        td_prq_complete(h);
     if (q->rerun) {
         q->rerun = false;
         thread_run(h, q);
@@ -770,6 +1031,16 @@ static const sim_stat_def_t host_stats[] = {
     HC(s.guest_groups, "host.iopf.guest_groups",
        "groups handed to the IOASID fault handler (guest-owned)", "groups"),
     HC(s.unbinds, "host.unbinds", "(RID, PASID) bindings torn down", "unbinds"),
+    HC(s.resp_failure, "host.iopf.resp_failure",
+       "groups answered Response Failure", "groups"),
+    HC(s.alloc_failures, "host.iopf.alloc_failures",
+       "groups that found host.max_groups in use (Response Failure)", "groups"),
+    HC(s.drain_prq_waits, "host.detach.prq_waits",
+       "teardowns that waited for the PRQ thread to handle the PASID's "
+       "requests",
+       "waits"),
+    HC(s.drain_retries, "host.detach.drain_retries",
+       "drain batches submitted again after a PRQ overflow", "batches"),
     HC(s.ev_irqs, "host.evq.interrupts",
        "fault/event queue interrupts received", "interrupts"),
     HC(s.ev_runs, "host.evq.runs", "event handler thread runs", "runs"),
@@ -795,6 +1066,10 @@ static const sim_stat_def_t host_stats[] = {
      "unmap: invalidation queue batch (IOTLB, device-TLB, wait) until the "
      "wait completes",
      "ps", offsetof(ioasid_host_t, mm.unmap_latency)},
+    {SIM_STAT_HIST, "host.detach.latency",
+     "PASID teardown: entry cleared, PASID cache, IOTLB and device-TLB "
+     "invalidated, PRQ drained, until the binding is free",
+     "ps", offsetof(ioasid_host_t, s.detach_latency)},
 };
 #undef HC
 
@@ -840,6 +1115,11 @@ void ioasid_host_destroy(ioasid_host_t *h)
     if (!h)
         return;
     sim_server_destroy(h->workers);
+    while (h->teardowns) {
+        teardown_t *td = h->teardowns;
+        h->teardowns = td->next;
+        free(td);
+    }
     while (h->nowned) {
         owned_t *o = &h->owned[--h->nowned];
         o->fini(o->obj);
@@ -881,6 +1161,7 @@ void ioasid_host_totals(const ioasid_host_t *h, ioasid_host_totals_t *out)
         .groups = h->s.groups->value,
         .resp_success = h->s.resp_success->value,
         .resp_invalid = h->s.resp_invalid->value,
+        .resp_failure = h->s.resp_failure->value,
         .requests_responded = h->requests_responded,
         .partial_discarded = h->s.partial_discarded->value,
         .stalls_resumed = h->s.resumes->value,

@@ -32,6 +32,9 @@ typedef struct ioasid_host_cfg {
     sim_dist_t qi_submit;   /* software: build descriptors, write the
                                invalidation queue tail (per batch); the
                                IOMMU's processing is iommu.qi_* */
+    uint64_t max_groups;    /* fault groups the iopf core holds at once;
+                               one more fails to allocate (Response
+                               Failure) */
 } ioasid_host_cfg_t;
 
 /* How a nested (guest-owned stage 1) domain's page requests are routed
@@ -71,6 +74,8 @@ struct ioasid_iopf_group {
     uint64_t priv;            /* the handler's own (e.g. a GPA) */
     ioasid_iopf_work_fn work; /* queued work: its completion */
     void *work_opaque;
+    uint64_t qseq; /* order of its queueing on the workers (a flush waits
+                      for the groups queued before it) */
 };
 
 /*
@@ -112,7 +117,8 @@ int ioasid_host_own(ioasid_host_t *h, void *obj, void (*fini)(void *obj));
 /*
  * Bind (rid, pasid): write its PASID entry e and record the owner's fault
  * handler {fn, data} for its page requests. Rebinding replaces both.
- * Returns 0 or a negative errno (-ENOMEM, or the IOMMU's).
+ * Returns 0 or a negative errno (-ENOMEM, -EBUSY while the PASID is being
+ * torn down (ioasid_host_unbind), or the IOMMU's).
  */
 int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
                      const iommu_pasid_entry_t *e, ioasid_iopf_handler_fn fn,
@@ -120,11 +126,33 @@ int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
 /* The handler bound to (rid, pasid) (and its data in *data), or NULL. */
 ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h, uint16_t rid,
                                            uint32_t pasid, void **data);
-/* Unbind (rid, pasid): clear its PASID entry (and invalidate the PASID
- * cache and its IOTLB entries through the queue); its partial requests are
- * dropped, and its pending groups are answered Invalid by their owners
- * when their handling ends. Returns 0 or -ENOENT. */
-int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid);
+/* The teardown of (rid, pasid) is over: the binding is gone and the
+ * PASID may be bound again. */
+typedef void (*ioasid_host_unbound_fn)(void *opaque, uint16_t rid,
+                                       uint32_t pasid);
+
+/*
+ * Tear (rid, pasid) down, as Linux does once the device has stopped using
+ * the PASID (drivers/iommu/intel/pasid.c: intel_pasid_tear_down_entry,
+ * drivers/iommu/intel/prq.c: intel_iommu_drain_pasid_prq), each step in
+ * simulated time: clear the PASID entry; PASID-cache, IOTLB and
+ * device-TLB invalidations, each its own batch with a wait; wait until the
+ * PRQ thread has handled every request of the PASID still in the PRQ;
+ * wait until the iopf work queued so far is done (iopf_queue_flush_dev);
+ * a drain batch (a fence wait, IOTLB and device-TLB invalidations, a wait
+ * with Page-request Drain on VT-d; again after the PRQ thread if the PRQ
+ * overflowed). Meanwhile the binding keeps its handler (its requests are
+ * still handled by the old owner). Then its partial requests are dropped,
+ * the binding is removed (host.unbinds; host.detach.latency from this
+ * call), and done(opaque, rid, pasid) is called (may be NULL): the owner
+ * answers Invalid what it still holds. Returns 0, -ENOENT (not bound),
+ * -EBUSY (already being torn down) or -ENOMEM.
+ */
+int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
+                       ioasid_host_unbound_fn done, void *opaque);
+/* Whether (rid, pasid) is being torn down (ioasid_host_bind: -EBUSY). */
+bool ioasid_host_unbinding(const ioasid_host_t *h, uint16_t rid,
+                           uint32_t pasid);
 
 /* A new domain id (host address spaces, guest processes, stage 2), or
  * -ENOSPC when the 16-bit ids are used up. */
@@ -184,7 +212,7 @@ ioasid_host_mm_stats_t *ioasid_host_mm_stats(ioasid_host_t *h);
 typedef struct ioasid_host_totals {
     uint64_t reported; /* page requests reported by the PRQ handler */
     uint64_t groups;   /* groups handled */
-    uint64_t resp_success, resp_invalid;
+    uint64_t resp_success, resp_invalid, resp_failure;
     uint64_t requests_responded; /* page requests covered by responses */
     uint64_t partial_discarded;
     uint64_t stalls_resumed; /* stall events answered with a resume */

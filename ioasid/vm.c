@@ -395,22 +395,50 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
 
 /* ------------------------------------------------------------ detach */
 
-int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
+/* A detach waiting for the host's teardown. */
+typedef struct vdetach {
+    ioasid_virt_t *v;
+    ioasid_vdev_t *d;
+    ioasid_gproc_t *gp;
+    ioasid_host_unbound_fn done;
+    void *opaque;
+} vdetach_t;
+
+/* The host has torn the binding down: what the FAULT object still holds
+ * for (dev, pasid) is answered Invalid (eventq.c:
+ * iommufd_auto_response_faults, after iommu_detach_device_pasid). */
+static void vdetach_unbound(void *opaque, uint16_t rid, uint32_t pasid)
+{
+    vdetach_t *x = opaque;
+    ioasid_fault_detach(x->v->fault, x->d, x->gp);
+    if (x->done)
+        x->done(x->opaque, rid, pasid);
+    free(x);
+}
+
+int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                       ioasid_host_unbound_fn done, void *opaque)
 {
     vproc_t *vp = proc_find(v, pasid);
     if (!vp || dev >= v->ndevs || !attached(&vp->gp, &v->devs[dev]))
         return -ENOENT;
     ioasid_gproc_t *gp = &vp->gp;
     ioasid_vdev_t *d = &v->devs[dev];
-    /* Pending faults are answered Invalid (eventq.c:
-     * iommufd_auto_response_faults). */
-    ioasid_fault_detach(v->fault, d, gp);
+    vdetach_t *x = malloc(sizeof(*x));
+    if (!x)
+        return -ENOMEM;
+    *x = (vdetach_t){v, d, gp, done, opaque};
+    int rc = ioasid_host_unbind(v->host, d->rid, pasid, vdetach_unbound, x);
+    if (rc) {
+        free(x);
+        return rc;
+    }
     for (size_t i = 0; i < gp->natt; i++)
         if (gp->att[i] == d) {
             gp->att[i] = gp->att[--gp->natt];
             break;
         }
-    return ioasid_host_unbind(v->host, d->rid, pasid);
+    return 0;
 }
 
 /* --------------------------------------------------------- lifecycle */

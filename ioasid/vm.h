@@ -56,9 +56,15 @@ int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
                     uint64_t len, uint64_t perm, bool present);
 int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
                       uint64_t va, uint64_t len);
-/* Detach: pending faults of (dev, pasid) are answered Invalid, the host
- * unbinds it (PASID entry cleared, caches invalidated). */
-int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid);
+/* Detach (once the device has stopped the PASID): the host tears the
+ * binding down (ioasid_host_unbind: entry cleared, caches invalidated, PRQ
+ * drained), then the faults of (dev, pasid) still pending in the FAULT
+ * object are answered Invalid (Linux iommufd/device.c:
+ * iommufd_hwpt_detach_device: iommu_detach_device_pasid, then
+ * iommufd_auto_response_faults), then done(opaque, rid, pasid) (may be
+ * NULL). Returns 0, -ENOENT or -ENOMEM. */
+int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                       ioasid_host_unbound_fn done, void *opaque);
 /* Whether dev is attached to the process of pasid. */
 bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid);
 

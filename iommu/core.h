@@ -44,6 +44,8 @@ struct iommu {
 
     iommu_port_t down;
     iommu_prq_t prq;
+    uint64_t prq_accepted, prq_written; /* page requests on their way to
+                                           the PRQ (a drain wait's mark) */
     iommu_fq_t fq;
     iommu_invq_t invq;
     iommu_stall_t stall;

@@ -210,7 +210,7 @@ static int qi_encode_vtd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
         return 0;
     case IOMMU_QI_WAIT:
         w[0] = VTD_WAIT | (1u << 5) /* SW */ | (1u << 6) /* FN */ |
-               ((uint64_t)slot << 32);
+               (d->drain ? 1u << 7 : 0) /* PD */ | ((uint64_t)slot << 32);
         return 0;
     default:
         return -EINVAL; /* RESUME: no stall model on VT-d */
@@ -358,6 +358,7 @@ static void qi_decode_vtd(const uint64_t *w, iommu_invq_op_t *op)
     }
     case VTD_WAIT:
         d->type = IOMMU_QI_WAIT;
+        d->drain = (w[0] >> 7) & 1; /* PD */
         return;
     default:
         op->valid = false;
@@ -581,6 +582,8 @@ static void ev_qi_done(sim_t *sim, void *opaque, uint64_t arg)
         sim_pool_put(&q->bl_pool, b);
     }
     sim_gauge_set(q->s.occupancy, sim_now(sim), iring_count(&q->ring));
+    if (op.valid && d->type == IOMMU_QI_WAIT)
+        q->drain_armed = false;
     if (op.valid && d->type == IOMMU_QI_WAIT && d->done)
         d->done(d->opaque);
     qi_kick(q);
@@ -597,6 +600,19 @@ static void qi_kick(iommu_invq_t *q)
         q->waiting = true; /* fence: wait for the completions */
         return;
     }
+    if (op->valid && op->d.type == IOMMU_QI_WAIT && op->d.drain &&
+        q->ops.prq_accepted) {
+        /* VT-d 7.10 / 6.5.2.8 (PD): page requests received before the
+         * wait are in the PRQ before it completes. */
+        if (!q->drain_armed) {
+            q->drain_mark = q->ops.prq_accepted(q->ops.opaque);
+            q->drain_armed = true;
+        }
+        if (q->ops.prq_written(q->ops.opaque) < q->drain_mark) {
+            q->draining = true;
+            return;
+        }
+    }
     q->busy = true;
     sim_schedule(q->sim, op->valid ? qi_cost(q, op->d.type) : 0, ev_qi_done, q,
                  0);
@@ -610,6 +626,14 @@ void iommu_invq_devtlb_done(iommu_invq_t *q)
     q->pending--;
     if (q->waiting && !q->devtlb_pending) {
         q->waiting = false;
+        qi_kick(q);
+    }
+}
+
+void iommu_invq_prq_written(iommu_invq_t *q)
+{
+    if (q->draining) {
+        q->draining = false;
         qi_kick(q);
     }
 }

@@ -18,6 +18,11 @@ typedef struct iommu_invq_ops {
     void (*iotlb)(void *opaque, const iommu_inv_t *inv);
     void (*pasid_cache)(void *opaque, const iommu_inv_t *inv);
     void (*context_cache)(void *opaque, const iommu_inv_t *inv);
+    /* Page requests accepted for the PRQ so far, and those written (a
+     * drain wait completes once written reaches accepted as it was when
+     * the wait reached the head). */
+    uint64_t (*prq_accepted)(void *opaque);
+    uint64_t (*prq_written)(void *opaque);
     void *opaque;
 } iommu_invq_ops_t;
 
@@ -58,6 +63,9 @@ typedef struct iommu_invq {
     iommu_invq_op_t cur; /* the descriptor at the head, decoded */
     bool busy;           /* a descriptor is being processed */
     bool waiting;        /* a wait descriptor waits for device-TLB cpls */
+    bool draining;       /* a drain wait waits for PRQ writes (VT-d PD) */
+    bool drain_armed;    /* drain_mark is taken for the wait at the head */
+    uint64_t drain_mark; /* PRQ writes the drain wait waits for */
     uint64_t devtlb_pending;
     uint64_t pending; /* submitted, not done */
     struct {
@@ -79,5 +87,7 @@ int iommu_invq_submit(iommu_invq_t *q, const iommu_qi_desc_t *descs,
 /* An ATS Invalidate Completion for a device-TLB invalidation of q
  * arrived. */
 void iommu_invq_devtlb_done(iommu_invq_t *q);
+/* A page request was written to the PRQ: a drain wait may go on. */
+void iommu_invq_prq_written(iommu_invq_t *q);
 
 #endif /* IOMMU_INVQ_H */

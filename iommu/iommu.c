@@ -587,6 +587,8 @@ static void ev_prq_write(sim_t *sim, void *opaque, uint64_t arg)
     pcie_msg_t *m = sim_arg_ptr(arg);
     iommu_prq_accept(&u->prq, m);
     sim_pool_put(&u->msgs, m);
+    u->prq_written++;
+    iommu_invq_prq_written(&u->invq);
 }
 
 /* A page request: PRI check, VT-d implicit invalidation, then the PRQ
@@ -599,11 +601,26 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
                                                : IOMMU_PASID_NONE;
     iommu_xlate_t tmp;
     iommu_pe_t pe;
-    bool ok = iommu_ctx_lookup(u, m->rid, pasid, &tmp, &pe) == IOMMU_WALK_OK;
+    iommu_walk_outcome_t lk = iommu_ctx_lookup(u, m->rid, pasid, &tmp, &pe);
+    bool ok = lk == IOMMU_WALK_OK;
     if (!stop && (!ok || !pe.pri)) {
-        /* PRE clear or no context: Invalid Request for a last request,
-         * nothing for the others (QEMU hw/i386/intel_iommu.c:
-         * vtd_check_pre_bit; VT-d 7.4.1 auto-response, [I]). */
+        /* No context or PASID entry, or PRE clear: Invalid Request for a
+         * last request, nothing for the others (VT-d 7.4.1 auto-response,
+         * [I]), and a non-recoverable fault record (VT-d 7.4.1.1; QEMU
+         * hw/i386/intel_iommu.c: vtd_check_pre_bit reports the fault,
+         * reason 0x47 "SM: PRE bit absent" for PRE clear). The record
+         * carries the lookup's outcome; a present entry with PRE clear is
+         * recorded as bad_pasid (the model has no code of its own for
+         * it). */
+        iommu_fault_rec_t f = {
+            .reason = ok ? IOMMU_WALK_BAD_PASID : lk,
+            .rid = m->rid,
+            .pasid = pasid,
+            .pasid_valid = (m->flags & PCIE_F_PASID) != 0,
+            .addr = m->addr & ~(IOMMU_PAGE_SIZE - 1),
+            .flags = (uint8_t)(m->flags &
+                               (PCIE_F_R | PCIE_F_W | PCIE_F_X | PCIE_F_PRIV))};
+        iommu_fq_record(&u->fq, &f);
         iommu_prq_refuse(&u->prq, m);
         return;
     }
@@ -630,6 +647,7 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
         return;
     }
     *copy = *m;
+    u->prq_accepted++;
     sim_schedule(u->sim, u->cfg.prq_write, ev_prq_write, u, sim_ptr_arg(copy));
 }
 
@@ -891,6 +909,16 @@ static void invq_context_cache(void *opaque, const iommu_inv_t *inv)
     iommu_ctx_inval_context(opaque, inv);
 }
 
+static uint64_t invq_prq_accepted(void *opaque)
+{
+    return ((const iommu_t *)opaque)->prq_accepted;
+}
+
+static uint64_t invq_prq_written(void *opaque)
+{
+    return ((const iommu_t *)opaque)->prq_written;
+}
+
 /* The queues in memory (PRQ, fault records, invalidation queue, in this
  * order of allocation) and the stall model. Returns 0 or -ENOMEM. */
 static int queues_init(iommu_t *u)
@@ -906,8 +934,9 @@ static int queues_init(iommu_t *u)
         return -ENOMEM;
     iommu_stall_init(&u->stall, u->sim, &u->fq, c->prq_write);
     u->stall.port = (iommu_stall_port_t){stall_describe, stall_finish, u};
-    u->invq.ops =
-        (iommu_invq_ops_t){invq_iotlb, invq_pasid_cache, invq_context_cache, u};
+    u->invq.ops = (iommu_invq_ops_t){invq_iotlb,         invq_pasid_cache,
+                                     invq_context_cache, invq_prq_accepted,
+                                     invq_prq_written,   u};
     return 0;
 }
 

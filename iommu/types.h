@@ -199,6 +199,12 @@ typedef struct iommu_qi_desc {
     bool pasid_present;
     uint16_t rid;       /* PAGE_RESP, RESUME */
     uint32_t pasid;     /* PAGE_RESP */
+    bool drain;         /* WAIT, VT-d: Page-request Drain (PD, bit 7 of the
+                           inv_wait descriptor, VT-d 6.5.2.8 / 7.10): the
+                           wait also waits until every page request the
+                           IOMMU accepted before it reached the head is
+                           written to the PRQ. SMMUv3's CMD_SYNC has no
+                           such flag: ignored there. */
     iommu_done_fn done; /* WAIT: called when everything before is done */
     void *opaque;
     sim_span_t *span; /* PAGE_RESP, RESUME */

@@ -31,8 +31,11 @@ typedef struct pcie_dev_cfg {
                                 is given up (bounded livelock) */
     uint64_t fault_ahead;    /* pages one fault asks for (one group) */
     sim_time_t pri_timeout;  /* PRG response timeout (0: none) */
-    sim_dist_t proc;         /* ATC lookup + building a request */
-    sim_dist_t inv_proc;     /* ATS invalidation handling in the device */
+    sim_time_t pri_reset_delay; /* after a Response Failure, PRI is reset
+                                   and enabled again this much later (0:
+                                   never, as Linux) */
+    sim_dist_t proc;            /* ATC lookup + building a request */
+    sim_dist_t inv_proc;        /* ATS invalidation handling in the device */
 } pcie_dev_cfg_t;
 
 typedef struct pcie_dev pcie_dev_t;

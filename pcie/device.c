@@ -97,6 +97,11 @@ const sim_param_t pcie_dev_params[] = {
      "given up (its DMA fails, its allocation and index are freed, a late "
      "response counts as UPRGI) [I]; 0: no timeout",
      NULL, offsetof(pcie_dev_cfg_t, pri_timeout)},
+    {"device", "pri_reset_delay", SIM_PARAM_TIME, "0", 0, 1e12, "ns",
+     "after a Response Failure disabled PRI (PCIe r4.0 10.4.2.1), its driver "
+     "resets and enables PRI again this much later (Linux pci_reset_pri + "
+     "pci_enable_pri); 0: never, as Linux, which does not recover PRI",
+     NULL, offsetof(pcie_dev_cfg_t, pri_reset_delay)},
     {"device", "prg_pasid_required", SIM_PARAM_BOOL, "true", 0, 0, "",
      "PRI Status 'PRG Response PASID Required' (PCIe r4.0 10.5.2.3): "
      "responses must carry the group's PASID (Intel enables PRI on a PASID "

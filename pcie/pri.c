@@ -65,6 +65,7 @@ void pcie_pri_init(pcie_pri_t *p, pcie_dev_env_t *env, pcie_atc_t *atc,
     p->retries_max = cfg->pri_retries;
     p->fault_ahead = cfg->fault_ahead ? cfg->fault_ahead : 1;
     p->timeout = cfg->pri_timeout;
+    p->reset_delay = cfg->pri_reset_delay;
     p->st_ats_fault = sim_spans_stage(env->spans, "ats_fault");
     p->st_retry = sim_spans_stage(env->spans, "retry");
     p->st_response = sim_spans_stage(env->spans, "response");
@@ -296,6 +297,17 @@ static void ev_prg_timeout(sim_t *sim, void *opaque, uint64_t arg)
 
 /* ---------------------------------------------------------- responses */
 
+/* device.pri_reset_delay after a Response Failure: the driver resets and
+ * enables PRI again (Enable=0, Reset=1, Enable=1). */
+static void ev_pri_reset(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)sim;
+    (void)arg;
+    pcie_pri_t *p = opaque;
+    if (!p->enabled)
+        pcie_pri_reset(p);
+}
+
 /*
  * A PRG Response arrives: match it to its group, then act on the code.
  */
@@ -359,6 +371,8 @@ void pcie_pri_rx_resp(pcie_pri_t *p, const pcie_msg_t *m)
         p->status |= PCIE_PRI_STATUS_RF;
         p->port.fail(p->port.opaque, j);
         pri_abandon_all(p, false);
+        if (p->reset_delay)
+            sim_schedule(p->env->sim, p->reset_delay, ev_pri_reset, p, 0);
         return;
     }
     pcie_pri_wake(p);

@@ -48,7 +48,8 @@ typedef struct pcie_pri {
     uint64_t outstanding; /* page requests awaiting a response */
     uint64_t retries_max; /* device.pri_retries */
     uint64_t fault_ahead;
-    sim_time_t timeout; /* device.pri_timeout, 0: none */
+    sim_time_t timeout;     /* device.pri_timeout, 0: none */
+    sim_time_t reset_delay; /* device.pri_reset_delay, 0: none */
     unsigned st_ats_fault, st_retry, st_response; /* span stages stamped */
     pcie_prg_t prg[PCIE_PRG_INDICES];
     uint16_t prg_free[PCIE_PRG_INDICES]; /* FIFO of free indices */

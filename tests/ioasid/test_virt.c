@@ -394,9 +394,18 @@ START_TEST(test_detach_pending)
     ck_assert_uint_eq(ctr(h, "ioasid.detached"), 1);
     ck_assert_uint_eq(ctr(h, "host.unbinds"), 1);
     ck_assert_uint_eq(ctr(h, "host.iopf.resp_invalid"), 1);
+    /* The FAULT object answers its pending faults Invalid only after the
+     * host's teardown (iommufd/device.c: iommufd_hwpt_detach_device:
+     * iommu_detach_device_pasid, then iommufd_auto_response_faults; the
+     * teardown's ~7 us: four host.qi_submit batches, the iommu.qi_*
+     * costs and two ATS invalidation round trips). */
     if (where == 0) {
-        /* Never read by the VMM: no record routed, no guest response. */
-        ck_assert_uint_eq(ctr(h, "vmm.records"), 0);
+        /* The VMM wakes during the teardown (3/4 of vmm.wake left) and
+         * reads the record, but the answer comes before its route and
+         * injection (vmm.read + vmm.route + vmm.inject, 5.4 us): the
+         * record is dropped, the guest never sees it. */
+        ck_assert_uint_eq(ctr(h, "vmm.records"), 1);
+        ck_assert_uint_eq(ctr(h, "vmm.injected"), 0);
         ck_assert_uint_eq(ctr(h, "ioasid.responses"), 0);
         ck_assert_uint_eq(ctr(h, "ioasid.resp_unknown"), 0);
     } else {

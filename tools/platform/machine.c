@@ -9,6 +9,7 @@
 
 #include "pcie/rc.h"
 #include "tools/platform/machine.h"
+#include "tools/platform/replay.h"
 #include "tools/platform/stages.h"
 #include "tools/platform/state.h"
 
@@ -196,6 +197,7 @@ void platform_destroy(platform_t *p)
     if (p->series_open)
         sim_afile_abort(&p->series_file);
     sim_series_destroy(p->series);
+    platform_replay_fini(p);
     ioasid_virt_destroy(p->vm);
     for (unsigned i = 0; p->devs && i < p->ndevs; i++)
         pcie_dev_destroy(p->devs[i]);

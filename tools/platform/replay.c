@@ -99,6 +99,119 @@ static void map_error(platform_t *p, const platform_src_state_t *s, int rc)
         sim_error(p);
 }
 
+/* ------------------------------------------------------------ detach */
+
+/*
+ * A detach record: the PASID lifecycle's end, in the order Linux requires
+ * (drivers/iommu/io-pgfault.c, kdoc of iommu_report_device_fault: "The
+ * PASID stop request is issued by the device driver before unbind()"):
+ *  1. the device stops using the PASID (pcie_dev_stop_pasid: PCIe r4.0
+ *     6.20.1, a Stop Marker if page requests are outstanding);
+ *  2. then the host tears the binding down (ioasid_host_unbind; a VM's
+ *     binding through ioasid_virt_detach, which then answers the FAULT
+ *     object's pending faults Invalid);
+ *  3. records of (dev, pasid) that arrive meanwhile (a new map, DMAs)
+ *     wait and are applied in order when it is over: Linux's attach of
+ *     the PASID waits for the detach (both hold the group mutex:
+ *     drivers/iommu/iommu.c: iommu_detach_device_pasid,
+ *     iommu_attach_device_pasid), so a new binding never sees the old
+ *     one's page requests.
+ */
+static void apply(platform_t *p, platform_src_state_t *s);
+
+static platform_detach_t *detach_find(platform_t *p, unsigned dev,
+                                      uint32_t pasid)
+{
+    for (platform_detach_t *d = p->detaches; d; d = d->next)
+        if (d->dev == dev && d->pasid == pasid)
+            return d;
+    return NULL;
+}
+
+static void detach_free(platform_detach_t *d)
+{
+    free(d->held);
+    free(d);
+}
+
+/* Step 3: the binding is gone; apply the records that waited. */
+static void detach_done(void *opaque, uint16_t rid, uint32_t pasid)
+{
+    (void)rid;
+    (void)pasid;
+    platform_detach_t *d = opaque;
+    platform_t *p = d->p;
+    for (platform_detach_t **pp = &p->detaches; *pp; pp = &(*pp)->next)
+        if (*pp == d) {
+            *pp = d->next;
+            break;
+        }
+    for (size_t i = 0; i < d->nheld && p->status == PLATFORM_OK; i++)
+        apply(p, &d->held[i]);
+    detach_free(d);
+}
+
+/* Step 2: the device has stopped the PASID. */
+static void detach_stopped(void *opaque, pcie_dev_t *dev, uint32_t pasid)
+{
+    platform_detach_t *d = opaque;
+    platform_t *p = d->p;
+    int rc = p->vm && d->dev < p->cfg.virt.devices
+                 ? ioasid_virt_detach(p->vm, d->dev, pasid, detach_done, d)
+                 : ioasid_host_unbind(p->host, pcie_dev_rid(dev), pasid,
+                                      detach_done, d);
+    if (rc == -ENOMEM)
+        sim_error(p);
+    else if (rc)
+        detach_done(d, 0, pasid); /* nothing bound: nothing to tear down */
+}
+
+/* Step 1. */
+static void detach_start(platform_t *p, pcie_dev_t *dev, unsigned index,
+                         uint32_t pasid)
+{
+    platform_detach_t *d = calloc(1, sizeof(*d));
+    if (!d) {
+        sim_error(p);
+        return;
+    }
+    d->p = p;
+    d->dev = index;
+    d->pasid = pasid;
+    d->next = p->detaches;
+    p->detaches = d;
+    int rc = pcie_dev_stop_pasid(dev, pasid, detach_stopped, d);
+    if (rc == -ENOMEM)
+        sim_error(p);
+    else if (rc) /* too many stops at once on the device: go on unstopped */
+        detach_stopped(d, dev, pasid);
+}
+
+/* Hold a record of a (dev, pasid) being detached until it is over. */
+static bool detach_hold(platform_t *p, const platform_src_state_t *s)
+{
+    platform_detach_t *d = detach_find(p, s->rec.dev, s->rec.pasid);
+    if (!d)
+        return false;
+    if (SIM_GROW(d->held, d->held_cap, d->nheld + 1, 4)) {
+        sim_error(p);
+        return true;
+    }
+    d->held[d->nheld++] = *s;
+    return true;
+}
+
+void platform_replay_fini(platform_t *p)
+{
+    while (p->detaches) {
+        platform_detach_t *d = p->detaches;
+        p->detaches = d->next;
+        detach_free(d);
+    }
+}
+
+/* ------------------------------------------------------------ records */
+
 /* A record for a device assigned to the VM: its PASIDs are guest
  * processes. */
 static void apply_vm(platform_t *p, const platform_src_state_t *s,
@@ -120,9 +233,7 @@ static void apply_vm(platform_t *p, const platform_src_state_t *s,
             unknown_pasid(p, s);
             return;
         }
-        if (pcie_dev_stop_pasid(dev, r->pasid, NULL, NULL) == -ENOMEM ||
-            ioasid_virt_detach(p->vm, r->dev, r->pasid) == -ENOMEM)
-            sim_error(p);
+        detach_start(p, dev, r->dev, r->pasid);
         return;
     case TRACE_READ:
     case TRACE_WRITE:
@@ -164,9 +275,7 @@ static void apply_native(platform_t *p, const platform_src_state_t *s,
         map_error(p, s, ioasid_mm_unmap(mm, r->addr, r->len));
         return;
     case TRACE_DETACH:
-        if (pcie_dev_stop_pasid(dev, r->pasid, NULL, NULL) == -ENOMEM ||
-            ioasid_host_unbind(p->host, rid, r->pasid) == -ENOMEM)
-            sim_error(p);
+        detach_start(p, dev, r->dev, r->pasid);
         return;
     case TRACE_READ:
     case TRACE_WRITE:
@@ -179,6 +288,8 @@ static void apply_native(platform_t *p, const platform_src_state_t *s,
 static void apply(platform_t *p, platform_src_state_t *s)
 {
     const trace_record_t *r = &s->rec;
+    if (p->detaches && detach_hold(p, s))
+        return;
     p->s.records->value++;
     if (r->dev >= p->ndevs) {
         input_error(p, s,

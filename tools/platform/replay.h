@@ -19,4 +19,8 @@
  */
 int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs);
 
+/* Free the replay's state left by a run that ended with detaches in
+ * progress (platform_destroy calls it). */
+void platform_replay_fini(platform_t *p);
+
 #endif

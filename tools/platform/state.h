@@ -19,6 +19,18 @@ typedef struct platform_src_state {
     bool has;
 } platform_src_state_t;
 
+/* A detach in progress (replay.c): the device stops the PASID, then the
+ * host (or the VM) tears it down; records of (dev, pasid) that come
+ * meanwhile wait in `held`, in order. */
+typedef struct platform_detach {
+    struct platform_detach *next;
+    struct platform *p;
+    unsigned dev;
+    uint32_t pasid;
+    platform_src_state_t *held;
+    size_t nheld, held_cap;
+} platform_detach_t;
+
 struct platform {
     platform_cfg_t cfg;
     sim_log_t *log;
@@ -41,6 +53,7 @@ struct platform {
     platform_src_state_t *srcs;
     unsigned nsrcs;
     int status;
+    platform_detach_t *detaches; /* in progress */
 
     /* Statistics of the platform itself, registered by machine.c. */
     struct {
