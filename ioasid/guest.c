@@ -240,13 +240,19 @@ void ioasid_guest_set_memory(ioasid_guest_t *g, uint64_t base, uint64_t end)
     g->gpa_end = end;
 }
 
+uint64_t ioasid_guest_gpa_alloc_pages(ioasid_guest_t *g, unsigned shift)
+{
+    uint64_t size = 1ull << shift;
+    uint64_t gpa = (g->gpa_next + size - 1) & ~(size - 1);
+    if (gpa < g->gpa_next || gpa >= g->gpa_end || g->gpa_end - gpa < size)
+        return 0;
+    g->gpa_next = gpa + size;
+    return gpa;
+}
+
 uint64_t ioasid_guest_gpa_alloc(ioasid_guest_t *g)
 {
-    if (g->gpa_next >= g->gpa_end)
-        return 0;
-    uint64_t gpa = g->gpa_next;
-    g->gpa_next += IOMMU_PAGE_SIZE;
-    return gpa;
+    return ioasid_guest_gpa_alloc_pages(g, IOMMU_PAGE_SHIFT);
 }
 
 /* Whether the guest must do mm work for this request (costs a fix-up). */
@@ -271,22 +277,24 @@ static int gp_fault(ioasid_guest_t *g, ioasid_gproc_t *gp, uint64_t addr,
     uint64_t need = ioasid_vma_need_perm(flags);
     if (!vma || (need & ~vma->perm))
         return -EFAULT;
-    uint64_t page = addr & ~(IOMMU_PAGE_SIZE - 1);
+    /* The guest's stage-1 leaf is the mapping's page size (the trace's
+     * map record). */
+    unsigned shift = ioasid_vma_shift(vma);
+    uint64_t size = 1ull << shift, page = addr & ~(size - 1);
     iommu_walk_t w;
     iommu_pt_walk(&gp->s1, page, &w);
     if (w.outcome == IOMMU_WALK_OK && !(need & ~w.perm))
         return 0; /* spurious: fixed by an earlier request */
-    uint64_t gpa = w.outcome == IOMMU_WALK_OK ? (w.pa & ~(IOMMU_PAGE_SIZE - 1))
-                                              : ioasid_guest_gpa_alloc(g);
+    uint64_t gpa = w.outcome == IOMMU_WALK_OK
+                       ? (w.pa & ~(size - 1))
+                       : ioasid_guest_gpa_alloc_pages(g, shift);
     if (!gpa)
         return -EFAULT; /* guest out of memory */
     g->s.faults->value++;
-    int rc = iommu_pt_map(&gp->s1, page, gpa, IOMMU_PAGE_SHIFT,
-                          vma->perm | IOMMU_PTE_U);
+    int rc = iommu_pt_map(&gp->s1, page, gpa, shift, vma->perm | IOMMU_PTE_U);
     if (rc == 0 && w.outcome == IOMMU_WALK_OK) {
         /* A permission upgrade: the old translation may be cached. */
-        iommu_iotlb_invalidate(g->iommu, gp->domain, gp->pasid, page,
-                               IOMMU_PAGE_SIZE);
+        iommu_iotlb_invalidate(g->iommu, gp->domain, gp->pasid, page, size);
     }
     return rc ? -EFAULT : 0;
 }

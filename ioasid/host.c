@@ -144,6 +144,7 @@ struct ioasid_host {
 };
 
 static const char *const nested_names[] = {"linux", "classify", NULL};
+static const char *const thp_names[] = {"never", "always", NULL};
 
 const sim_param_t ioasid_host_params[] = {
     {"host", "irq_latency", SIM_PARAM_TIME, "2000", 0, 1e12, "ns",
@@ -192,6 +193,11 @@ const sim_param_t ioasid_host_params[] = {
      "Failure, as Linux does when kzalloc of the group fails "
      "(io-pgfault.c: iommu_report_device_fault, abort_group)",
      NULL, offsetof(ioasid_host_cfg_t, max_groups)},
+    {"host", "thp", SIM_PARAM_ENUM, "never", 0, 0, "",
+     "transparent huge pages for memory populated on a fault (always: a 2 "
+     "MiB page where the 2 MiB-aligned range lies inside a 4 KiB mapping "
+     "and no 4 KiB page table is there, as do_huge_pmd_anonymous_page)",
+     thp_names, offsetof(ioasid_host_cfg_t, thp)},
 };
 const unsigned ioasid_host_nparams =
     sizeof(ioasid_host_params) / sizeof(ioasid_host_params[0]);
@@ -1129,6 +1135,11 @@ void ioasid_host_destroy(ioasid_host_t *h)
     sim_pool_fini(&h->faults);
     sim_pool_fini(&h->groups);
     free(h);
+}
+
+const ioasid_host_cfg_t *ioasid_host_cfg(const ioasid_host_t *h)
+{
+    return &h->cfg;
 }
 
 sim_t *ioasid_host_sim(const ioasid_host_t *h)

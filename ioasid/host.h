@@ -20,6 +20,13 @@
 #include "iommu/iommu.h"
 #include "sim/sim.h"
 
+/* host.thp: transparent huge pages for host memory populated on a fault
+ * (Linux /sys/kernel/mm/transparent_hugepage/enabled). */
+typedef enum {
+    IOASID_THP_NEVER = 0, /* 4 KiB pages only */
+    IOASID_THP_ALWAYS,    /* a 2 MiB page where the mapping allows one */
+} ioasid_thp_t;
+
 typedef struct ioasid_host_cfg {
     sim_time_t irq_latency; /* MSI -> hard IRQ -> threaded handler running */
     sim_dist_t prq_desc;    /* handler: read + report one descriptor */
@@ -35,6 +42,7 @@ typedef struct ioasid_host_cfg {
     uint64_t max_groups;    /* fault groups the iopf core holds at once;
                                one more fails to allocate (Response
                                Failure) */
+    unsigned thp;           /* ioasid_thp_t */
 } ioasid_host_cfg_t;
 
 /* How a nested (guest-owned stage 1) domain's page requests are routed
@@ -106,6 +114,8 @@ ioasid_host_t *ioasid_host_create(sim_t *sim, sim_stats_t *st,
  * (latest first). NULL is ignored. */
 void ioasid_host_destroy(ioasid_host_t *h);
 
+/* The driver's configuration. */
+const ioasid_host_cfg_t *ioasid_host_cfg(const ioasid_host_t *h);
 /* The simulation and the IOMMU the driver runs on. */
 sim_t *ioasid_host_sim(const ioasid_host_t *h);
 iommu_t *ioasid_host_iommu(const ioasid_host_t *h);

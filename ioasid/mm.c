@@ -66,31 +66,67 @@ unsigned ioasid_mm_va_bits(const ioasid_mm_t *mm)
     return iommu_pt_va_bits(mm->pt.levels);
 }
 
-/* Populate one page with a fresh frame and the mapping's permission. */
-static int populate(ioasid_mm_t *mm, uint64_t page, uint64_t perm)
+/* Populate one page of 1 << shift bytes with fresh frames (contiguous
+ * and aligned, as a huge page is) and the mapping's permission. */
+static int populate(ioasid_mm_t *mm, uint64_t page, uint64_t perm,
+                    unsigned shift)
 {
-    uint64_t pa = iommu_mem_alloc(mm->pt.mem, false);
+    uint64_t frames = 1ull << (shift - IOMMU_PAGE_SHIFT);
+    uint64_t pa = shift == IOMMU_PAGE_SHIFT
+                      ? iommu_mem_alloc(mm->pt.mem, false)
+                      : iommu_mem_alloc_range(mm->pt.mem, frames, frames);
     if (!pa)
         return -ENOMEM;
-    return iommu_pt_map(&mm->pt, page, pa, IOMMU_PAGE_SHIFT,
-                        perm | IOMMU_PTE_U);
+    return iommu_pt_map(&mm->pt, page, pa, shift, perm | IOMMU_PTE_U);
+}
+
+int ioasid_mm_map_pages(ioasid_mm_t *mm, uint64_t va, uint64_t len,
+                        uint64_t perm, bool present, unsigned shift)
+{
+    if (shift != 12 && shift != 21 && shift != 30)
+        return -EINVAL;
+    uint64_t size = 1ull << shift;
+    if (!ioasid_vma_range_ok(mm->pt.levels, va, len) ||
+        ((va | len) & (size - 1)))
+        return -EINVAL;
+    int rc = ioasid_vma_set_add(
+        &mm->vmas, (ioasid_vma_t){va, va + len, perm, shift}, NULL);
+    if (rc || !present)
+        return rc;
+    for (uint64_t off = 0; off < len; off += size) {
+        rc = populate(mm, va + off, perm, shift);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
                   bool present)
 {
-    if (!ioasid_vma_range_ok(mm->pt.levels, va, len))
-        return -EINVAL;
-    int rc =
-        ioasid_vma_set_add(&mm->vmas, (ioasid_vma_t){va, va + len, perm}, NULL);
-    if (rc || !present)
-        return rc;
-    for (uint64_t off = 0; off < len; off += IOMMU_PAGE_SIZE) {
-        rc = populate(mm, va + off, perm);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return ioasid_mm_map_pages(mm, va, len, perm, present, IOMMU_PAGE_SHIFT);
+}
+
+/*
+ * The page size a fault at addr populates: the mapping's own, or with
+ * host.thp = always a 2 MiB page where a 4 KiB mapping allows one, as
+ * Linux's anonymous THP fault does (mm/memory.c: __handle_mm_fault calls
+ * create_huge_pmd -> do_huge_pmd_anonymous_page when the PMD is empty and
+ * thp_vma_allowable_order / thp_vma_suitable_order hold: the 2 MiB-aligned
+ * range lies inside the VMA). An empty PMD: the walk stopped above the
+ * last level (w->reads < levels), no 4 KiB page table is there.
+ */
+static unsigned fault_shift(const ioasid_mm_t *mm, const ioasid_vma_t *v,
+                            uint64_t addr, const iommu_walk_t *w)
+{
+    unsigned shift = ioasid_vma_shift(v);
+    if (shift != IOMMU_PAGE_SHIFT ||
+        ioasid_host_cfg(mm->host)->thp != IOASID_THP_ALWAYS)
+        return shift;
+    uint64_t huge = 1ull << 21, start = addr & ~(huge - 1);
+    if (start >= v->start && start + huge <= v->end && w->reads < mm->pt.levels)
+        return 21;
+    return IOMMU_PAGE_SHIFT;
 }
 
 /* Whether handling a fault at addr needs mm work (page absent or a
@@ -120,8 +156,11 @@ static int mm_fault(ioasid_mm_t *mm, uint64_t addr, unsigned flags)
     iommu_walk_t w;
     iommu_pt_walk(&mm->pt, page, &w);
     if (w.outcome != IOMMU_WALK_OK) {
+        unsigned shift = fault_shift(mm, v, addr, &w);
         mm->s->minor->value++;
-        return populate(mm, page, v->perm) ? -EFAULT : 0;
+        return populate(mm, addr & ~((1ull << shift) - 1), v->perm, shift)
+                   ? -EFAULT
+                   : 0;
     }
     if (need & ~w.perm) {
         /* Present with less permission than the mapping allows: widen it.
@@ -132,7 +171,8 @@ static int mm_fault(ioasid_mm_t *mm, uint64_t addr, unsigned flags)
          * invalidation on a page request; QEMU hw/i386/intel_iommu.c:
          * vtd_pri_perform_implicit_invalidation). */
         mm->s->upgrades->value++;
-        int rc = iommu_pt_protect(&mm->pt, page, IOMMU_PAGE_SIZE,
+        uint64_t size = 1ull << w.shift;
+        int rc = iommu_pt_protect(&mm->pt, addr & ~(size - 1), size,
                                   v->perm | IOMMU_PTE_U);
         return rc ? -EFAULT : 0;
     }
@@ -222,11 +262,34 @@ static void unmap_done(void *opaque)
     free(op);
 }
 
+/* A transparent huge page (a 2 MiB leaf in a 4 KiB mapping) holding addr
+ * that an unmap cuts at `cut` is split into 4 KiB leaves over the same
+ * frames first, as Linux splits the PMD (mm/huge_memory.c:
+ * __split_huge_pmd). */
+static int split_thp(ioasid_mm_t *mm, uint64_t addr, uint64_t cut)
+{
+    const ioasid_vma_t *v = ioasid_vma_set_find(&mm->vmas, addr);
+    iommu_walk_t w;
+    iommu_pt_walk(&mm->pt, addr, &w);
+    if (!v || ioasid_vma_shift(v) != IOMMU_PAGE_SHIFT ||
+        w.outcome != IOMMU_WALK_OK || !(cut & ((1ull << w.shift) - 1)))
+        return 0;
+    uint64_t size = 1ull << w.shift, va = addr & ~(size - 1);
+    uint64_t pa = w.pa & ~(size - 1), attr = w.pte & IOMMU_PTE_ATTR;
+    int rc = iommu_pt_unmap(&mm->pt, va, size, NULL, NULL);
+    for (uint64_t off = 0; !rc && off < size; off += IOMMU_PAGE_SIZE)
+        rc = iommu_pt_map(&mm->pt, va + off, pa + off, IOMMU_PAGE_SHIFT, attr);
+    return rc;
+}
+
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
 {
-    if (!ioasid_vma_range_ok(mm->pt.levels, va, len))
+    if (!ioasid_vma_range_ok(mm->pt.levels, va, len) ||
+        !ioasid_vma_set_cut_ok(&mm->vmas, va, va + len))
         return -EINVAL;
     uint64_t end = va + len;
+    if (split_thp(mm, va, va) || split_thp(mm, end - 1, end))
+        return -ENOMEM;
     if (ioasid_vma_set_remove(&mm->vmas, va, end))
         return -ENOMEM;
     int rc = iommu_pt_unmap(&mm->pt, va, len, NULL, NULL);

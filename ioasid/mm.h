@@ -36,9 +36,17 @@ ioasid_mm_t *ioasid_mm_lookup(const ioasid_host_t *host, uint16_t rid,
  */
 int ioasid_mm_map(ioasid_mm_t *mm, uint64_t va, uint64_t len, uint64_t perm,
                   bool present);
+/* The same with pages of 1 << shift bytes (12, 21 or 30: a trace map's
+ * page size): va and len are multiples of the page size (else -EINVAL),
+ * each page is one leaf of that size, and an unmap may not split one.
+ * A fault in a 4 KiB mapping populates a 2 MiB page when host.thp says
+ * so and the mapping allows it (see mm.c: fault_shift). */
+int ioasid_mm_map_pages(ioasid_mm_t *mm, uint64_t va, uint64_t len,
+                        uint64_t perm, bool present, unsigned shift);
 
 /*
- * Remove mappings in [va, va+len) (pages must be 4 KiB aligned), clear the
+ * Remove mappings in [va, va+len) (4 KiB aligned, and splitting no huge
+ * page of a mapping: else -EINVAL), clear the
  * page table, then, after host.qi_submit, submit to the invalidation queue
  * an IOTLB invalidation and a device-TLB invalidation per device bound to
  * mm, and a wait descriptor; the latency until the wait completes is

@@ -34,6 +34,7 @@ typedef struct ioasid_virt_cfg {
     uint64_t memory;   /* guest physical memory for processes, bytes */
     bool s2_on_demand; /* host backs guest memory on first fault (else
                           all of it at VM start, as VFIO pins it) */
+    unsigned s2_page;  /* stage-2 leaf of guest memory: 0 4K, 1 2M, 2 1G */
     /* [ioasid] */
     uint64_t ring_depth;    /* user fault ring entries (0: unbounded) */
     unsigned ring_overflow; /* ioasid_ring_policy_t */

@@ -39,6 +39,7 @@ struct ioasid_virt {
 
     /* guest memory */
     iommu_guest_t *gmem;
+    uint64_t mem_base, mem_end; /* guest memory: [mem_base, mem_end) */
     uint16_t s2_domain;
     unsigned next_ioasid;
 
@@ -53,6 +54,14 @@ struct ioasid_virt {
     } s;
 };
 
+static const char *const s2_page_names[] = {"4K", "2M", "1G", NULL};
+
+/* log2 of the stage-2 leaf of guest memory (vm.s2_page). */
+static unsigned s2_shift(const ioasid_virt_t *v)
+{
+    return IOMMU_PAGE_SHIFT + 9 * v->cfg.s2_page;
+}
+
 #define F(x) offsetof(ioasid_virt_cfg_t, x)
 const sim_param_t ioasid_vm_params[] = {
     {"vm", "devices", SIM_PARAM_UINT, "0", 0, 256, "devices",
@@ -65,6 +74,11 @@ const sim_param_t ioasid_vm_params[] = {
      "the host backs guest memory on first fault (a stage-2 fault the host "
      "handles) instead of all at VM start as VFIO pins it",
      NULL, F(s2_on_demand)},
+    {"vm", "s2_page", SIM_PARAM_ENUM, "1G", 0, 0, "",
+     "stage-2 page size of guest memory: the leaves VFIO maps it with "
+     "(1G: hugetlbfs 1 GiB backing; 4K: no huge pages); the guest's page "
+     "tables sit in 2 MiB chunks, so their stage-2 leaves are at most 2M",
+     s2_page_names, F(s2_page)},
 };
 #undef F
 const unsigned ioasid_vm_nparams =
@@ -98,16 +112,25 @@ static bool s2_fault(ioasid_virt_t *v, const ioasid_gproc_t *gp, uint64_t addr,
     return iommu_guest_to_host(v->gmem, *gpa, &hpa) != 0;
 }
 
-/* Back the guest page at gpa (the host's stage-2 fault handling). */
+/* Back the guest page at gpa (the host's stage-2 fault handling): one
+ * stage-2 page of vm.s2_page, inside guest memory. */
 static int s2_fill(ioasid_virt_t *v, uint64_t gpa)
 {
     uint64_t hpa;
     if (iommu_guest_to_host(v->gmem, gpa, &hpa) == 0)
         return 0;
     v->s.s2_faults->value++;
-    return iommu_guest_back(
-        v->gmem, gpa & ~(IOMMU_PAGE_SIZE - 1), IOMMU_PAGE_SIZE,
-        IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X, IOMMU_PAGE_SHIFT);
+    uint64_t size = 1ull << s2_shift(v);
+    uint64_t lo = gpa & ~(size - 1), hi = lo + size;
+    if (lo < v->mem_base || hi > v->mem_end) {
+        /* Guest memory is reserved 1 GiB-aligned, so only a size that
+         * does not divide it cuts a page: back the 4 KiB page. */
+        lo = gpa & ~(IOMMU_PAGE_SIZE - 1);
+        hi = lo + IOMMU_PAGE_SIZE;
+    }
+    return iommu_guest_back(v->gmem, lo, hi - lo,
+                            IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X,
+                            s2_shift(v));
 }
 
 /* Whether (rid, pasid) is still bound to vp (else it was detached while
@@ -303,8 +326,19 @@ bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
 int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
                     uint64_t len, uint64_t perm, bool present)
 {
+    return ioasid_virt_map_pages(v, dev, pasid, va, len, perm, present,
+                                 IOMMU_PAGE_SHIFT);
+}
+
+int ioasid_virt_map_pages(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                          uint64_t va, uint64_t len, uint64_t perm,
+                          bool present, unsigned shift)
+{
     if (dev >= v->ndevs)
         return -ENODEV;
+    if (shift != 12 && shift != 21 && shift != 30)
+        return -EINVAL;
+    uint64_t size = 1ull << shift;
     vproc_t *vp = proc_get(v, pasid);
     if (!vp)
         return -ENOMEM;
@@ -312,23 +346,26 @@ int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
     int rc = attach(v, vp, &v->devs[dev]);
     if (rc)
         return rc;
-    if (!ioasid_vma_range_ok(gp->s1.levels, va, len))
+    if (!ioasid_vma_range_ok(gp->s1.levels, va, len) ||
+        ((va | len) & (size - 1)))
         return -EINVAL;
     const ioasid_vma_t *m = NULL;
-    rc = ioasid_vma_set_add(&gp->vmas, (ioasid_vma_t){va, va + len, perm}, &m);
+    rc = ioasid_vma_set_add(&gp->vmas,
+                            (ioasid_vma_t){va, va + len, perm, shift}, &m);
     if (rc == -EEXIST)
         /* The same mapping again from another device only attaches it. */
-        return m->start == va && m->end == va + len && m->perm == perm
+        return m->start == va && m->end == va + len && m->perm == perm &&
+                       ioasid_vma_shift(m) == shift
                    ? 0
                    : -EEXIST;
     if (rc || !present)
         return rc;
-    for (uint64_t off = 0; off < len; off += IOMMU_PAGE_SIZE) {
-        uint64_t gpa = ioasid_guest_gpa_alloc(v->guest);
+    /* The guest's stage-1 leaves have the mapping's page size. */
+    for (uint64_t off = 0; off < len; off += size) {
+        uint64_t gpa = ioasid_guest_gpa_alloc_pages(v->guest, shift);
         if (!gpa)
             return -ENOSPC;
-        rc = iommu_pt_map(&gp->s1, va + off, gpa, IOMMU_PAGE_SHIFT,
-                          perm | IOMMU_PTE_U);
+        rc = iommu_pt_map(&gp->s1, va + off, gpa, shift, perm | IOMMU_PTE_U);
         if (rc)
             return rc;
     }
@@ -376,7 +413,8 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     if (!vp || dev >= v->ndevs || !attached(&vp->gp, &v->devs[dev]))
         return -ENOENT;
     ioasid_gproc_t *gp = &vp->gp;
-    if (!ioasid_vma_range_ok(gp->s1.levels, va, len))
+    if (!ioasid_vma_range_ok(gp->s1.levels, va, len) ||
+        !ioasid_vma_set_cut_ok(&gp->vmas, va, va + len))
         return -EINVAL;
     if (ioasid_vma_set_remove(&gp->vmas, va, va + len))
         return -ENOMEM;
@@ -499,7 +537,11 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
     if (ioasid_host_nested_faults(host) == IOASID_NESTED_LINUX)
         ioasid_vmm_set_s2_fix(v->vmm, vmm_s2_fix, v);
     unsigned levels = (unsigned)iommu_config(iommu)->levels;
-    v->gmem = iommu_guest_create(iommu_memory(iommu), levels, 21);
+    /* The guest's page tables take frames from 2 MiB chunks of GPA space,
+     * each mapped by one stage-2 leaf: the stage-2 page size, at most the
+     * chunk. */
+    unsigned table_shift = s2_shift(v) < 21 ? s2_shift(v) : 21;
+    v->gmem = iommu_guest_create(iommu_memory(iommu), levels, table_shift);
     int s2dom = ioasid_host_alloc_domain(host);
     if (!v->gmem || s2dom < 0)
         goto fail;
@@ -508,10 +550,13 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
     if (!base)
         goto fail;
     ioasid_guest_set_memory(v->guest, base, base + cfg->memory);
-    /* VFIO pins (backs) all guest memory at start unless on demand. */
+    v->mem_base = base;
+    v->mem_end = base + cfg->memory;
+    /* VFIO pins (backs) all guest memory at start unless on demand, with
+     * stage-2 leaves of vm.s2_page. */
     if (!cfg->s2_on_demand &&
         iommu_guest_back(v->gmem, base, cfg->memory,
-                         IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X, 30))
+                         IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_X, s2_shift(v)))
         goto fail;
     v->ndevs = ndevs;
     v->devs = calloc(ndevs ? ndevs : 1, sizeof(*v->devs));

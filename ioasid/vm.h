@@ -50,10 +50,17 @@ void ioasid_virt_start(ioasid_virt_t *v);
  * IOASID, and a record attaches the device to it. map: -EEXIST when the
  * range overlaps a different mapping (the same mapping again only
  * attaches), -EINVAL (alignment, width), -ENOSPC (guest memory full),
- * -ENOMEM. unmap and detach: -ENOENT when dev is not attached to pasid.
+ * -ENOMEM. unmap and detach: -ENOENT when dev is not attached to pasid;
+ * unmap: -EINVAL when it would split a page of a mapping.
  */
 int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
                     uint64_t len, uint64_t perm, bool present);
+/* The same with guest pages of 1 << shift bytes (12, 21 or 30: the trace
+ * map's page size): the guest's stage-1 leaves have that size; va and len
+ * are multiples of it (else -EINVAL). */
+int ioasid_virt_map_pages(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
+                          uint64_t va, uint64_t len, uint64_t perm,
+                          bool present, unsigned shift);
 int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
                       uint64_t va, uint64_t len);
 /* Detach (once the device has stopped the PASID): the host tears the

@@ -61,10 +61,12 @@ int ioasid_vma_set_remove(ioasid_vma_set_t *s, uint64_t start, uint64_t end)
         memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(ioasid_vma_t));
         s->n--;
         /* Keep the parts outside [start, end). */
-        if (v.end > end && insert_at(s, i, (ioasid_vma_t){end, v.end, v.perm}))
+        if (v.end > end &&
+            insert_at(s, i, (ioasid_vma_t){end, v.end, v.perm, v.shift}))
             return -ENOMEM;
         if (v.start < start) {
-            if (insert_at(s, i, (ioasid_vma_t){v.start, start, v.perm}))
+            if (insert_at(s, i,
+                          (ioasid_vma_t){v.start, start, v.perm, v.shift}))
                 return -ENOMEM;
             i++;
         }
@@ -79,6 +81,16 @@ void ioasid_vma_set_fini(ioasid_vma_set_t *s)
     free(s->v);
     s->v = NULL;
     s->n = s->cap = 0;
+}
+
+bool ioasid_vma_set_cut_ok(const ioasid_vma_set_t *s, uint64_t start,
+                           uint64_t end)
+{
+    const ioasid_vma_t *a = ioasid_vma_set_find(s, start);
+    const ioasid_vma_t *b = ioasid_vma_set_find(s, end - 1);
+    if (a && (start & ((1ull << ioasid_vma_shift(a)) - 1)))
+        return false;
+    return !b || !(end & ((1ull << ioasid_vma_shift(b)) - 1));
 }
 
 bool ioasid_vma_range_ok(unsigned levels, uint64_t va, uint64_t len)

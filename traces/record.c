@@ -20,3 +20,29 @@ const char *trace_op_name(trace_op_t op)
     }
     return "?";
 }
+
+unsigned trace_page_shift(trace_page_t page)
+{
+    switch (page) {
+    case TRACE_PAGE_2M:
+        return 21;
+    case TRACE_PAGE_1G:
+        return 30;
+    case TRACE_PAGE_4K:
+        break;
+    }
+    return 12;
+}
+
+const char *trace_page_name(trace_page_t page)
+{
+    switch (page) {
+    case TRACE_PAGE_2M:
+        return "2M";
+    case TRACE_PAGE_1G:
+        return "1G";
+    case TRACE_PAGE_4K:
+        break;
+    }
+    return "4K";
+}

@@ -28,20 +28,34 @@ typedef enum {
 #define TRACE_PERM_W 0x2u
 #define TRACE_PERM_X 0x4u
 
+/* Page size of a mapping (the text format's optional last field of a
+ * map record: 4K, 2M or 1G; 4 KiB when absent). */
+typedef enum {
+    TRACE_PAGE_4K = 0, /* 4 KiB pages (the default) */
+    TRACE_PAGE_2M,     /* 2 MiB pages */
+    TRACE_PAGE_1G,     /* 1 GiB pages */
+} trace_page_t;
+
 /* One trace record. */
 typedef struct trace_record {
     trace_op_t op;
-    sim_time_t time; /* absolute, ps (converted from the trace's time unit) */
-    uint32_t dev;    /* device index */
-    uint32_t pasid;  /* 20-bit PASID */
-    uint64_t addr;   /* virtual (untranslated) address (0 for detach) */
-    uint64_t len;    /* bytes, > 0 (0 for detach) */
-    unsigned perm;   /* TRACE_MAP: TRACE_PERM_* */
-    bool present;    /* TRACE_MAP: populated now (true) or on first fault */
-    uint64_t line;   /* source line of the record (1-based) */
+    sim_time_t time;   /* absolute, ps (converted from the trace's time unit) */
+    uint32_t dev;      /* device index */
+    uint32_t pasid;    /* 20-bit PASID */
+    uint64_t addr;     /* virtual (untranslated) address (0 for detach) */
+    uint64_t len;      /* bytes, > 0 (0 for detach) */
+    unsigned perm;     /* TRACE_MAP: TRACE_PERM_* */
+    bool present;      /* TRACE_MAP: populated now (true) or on first fault */
+    trace_page_t page; /* TRACE_MAP: page size (addr and len multiples) */
+    uint64_t line;     /* source line of the record (1-based) */
 } trace_record_t;
 
 /* Name of an op as written in the text format ("map", "read", ...). */
 const char *trace_op_name(trace_op_t op);
+
+/* log2 of a page size's bytes: 12, 21 or 30. */
+unsigned trace_page_shift(trace_page_t page);
+/* Name of a page size as written in the text format ("4K", "2M", "1G"). */
+const char *trace_page_name(trace_page_t page);
 
 #endif /* TRACES_RECORD_H */

@@ -530,7 +530,8 @@ uint64_t trace_line(const trace_reader_t *r)
 /* ------------------------------------------------------------ records */
 
 static const char *const usage[] = {
-    [TRACE_MAP] = "<time> map <dev> <pasid> <addr> <len> <perm> present|absent",
+    [TRACE_MAP] = "<time> map <dev> <pasid> <addr> <len> <perm> present|absent "
+                  "[4K|2M|1G]",
     [TRACE_UNMAP] = "<time> unmap <dev> <pasid> <addr> <len>",
     [TRACE_READ] = "<time> read <dev> <pasid> <addr> <len>",
     [TRACE_WRITE] = "<time> write <dev> <pasid> <addr> <len>",
@@ -722,6 +723,49 @@ bad:
                    quote(q, sizeof(q), s, (size_t)(e - s)));
 }
 
+/* page size: 4K, 2M or 1G (the <len> suffixes, one page of that size). */
+static int parse_page(trace_reader_t *r, const char *line, const char *s,
+                      const char *e, trace_page_t *out)
+{
+    static const trace_page_t pages[] = {TRACE_PAGE_4K, TRACE_PAGE_2M,
+                                         TRACE_PAGE_1G};
+    char q[QBUF];
+
+    for (unsigned i = 0; i < 3; i++) {
+        const char *name = trace_page_name(pages[i]);
+        if (e - s == 2 && memcmp(s, name, 2) == 0) {
+            *out = pages[i];
+            return 0;
+        }
+    }
+    return fail_at(r, r->line, colof(line, s),
+                   "unexpected field '%s'; expected a page size 4K, 2M or "
+                   "1G, or end of line (or a # comment)",
+                   quote(q, sizeof(q), s, (size_t)(e - s)));
+}
+
+/* A map with a page size: <addr> and <len> are multiples of it (a page is
+ * never split); the column is the field that is not. */
+static int check_aligned(trace_reader_t *r, const char *line,
+                         const char *addr_tok, const char *len_tok,
+                         const trace_record_t *rec)
+{
+    uint64_t mask = (1ull << trace_page_shift(rec->page)) - 1;
+    const char *name = trace_page_name(rec->page);
+
+    if (rec->addr & mask)
+        return fail_at(r, r->line, colof(line, addr_tok),
+                       "address 0x%" PRIx64 " is not %s-aligned; expected "
+                       "<addr> a multiple of the page size %s",
+                       rec->addr, name, name);
+    if (rec->len & mask)
+        return fail_at(r, r->line, colof(line, len_tok),
+                       "length 0x%" PRIx64 " is not a multiple of %s; "
+                       "expected <len> a multiple of the page size %s",
+                       rec->len, name, name);
+    return 0;
+}
+
 static int missing(trace_reader_t *r, const char *line, const char *at,
                    const char *field, const char *use)
 {
@@ -820,6 +864,7 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
     rec->pasid = (uint32_t)v;
     rec->perm = 0;
     rec->present = false;
+    rec->page = TRACE_PAGE_4K;
     if (kind == TRACE_DETACH) {
         rec->addr = 0;
         rec->len = 0;
@@ -831,6 +876,7 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
     if (!t)
         return missing(r, line, e, "<addr>", use);
     e = tok_end(t);
+    const char *addr_tok = t;
     if (num_field(r, line, t, e, "<addr>", "a 64-bit decimal or 0x hex number",
                   true, &rec->addr))
         return r->err;
@@ -840,6 +886,7 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
     if (!t)
         return missing(r, line, e, "<len>", use);
     e = tok_end(t);
+    const char *len_tok = t;
     if (parse_len(r, line, t, e, &rec->len))
         return r->err;
     if (rec->len - 1 > UINT64_MAX - rec->addr)
@@ -868,6 +915,13 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
             return fail_at(r, r->line, colof(line, t),
                            "bad population '%s'; expected present or absent",
                            quote(q, sizeof(q), t, (size_t)(e - t)));
+        t = tok_start(e);
+        if (t) {
+            e = tok_end(t);
+            if (parse_page(r, line, t, e, &rec->page) ||
+                check_aligned(r, line, addr_tok, len_tok, rec))
+                return r->err;
+        }
     }
 eol:
     if (expect_eol(r, line, e, "end of line (or a # comment)"))

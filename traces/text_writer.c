@@ -61,14 +61,18 @@ static char *put_str(char *p, const char *s)
 
 int trace_write_record(FILE *f, const trace_record_t *rec)
 {
-    /* time(20) op(5) dev(10) pasid(10) addr(18) len(18) perm(3) pop(7) +
-     * separators: well under 128 */
+    /* time(20) op(5) dev(10) pasid(10) addr(18) len(18) perm(3) pop(7) page(3)
+     * + separators: well under 128 */
     char buf[128], *p = buf;
 
     if ((unsigned)rec->op > TRACE_DETACH ||
         (rec->op != TRACE_DETACH && rec->len == 0) ||
         rec->pasid >= (1u << 20) || rec->len - 1 > UINT64_MAX - rec->addr ||
-        (rec->perm & ~(TRACE_PERM_R | TRACE_PERM_W | TRACE_PERM_X)))
+        (rec->perm & ~(TRACE_PERM_R | TRACE_PERM_W | TRACE_PERM_X)) ||
+        (unsigned)rec->page > TRACE_PAGE_1G ||
+        (rec->op == TRACE_MAP && rec->page != TRACE_PAGE_4K &&
+         ((rec->addr | rec->len) &
+          ((1ull << trace_page_shift(rec->page)) - 1))))
         return -EINVAL;
 
     p = put_dec(p, rec->time);
@@ -92,6 +96,10 @@ int trace_write_record(FILE *f, const trace_record_t *rec)
         *p++ = (rec->perm & TRACE_PERM_W) ? 'w' : '-';
         *p++ = (rec->perm & TRACE_PERM_X) ? 'x' : '-';
         p = put_str(p, rec->present ? " present" : " absent");
+        if (rec->page != TRACE_PAGE_4K) {
+            *p++ = ' ';
+            p = put_str(p, trace_page_name(rec->page));
+        }
     }
     *p++ = '\n';
 out:

@@ -82,6 +82,12 @@ static void map_error(platform_t *p, const platform_src_state_t *s, int rc)
                     " overlaps an existing mapping of device %" PRIu32
                     " PASID %" PRIu32,
                     r->addr, r->len, r->dev, r->pasid);
+    else if (rc == -EINVAL && r->op == TRACE_MAP)
+        input_error(p, s,
+                    "map address and length must be multiples of %" PRIu64
+                    " (the page size %s; got 0x%" PRIx64 "+0x%" PRIx64 ")",
+                    (uint64_t)1 << trace_page_shift(r->page),
+                    trace_page_name(r->page), r->addr, r->len);
     else if (rc == -EINVAL)
         input_error(p, s,
                     "%s address and length must be multiples of 4096 "
@@ -221,8 +227,9 @@ static void apply_vm(platform_t *p, const platform_src_state_t *s,
     switch (r->op) {
     case TRACE_MAP:
         map_error(p, s,
-                  ioasid_virt_map(p->vm, r->dev, r->pasid, r->addr, r->len,
-                                  trace_perm(r->perm), r->present));
+                  ioasid_virt_map_pages(p->vm, r->dev, r->pasid, r->addr,
+                                        r->len, trace_perm(r->perm), r->present,
+                                        trace_page_shift(r->page)));
         return;
     case TRACE_UNMAP:
         map_error(p, s,
@@ -268,8 +275,8 @@ static void apply_native(platform_t *p, const platform_src_state_t *s,
             }
         }
         map_error(p, s,
-                  ioasid_mm_map(mm, r->addr, r->len, trace_perm(r->perm),
-                                r->present));
+                  ioasid_mm_map_pages(mm, r->addr, r->len, trace_perm(r->perm),
+                                      r->present, trace_page_shift(r->page)));
         return;
     case TRACE_UNMAP:
         map_error(p, s, ioasid_mm_unmap(mm, r->addr, r->len));
