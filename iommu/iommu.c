@@ -753,7 +753,8 @@ static const sim_stat_def_t main_stats[] = {
         "Invalid)",
         "requests"),
     CTR(prq.s.dropped, "iommu.prq.dropped",
-        "page requests dropped without a response (not last in group)",
+        "page requests dropped without a response (not last in group, or "
+        "a stop marker)",
         "requests"),
     CTR(prq.s.stop_markers, "iommu.prq.stop_markers", "stop markers received",
         "requests"),
