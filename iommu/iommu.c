@@ -638,7 +638,7 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
 static void rx_inv_cpl(iommu_t *u, const pcie_msg_t *m)
 {
     if (m->cookie == &u->invq) {
-        iommu_invq_devtlb_done(&u->invq);
+        iommu_invq_devtlb_done(&u->invq, m->tag);
         return;
     }
     sim_logf(sim_log(u->sim), SIM_LOG_WARN,
