@@ -589,6 +589,37 @@ static void ev_prq_write(sim_t *sim, void *opaque, uint64_t arg)
     sim_pool_put(&u->msgs, m);
 }
 
+/* VT-d implicit invalidation on a page request (VT-d 6.5.3.1, Table 27),
+ * chosen by the PGTT of the PASID entry, always with IH = 0 so that the
+ * paging-structure caches go too: first stage, a page-selective-within-
+ * PASID P_IOTLB invalidation (DID, PASID, address, AM = 0); second stage
+ * and pass-through, a page-selective-within-domain IOTLB invalidation
+ * (here the stage-2 tag, the simulator's stage-2 domain); nested, a
+ * domain-selective IOTLB invalidation of the DID. (QEMU
+ * vtd_pri_perform_implicit_invalidation implements the first row only,
+ * and leaf only.) */
+static void implicit_inval(iommu_t *u, const iommu_pe_t *pe, uint32_t pasid,
+                           uint64_t addr)
+{
+    iommu_inv_t inv = {.domain = pe->domain,
+                       .pasid = pasid,
+                       .addr = addr & ~(IOMMU_PAGE_SIZE - 1),
+                       .len = IOMMU_PAGE_SIZE};
+    switch (pe->mode) {
+    case IOMMU_MODE_S1:
+        inv.gran = IOMMU_INV_RANGE;
+        break;
+    case IOMMU_MODE_NESTED:
+        inv.gran = IOMMU_INV_DOMAIN;
+        break;
+    default: /* second stage; pass-through (which caches nothing) */
+        inv.gran = IOMMU_INV_S2_RANGE;
+        inv.domain = pe->s2_domain;
+        break;
+    }
+    iommu_walk_inval(u, &inv);
+}
+
 /* A page request: PRI check, VT-d implicit invalidation, then the PRQ
  * write. */
 static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
@@ -610,19 +641,8 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
     if (stop) {
         u->prq.s.stop_markers->value++;
     } else if (u->cfg.arch == IOMMU_ARCH_VTD) {
-        /* Implicit invalidation of the requested page's IOTLB entries
-         * (QEMU hw/i386/intel_iommu.c:
-         * vtd_pri_perform_implicit_invalidation, which invalidates the
-         * PASID-IOTLB only, so the paging-structure caches are kept: leaf
-         * only). */
-        iommu_inv_t inv = {.gran = IOMMU_INV_RANGE,
-                           .domain = pe.domain,
-                           .pasid = pasid,
-                           .addr = m->addr & ~(IOMMU_PAGE_SIZE - 1),
-                           .len = IOMMU_PAGE_SIZE,
-                           .leaf_only = true};
         u->prq.s.implicit_inv->value++;
-        iommu_walk_inval(u, &inv);
+        implicit_inval(u, &pe, pasid, m->addr);
     }
     pcie_msg_t *copy = sim_pool_get(&u->msgs);
     if (!copy) {
@@ -766,8 +786,8 @@ static const sim_stat_def_t main_stats[] = {
     CTR(invq.s.host_responses, "iommu.prq.host_responses",
         "page group responses sent for the host", "responses"),
     CTR(prq.s.implicit_inv, "iommu.prq.implicit_invalidations",
-        "IOTLB invalidations of the requested page on accepting a page "
-        "request (VT-d)",
+        "implicit IOTLB invalidations on accepting a page request (VT-d "
+        "Table 27: the page in stage 1, the domain in nested mode)",
         "requests"),
     CTR(fq.s.records, "iommu.fault.records", "fault records written",
         "records"),
