@@ -245,9 +245,16 @@ int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid)
     iommu_clear_pasid(h->iommu, rid, pasid);
     iommu_qi_desc_t d[2];
     memset(d, 0, sizeof(d));
+    /* VT-d: PASID-selective-within-domain (Linux intel/pasid.c
+     * pasid_cache_invalidation_with_pasid: QI_PC_PASID_SEL with the DID);
+     * SMMUv3: CFGI_CD of (StreamID, SubstreamID) (arm_smmu_sync_cd). */
     d[0].type = IOMMU_QI_PASID_CACHE;
-    d[0].inv = (iommu_inv_t){
-        .gran = IOMMU_INV_DEVICE_PASID, .rid = rid, .pasid = pasid};
+    d[0].inv = (iommu_inv_t){.gran = iommu_arch(h->iommu) == IOMMU_ARCH_VTD
+                                         ? IOMMU_INV_PASID
+                                         : IOMMU_INV_DEVICE_PASID,
+                             .domain = domain,
+                             .rid = rid,
+                             .pasid = pasid};
     d[1].type = IOMMU_QI_IOTLB;
     d[1].inv = (iommu_inv_t){
         .gran = IOMMU_INV_PASID, .domain = domain, .pasid = pasid};

@@ -196,6 +196,9 @@ static int qi_encode_vtd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
             return -EINVAL;
         }
     case IOMMU_QI_PASID_CACHE:
+        /* Granularity 0 domain-selective, 1 PASID-selective-within-domain
+         * (Linux QI_PC_PASID_SEL), 3 global; VT-d has no device
+         * granularity: those become global (a superset). */
         w[0] =
             VTD_PC | ((uint64_t)v->domain << 16) | ((uint64_t)v->pasid << 32);
         w[0] |= (uint64_t)(v->gran == IOMMU_INV_DOMAIN  ? 0

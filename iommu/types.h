@@ -114,7 +114,10 @@ typedef enum {
     IOMMU_INV_GLOBAL = 0,   /* everything */
     IOMMU_INV_DOMAIN,       /* everything tagged with `domain` (as a domain or
                                a stage-2 domain) */
-    IOMMU_INV_PASID,        /* stage-1/nested entries of (domain, pasid) */
+    IOMMU_INV_PASID,        /* stage-1/nested entries of (domain, pasid);
+                               PASID cache: the entries of (domain, pasid)
+                               on any device (VT-d PASID-selective-within-
+                               domain) */
     IOMMU_INV_RANGE,        /* ... of (domain, pasid) overlapping [addr,
                                addr+len) */
     IOMMU_INV_S2_RANGE,     /* stage 2 of s2_domain `domain` overlapping GPA
