@@ -36,6 +36,7 @@
 #include "iommu/walk.h"
 
 static const char *const arch_names[] = {"vtd", "smmuv3", NULL};
+static const char *const ad_names[] = {"arch", "true", "false", NULL};
 
 #define PSC(stage, level, def, src)                                            \
     {                                                                          \
@@ -92,10 +93,11 @@ const sim_param_t iommu_params[] = {
     {"iommu", "walkers", SIM_PARAM_UINT, "16", 1, 1024, "walks",
      "page-table walks in parallel (gem5 SMMUv3: 16 PTW slots)", NULL,
      offsetof(iommu_cfg_t, walkers)},
-    {"iommu", "ad", SIM_PARAM_BOOL, "false", 0, 0, "",
-     "set accessed/dirty bits of stage-1 entries (one write each, costing "
-     "walk_read)",
-     NULL, offsetof(iommu_cfg_t, ad)},
+    {"iommu", "ad", SIM_PARAM_ENUM, "arch", 0, 0, "",
+     "set accessed/dirty bits of stage-1 entries, one write each costing "
+     "walk_read (arch: vtd always, VT-d 3.6.2; smmuv3 off, HTTU not "
+     "enabled; true; false)",
+     ad_names, offsetof(iommu_cfg_t, ad)},
     {"iommu", "prq_depth", SIM_PARAM_UINT, "0", 0, 1u << 20, "entries",
      "page request queue entries (0: vtd 2048, Linux PRQ_ORDER 4: 64 KiB of "
      "32-byte descriptors; smmuv3 256, Linux PRIQ_MAX_SZ_SHIFT 8: one page "
@@ -179,6 +181,11 @@ void iommu_cfg_resolve(iommu_cfg_t *c)
         c->iotlb_sets = smmu ? 512 : 16;
     if (!c->iotlb_ways)
         c->iotlb_ways = 4;
+    /* VT-d 3.6.2: first-stage A (and D on a write) are always set; SMMUv3
+     * updates them only with HTTU enabled (CD.HA/HD), which Linux's SVA
+     * enables only when the SMMU supports it: off by default. */
+    if (c->ad == IOMMU_AD_ARCH)
+        c->ad = smmu ? IOMMU_AD_OFF : IOMMU_AD_ON;
     if (!c->prq_depth)
         c->prq_depth = smmu ? 256 : 2048;
     if (!c->qi_depth)

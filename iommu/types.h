@@ -48,6 +48,13 @@ typedef enum {
 /* Paging-structure cache levels: entries of levels 2..5 point to tables. */
 #define IOMMU_PSC_LEVELS 6 /* indexed by level; 0 and 1 unused */
 
+/* Accessed/dirty flag updates (iommu.ad). */
+typedef enum {
+    IOMMU_AD_ARCH = 0, /* the architecture's rule: VT-d on, SMMUv3 off */
+    IOMMU_AD_ON = 1,
+    IOMMU_AD_OFF = 2
+} iommu_ad_t;
+
 typedef struct iommu_cfg {
     unsigned arch;       /* iommu_arch_t */
     uint64_t levels;     /* page-table levels for new tables */
@@ -59,7 +66,7 @@ typedef struct iommu_cfg {
     uint64_t psc_ways;
     uint64_t s2tlb;          /* stage-2 TLB (IPA cache) entries (0: off) */
     uint64_t walkers;        /* parallel page-table walks */
-    bool ad;                 /* update accessed/dirty bits */
+    unsigned ad;             /* iommu_ad_t; resolved: ON or OFF */
     uint64_t prq_depth;      /* 0: the architecture's default */
     uint64_t fault_depth;    /* fault-record queue entries */
     uint64_t qi_depth;       /* 0: the architecture's default */

@@ -29,8 +29,10 @@
  *    nothing was cached, and with built tables the paging-structure cache
  *    entries the first walk left for the address were dropped by the
  *    page request's implicit invalidation (VT-d Table 27, first stage:
- *    page-selective-within-PASID with IH = 0). Every per-stage histogram must
- * hold exactly its part, and fault.e2e their sum, to the picosecond.
+ *    page-selective-within-PASID with IH = 0); with A/D updates (VT-d's
+ *    default, VT-d 3.6.2) the retry also writes A (and D) once per level,
+ *    walk_read each. Every per-stage histogram must hold exactly its
+ *    part, and fault.e2e their sum, to the picosecond.
  * 2. The CLI gives byte-identical stats.json for the same trace, config and
  *    seed; a different seed changes the output when delays are random and
  *    does not when every delay is fixed.
@@ -102,7 +104,13 @@ static void expected_fault(const platform_cfg_t *pc, unsigned reads1,
                                           fixed_value(&h->qi_submit);
     x->stage[PLATFORM_STAGE_RESPONSE] =
         u->qi_page_resp + hop(l, PCIE_MSG_PRG_RESP, P, 0);
-    x->stage[PLATFORM_STAGE_RETRY] = ats_rt + u->levels * u->walk_read;
+    /* The retry is the walk that succeeds: with A/D updates (VT-d 3.6.2,
+     * the default there) it writes A on each of its `levels` entries (D
+     * with A on the leaf for a write), walk_read each. */
+    iommu_cfg_t ur = *u;
+    iommu_cfg_resolve(&ur);
+    unsigned ad = ur.ad == IOMMU_AD_ON ? (unsigned)u->levels : 0;
+    x->stage[PLATFORM_STAGE_RETRY] = ats_rt + (u->levels + ad) * u->walk_read;
     x->stage[PLATFORM_STAGE_DATA] =
         write ? hop(l, PCIE_MSG_MEM_WR, PCIE_F_XLATED, dma_len) - l->latency
               : hop(l, PCIE_MSG_MEM_RD, PCIE_F_XLATED, dma_len) +
@@ -235,9 +243,15 @@ START_TEST(test_isolated_fault_exact)
      * ends when it lands in the root complex one link latency later. */
     sim_time_t tail = v->write ? pc.link.latency : 0;
     ck_assert_uint_eq(sim_now(platform_sim(p)), 1000 * SIM_NS + x.e2e + tail);
-    if (_i == 0) /* spelled out in the header comment: 4 + 1 reads, then 4 */
+    if (_i == 0) /* spelled out in the header comment: 4 + 1 reads, then 4
+                    reads and 4 A/D writes (VT-d default) */
         ck_assert_uint_eq(x.stage[PLATFORM_STAGE_RETRY] + pc.iommu.walk_read,
-                          x.stage[PLATFORM_STAGE_ATS_FAULT]);
+                          x.stage[PLATFORM_STAGE_ATS_FAULT] +
+                              pc.iommu.levels * pc.iommu.walk_read);
+    ck_assert_uint_eq(
+        sim_stats_find_counter(platform_stats(p), "iommu.walk.ad_writes")
+            ->value,
+        pc.iommu.arch == IOMMU_ARCH_VTD ? pc.iommu.levels : 0);
     platform_destroy(p);
     sim_config_destroy(cfg);
 }
