@@ -392,12 +392,17 @@ static void td_run(teardown_t *td)
         switch (td->step) {
         case TD_PASID_CACHE:
             /* pasid.c: pasid_cache_invalidation_with_pasid (qi_submit_sync):
-             * VT-d Table 28, PASID-selective PASID-cache invalidation. */
+             * VT-d Table 28, PASID-selective-within-domain PASID-cache
+             * invalidation (QI_PC_PASID_SEL with the DID); SMMUv3: CFGI_CD
+             * of (StreamID, SubstreamID) (arm_smmu_sync_cd). */
             td->d[0].type = IOMMU_QI_PASID_CACHE;
-            td->d[0].inv = (iommu_inv_t){.gran = IOMMU_INV_DEVICE_PASID,
-                                         .domain = td->domain,
-                                         .rid = td->rid,
-                                         .pasid = td->pasid};
+            td->d[0].inv =
+                (iommu_inv_t){.gran = iommu_arch(h->iommu) == IOMMU_ARCH_VTD
+                                          ? IOMMU_INV_PASID
+                                          : IOMMU_INV_DEVICE_PASID,
+                              .domain = td->domain,
+                              .rid = td->rid,
+                              .pasid = td->pasid};
             td_batch(td, 1, false);
             return;
         case TD_IOTLB:
@@ -444,6 +449,7 @@ static void td_run(teardown_t *td)
              * invalidation, submitted with QI_OPT_WAIT_DRAIN (a wait with
              * PD). SMMUv3 has no PD: the same batch ends with CMD_SYNC. */
             td->d[0].type = IOMMU_QI_WAIT;
+            td->d[0].fence = true; /* QI_IWD_FENCE */
             td->d[1].type = IOMMU_QI_IOTLB;
             td->d[1].inv = (iommu_inv_t){.gran = IOMMU_INV_PASID,
                                          .domain = td->domain,

@@ -4,9 +4,19 @@
  * fields (VT-d: Linux drivers/iommu/intel/iommu.h QI_*; SMMUv3: Linux
  * arm-smmu-v3.h CMDQ_OP_*), consumed in order, each after its configured
  * cost. A device-TLB invalidation sends an ATS Invalidate Request (PCIe
- * r6.0 10.3.1) and lets the queue go on; a wait descriptor (VT-d inv_wait
- * with fence, SMMUv3 CMD_SYNC) completes only once every earlier
- * descriptor is done, device-TLB completions included. Page group
+ * r6.0 10.3.1) and lets the queue go on. Waits:
+ *  - VT-d inv_wait as Linux qi_submit_sync writes it (status write, no
+ *    fence: FN = 0) completes only after the descriptors between the
+ *    previous wait and it are done, device-TLB completions included, but
+ *    descriptors after it may run before it completes (VT-d 6.5.2.12,
+ *    Queued Invalidation Ordering Considerations): a wait whose segment
+ *    still has ATS invalidations in flight leaves the ring (parked) and
+ *    completes when they do; only a wait with FN = 1 holds the queue;
+ *  - SMMUv3 CMD_SYNC completes when every prior command is complete, and
+ *    "commands in the Command queue that are more recent than a CMD_SYNC
+ *    do not begin processing until the CMD_SYNC completes" (SMMUv3 4.7.3):
+ *    it holds the queue.
+ * Page group
  * responses (VT-d 0x9 page_grp_resp, SMMUv3 CMD_PRI_RESP) go to the device
  * as PRG Responses; SMMUv3 CMD_RESUME goes to the stall model.
  */
@@ -59,6 +69,7 @@ int iommu_invq_init(iommu_invq_t *q, sim_t *sim, iommu_mem_t *mem,
     q->stall = stall;
     q->smmu = smmu;
     sim_pool_init(&q->bl_pool, sizeof(iommu_invq_backlog_t), 64);
+    sim_pool_init(&q->park_pool, sizeof(iommu_invq_parked_t), 64);
     if (iring_init(&q->ring, mem, depth, smmu ? 16 : 32, smmu))
         return -ENOMEM;
     q->side = calloc(q->ring.depth, sizeof(*q->side));
@@ -69,6 +80,7 @@ void iommu_invq_fini(iommu_invq_t *q)
 {
     free(q->side);
     sim_pool_fini(&q->bl_pool);
+    sim_pool_fini(&q->park_pool);
 }
 
 /* Smallest aligned power-of-two block of pages covering [addr, addr+len):
@@ -184,6 +196,9 @@ static int qi_encode_vtd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
             return -EINVAL;
         }
     case IOMMU_QI_PASID_CACHE:
+        /* Granularity 0 domain-selective, 1 PASID-selective-within-domain
+         * (Linux QI_PC_PASID_SEL), 3 global; VT-d has no device
+         * granularity: those become global (a superset). */
         w[0] =
             VTD_PC | ((uint64_t)v->domain << 16) | ((uint64_t)v->pasid << 32);
         w[0] |= (uint64_t)(v->gran == IOMMU_INV_DOMAIN  ? 0
@@ -209,7 +224,10 @@ static int qi_encode_vtd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
         w[1] = 4u /* LPIG */ | ((uint64_t)(d->prgi & 0x1ff) << 3);
         return 0;
     case IOMMU_QI_WAIT:
-        w[0] = VTD_WAIT | (1u << 5) /* SW */ | (1u << 6) /* FN */ |
+        /* Status write, no fence (Linux dmar.c qi_submit_sync:
+         * QI_IWD_STATUS_DATA | QI_IWD_STATUS_WRITE | QI_IWD_TYPE). */
+        w[0] = VTD_WAIT | (1u << 5) /* SW */ |
+               (d->fence ? 1u << 6 : 0) /* FN */ |
                (d->drain ? 1u << 7 : 0) /* PD */ | ((uint64_t)slot << 32);
         return 0;
     default:
@@ -358,6 +376,8 @@ static void qi_decode_vtd(const uint64_t *w, iommu_invq_op_t *op)
     }
     case VTD_WAIT:
         d->type = IOMMU_QI_WAIT;
+        op->fence = (w[0] >> 6) & 1; /* FN */
+        d->fence = op->fence;
         d->drain = (w[0] >> 7) & 1; /* PD */
         return;
     default:
@@ -446,6 +466,7 @@ static void qi_decode_smmu(const uint64_t *w, iommu_invq_op_t *op)
         return;
     case SMMU_SYNC:
         d->type = IOMMU_QI_WAIT;
+        op->fence = true; /* SMMUv3 4.7.3 */
         return;
     default:
         op->valid = false;
@@ -509,6 +530,56 @@ static sim_time_t qi_cost(const iommu_invq_t *q, iommu_qi_type_t t)
 
 static void qi_kick(iommu_invq_t *q);
 
+/* The descriptor at the head is consumed: move the head, let descriptors
+ * waiting for space move in. */
+static void qi_advance(iommu_invq_t *q)
+{
+    q->ring.head = iring_next(&q->ring, q->ring.head);
+    while (q->bl_head && !iring_full(&q->ring)) {
+        iommu_invq_backlog_t *b = q->bl_head;
+        q->bl_head = b->next;
+        if (!q->bl_head)
+            q->bl_tail = NULL;
+        qi_put(q, &b->d);
+        sim_pool_put(&q->bl_pool, b);
+    }
+    sim_gauge_set(q->s.occupancy, sim_now(q->sim), iring_count(&q->ring));
+}
+
+/* A parked wait's status write is done (qi_wait after its segment's last
+ * device-TLB completion). */
+static void ev_parked_done(sim_t *sim, void *opaque, uint64_t arg)
+{
+    iommu_invq_t *q = opaque;
+    iommu_invq_parked_t *p = sim_arg_ptr(arg);
+    iommu_done_fn done = p->done;
+    void *d_opaque = p->opaque;
+    sim_pool_put(&q->park_pool, p);
+    q->pending--;
+    if (done)
+        done(d_opaque);
+}
+
+/* Park the wait at the head: it closes the open segment, which still has
+ * device-TLB invalidations in flight, and leaves the ring. Returns false
+ * when out of memory. */
+static bool qi_park(iommu_invq_t *q, const iommu_qi_desc_t *d)
+{
+    iommu_invq_parked_t *p = sim_pool_get(&q->park_pool);
+    if (!p)
+        return false;
+    *p = (iommu_invq_parked_t){NULL, d->done, d->opaque, q->seg_devtlb, q->seg};
+    iommu_invq_parked_t **pp = &q->parked;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = p;
+    q->s.desc[IOMMU_QI_WAIT]->value++;
+    q->seg++;
+    q->seg_devtlb = 0;
+    qi_advance(q);
+    return true;
+}
+
 /* Apply the descriptor at the head and move on. */
 static void ev_qi_done(sim_t *sim, void *opaque, uint64_t arg)
 {
@@ -540,7 +611,9 @@ static void ev_qi_done(sim_t *sim, void *opaque, uint64_t arg)
             m.addr = d->inv.addr;
             m.len = d->inv.len > UINT32_MAX ? 0 : (uint32_t)d->inv.len;
             m.cookie = q;
+            m.tag = q->seg; /* the ITAG: its wait segment */
             q->devtlb_pending++;
+            q->seg_devtlb++;
             q->s.devtlb_inval->value++;
             done = false; /* done when the completion arrives */
             iommu_port_send(q->down, d->inv.rid, &m);
@@ -564,24 +637,15 @@ static void ev_qi_done(sim_t *sim, void *opaque, uint64_t arg)
                                     d->code == PCIE_PRG_SUCCESS))
                 q->s.errors->value++;
             break;
-        default: /* wait */
+        default: /* wait: its segment is complete; a new one opens */
+            q->seg++;
             break;
         }
     }
-    q->ring.head = iring_next(&q->ring, q->ring.head);
     q->busy = false;
     if (done)
         q->pending--;
-    /* Descriptors waiting for space move in. */
-    while (q->bl_head && !iring_full(&q->ring)) {
-        iommu_invq_backlog_t *b = q->bl_head;
-        q->bl_head = b->next;
-        if (!q->bl_head)
-            q->bl_tail = NULL;
-        qi_put(q, &b->d);
-        sim_pool_put(&q->bl_pool, b);
-    }
-    sim_gauge_set(q->s.occupancy, sim_now(sim), iring_count(&q->ring));
+    qi_advance(q);
     if (op.valid && d->type == IOMMU_QI_WAIT)
         q->drain_armed = false;
     if (op.valid && d->type == IOMMU_QI_WAIT && d->done)
@@ -589,51 +653,73 @@ static void ev_qi_done(sim_t *sim, void *opaque, uint64_t arg)
     qi_kick(q);
 }
 
-/* Start the descriptor at the head if the queue is idle. */
+/* Start the descriptor at the head if the queue is idle. A wait whose
+ * segment is complete is processed like any descriptor (qi_wait, then
+ * done); one that fences waits at the head until every device-TLB
+ * invalidation is complete; one that does not (VT-d FN = 0) is parked
+ * and the queue goes on. */
 static void qi_kick(iommu_invq_t *q)
 {
-    if (q->busy || q->waiting || q->ring.head == q->ring.tail)
-        return;
-    iommu_invq_op_t *op = &q->cur;
-    qi_decode(q, q->ring.head, op);
-    if (op->valid && op->d.type == IOMMU_QI_WAIT && q->devtlb_pending) {
-        q->waiting = true; /* fence: wait for the completions */
-        return;
-    }
-    if (op->valid && op->d.type == IOMMU_QI_WAIT && op->d.drain &&
-        q->ops.prq_accepted) {
-        /* VT-d 7.10 / 6.5.2.8 (PD): page requests received before the
-         * wait are in the PRQ before it completes. */
-        if (!q->drain_armed) {
-            q->drain_mark = q->ops.prq_accepted(q->ops.opaque);
-            q->drain_armed = true;
+    while (!q->busy && !q->waiting && q->ring.head != q->ring.tail) {
+        iommu_invq_op_t *op = &q->cur;
+        qi_decode(q, q->ring.head, op);
+        if (op->valid && op->d.type == IOMMU_QI_WAIT && op->d.drain &&
+            q->ops.prq_accepted) {
+            /* VT-d 7.10 / 6.5.2.8 (PD): page requests received before the
+             * wait are in the PRQ before it completes. */
+            if (!q->drain_armed) {
+                q->drain_mark = q->ops.prq_accepted(q->ops.opaque);
+                q->drain_armed = true;
+            }
+            if (q->ops.prq_written(q->ops.opaque) < q->drain_mark) {
+                q->draining = true;
+                return;
+            }
         }
-        if (q->ops.prq_written(q->ops.opaque) < q->drain_mark) {
-            q->draining = true;
-            return;
+        if (op->valid && op->d.type == IOMMU_QI_WAIT) {
+            if (op->fence && q->devtlb_pending) {
+                q->waiting = true; /* fence: wait for the completions */
+                return;
+            }
+            if (!op->fence && q->seg_devtlb) {
+                if (!qi_park(q, &op->d)) {
+                    sim_oom(q->sim, "iommu.qi");
+                    return;
+                }
+                continue;
+            }
         }
+        q->busy = true;
+        sim_schedule(q->sim, op->valid ? qi_cost(q, op->d.type) : 0, ev_qi_done,
+                     q, 0);
     }
-    q->busy = true;
-    sim_schedule(q->sim, op->valid ? qi_cost(q, op->d.type) : 0, ev_qi_done, q,
-                 0);
 }
 
-void iommu_invq_devtlb_done(iommu_invq_t *q)
+void iommu_invq_devtlb_done(iommu_invq_t *q, uint16_t itag)
 {
     if (!q->devtlb_pending)
         return;
     q->devtlb_pending--;
     q->pending--;
+    if (itag == q->seg && q->seg_devtlb) {
+        q->seg_devtlb--;
+    } else {
+        /* A closed segment: its parked wait completes with its last
+         * completion, after the status write. */
+        for (iommu_invq_parked_t **pp = &q->parked; *pp; pp = &(*pp)->next) {
+            iommu_invq_parked_t *p = *pp;
+            if (p->seg != itag)
+                continue;
+            if (--p->remaining == 0) {
+                *pp = p->next;
+                sim_schedule(q->sim, q->cfg->qi_wait, ev_parked_done, q,
+                             sim_ptr_arg(p));
+            }
+            break;
+        }
+    }
     if (q->waiting && !q->devtlb_pending) {
         q->waiting = false;
-        qi_kick(q);
-    }
-}
-
-void iommu_invq_prq_written(iommu_invq_t *q)
-{
-    if (q->draining) {
-        q->draining = false;
         qi_kick(q);
     }
 }
@@ -668,4 +754,12 @@ int iommu_invq_submit(iommu_invq_t *q, const iommu_qi_desc_t *descs, unsigned n)
     sim_gauge_set(q->s.occupancy, sim_now(q->sim), iring_count(&q->ring));
     qi_kick(q);
     return 0;
+}
+
+void iommu_invq_prq_written(iommu_invq_t *q)
+{
+    if (q->draining) {
+        q->draining = false;
+        qi_kick(q);
+    }
 }

@@ -35,12 +35,25 @@ typedef struct iommu_invq_side {
 } iommu_invq_side_t;
 
 /* A decoded descriptor (the SMMUv3 CFGI_ALL covers both configuration
- * caches). */
+ * caches; fence: a wait that holds back the descriptors after it, VT-d
+ * FN = 1 or any SMMUv3 CMD_SYNC). */
 typedef struct iommu_invq_op {
     iommu_qi_desc_t d;
     bool cfgi_all;
+    bool fence;
     bool valid;
 } iommu_invq_op_t;
+
+/* A VT-d wait without fence whose segment (the descriptors between the
+ * previous wait and it) still has device-TLB invalidations in flight: it
+ * left the ring and completes when they do (VT-d 6.5.2.12). */
+typedef struct iommu_invq_parked {
+    struct iommu_invq_parked *next;
+    iommu_done_fn done;
+    void *opaque;
+    uint64_t remaining; /* device-TLB completions still owed */
+    uint16_t seg;       /* its segment */
+} iommu_invq_parked_t;
 
 /* A descriptor waiting for space in the ring. */
 typedef struct iommu_invq_backlog {
@@ -60,13 +73,19 @@ typedef struct iommu_invq {
     iommu_invq_side_t *side;
     iommu_invq_backlog_t *bl_head, *bl_tail;
     sim_pool_t bl_pool;
-    iommu_invq_op_t cur; /* the descriptor at the head, decoded */
-    bool busy;           /* a descriptor is being processed */
-    bool waiting;        /* a wait descriptor waits for device-TLB cpls */
-    bool draining;       /* a drain wait waits for PRQ writes (VT-d PD) */
-    bool drain_armed;    /* drain_mark is taken for the wait at the head */
-    uint64_t drain_mark; /* PRQ writes the drain wait waits for */
-    uint64_t devtlb_pending;
+    iommu_invq_op_t cur;     /* the descriptor at the head, decoded */
+    bool busy;               /* a descriptor is being processed */
+    bool waiting;            /* a fencing wait holds the queue for device-TLB
+                                completions */
+    bool draining;           /* a drain wait waits for PRQ writes (VT-d PD) */
+    bool drain_armed;        /* drain_mark is taken for the wait at the head */
+    uint64_t drain_mark;     /* PRQ writes the drain wait waits for */
+    uint64_t devtlb_pending; /* device-TLB invalidations in flight, all */
+    uint64_t seg_devtlb;     /* ... of the open segment */
+    uint16_t seg; /* the open segment: its number goes out as the ITAG of
+                     its ATS Invalidate Requests; a wait closes it */
+    iommu_invq_parked_t *parked; /* parked waits, oldest first */
+    sim_pool_t park_pool;
     uint64_t pending; /* submitted, not done */
     struct {
         sim_counter_t *desc[IOMMU_QI_TYPES], *full_waits, *errors,
@@ -85,8 +104,8 @@ void iommu_invq_fini(iommu_invq_t *q);
 int iommu_invq_submit(iommu_invq_t *q, const iommu_qi_desc_t *descs,
                       unsigned n);
 /* An ATS Invalidate Completion for a device-TLB invalidation of q
- * arrived. */
-void iommu_invq_devtlb_done(iommu_invq_t *q);
+ * arrived; itag is the ITAG its request carried. */
+void iommu_invq_devtlb_done(iommu_invq_t *q, uint16_t itag);
 /* A page request was written to the PRQ: a drain wait may go on. */
 void iommu_invq_prq_written(iommu_invq_t *q);
 

@@ -36,6 +36,7 @@
 #include "iommu/walk.h"
 
 static const char *const arch_names[] = {"vtd", "smmuv3", NULL};
+static const char *const ad_names[] = {"arch", "true", "false", NULL};
 
 #define PSC(stage, level, def, src)                                            \
     {                                                                          \
@@ -92,10 +93,11 @@ const sim_param_t iommu_params[] = {
     {"iommu", "walkers", SIM_PARAM_UINT, "16", 1, 1024, "walks",
      "page-table walks in parallel (gem5 SMMUv3: 16 PTW slots)", NULL,
      offsetof(iommu_cfg_t, walkers)},
-    {"iommu", "ad", SIM_PARAM_BOOL, "false", 0, 0, "",
-     "set accessed/dirty bits of stage-1 entries (one write each, costing "
-     "walk_read)",
-     NULL, offsetof(iommu_cfg_t, ad)},
+    {"iommu", "ad", SIM_PARAM_ENUM, "arch", 0, 0, "",
+     "set accessed/dirty bits of stage-1 entries, one write each costing "
+     "walk_read (arch: vtd always, VT-d 3.6.2; smmuv3 off, HTTU not "
+     "enabled; true; false)",
+     ad_names, offsetof(iommu_cfg_t, ad)},
     {"iommu", "prq_depth", SIM_PARAM_UINT, "0", 0, 1u << 20, "entries",
      "page request queue entries (0: vtd 2048, Linux PRQ_ORDER 4: 64 KiB of "
      "32-byte descriptors; smmuv3 256, Linux PRIQ_MAX_SZ_SHIFT 8: one page "
@@ -179,6 +181,11 @@ void iommu_cfg_resolve(iommu_cfg_t *c)
         c->iotlb_sets = smmu ? 512 : 16;
     if (!c->iotlb_ways)
         c->iotlb_ways = 4;
+    /* VT-d 3.6.2: first-stage A (and D on a write) are always set; SMMUv3
+     * updates them only with HTTU enabled (CD.HA/HD), which Linux's SVA
+     * enables only when the SMMU supports it: off by default. */
+    if (c->ad == IOMMU_AD_ARCH)
+        c->ad = smmu ? IOMMU_AD_OFF : IOMMU_AD_ON;
     if (!c->prq_depth)
         c->prq_depth = smmu ? 256 : 2048;
     if (!c->qi_depth)
@@ -591,6 +598,37 @@ static void ev_prq_write(sim_t *sim, void *opaque, uint64_t arg)
     iommu_invq_prq_written(&u->invq);
 }
 
+/* VT-d implicit invalidation on a page request (VT-d 6.5.3.1, Table 27),
+ * chosen by the PGTT of the PASID entry, always with IH = 0 so that the
+ * paging-structure caches go too: first stage, a page-selective-within-
+ * PASID P_IOTLB invalidation (DID, PASID, address, AM = 0); second stage
+ * and pass-through, a page-selective-within-domain IOTLB invalidation
+ * (here the stage-2 tag, the simulator's stage-2 domain); nested, a
+ * domain-selective IOTLB invalidation of the DID. (QEMU
+ * vtd_pri_perform_implicit_invalidation implements the first row only,
+ * and leaf only.) */
+static void implicit_inval(iommu_t *u, const iommu_pe_t *pe, uint32_t pasid,
+                           uint64_t addr)
+{
+    iommu_inv_t inv = {.domain = pe->domain,
+                       .pasid = pasid,
+                       .addr = addr & ~(IOMMU_PAGE_SIZE - 1),
+                       .len = IOMMU_PAGE_SIZE};
+    switch (pe->mode) {
+    case IOMMU_MODE_S1:
+        inv.gran = IOMMU_INV_RANGE;
+        break;
+    case IOMMU_MODE_NESTED:
+        inv.gran = IOMMU_INV_DOMAIN;
+        break;
+    default: /* second stage; pass-through (which caches nothing) */
+        inv.gran = IOMMU_INV_S2_RANGE;
+        inv.domain = pe->s2_domain;
+        break;
+    }
+    iommu_walk_inval(u, &inv);
+}
+
 /* A page request: PRI check, VT-d implicit invalidation, then the PRQ
  * write. */
 static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
@@ -627,19 +665,8 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
     if (stop) {
         u->prq.s.stop_markers->value++;
     } else if (u->cfg.arch == IOMMU_ARCH_VTD) {
-        /* Implicit invalidation of the requested page's IOTLB entries
-         * (QEMU hw/i386/intel_iommu.c:
-         * vtd_pri_perform_implicit_invalidation, which invalidates the
-         * PASID-IOTLB only, so the paging-structure caches are kept: leaf
-         * only). */
-        iommu_inv_t inv = {.gran = IOMMU_INV_RANGE,
-                           .domain = pe.domain,
-                           .pasid = pasid,
-                           .addr = m->addr & ~(IOMMU_PAGE_SIZE - 1),
-                           .len = IOMMU_PAGE_SIZE,
-                           .leaf_only = true};
         u->prq.s.implicit_inv->value++;
-        iommu_walk_inval(u, &inv);
+        implicit_inval(u, &pe, pasid, m->addr);
     }
     pcie_msg_t *copy = sim_pool_get(&u->msgs);
     if (!copy) {
@@ -656,7 +683,7 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
 static void rx_inv_cpl(iommu_t *u, const pcie_msg_t *m)
 {
     if (m->cookie == &u->invq) {
-        iommu_invq_devtlb_done(&u->invq);
+        iommu_invq_devtlb_done(&u->invq, m->tag);
         return;
     }
     sim_logf(sim_log(u->sim), SIM_LOG_WARN,
@@ -771,7 +798,8 @@ static const sim_stat_def_t main_stats[] = {
         "Invalid)",
         "requests"),
     CTR(prq.s.dropped, "iommu.prq.dropped",
-        "page requests dropped without a response (not last in group)",
+        "page requests dropped without a response (not last in group, or "
+        "a stop marker)",
         "requests"),
     CTR(prq.s.stop_markers, "iommu.prq.stop_markers", "stop markers received",
         "requests"),
@@ -783,8 +811,8 @@ static const sim_stat_def_t main_stats[] = {
     CTR(invq.s.host_responses, "iommu.prq.host_responses",
         "page group responses sent for the host", "responses"),
     CTR(prq.s.implicit_inv, "iommu.prq.implicit_invalidations",
-        "IOTLB invalidations of the requested page on accepting a page "
-        "request (VT-d)",
+        "implicit IOTLB invalidations on accepting a page request (VT-d "
+        "Table 27: the page in stage 1, the domain in nested mode)",
         "requests"),
     CTR(fq.s.records, "iommu.fault.records", "fault records written",
         "records"),

@@ -190,7 +190,11 @@ void iommu_fault_ack_overflow(iommu_t *iommu);
  * move the tail. The IOMMU consumes them in order, each after its
  * configured cost. A device-TLB invalidation sends an ATS Invalidate
  * Request and does not block the queue; a WAIT completes (done) only when
- * every earlier descriptor is done, device-TLB completions included. When
+ * every earlier descriptor is done, device-TLB completions included. On
+ * VT-d (no fence, as Linux qi_submit_sync) descriptors after a WAIT go on
+ * meanwhile, and a WAIT needs only the descriptors since the previous
+ * WAIT (VT-d 6.5.2.12); an SMMUv3 CMD_SYNC holds the commands after it
+ * until it completes (SMMUv3 4.7.3). When
  * the ring is full, descriptors wait in order for space (software
  * spinning; iommu.qi.full_waits). Returns 0 or -ENOMEM.
  */

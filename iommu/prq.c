@@ -21,10 +21,11 @@
  *    PRIQ_CONS.OVACKFLG, further requests are not processed (Linux commit
  *    0d535967 "iommu/arm-smmu-v3: sync the OVACKFLG to PRIQ consumer
  *    register"; arm-smmu-v3.c: arm_smmu_priq_thread);
- *  - what the SMMU does with a Last request it does not process is not
- *    stated in the sources we have (SMMUv3 8): this model answers it
- *    Success, like VT-d, so that the device retries [I]; non-last ones are
- *    dropped;
+ *  - in an overflow condition incoming PRI messages are discarded: a Page
+ *    Request with Last == 1 gets an automatic PRG Response (Success when
+ *    the PASID rule allows it), one with Last == 0 is silently ignored,
+ *    and a Stop PASID marker is discarded with no auto-response (SMMUv3
+ *    8.1 PRI queue overflow, IHI 0070);
  *  - an interrupt per entry written (no pending bit) [I].
  */
 #include <errno.h>
@@ -129,6 +130,16 @@ static bool prq_overflowed(const iommu_prq_t *q)
     return q->smmu ? q->ovflg != q->ovack : (q->prs & IOMMU_PRS_PRO);
 }
 
+/* A Stop Marker: Last set, neither Read nor Write, with a PASID (PCIe
+ * 10.4.1.2; SMMUv3 8: "A message that arrives without a PASID and that
+ * has LWR == 0b100 is not a Stop Marker"). It is not a page request and
+ * is owed no response. */
+static bool prq_is_stop_marker(const pcie_msg_t *m)
+{
+    return (m->flags & (PCIE_F_LAST | PCIE_F_R | PCIE_F_W | PCIE_F_PASID)) ==
+           (PCIE_F_LAST | PCIE_F_PASID);
+}
+
 /* Answer a page request in hardware (no software involved). */
 static void prq_auto_respond(iommu_prq_t *q, const pcie_msg_t *m, uint8_t code)
 {
@@ -154,7 +165,10 @@ void iommu_prq_accept(iommu_prq_t *q, const pcie_msg_t *m)
             else
                 prq_event(q, IOMMU_PRS_PRO);
         }
-        if (m->flags & PCIE_F_LAST)
+        /* Discarded: only a Last page request is answered; a Stop
+         * Marker is not (SMMUv3 8.1; VT-d owes a response only for a
+         * request with LPIG or private data, Linux commit 5f75585e). */
+        if ((m->flags & PCIE_F_LAST) && !prq_is_stop_marker(m))
             prq_auto_respond(q, m, PCIE_PRG_SUCCESS);
         else
             q->s.dropped->value++;

@@ -35,7 +35,8 @@ int iommu_prq_init(iommu_prq_t *q, sim_t *sim, iommu_mem_t *mem,
                    sim_time_t irq_window);
 void iommu_prq_fini(iommu_prq_t *q);
 /* Write page request m (after the PRQ write delay), or apply the overflow
- * rules: auto-respond Success to a last request, drop the others. */
+ * rules: auto-respond Success to a last request, drop the others (stop
+ * markers included: they get no response). */
 void iommu_prq_accept(iommu_prq_t *q, const pcie_msg_t *m);
 /* A request the IOMMU refuses before the queue (PRI disabled or no
  * context): Invalid Request for a last request, nothing for the others. */

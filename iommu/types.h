@@ -48,6 +48,13 @@ typedef enum {
 /* Paging-structure cache levels: entries of levels 2..5 point to tables. */
 #define IOMMU_PSC_LEVELS 6 /* indexed by level; 0 and 1 unused */
 
+/* Accessed/dirty flag updates (iommu.ad). */
+typedef enum {
+    IOMMU_AD_ARCH = 0, /* the architecture's rule: VT-d on, SMMUv3 off */
+    IOMMU_AD_ON = 1,
+    IOMMU_AD_OFF = 2
+} iommu_ad_t;
+
 typedef struct iommu_cfg {
     unsigned arch;       /* iommu_arch_t */
     uint64_t levels;     /* page-table levels for new tables */
@@ -59,7 +66,7 @@ typedef struct iommu_cfg {
     uint64_t psc_ways;
     uint64_t s2tlb;          /* stage-2 TLB (IPA cache) entries (0: off) */
     uint64_t walkers;        /* parallel page-table walks */
-    bool ad;                 /* update accessed/dirty bits */
+    unsigned ad;             /* iommu_ad_t; resolved: ON or OFF */
     uint64_t prq_depth;      /* 0: the architecture's default */
     uint64_t fault_depth;    /* fault-record queue entries */
     uint64_t qi_depth;       /* 0: the architecture's default */
@@ -114,7 +121,10 @@ typedef enum {
     IOMMU_INV_GLOBAL = 0,   /* everything */
     IOMMU_INV_DOMAIN,       /* everything tagged with `domain` (as a domain or
                                a stage-2 domain) */
-    IOMMU_INV_PASID,        /* stage-1/nested entries of (domain, pasid) */
+    IOMMU_INV_PASID,        /* stage-1/nested entries of (domain, pasid);
+                               PASID cache: the entries of (domain, pasid)
+                               on any device (VT-d PASID-selective-within-
+                               domain) */
     IOMMU_INV_RANGE,        /* ... of (domain, pasid) overlapping [addr,
                                addr+len) */
     IOMMU_INV_S2_RANGE,     /* stage 2 of s2_domain `domain` overlapping GPA
@@ -199,6 +209,9 @@ typedef struct iommu_qi_desc {
     bool pasid_present;
     uint16_t rid;       /* PAGE_RESP, RESUME */
     uint32_t pasid;     /* PAGE_RESP */
+    bool fence;         /* WAIT, VT-d: Fence (FN, bit 6): the descriptors
+                           after it wait until it completes (SMMUv3
+                           CMD_SYNC always fences, 4.7.3) */
     bool drain;         /* WAIT, VT-d: Page-request Drain (PD, bit 7 of the
                            inv_wait descriptor, VT-d 6.5.2.8 / 7.10): the
                            wait also waits until every page request the

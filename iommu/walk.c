@@ -342,7 +342,8 @@ void iommu_walk_translate(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
         if (pe.mode != IOMMU_MODE_S2 && !(access & PCIE_F_PRIV) &&
             !(perm & IOMMU_PTE_U))
             g = 0;
-        if (!(need & ~g) && !(write && c->ad && !(e->aux & AUX_DIRTY))) {
+        if (!(need & ~g) &&
+            !(write && c->ad == IOMMU_AD_ON && !(e->aux & AUX_DIRTY))) {
             u->iotlb.hits->value++;
             x->iotlb_hit = true;
             x->outcome = IOMMU_WALK_OK;
@@ -358,7 +359,7 @@ void iommu_walk_translate(iommu_t *u, uint16_t rid, uint32_t pasid, uint64_t va,
     }
     u->iotlb.misses->value++;
     walked = true;
-    if (c->ad) {
+    if (c->ad == IOMMU_AD_ON) {
         ad.n = 0;
         adp = &ad;
     }

@@ -481,7 +481,7 @@ START_TEST(test_single_stage_5level_ad)
     iommu_cfg_t c;
     fx_defaults(&c);
     c.levels = 5;
-    c.ad = true;
+    c.ad = IOMMU_AD_ON;
     model_t *m = model_new(&c, 5, false, 0x5678);
     run(m, false);
     ck_assert_uint_gt(fx_ctr(m->f, "iommu.walk.ad_writes"), 1000);
