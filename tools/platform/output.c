@@ -45,6 +45,10 @@ void platform_summarize(platform_t *p, platform_summary_t *o)
         o->e2e_max = e2e->max;
         o->e2e_mean = sim_hist_mean(e2e);
     }
+    for (unsigned i = 0; i < p->ndevs; i++)
+        o->dmas_unfinished += p->dev_dmas[i];
+    o->records_left = p->records_left;
+    o->complete = !p->incomplete;
     o->sim_time = sim_now(p->sim);
     o->events = sim_events_run(p->sim);
     double secs = (double)o->sim_time / (double)SIM_S;
@@ -88,6 +92,12 @@ void platform_print_summary(const platform_summary_t *s, FILE *out)
     print_time(out, s->e2e_mean);
     fprintf(out, "\nthroughput: %.1f faults/s, %.1f DMAs/s (simulated time)\n",
             s->faults_per_sec, s->dmas_per_sec);
+    if (!s->complete)
+        fprintf(out,
+                "INCOMPLETE: the run ended with %" PRIu64
+                " DMA(s) not finished%s\n",
+                s->dmas_unfinished,
+                s->records_left ? " and trace records not replayed" : "");
 }
 
 /* Fill the derived scalars before writing. */
@@ -107,6 +117,8 @@ static void finish_stats(platform_t *p)
     *p->s.pr_auto = (double)s.pr_auto_responded;
     *p->s.pr_dropped = (double)s.pr_dropped;
     *p->s.pr_in_flight = (double)s.pr_in_flight;
+    *p->s.complete = s.complete ? 1.0 : 0.0;
+    *p->s.dmas_unfinished = (double)s.dmas_unfinished;
 }
 
 static void latency_row(FILE *f, const char *name, const sim_hist_t *h)

@@ -7,6 +7,7 @@
 #ifndef TOOLS_PLATFORM_TYPES_H
 #define TOOLS_PLATFORM_TYPES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ioasid/ioasid.h"
@@ -26,6 +27,8 @@ typedef struct platform_cfg {
         uint64_t seed;
         sim_time_t max_time; /* stop the run at this simulated time (0: no) */
         sim_time_t epoch;    /* time-series epoch (0: no timeseries.csv) */
+        uint64_t dma_queue;  /* DMAs a device may hold queued for a tag
+                                before the replay waits (read-ahead bound) */
     } run;
 } platform_cfg_t;
 
@@ -63,6 +66,9 @@ typedef struct platform_summary {
     double faults_per_sec;              /* resolved per simulated second */
     double dmas_per_sec;                /* completed per simulated second */
     uint64_t events;
+    uint64_t dmas_unfinished; /* replayed DMAs neither done nor failed */
+    bool records_left;        /* the sources were not read to their end */
+    bool complete; /* nothing outstanding, or the run stopped at max_time */
 } platform_summary_t;
 
 #endif
