@@ -58,10 +58,15 @@ typedef struct platform_summary {
     uint64_t pr_auto_responded; /* answered by hardware */
     uint64_t pr_dropped;        /* dropped with no response */
     uint64_t pr_in_flight;      /* none of the above at the end */
-    uint64_t faults_resolved;   /* fault spans completed */
-    uint64_t faults_failed;
-    uint64_t e2e_p50, e2e_p99, e2e_max; /* ps */
-    double e2e_mean;                    /* ps */
+    /* Page request groups (fault spans), each in one outcome: */
+    uint64_t faults_resolved;       /* answered Success by software, retry ok */
+    uint64_t faults_refaulted;      /* answered Success by software, the retry
+                                       faulted again */
+    uint64_t faults_auto;           /* answered by hardware (auto-response) */
+    uint64_t faults_auto_refaulted; /* of those, the retry faulted again */
+    uint64_t faults_failed;         /* ended in failure */
+    uint64_t e2e_p50, e2e_p99, e2e_max; /* ps, resolved faults */
+    double e2e_mean;                    /* ps, resolved faults */
     sim_time_t sim_time;                /* ps */
     double faults_per_sec;              /* resolved per simulated second */
     double dmas_per_sec;                /* completed per simulated second */
