@@ -116,6 +116,8 @@ static void ev_reported(sim_t *sim, void *opaque, uint64_t arg)
     sim_span_mark(rec->g->last->desc.span, f->st_fault, now);
     if (f->cfg.ring_depth && f->ring_n >= f->cfg.ring_depth) {
         f->s.ring_overflow->value++;
+        /* Answered without being served: not a resolved fault. */
+        sim_span_set_auto(rec->g->last->desc.span);
         answer_host(f, rec,
                     f->cfg.ring_overflow == IOASID_RING_SUCCESS
                         ? PCIE_PRG_SUCCESS

@@ -168,6 +168,8 @@ static void ev_injected(sim_t *sim, void *opaque, uint64_t arg)
              * host FAULT fd, as VT-d 7.5 answers a full PRQ: the device
              * retries. The write is a completion (vmm.complete). */
             m->s.queue_full->value++;
+            /* Answered without being served: not a resolved fault. */
+            sim_span_set_auto(rec->g->last->desc.span);
             rec->resp_id = rec->id;
             rec->code = PCIE_PRG_SUCCESS;
             sim_schedule(sim, sim_dist_draw(&m->cfg.complete, m->rng),

@@ -150,6 +150,8 @@ static void prq_auto_respond(iommu_prq_t *q, const pcie_msg_t *m, uint8_t code)
     r.pasid = m->pasid;
     r.flags = m->flags & PCIE_F_PASID;
     r.span = m->span;
+    /* The group is answered by hardware, not resolved by software. */
+    sim_span_set_auto(m->span);
     q->s.auto_responded->value++;
     iommu_port_send(q->down, m->rid, &r);
 }

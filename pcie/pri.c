@@ -208,19 +208,22 @@ bool pcie_pri_fault(pcie_pri_t *p, pcie_job_t *j)
         return false;
     }
     if (j->asked) {
-        /* A Success response whose retry faulted again. */
+        /* A Success response whose retry faulted again (PCIe r4.0
+         * 10.4.2.1: Success only makes the device re-issue its request). */
         if (j->retries >= p->retries_max) {
             p->s.retries_exhausted->value++;
             return false;
         }
         j->retries++;
-        /* Each round trip is a fault of its own (a nested fault is two:
-         * the guest's stage 1, then the host's stage 2): the first ends
-         * here, at its retry's refusal, and the next starts with that
-         * retry. */
+        /* Each round trip is a fault of its own: the first ends here, at
+         * its retry's refusal, and the next starts with that retry. After
+         * software's Success that is the next fault of a nested one (the
+         * guest fixed stage 1, the host's stage 2 faults): the first was
+         * resolved. After a hardware auto-response (VT-d 7.4.1) nothing
+         * was resolved: the span says so (sim_span_set_auto). */
         if (j->span) {
             sim_span_mark(j->span, p->st_retry, now);
-            sim_span_close(env->spans, j->span, now, true);
+            sim_span_end(env->spans, j->span, now, SIM_SPAN_REFAULTED);
             j->span = NULL;
         }
         if (env->spans)

@@ -73,6 +73,7 @@ struct sim {
     uint32_t free_head;
     size_t live;    /* events pending */
     size_t daemons; /* of which daemon events */
+    size_t held;    /* work that is not an event (sim_work_hold) */
     size_t stale;   /* heap entries whose event was cancelled */
     bool stop;
     sim_log_t *log;
@@ -391,9 +392,9 @@ uint64_t sim_run(sim_t *sim, sim_time_t until)
     uint64_t n = 0;
 
     sim->stop = false;
-    /* Only daemon events left: the run is over (they would only sample or
-     * load an idle model). */
-    while (sim->live > sim->daemons && peek_live(sim)) {
+    /* Only daemon events left and no work held: the run is over (they
+     * would only sample or load an idle model). */
+    while ((sim->live > sim->daemons || sim->held > 0) && peek_live(sim)) {
         if (sim->heap[0].time > until) {
             if (until > sim->now)
                 sim->now = until;
@@ -437,7 +438,18 @@ sim_event_id_t sim_schedule_daemon(sim_t *sim, sim_time_t delay,
 
 size_t sim_work_pending(const sim_t *sim)
 {
-    return sim->live - sim->daemons;
+    return sim->live - sim->daemons + sim->held;
+}
+
+void sim_work_hold(sim_t *sim)
+{
+    sim->held++;
+}
+
+void sim_work_unhold(sim_t *sim)
+{
+    if (sim->held > 0)
+        sim->held--;
 }
 
 size_t sim_events_pending(const sim_t *sim)

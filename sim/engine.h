@@ -55,10 +55,10 @@ bool sim_cancel(sim_t *sim, sim_event_id_t id);
 bool sim_step(sim_t *sim);
 
 /*
- * Run events in order until none is pending (or only daemon events are),
- * sim_stop() is called, or the next event would be later than `until` (then
- * time advances to `until`).
- * Pass SIM_TIME_MAX to run to completion. Returns the number of events run.
+ * Run events in order until no work is pending (sim_work_pending: only
+ * daemon events are left and no work is held), sim_stop() is called, or the
+ * next event would be later than `until` (then time advances to `until`). Pass
+ * SIM_TIME_MAX to run to completion. Returns the number of events run.
  */
 uint64_t sim_run(sim_t *sim, sim_time_t until);
 
@@ -73,8 +73,22 @@ void sim_stop(sim_t *sim);
  */
 sim_event_id_t sim_schedule_daemon(sim_t *sim, sim_time_t delay,
                                    sim_event_fn fn, void *opaque, uint64_t arg);
-/* Pending events that are not daemons. */
+/*
+ * Pending work: events that are not daemons, plus work that is not an
+ * event but will be served by one (sim_work_hold), such as a real job
+ * waiting in a server's queue behind background work whose completions
+ * are daemon events.
+ */
 size_t sim_work_pending(const sim_t *sim);
+
+/*
+ * Count one piece of held work as pending (sim_work_hold) until
+ * sim_work_unhold: while any is held, sim_run goes on running daemon
+ * events, and daemons that reschedule while sim_work_pending() > 0 keep
+ * going. Used by sim/server.c for a real job queued behind daemon work.
+ */
+void sim_work_hold(sim_t *sim);
+void sim_work_unhold(sim_t *sim);
 
 /* Events run so far, and events now pending (cancelled ones excluded). */
 uint64_t sim_events_run(const sim_t *sim);

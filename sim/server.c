@@ -36,6 +36,7 @@ typedef struct srv_slot {
     void *job;
     sim_event_id_t ev; /* 0 while the slot is idle or held */
     bool hold;         /* keep the slot when the service ends */
+    bool daemon;       /* serving background work */
 } srv_slot_t;
 
 struct sim_server {
@@ -56,6 +57,13 @@ struct sim_server {
     unsigned nidle;
     unsigned *held; /* stack of slots held after their service */
     unsigned nheld;
+
+    /* A real job queued behind background work is pending work although
+     * no real event will serve it: the server holds one unit of work in
+     * the engine (sim_work_hold) while it has both. */
+    size_t qreal;     /* real (non-daemon) jobs in the queue */
+    unsigned sdaemon; /* slots serving background work */
+    bool holding;
 
     uint64_t started;
     double wait_sum;
@@ -175,12 +183,34 @@ nomem:
     return NULL;
 }
 
+/*
+ * Keep the engine's count of held work in step: a real job waiting while
+ * background work is in service will be served when a daemon completion
+ * frees a server, so the run must go on. With no background work in
+ * service, whatever frees a server (a real completion, or a release by
+ * work elsewhere) is real work already, or nothing will: then the job is
+ * left queued and the run can end, for its owner to report.
+ */
+static void update_hold(sim_server_t *srv)
+{
+    bool hold = srv->qreal > 0 && srv->sdaemon > 0;
+    if (hold == srv->holding)
+        return;
+    srv->holding = hold;
+    if (hold)
+        sim_work_hold(srv->sim);
+    else
+        sim_work_unhold(srv->sim);
+}
+
 /* Destroy the server; completions still pending are cancelled (their jobs
  * are not reported). */
 void sim_server_destroy(sim_server_t *srv)
 {
     if (!srv)
         return;
+    if (srv->holding)
+        sim_work_unhold(srv->sim);
     for (unsigned i = 0; srv->slot && i < srv->servers; i++)
         if (srv->slot[i].ev)
             sim_cancel(srv->sim, srv->slot[i].ev);
@@ -212,6 +242,8 @@ static void start_job(sim_server_t *srv, unsigned i, const qent_t *e)
     sim_hist_add(srv->service_h, s);
     srv->slot[i].job = e->job;
     srv->slot[i].hold = e->hold;
+    srv->slot[i].daemon = e->daemon;
+    srv->sdaemon += e->daemon;
     srv->slot[i].ev =
         e->daemon ? sim_schedule_daemon(srv->sim, s, complete_cb, srv, i)
                   : sim_schedule(srv->sim, s, complete_cb, srv, i);
@@ -244,6 +276,7 @@ static void slot_free(sim_server_t *srv, unsigned i, sim_time_t now)
         qent_t e = srv->q[srv->qhead];
         srv->qhead = (srv->qhead + 1) & (srv->qcap - 1);
         srv->qcount--;
+        srv->qreal -= !e.daemon;
         sim_gauge_set(srv->queue_g, now, (double)srv->qcount);
         start_job(srv, i, &e);
     } else {
@@ -267,12 +300,15 @@ static void complete_cb(sim_t *sim, void *opaque, uint64_t arg)
 
     srv->slot[i].ev = 0;
     srv->slot[i].job = NULL;
+    srv->sdaemon -= srv->slot[i].daemon;
+    srv->slot[i].daemon = false;
     if (srv->slot[i].hold) {
         srv->slot[i].hold = false;
         srv->held[srv->nheld++] = i;
     } else {
         slot_free(srv, i, sim_now(sim));
     }
+    update_hold(srv);
     srv->completions->value++;
     if (srv->done)
         srv->done(sim, srv->opaque, job);
@@ -295,6 +331,7 @@ static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn,
         srv->busy++;
         sim_gauge_set(srv->busy_g, now, (double)srv->busy);
         start_job(srv, srv->idle[--srv->nidle], &e);
+        update_hold(srv);
         return true;
     }
     if (srv->limit && srv->qcount >= srv->limit) {
@@ -310,7 +347,9 @@ static bool submit(sim_server_t *srv, void *job, sim_time_t service, bool drawn,
     }
     srv->q[(srv->qhead + srv->qcount) & (srv->qcap - 1)] = e;
     srv->qcount++;
+    srv->qreal += !daemon;
     sim_gauge_set(srv->queue_g, now, (double)srv->qcount);
+    update_hold(srv);
     return true;
 }
 
@@ -334,6 +373,7 @@ int sim_server_release(sim_server_t *srv)
     if (srv->nheld == 0)
         return -EINVAL;
     slot_free(srv, srv->held[--srv->nheld], sim_now(srv->sim));
+    update_hold(srv);
     return 0;
 }
 

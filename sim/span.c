@@ -22,7 +22,8 @@ struct sim_spans {
     double *stage_contrib[SIM_SPAN_MAX_STAGES];
     double stage_sum[SIM_SPAN_MAX_STAGES];
     sim_hist_t *e2e;
-    sim_counter_t *closed, *failed, *opened;
+    sim_counter_t *closed, *failed, *opened, *refaulted, *auto_resp,
+        *auto_refaulted;
     uint64_t open_now;
     uint32_t next_id;
     sim_pool_t pool;
@@ -52,6 +53,21 @@ sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
     snprintf(name, sizeof(name), "%s.failed", prefix);
     sp->failed =
         sim_stats_counter(st, name, "spans that ended in failure", "spans");
+    snprintf(name, sizeof(name), "%s.refaulted", prefix);
+    sp->refaulted = sim_stats_counter(
+        st, name,
+        "of the closed spans, those whose retry faulted again (the next "
+        "fault of a nested one)",
+        "spans");
+    snprintf(name, sizeof(name), "%s.auto_responded", prefix);
+    sp->auto_resp = sim_stats_counter(
+        st, name, "spans answered by hardware (auto-response), not served",
+        "spans");
+    snprintf(name, sizeof(name), "%s.auto_refaulted", prefix);
+    sp->auto_refaulted = sim_stats_counter(
+        st, name,
+        "of the auto-responded spans, those whose retry faulted again",
+        "spans");
     snprintf(name, sizeof(name), "%s.e2e", prefix);
     sp->e2e =
         sim_stats_hist(st, name, "end-to-end time of a completed span", "ps");
@@ -66,7 +82,8 @@ sim_spans_t *sim_spans_create(sim_stats_t *st, const char *prefix,
             st, name,
             "stage time summed over completed spans / completed spans", "ps");
     }
-    if (!sp->opened || !sp->closed || !sp->failed || !sp->e2e) {
+    if (!sp->opened || !sp->closed || !sp->failed || !sp->e2e ||
+        !sp->refaulted || !sp->auto_resp || !sp->auto_refaulted) {
         sim_spans_destroy(sp);
         return NULL;
     }
@@ -131,9 +148,22 @@ sim_span_t *sim_span_open(sim_spans_t *sp, sim_time_t t0)
 
 void sim_span_close(sim_spans_t *sp, sim_span_t *s, sim_time_t end, bool ok)
 {
+    sim_span_end(sp, s, end, ok ? SIM_SPAN_DONE : SIM_SPAN_FAILED);
+}
+
+void sim_span_end(sim_spans_t *sp, sim_span_t *s, sim_time_t end,
+                  sim_span_end_t how)
+{
     if (!s)
         return;
-    if (ok) {
+    bool ok = how != SIM_SPAN_FAILED && !s->auto_resp;
+    if (s->auto_resp) {
+        sp->auto_resp->value++;
+        if (how == SIM_SPAN_REFAULTED)
+            sp->auto_refaulted->value++;
+    } else if (ok) {
+        if (how == SIM_SPAN_REFAULTED)
+            sp->refaulted->value++;
         sim_span_mark(s, sp->nstages - 1, end);
         sim_time_t prev = s->start;
         for (unsigned k = 0; k < sp->nstages; k++) {

@@ -14,12 +14,25 @@
  * A span follows one unit of work (a page request group) through named
  * stages. Each stage is timed from the previous marked boundary to its own
  * mark, so the stage durations of one span add up exactly to its end-to-end
- * time. Closing a span records, under "<prefix>.":
+ * time. A span ends in exactly one of these outcomes, each a counter under
+ * "<prefix>.":
+ *   closed          served and done (for a fault: answered Success by
+ *                   software, and the retry no longer faults on what was
+ *                   asked for): the only outcome timed into the histograms
+ *                   below; of which refaulted: the retry faulted again on
+ *                   something else (SIM_SPAN_REFAULTED: the host's stage 2
+ *                   after the guest fixed stage 1)
+ *   auto_responded  answered without being served (flagged with
+ *                   sim_span_set_auto: a hardware auto-response), whatever
+ *                   followed; of which auto_refaulted: the retry after it
+ *                   faulted again
+ *   failed          ended in failure
+ * so opened = closed + auto_responded + failed + open. Only closed spans
+ * record:
  *   <stage>          histogram of the stage duration (spans that marked it)
  *   <stage>.contrib  scalar: total stage time / spans closed, so the
  *                    contributions add up to the end-to-end mean exactly
  *   e2e              histogram of end-to-end time (open -> close)
- *   closed, failed   counters
  * Spans come from a pool: no allocation in the steady state.
  */
 #define SIM_SPAN_MAX_STAGES 24
@@ -32,11 +45,20 @@ typedef struct sim_span {
     uint32_t marked; /* bit k: stage k marked */
     uint32_t id;     /* sequence number of the span (0, 1, ...) */
     void *user;      /* free for the owner */
+    bool auto_resp;  /* answered without being served (sim_span_set_auto) */
 } sim_span_t;
+
+/* How a span ends (sim_span_end). */
+typedef enum sim_span_end {
+    SIM_SPAN_DONE,     /* served and done */
+    SIM_SPAN_FAILED,   /* ended in failure */
+    SIM_SPAN_REFAULTED /* answered, and the retry faulted again */
+} sim_span_end_t;
 
 typedef struct sim_spans sim_spans_t;
 
-/* Optional observer, called at close (e.g. a timeline writer). */
+/* Optional observer, called at close (e.g. a timeline writer); ok is true
+ * for a closed span only. */
 typedef void (*sim_span_observer_fn)(void *opaque, const sim_spans_t *family,
                                      const sim_span_t *span, sim_time_t end,
                                      bool ok);
@@ -78,7 +100,20 @@ static inline void sim_span_mark(sim_span_t *s, unsigned stage, sim_time_t t)
         s->marked |= 1u << stage;
     }
 }
-/* Close at `end`: record the histograms (ok) or count it failed; free it. */
+/*
+ * The span's work was answered without being served (a page request group
+ * answered by hardware, PCIe r4.0 10.4.2 / VT-d 7.4.1): however it ends,
+ * it counts as auto_responded, never as closed. NULL is ignored.
+ */
+static inline void sim_span_set_auto(sim_span_t *s)
+{
+    if (s)
+        s->auto_resp = true;
+}
+/* End the span at `end` with outcome `how` (see above) and free it. */
+void sim_span_end(sim_spans_t *sp, sim_span_t *s, sim_time_t end,
+                  sim_span_end_t how);
+/* sim_span_end with SIM_SPAN_DONE (ok) or SIM_SPAN_FAILED. */
 void sim_span_close(sim_spans_t *sp, sim_span_t *s, sim_time_t end, bool ok);
 /* Update the .contrib scalars (call before writing stats). */
 void sim_spans_finish(sim_spans_t *sp);

@@ -3,7 +3,9 @@
  *
  *   iommu-sim [OPTIONS] [TRACE...]
  *
- * Exit status: 0 success, 1 simulation error, 2 usage or input error.
+ * Exit status: 0 success, 1 simulation error (including a run that ended
+ * with work outstanding: its outputs are written, with run.complete = 0),
+ * 2 usage or input error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -55,7 +57,9 @@ static void usage(FILE *out)
             "  -h, --help            show this help\n"
             "  -V, --version         show the version\n"
             "\n"
-            "exit status: 0 ok, 1 simulation error, 2 usage or input error\n"
+            "exit status: 0 ok, 1 simulation error (or the run ended with "
+            "work outstanding),\n"
+            "             2 usage or input error\n"
             "docs: README.md, docs/ (trace-format.md, configuration.md, "
             "model.md)\n");
 }
@@ -252,20 +256,23 @@ int main(int argc, char **argv)
         goto out;
     }
     status = platform_run(p, srcs, nsrcs);
-    if (status != PLATFORM_OK)
+    platform_summary_t s;
+    platform_summarize(p, &s);
+    /* A run that ended with work outstanding still writes its outputs
+     * (run.complete = 0 says so), then exits 1. */
+    if (status != PLATFORM_OK && (status != PLATFORM_SIM_ERROR || s.complete))
         goto out;
     if (write_config(cfg, outdir, &log) || platform_write_outputs(p, outdir)) {
         status = 1;
         goto out;
     }
     if (!quiet) {
-        platform_summary_t s;
         platform_summarize(p, &s);
         platform_print_summary(&s, stdout);
         printf("outputs: %s/{config.ini,stats.txt,stats.json,latency.txt%s}\n",
                outdir, pc.run.epoch ? ",timeseries.csv" : "");
     }
-    status = 0;
+    status = s.complete ? 0 : 1;
 out:
     platform_destroy(p);
     for (unsigned i = 0; readers && i < (nsrcs ? nsrcs : 1); i++)

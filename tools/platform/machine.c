@@ -25,6 +25,12 @@ static const sim_param_t run_params[] = {
      "time-series epoch of timeseries.csv (queue occupancy, faults, DMAs per "
      "epoch); 0: no time series",
      NULL, offsetof(platform_cfg_t, run.epoch)},
+    {"run", "dma_queue", SIM_PARAM_UINT, "1024", 1, 1e9, "DMAs",
+     "read-ahead bound: the replay stops reading the trace while a device "
+     "holds device.tags + dma_queue DMAs not finished, and goes on when one "
+     "ends (later records are then applied late), so memory stays bounded "
+     "under saturation",
+     NULL, offsetof(platform_cfg_t, run.dma_queue)},
 };
 
 int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
@@ -102,10 +108,30 @@ static const sim_stat_def_t platform_stat_defs[] = {
     PS(COUNTER, "trace.unmaps", "unmap records", "records", unmaps),
     PS(COUNTER, "trace.dmas", "DMA records", "records", dmas),
     PS(COUNTER, "trace.detaches", "detach records", "records", detaches),
+    PS(GAUGE, "trace.dmas_held",
+       "DMAs replayed and not finished, all devices (max: the peak)", "DMAs",
+       dmas_held),
+    PS(COUNTER, "trace.waits",
+       "times the replay waited for a device holding device.tags + "
+       "run.dma_queue unfinished DMAs",
+       "waits", waits),
+    PS(SCALAR, "trace.wait_time", "simulated time the replay waited", "ps",
+       wait_time),
+    PS(COUNTER, "trace.late",
+       "records applied after their time because the replay waited", "records",
+       late),
+    PS(SCALAR, "run.complete",
+       "1: every replayed DMA finished and the trace was read to its end (or "
+       "the run stopped at run.max_time); 0: work outstanding (exit 1)",
+       "", complete),
+    PS(SCALAR, "run.dmas_unfinished",
+       "replayed DMAs neither done nor failed at the end", "DMAs",
+       dmas_unfinished),
     PS(SCALAR, "run.sim_time", "simulated time at the end", "ps", sim_time),
     PS(SCALAR, "run.events", "events executed", "events", events),
-    PS(SCALAR, "run.faults_per_sec", "faults resolved per simulated second",
-       "faults/s", faults_per_sec),
+    PS(SCALAR, "run.faults_per_sec",
+       "faults resolved (fault.closed) per simulated second", "faults/s",
+       faults_per_sec),
     PS(SCALAR, "run.dmas_per_sec", "DMAs completed per simulated second",
        "DMAs/s", dmas_per_sec),
     PS(SCALAR, "pri.requests",
@@ -159,8 +185,10 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     iommu_set_downstream(p->iommu, pcie_rc_send_down, p->rc);
     p->ndevs = pc->dev.count;
     p->devs = calloc(p->ndevs, sizeof(*p->devs));
-    if (!p->devs)
+    p->dev_dmas = calloc(p->ndevs, sizeof(*p->dev_dmas));
+    if (!p->devs || !p->dev_dmas)
         goto oom;
+    p->dma_limit = pc->dev.tags + pc->run.dma_queue;
     pcie_dev_port_t port = {.up_rx = iommu_rx, .up_opaque = p->iommu};
     for (unsigned i = 0; i < p->ndevs; i++) {
         p->devs[i] = pcie_dev_create(p->sim, p->stats, i, &pc->dev, &pc->link,
@@ -202,6 +230,7 @@ void platform_destroy(platform_t *p)
     for (unsigned i = 0; p->devs && i < p->ndevs; i++)
         pcie_dev_destroy(p->devs[i]);
     free(p->devs);
+    free(p->dev_dmas);
     pcie_rc_destroy(p->rc);
     ioasid_host_destroy(p->host);
     iommu_destroy(p->iommu);

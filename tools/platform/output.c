@@ -37,7 +37,16 @@ void platform_summarize(platform_t *p, platform_summary_t *o)
     sim_counter_t *closed = sim_stats_find_counter(p->stats, "fault.closed");
     sim_counter_t *failed = sim_stats_find_counter(p->stats, "fault.failed");
     sim_hist_t *e2e = sim_stats_find_hist(p->stats, "fault.e2e");
+    sim_counter_t *refaulted =
+        sim_stats_find_counter(p->stats, "fault.refaulted");
+    sim_counter_t *autor =
+        sim_stats_find_counter(p->stats, "fault.auto_responded");
+    sim_counter_t *auto_refaulted =
+        sim_stats_find_counter(p->stats, "fault.auto_refaulted");
     o->faults_resolved = closed ? closed->value : 0;
+    o->faults_refaulted = refaulted ? refaulted->value : 0;
+    o->faults_auto = autor ? autor->value : 0;
+    o->faults_auto_refaulted = auto_refaulted ? auto_refaulted->value : 0;
     o->faults_failed = failed ? failed->value : 0;
     if (e2e && e2e->count) {
         o->e2e_p50 = sim_hist_percentile(e2e, 50);
@@ -45,6 +54,10 @@ void platform_summarize(platform_t *p, platform_summary_t *o)
         o->e2e_max = e2e->max;
         o->e2e_mean = sim_hist_mean(e2e);
     }
+    for (unsigned i = 0; i < p->ndevs; i++)
+        o->dmas_unfinished += p->dev_dmas[i];
+    o->records_left = p->records_left;
+    o->complete = !p->incomplete;
     o->sim_time = sim_now(p->sim);
     o->events = sim_events_run(p->sim);
     double secs = (double)o->sim_time / (double)SIM_S;
@@ -76,9 +89,13 @@ void platform_print_summary(const platform_summary_t *s, FILE *out)
             ", in flight %" PRIu64 "\n",
             s->page_requests, s->pr_responded, s->pr_auto_responded,
             s->pr_dropped, s->pr_in_flight);
-    fprintf(out, "faults resolved %" PRIu64 ", failed %" PRIu64 "\n",
-            s->faults_resolved, s->faults_failed);
-    fprintf(out, "fault latency end to end: p50 ");
+    fprintf(out,
+            "faults (page request groups): resolved %" PRIu64
+            ", re-faulted after a Success %" PRIu64 ", auto-responded %" PRIu64
+            " (re-faulted after it %" PRIu64 "), failed %" PRIu64 "\n",
+            s->faults_resolved, s->faults_refaulted, s->faults_auto,
+            s->faults_auto_refaulted, s->faults_failed);
+    fprintf(out, "resolved fault latency end to end: p50 ");
     print_time(out, (double)s->e2e_p50);
     fprintf(out, ", p99 ");
     print_time(out, (double)s->e2e_p99);
@@ -86,8 +103,16 @@ void platform_print_summary(const platform_summary_t *s, FILE *out)
     print_time(out, (double)s->e2e_max);
     fprintf(out, ", mean ");
     print_time(out, s->e2e_mean);
-    fprintf(out, "\nthroughput: %.1f faults/s, %.1f DMAs/s (simulated time)\n",
+    fprintf(out,
+            "\nthroughput: %.1f resolved faults/s, %.1f DMAs/s (simulated "
+            "time)\n",
             s->faults_per_sec, s->dmas_per_sec);
+    if (!s->complete)
+        fprintf(out,
+                "INCOMPLETE: the run ended with %" PRIu64
+                " DMA(s) not finished%s\n",
+                s->dmas_unfinished,
+                s->records_left ? " and trace records not replayed" : "");
 }
 
 /* Fill the derived scalars before writing. */
@@ -107,6 +132,8 @@ static void finish_stats(platform_t *p)
     *p->s.pr_auto = (double)s.pr_auto_responded;
     *p->s.pr_dropped = (double)s.pr_dropped;
     *p->s.pr_in_flight = (double)s.pr_in_flight;
+    *p->s.complete = s.complete ? 1.0 : 0.0;
+    *p->s.dmas_unfinished = (double)s.dmas_unfinished;
 }
 
 static void latency_row(FILE *f, const char *name, const sim_hist_t *h)

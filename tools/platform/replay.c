@@ -3,6 +3,16 @@
  * one record of lookahead; an event applies every record due now and
  * schedules itself at the time of the next one. pcie/ knows nothing of
  * files and traces/ nothing of devices: this is where the two meet.
+ *
+ * Read-ahead is bounded: the trace is read only as far as the model needs.
+ * A DMA record for a device that already holds device.tags + run.dma_queue
+ * DMAs not finished (in service or queued for a tag) is not applied: the
+ * replay waits, reading nothing more, until one of that device's DMAs ends,
+ * and then applies the records that came due meanwhile at once (counted in
+ * trace.late). The device's own DMAs start exactly when they would have
+ * (its queue is FIFO and still holds run.dma_queue of them); only records
+ * behind the waiting one are delayed. So memory stays flat however far
+ * the trace outruns the machine.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -63,6 +73,8 @@ static void sim_error(platform_t *p)
     p->status = PLATFORM_SIM_ERROR;
     sim_stop(p->sim);
 }
+
+static int start_dma(platform_t *p, pcie_dev_t *dev, const trace_record_t *r);
 
 static uint64_t trace_perm(unsigned perm)
 {
@@ -246,8 +258,7 @@ static void apply_vm(platform_t *p, const platform_src_state_t *s,
     case TRACE_WRITE:
         if (!ioasid_virt_attached(p->vm, r->dev, r->pasid))
             unknown_pasid(p, s);
-        else if (pcie_dev_dma(dev, r->pasid, r->addr, r->len,
-                              r->op == TRACE_WRITE))
+        else if (start_dma(p, dev, r))
             sim_error(p);
         return;
     }
@@ -286,10 +297,62 @@ static void apply_native(platform_t *p, const platform_src_state_t *s,
         return;
     case TRACE_READ:
     case TRACE_WRITE:
-        if (pcie_dev_dma(dev, r->pasid, r->addr, r->len, r->op == TRACE_WRITE))
+        if (start_dma(p, dev, r))
             sim_error(p);
         return;
     }
+}
+
+/* A DMA record is handed to its device: count it until it ends. */
+static int start_dma(platform_t *p, pcie_dev_t *dev, const trace_record_t *r)
+{
+    sim_gauge_t *g = p->s.dmas_held;
+    p->dev_dmas[r->dev]++;
+    sim_gauge_set(g, sim_now(p->sim), g->value + 1);
+    int rc = pcie_dev_dma(dev, r->pasid, r->addr, r->len, r->op == TRACE_WRITE);
+    if (rc) {
+        p->dev_dmas[r->dev]--;
+        sim_gauge_set(g, sim_now(p->sim), g->value - 1);
+    }
+    return rc;
+}
+
+static void ev_records(sim_t *sim, void *opaque, uint64_t arg);
+
+/* A DMA of `dev` ended (done, failed or dropped): if the replay waits for
+ * this device, it goes on now. */
+static void dma_done(void *opaque, pcie_dev_t *dev, uint32_t pasid,
+                     uint64_t addr, uint64_t len, bool write, bool ok)
+{
+    (void)pasid, (void)addr, (void)len, (void)write, (void)ok;
+    platform_t *p = opaque;
+    unsigned i = (unsigned)(pcie_dev_rid(dev) - p->cfg.dev.rid_base);
+    sim_gauge_t *g = p->s.dmas_held;
+    sim_time_t now = sim_now(p->sim);
+    if (i >= p->ndevs || p->dev_dmas[i] == 0)
+        return;
+    p->dev_dmas[i]--;
+    sim_gauge_set(g, now, g->value - 1);
+    if (p->waiting && p->wait_dev == i && p->dev_dmas[i] < p->dma_limit) {
+        p->waiting = false;
+        *p->s.wait_time += (double)(now - p->wait_from);
+        if (!sim_schedule(p->sim, 0, ev_records, p, 0))
+            sim_error(p);
+    }
+}
+
+/* Whether the record must wait: a DMA for a device that holds the most
+ * unfinished DMAs the read-ahead bound allows. */
+static bool must_wait(platform_t *p, const trace_record_t *r)
+{
+    if ((r->op != TRACE_READ && r->op != TRACE_WRITE) || r->dev >= p->ndevs ||
+        p->dev_dmas[r->dev] < p->dma_limit)
+        return false;
+    p->waiting = true;
+    p->wait_dev = r->dev;
+    p->wait_from = sim_now(p->sim);
+    p->s.waits->value++;
+    return true;
 }
 
 static void apply(platform_t *p, platform_src_state_t *s)
@@ -367,10 +430,43 @@ static void ev_records(sim_t *sim, void *opaque, uint64_t arg)
             sim_schedule_at(sim, s->rec.time, ev_records, p, 0);
             return;
         }
+        if (must_wait(p, &s->rec))
+            return; /* dma_done schedules the replay again */
+        if (s->rec.time < now)
+            p->s.late->value++;
         apply(p, s);
         if (p->status != PLATFORM_OK || !fetch(p, s))
             return;
     }
+}
+
+/*
+ * After the run: every replayed DMA must have ended and every source been
+ * read to its end, unless the run stopped at run.max_time. Otherwise work
+ * is outstanding with nothing left to move it on (a model error): say so
+ * and fail the run (docs/model.md, "The end of a run").
+ */
+static void check_outstanding(platform_t *p)
+{
+    uint64_t dmas = 0;
+    for (unsigned i = 0; i < p->ndevs; i++)
+        dmas += p->dev_dmas[i];
+    p->records_left = false;
+    for (unsigned i = 0; i < p->nsrcs; i++)
+        p->records_left |= p->srcs[i].has;
+    sim_time_t now = sim_now(p->sim);
+    bool cut = p->cfg.run.max_time && now >= p->cfg.run.max_time;
+    if (cut || (dmas == 0 && !p->records_left))
+        return;
+    p->incomplete = true;
+    p->status = PLATFORM_SIM_ERROR;
+    sim_logf(p->log, SIM_LOG_ERROR,
+             "the run ended at %.3f us with work outstanding: %" PRIu64
+             " DMA(s) not finished%s, %" PRIu64
+             " fault(s) open; nothing was left to move them on",
+             (double)now / (double)SIM_US, dmas,
+             p->records_left ? ", trace records not replayed" : "",
+             sim_spans_open_count(p->faults));
 }
 
 int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
@@ -382,6 +478,10 @@ int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
     }
     p->nsrcs = nsrcs;
     p->status = PLATFORM_OK;
+    p->waiting = false;
+    p->incomplete = false;
+    for (unsigned i = 0; i < p->ndevs; i++)
+        pcie_dev_set_dma_done(p->devs[i], dma_done, p);
     for (unsigned i = 0; i < nsrcs; i++) {
         p->srcs[i].s = srcs[i];
         if (!fetch(p, &p->srcs[i]))
@@ -398,6 +498,8 @@ int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
                 p->cfg.run.max_time ? p->cfg.run.max_time : SIM_TIME_MAX);
         if (p->status == PLATFORM_OK && p->log && p->log->errors > errors)
             p->status = PLATFORM_SIM_ERROR;
+        if (p->status == PLATFORM_OK)
+            check_outstanding(p);
     }
     free(p->srcs);
     p->srcs = NULL;

@@ -54,11 +54,25 @@ struct platform {
     unsigned nsrcs;
     int status;
     platform_detach_t *detaches; /* in progress */
+    /* Read-ahead bound: DMAs replayed and not finished, per device and in
+     * all; the replay waits while a device holds dma_limit of them. */
+    uint64_t *dev_dmas;
+    uint64_t dma_limit;
+    bool waiting;         /* the replay waits for a device to drain */
+    unsigned wait_dev;    /* which device */
+    sim_time_t wait_from; /* since when */
+    /* The end of the last run (replay.c): work was left outstanding with
+     * nothing to move it on, and whether records were left unread. */
+    bool incomplete, records_left;
 
     /* Statistics of the platform itself, registered by machine.c. */
     struct {
         sim_counter_t *records, *maps, *unmaps, *dmas, *detaches;
+        sim_counter_t *waits, *late;
+        sim_gauge_t *dmas_held;
+        double *wait_time;
         double *sim_time, *events, *faults_per_sec, *dmas_per_sec;
+        double *complete, *dmas_unfinished;
         double *pr_requests, *pr_responded, *pr_auto, *pr_dropped,
             *pr_in_flight;
     } s;

@@ -7,6 +7,7 @@
 #ifndef TOOLS_PLATFORM_TYPES_H
 #define TOOLS_PLATFORM_TYPES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ioasid/ioasid.h"
@@ -26,6 +27,8 @@ typedef struct platform_cfg {
         uint64_t seed;
         sim_time_t max_time; /* stop the run at this simulated time (0: no) */
         sim_time_t epoch;    /* time-series epoch (0: no timeseries.csv) */
+        uint64_t dma_queue;  /* DMAs a device may hold queued for a tag
+                                before the replay waits (read-ahead bound) */
     } run;
 } platform_cfg_t;
 
@@ -55,14 +58,22 @@ typedef struct platform_summary {
     uint64_t pr_auto_responded; /* answered by hardware */
     uint64_t pr_dropped;        /* dropped with no response */
     uint64_t pr_in_flight;      /* none of the above at the end */
-    uint64_t faults_resolved;   /* fault spans completed */
-    uint64_t faults_failed;
-    uint64_t e2e_p50, e2e_p99, e2e_max; /* ps */
-    double e2e_mean;                    /* ps */
+    /* Page request groups (fault spans), each in one outcome: */
+    uint64_t faults_resolved;       /* answered Success by software, retry ok */
+    uint64_t faults_refaulted;      /* answered Success by software, the retry
+                                       faulted again */
+    uint64_t faults_auto;           /* answered by hardware (auto-response) */
+    uint64_t faults_auto_refaulted; /* of those, the retry faulted again */
+    uint64_t faults_failed;         /* ended in failure */
+    uint64_t e2e_p50, e2e_p99, e2e_max; /* ps, resolved faults */
+    double e2e_mean;                    /* ps, resolved faults */
     sim_time_t sim_time;                /* ps */
     double faults_per_sec;              /* resolved per simulated second */
     double dmas_per_sec;                /* completed per simulated second */
     uint64_t events;
+    uint64_t dmas_unfinished; /* replayed DMAs neither done nor failed */
+    bool records_left;        /* the sources were not read to their end */
+    bool complete; /* nothing outstanding, or the run stopped at max_time */
 } platform_summary_t;
 
 #endif
