@@ -101,8 +101,9 @@ const sim_param_t ioasid_guest_params[] = {
     {"guest", "iopt_update", SIM_PARAM_DIST, "500", 0, 0, "ns",
      "separate: update the I/O page table entry ([I])", NULL, F(iopt_update)},
     {"guest", "inv", SIM_PARAM_DIST, "14000", 0, 0, "ns",
-     "guest I/O TLB invalidation: MMIO exit + cache-invalidate ioctl, "
-     "before the host's queue ([I]: 15 us with the host QI)",
+     "guest I/O TLB invalidation up to the VMM's cache-invalidate ioctl; "
+     "the host's invalidation queue is not included (an unmap adds it; a "
+     "fix-up in separate mode leaves the host nothing to invalidate) [I]",
      NULL, F(inv)},
     {"guest", "queue_depth", SIM_PARAM_UINT, "2048", 2, 1u << 20, "entries",
      "entries of each guest page request queue (vIOMMU PRQ, virtual PRI), "
