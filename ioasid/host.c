@@ -548,7 +548,12 @@ static void worker_release(void *opaque)
     sim_server_release(h->workers);
 }
 
-void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
+/* Answer g (see ioasid_host_respond); done(opaque), when non-NULL, runs
+ * when the submitter returns: on VT-d when the wait descriptor of
+ * qi_submit_sync completes, otherwise (SMMUv3 CMD_PRI_RESP, CMD_RESUME)
+ * once the command is submitted. */
+static void respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code,
+                    ioasid_host_done_fn done, void *opaque)
 {
     const ioasid_iopf_fault_t *last = g->last;
     iommu_qi_desc_t d[2];
@@ -565,7 +570,13 @@ void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
         /* qi_submit_sync (intel/dmar.c): the submitter spins until the
          * wait descriptor completes; a worker stays busy until then. */
         d[n].type = IOMMU_QI_WAIT;
-        if (h->in_worker && !h->worker_waits) {
+        if (done) {
+            /* A response from user space (iommufd_fault_fops_write ->
+             * iommu_page_response): the write returns with it. */
+            d[n].done = done;
+            d[n].opaque = opaque;
+            done = NULL;
+        } else if (h->in_worker && !h->worker_waits) {
             d[n].done = worker_release;
             d[n].opaque = h;
             h->worker_waits = true;
@@ -589,6 +600,13 @@ void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
     if (iommu_qi_submit(h->iommu, d, n))
         sim_oom(h->sim, "host");
     group_free(h, g);
+    if (done) /* no wait descriptor: back at once */
+        done(opaque);
+}
+
+void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
+{
+    respond(h, g, code, NULL, NULL);
 }
 
 /* A response step: the group, its code and who to tell when submitted. */
@@ -600,15 +618,14 @@ typedef struct resp_step {
     void *opaque;
 } resp_step_t;
 
-/* The host driver has built the response (host.qi_submit): submit it. */
+/* The host driver has built the response (host.qi_submit): submit it;
+ * the caller is told when the submission returns (respond). */
 static void ev_resp_step(sim_t *sim, void *opaque, uint64_t arg)
 {
     (void)sim;
     (void)arg;
     resp_step_t *r = opaque;
-    ioasid_host_respond(r->h, r->g, r->code);
-    if (r->done)
-        r->done(r->opaque);
+    respond(r->h, r->g, r->code, r->done, r->opaque);
     free(r);
 }
 

@@ -192,8 +192,12 @@ void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g,
                          uint8_t code);
 
 /* The host's response step: after host.qi_submit (drawn here), answer g
- * as ioasid_host_respond, then call done(opaque) (may be NULL). For a
- * response that comes from user space (the FAULT object's completion). */
+ * as ioasid_host_respond; done(opaque) (may be NULL) runs when the
+ * submission returns: on VT-d when the wait descriptor completes
+ * (intel_iommu_page_response -> qi_submit_sync spins until then), on
+ * SMMUv3 at once (arm_smmu_page_response sends no CMD_SYNC). For a
+ * response that comes from user space (the FAULT object's completion:
+ * iommufd_fault_fops_write returns when iommu_page_response does). */
 typedef void (*ioasid_host_done_fn)(void *opaque);
 void ioasid_host_respond_step(ioasid_host_t *h, ioasid_iopf_group_t *g,
                               uint8_t code, ioasid_host_done_fn done,

@@ -7,10 +7,12 @@
  * context (iommufd's handler has no workqueue hop:
  * drivers/iommu/iommufd/fault.c: iommufd_fault_iopf_handler), and a
  * stage-2 problem is fixed by the VMM after the guest answered (the
- * stage-2 port, vmm.h). classify: a stage-2 fault (the guest's stage 1
- * translates the address but the host has not backed the page) is host
- * work, like the host's own, told apart by a free software walk of the
- * guest's stage 1.
+ * stage-2 port, vmm.h). classify: a stage-2 fault (a guest page-table
+ * frame on the walk's path, or the page the guest's stage 1 translates
+ * the address to, not backed by the host) is host work, like the host's
+ * own, told apart by a free software walk of the guest's stage 1.
+ * With vm.s2_on_demand the guest's table frames are backed on first use
+ * too (iommu_guest_set_tables_on_demand).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -41,6 +43,7 @@ struct ioasid_virt {
     iommu_guest_t *gmem;
     uint64_t mem_base, mem_end; /* guest memory: [mem_base, mem_end) */
     uint16_t s2_domain;
+    unsigned table_shift; /* log2 of a guest table chunk (its stage-2 leaf) */
     unsigned next_ioasid;
 
     ioasid_vdev_t *devs;
@@ -71,8 +74,9 @@ const sim_param_t ioasid_vm_params[] = {
     {"vm", "memory", SIM_PARAM_UINT, "4G", 1u << 20, 1ull << 40, "bytes",
      "guest physical memory for the guest processes' pages", NULL, F(memory)},
     {"vm", "s2_on_demand", SIM_PARAM_BOOL, "false", 0, 0, "",
-     "the host backs guest memory on first fault (a stage-2 fault the host "
-     "handles) instead of all at VM start as VFIO pins it",
+     "the host backs guest memory, its page-table frames included, on "
+     "first use (a stage-2 fault) instead of all at VM start as VFIO pins "
+     "it",
      NULL, F(s2_on_demand)},
     {"vm", "s2_page", SIM_PARAM_ENUM, "1G", 0, 0, "",
      "stage-2 page size of guest memory: the leaves VFIO maps it with "
@@ -98,28 +102,56 @@ static ioasid_vdev_t *vm_dev(ioasid_virt_t *v, uint16_t rid)
 
 static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g);
 
-/* Whether a fault at addr of gp is a stage-2 fault (the guest's stage 1
- * translates it to a GPA the host has not backed); sets *gpa. */
-static bool s2_fault(ioasid_virt_t *v, const ioasid_gproc_t *gp, uint64_t addr,
-                     uint64_t *gpa)
+/* Most GPAs one nested walk needs in stage 2: the guest's tables on the
+ * path (at most 5 levels) and the data page. */
+#define S2_PATH_MAX 6
+
+/*
+ * The GPAs a nested walk of addr in gp needs that stage 2 does not map,
+ * one per stage-2 page to back: the guest's page-table frames on the
+ * walk's path (the IOMMU reports a missing one as a stage-2 fault on a
+ * first-stage table access: VT-d 3.8, SMMUv3 "S2 fault on stage-1 table
+ * walk", CLASS = TT) and the data page when the guest's stage 1
+ * translates addr (else the fault is stage 1: the guest's). Frames of one
+ * table chunk share its stage-2 leaf. Returns how many (0: no stage-2
+ * fault).
+ */
+static unsigned s2_missing(ioasid_virt_t *v, const ioasid_gproc_t *gp,
+                           uint64_t addr, uint64_t *gpa)
 {
+    uint64_t path[S2_PATH_MAX], hpa;
+    addr &= ~(IOMMU_PAGE_SIZE - 1);
+    unsigned np = iommu_guest_table_path(&gp->s1, addr, path, S2_PATH_MAX - 1);
     iommu_walk_t w;
-    iommu_pt_walk(&gp->s1, addr & ~(IOMMU_PAGE_SIZE - 1), &w);
-    if (w.outcome != IOMMU_WALK_OK)
-        return false; /* stage 1: the guest's */
-    uint64_t hpa;
-    *gpa = w.pa & ~(IOMMU_PAGE_SIZE - 1);
-    return iommu_guest_to_host(v->gmem, *gpa, &hpa) != 0;
+    iommu_pt_walk(&gp->s1, addr, &w);
+    if (w.outcome == IOMMU_WALK_OK)
+        path[np++] = w.pa & ~(IOMMU_PAGE_SIZE - 1);
+    unsigned n = 0;
+    for (unsigned i = 0; i < np; i++) {
+        if (iommu_guest_to_host(v->gmem, path[i], &hpa) == 0)
+            continue;
+        bool dup = false;
+        for (unsigned k = 0; k < n && !dup; k++)
+            dup = path[i] >> v->table_shift == gpa[k] >> v->table_shift;
+        if (!dup)
+            gpa[n++] = path[i];
+    }
+    return n;
 }
 
-/* Back the guest page at gpa (the host's stage-2 fault handling): one
- * stage-2 page of vm.s2_page, inside guest memory. */
+/* Back the guest page at gpa (the host's stage-2 fault handling): a
+ * guest table's chunk (one stage-2 leaf over the frames the guest wrote
+ * its tables in), else one stage-2 page of vm.s2_page inside guest
+ * memory. */
 static int s2_fill(ioasid_virt_t *v, uint64_t gpa)
 {
     uint64_t hpa;
     if (iommu_guest_to_host(v->gmem, gpa, &hpa) == 0)
         return 0;
     v->s.s2_faults->value++;
+    int rc = iommu_guest_back_table(v->gmem, gpa);
+    if (rc != -ENOENT)
+        return rc;
     uint64_t size = 1ull << s2_shift(v);
     uint64_t lo = gpa & ~(size - 1), hi = lo + size;
     if (lo < v->mem_base || hi > v->mem_end) {
@@ -143,29 +175,45 @@ static bool still_bound(const vproc_t *vp, const ioasid_iopf_group_t *g)
            data == vp;
 }
 
-/* A worker backed (or not) the stage-2 page of g. */
+/* Back every stage-2 page a nested walk of addr still misses (tables
+ * and data page, s2_missing); returns how many, or -1 if one failed. */
+static int s2_fix_walk(ioasid_virt_t *v, const ioasid_gproc_t *gp,
+                       uint64_t addr)
+{
+    uint64_t gpa[S2_PATH_MAX];
+    unsigned n = s2_missing(v, gp, addr, gpa);
+    for (unsigned i = 0; i < n; i++)
+        if (s2_fill(v, gpa[i]))
+            return -1;
+    return (int)n;
+}
+
+/* A worker backed (or not) the stage-2 pages of g's walk. */
 static void s2_work_done(void *opaque, ioasid_iopf_group_t *g)
 {
     vproc_t *vp = opaque;
     uint8_t code = PCIE_PRG_INVALID;
     if (still_bound(vp, g))
-        code = s2_fill(vp->v, g->priv) ? PCIE_PRG_INVALID : PCIE_PRG_SUCCESS;
+        code = s2_fix_walk(vp->v, &vp->gp, g->last->desc.addr) < 0
+                   ? PCIE_PRG_INVALID
+                   : PCIE_PRG_SUCCESS;
     ioasid_host_respond(vp->v->host, g, code);
 }
 
 /* The VMM's stage-2 port (host.nested_faults = linux): after the guest
- * answered, back in the host every guest page of rec's group that the
- * guest's stage 1 maps but the host has not (QEMU faults in the RAM block
- * and maps it in the IOAS). Returns how many it backed. */
+ * answered, back in the host every stage-2 page the walks of rec's group
+ * still miss: the guest's page-table frames on each walk and the pages
+ * the guest's stage 1 maps (QEMU faults in the RAM block and maps it in
+ * the IOAS). Returns how many it backed. */
 static unsigned vmm_s2_fix(void *opaque, ioasid_fault_rec_t *rec)
 {
     ioasid_virt_t *v = opaque;
     const ioasid_gproc_t *gp = rec->ioas;
     unsigned n = 0;
     for (const ioasid_iopf_fault_t *f = rec->g->faults; f; f = f->next) {
-        uint64_t gpa;
-        if (s2_fault(v, gp, f->desc.addr, &gpa) && s2_fill(v, gpa) == 0)
-            n++;
+        int k = s2_fix_walk(v, gp, f->desc.addr);
+        if (k > 0)
+            n += (unsigned)k;
     }
     return n;
 }
@@ -191,7 +239,8 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
         ioasid_host_queue(h, g, cost, stall_work_done, vp);
         return 0;
     }
-    uint64_t gpa;
+    uint64_t gpa[S2_PATH_MAX];
+    unsigned n;
     /* host.nested_faults = linux: the host does not look inside the
      * guest; every group of a nested domain goes to the FAULT object
      * (drivers/iommu/iommufd/fault.c: iommufd_fault_iopf_handler, the
@@ -200,11 +249,12 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
      * a free software walk of the guest's stage 1 sends stage-2 faults to
      * the host's workers. */
     if (ioasid_host_nested_faults(h) == IOASID_NESTED_CLASSIFY &&
-        s2_fault(v, &vp->gp, g->last->desc.addr, &gpa)) {
-        /* The host's own: the iopf work, backing the page, the response. */
-        g->priv = gpa;
+        (n = s2_missing(v, &vp->gp, g->last->desc.addr, gpa)) > 0) {
+        /* The host's own: the iopf work, backing each missing stage-2
+         * page of the walk (tables, data), the response. */
         sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
-        cost += ioasid_host_draw(h, IOASID_HOST_MM_MINOR);
+        for (unsigned i = 0; i < n; i++)
+            cost += ioasid_host_draw(h, IOASID_HOST_MM_MINOR);
         cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
         ioasid_host_queue(h, g, cost, s2_work_done, vp);
         return 0;
@@ -540,11 +590,14 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
     /* The guest's page tables take frames from 2 MiB chunks of GPA space,
      * each mapped by one stage-2 leaf: the stage-2 page size, at most the
      * chunk. */
-    unsigned table_shift = s2_shift(v) < 21 ? s2_shift(v) : 21;
-    v->gmem = iommu_guest_create(iommu_memory(iommu), levels, table_shift);
+    v->table_shift = s2_shift(v) < 21 ? s2_shift(v) : 21;
+    v->gmem = iommu_guest_create(iommu_memory(iommu), levels, v->table_shift);
     int s2dom = ioasid_host_alloc_domain(host);
     if (!v->gmem || s2dom < 0)
         goto fail;
+    /* Memory on demand is on demand for the guest's page tables too: the
+     * IOMMU's first walk through a table frame takes a stage-2 fault. */
+    iommu_guest_set_tables_on_demand(v->gmem, cfg->s2_on_demand);
     v->s2_domain = (uint16_t)s2dom;
     uint64_t base = iommu_guest_reserve(v->gmem, cfg->memory, 1ull << 30);
     if (!base)

@@ -215,7 +215,9 @@ static void vmm_run(ioasid_vmm_t *m)
 
 /* -------------------------------------------------------- completion */
 
-/* The host submitted the response: the exiting vCPU returns to the guest. */
+/* The host's response step returned (on VT-d when qi_submit_sync's wait
+ * completed): the completion returns and the exiting vCPU goes back to
+ * the guest. */
 static void response_done(void *opaque)
 {
     ioasid_vmm_t *m = opaque;

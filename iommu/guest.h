@@ -32,8 +32,17 @@ uint64_t iommu_guest_reserve(iommu_guest_t *guest, uint64_t len,
  * iommu_pt_map_range. */
 int iommu_guest_back(iommu_guest_t *guest, uint64_t gpa, uint64_t len,
                      uint64_t attr, unsigned max_shift);
-/* A new zeroed GPA frame for a guest table (mapped and with storage);
- * returns its GPA or 0. */
+/* Tables on demand (set before the first table is allocated): new table
+ * chunks are not mapped in stage 2 until iommu_guest_back_table (the host
+ * backs guest memory on first use, vm.s2_on_demand); the guest itself
+ * still reaches its tables (its CPU's stage 2 is not the IOMMU's). */
+void iommu_guest_set_tables_on_demand(iommu_guest_t *guest, bool on_demand);
+/* Map in stage 2 the table chunk holding gpa (one leaf, the chunk's host
+ * block). Returns 0 (also when mapped already), -ENOENT (gpa is not a
+ * table frame) or as iommu_pt_map. */
+int iommu_guest_back_table(iommu_guest_t *guest, uint64_t gpa);
+/* A new zeroed GPA frame for a guest table (with storage, and mapped in
+ * stage 2 unless tables are on demand); returns its GPA or 0. */
 uint64_t iommu_guest_alloc_table(iommu_guest_t *guest);
 /* Functional stage-2 translation; returns 0 or -EFAULT (not mapped). */
 int iommu_guest_to_host(const iommu_guest_t *guest, uint64_t gpa,
@@ -45,5 +54,10 @@ int iommu_guest_to_host(const iommu_guest_t *guest, uint64_t gpa,
 int iommu_pt_init_guest(iommu_pt_t *pt, iommu_guest_t *guest, unsigned levels);
 /* The guest whose memory holds pt's tables, or NULL (a host table). */
 iommu_guest_t *iommu_guest_of(const iommu_pt_t *pt);
+/* The GPAs of the table frames a walk of va in guest table pt reads, root
+ * first, down to the leaf or the first non-present entry (at most max);
+ * returns how many (0 for a host table). */
+unsigned iommu_guest_table_path(const iommu_pt_t *pt, uint64_t va,
+                                uint64_t *gpa, unsigned max);
 
 #endif /* IOMMU_GUEST_H */
