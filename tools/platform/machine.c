@@ -108,6 +108,10 @@ static const sim_stat_def_t platform_stat_defs[] = {
     PS(COUNTER, "trace.unmaps", "unmap records", "records", unmaps),
     PS(COUNTER, "trace.dmas", "DMA records", "records", dmas),
     PS(COUNTER, "trace.detaches", "detach records", "records", detaches),
+    PS(HIST, "trace.detach.latency",
+       "detach record until the PASID is free: the device's PASID stop, "
+       "then the host teardown (host.detach.latency)",
+       "ps", detach_latency),
     PS(GAUGE, "trace.dmas_held",
        "DMAs replayed and not finished, all devices (max: the peak)", "DMAs",
        dmas_held),

@@ -159,6 +159,7 @@ static void detach_done(void *opaque, uint16_t rid, uint32_t pasid)
     (void)pasid;
     platform_detach_t *d = opaque;
     platform_t *p = d->p;
+    sim_hist_add(p->s.detach_latency, sim_now(p->sim) - d->start);
     for (platform_detach_t **pp = &p->detaches; *pp; pp = &(*pp)->next)
         if (*pp == d) {
             *pp = d->next;
@@ -196,6 +197,7 @@ static void detach_start(platform_t *p, pcie_dev_t *dev, unsigned index,
     d->p = p;
     d->dev = index;
     d->pasid = pasid;
+    d->start = sim_now(p->sim);
     d->next = p->detaches;
     p->detaches = d;
     int rc = pcie_dev_stop_pasid(dev, pasid, detach_stopped, d);

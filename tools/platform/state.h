@@ -27,6 +27,7 @@ typedef struct platform_detach {
     struct platform *p;
     unsigned dev;
     uint32_t pasid;
+    sim_time_t start; /* the detach record's time */
     platform_src_state_t *held;
     size_t nheld, held_cap;
 } platform_detach_t;
@@ -68,6 +69,7 @@ struct platform {
     /* Statistics of the platform itself, registered by machine.c. */
     struct {
         sim_counter_t *records, *maps, *unmaps, *dmas, *detaches;
+        sim_hist_t *detach_latency;
         sim_counter_t *waits, *late;
         sim_gauge_t *dmas_held;
         double *wait_time;
