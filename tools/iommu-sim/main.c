@@ -20,6 +20,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,9 @@ static void usage(FILE *out)
             "                        applied after --config)\n"
             "  -o, --output DIR      write config.ini, stats.txt, stats.json "
             "and latency.txt\n"
-            "                        into DIR (created if missing; default "
-            "iommu-sim-out)\n"
+            "                        into DIR (created if missing, replaced "
+            "as a whole;\n"
+            "                        default iommu-sim-out)\n"
             "      --seed N          seed of every random stream (same as "
             "--set run.seed=N)\n"
             "      --list-params     list every parameter with its type, "
@@ -71,8 +73,11 @@ static void usage(FILE *out)
             "  -V, --version         show the version\n"
             "\n"
             "exit status: 0 ok, 1 simulation error (or the run ended with "
-            "work outstanding),\n"
-            "             2 usage or input error\n"
+            "work outstanding,\n"
+            "             or outputs could not be written), 2 usage or "
+            "input error,\n"
+            "             130 interrupted (SIGINT/SIGTERM: nothing "
+            "written)\n"
             "docs: README.md, docs/ (trace-format.md, configuration.md, "
             "model.md)\n");
 }
@@ -499,6 +504,7 @@ int main(int argc, char **argv)
     platform_source_t *srcs = NULL;
     FILE *builtin = NULL;
     unsigned nsrcs = 0;
+    bool committed = false; /* the outputs are in place */
     outdir_t od;
     memset(&od, 0, sizeof(od));
     od.lock_fd = -1;
@@ -584,11 +590,17 @@ int main(int argc, char **argv)
      * (run.complete = 0 says so), then exits 1. */
     if (status != PLATFORM_OK && (status != PLATFORM_SIM_ERROR || s.complete))
         goto out;
-    if (write_config(cfg, od.tmp, &log) || platform_write_outputs(p, od.tmp) ||
-        outdir_commit(&od)) {
+    if (write_config(cfg, od.tmp, &log) || platform_write_outputs(p, od.tmp)) {
         status = 1;
         goto out;
     }
+    if (g_signal) /* while writing: the outputs are not put in place */
+        goto out;
+    if (outdir_commit(&od)) {
+        status = 1;
+        goto out;
+    }
+    committed = true;
     if (!quiet) {
         platform_summarize(p, &s);
         platform_print_summary(&s, stdout);
@@ -600,7 +612,7 @@ int main(int argc, char **argv)
         status = 1;
 out:
     outdir_close(&od);
-    if (g_signal && status != EXIT_INTERRUPTED) {
+    if (g_signal && !committed && status != EXIT_INTERRUPTED) {
         fprintf(stderr, "iommu-sim: interrupted by %s; no outputs written\n",
                 g_signal == SIGINT ? "SIGINT" : "SIGTERM");
         status = EXIT_INTERRUPTED;
