@@ -42,6 +42,12 @@ typedef struct cfg_ent {
     cfg_value_t staged;
     unsigned staged_gen; /* == cfg->gen: set by the load in progress */
     unsigned staged_line;
+    /* Where the value was set last: seq 0 is the default; src NULL with
+     * seq > 0 is --set; else src:src_line (src one of cfg->srcs). */
+    struct sim_config *owner;
+    uint64_t seq;
+    const char *src;
+    unsigned src_line;
 } cfg_ent_t;
 
 struct sim_config {
@@ -49,6 +55,9 @@ struct sim_config {
     cfg_ent_t *ents;
     size_t n, cap;
     unsigned gen;
+    uint64_t seq; /* values set so far (their order) */
+    char **srcs;  /* names of the loaded files */
+    size_t nsrcs, srcs_cap;
 };
 
 static const char *const type_names[] = {"uint", "double", "bool",  "enum",
@@ -69,6 +78,9 @@ void sim_config_destroy(sim_config_t *cfg)
         return;
     for (size_t i = 0; i < cfg->n; i++)
         free(cfg->ents[i].full);
+    for (size_t i = 0; i < cfg->nsrcs; i++)
+        free(cfg->srcs[i]);
+    free(cfg->srcs);
     free(cfg->ents);
     free(cfg);
 }
@@ -421,13 +433,17 @@ static size_t value_size(sim_param_type_t t)
     return 0;
 }
 
-/* Store a parsed value into the parameter's field. */
+/* Store a parsed value into the parameter's field, remembering the order
+ * (a load then names the file and line; else it came from --set). */
 static void store(cfg_ent_t *e, const cfg_value_t *v)
 {
     if (e->p.type == SIM_PARAM_STRING)
         memcpy(e->field, v->s, strlen(v->s) + 1);
     else
         memcpy(e->field, v, value_size(e->p.type));
+    e->seq = ++e->owner->seq;
+    e->src = NULL;
+    e->src_line = 0;
 }
 
 /* --------------------------------------------------------------- registry */
@@ -519,6 +535,7 @@ int sim_config_register(sim_config_t *cfg, const sim_param_t *params, size_t n,
         cfg_ent_t *e = &cfg->ents[cfg->n];
         memset(e, 0, sizeof(*e));
         e->p = *p;
+        e->owner = cfg;
         e->field = (char *)base + p->offset;
         size_t len = strlen(p->section) + strlen(p->key) + 2;
         e->full = malloc(len);
@@ -527,6 +544,7 @@ int sim_config_register(sim_config_t *cfg, const sim_param_t *params, size_t n,
         snprintf(e->full, len, "%s.%s", p->section, p->key);
         parse_value(p, p->def ? p->def : "", &v, err, sizeof(err));
         store(e, &v);
+        e->seq = 0; /* the default */
         cfg->n++;
     }
     return 0;
@@ -771,9 +789,18 @@ static int load_buf(sim_config_t *cfg, const char *name, const char *buf,
     free(line);
     if (errors)
         return -EINVAL;
-    for (size_t i = 0; i < cfg->n; i++)
-        if (cfg->ents[i].staged_gen == cfg->gen)
-            store(&cfg->ents[i], &cfg->ents[i].staged);
+    const char *src = NULL;
+    if (!SIM_GROW(cfg->srcs, cfg->srcs_cap, cfg->nsrcs + 1, 4) &&
+        (src = strdup(name)) != NULL)
+        cfg->srcs[cfg->nsrcs++] = (char *)src;
+    for (size_t i = 0; i < cfg->n; i++) {
+        cfg_ent_t *e = &cfg->ents[i];
+        if (e->staged_gen != cfg->gen)
+            continue;
+        store(e, &e->staged);
+        e->src = src;
+        e->src_line = e->staged_line;
+    }
     return 0;
 }
 
@@ -884,6 +911,88 @@ int sim_config_set(sim_config_t *cfg, const char *assignment)
     }
     store(e, &v);
     return 0;
+}
+
+/* ------------------------------------------- where values were set */
+
+/* "FILE:LINE", "--set KEY" or "default" into buf. */
+static void fmt_where(const cfg_ent_t *e, char *buf, size_t len)
+{
+    if (!e->seq)
+        snprintf(buf, len, "the default");
+    else if (!e->src)
+        snprintf(buf, len, "--set %s", e->full);
+    else
+        snprintf(buf, len, "%s:%u", e->src, e->src_line);
+}
+
+uint64_t sim_config_where(const sim_config_t *cfg, const char *name, char *buf,
+                          size_t len)
+{
+    const cfg_ent_t *e = name ? find_full(cfg, name) : NULL;
+    if (!e) {
+        snprintf(buf, len, "unknown key");
+        return 0;
+    }
+    fmt_where(e, buf, len);
+    return e->seq;
+}
+
+/* Is the key `full` at p, as a whole word of msg? */
+static bool word_at(const char *msg, const char *p, const char *full)
+{
+    size_t n = strlen(full);
+    return (p == msg || !is_name_char(p[-1], true)) &&
+           !is_name_char(p[n], true);
+}
+
+void sim_config_report(const sim_config_t *cfg, sim_log_t *log, const char *msg)
+{
+    const cfg_ent_t *named[8], *last = NULL;
+    size_t nnamed = 0;
+    /* The keys the message names, in the order they appear. */
+    for (const char *p = msg; *p && nnamed < 8; p++) {
+        if (p != msg && is_name_char(p[-1], true))
+            continue;
+        for (size_t i = 0; i < cfg->n; i++) {
+            const cfg_ent_t *e = &cfg->ents[i];
+            if (strncmp(p, e->full, strlen(e->full)) ||
+                !word_at(msg, p, e->full))
+                continue;
+            bool seen = false;
+            for (size_t k = 0; k < nnamed; k++)
+                seen |= named[k] == e;
+            if (!seen)
+                named[nnamed++] = e;
+            if (!last || e->seq > last->seq)
+                last = e;
+            break;
+        }
+    }
+    char where[CFG_ERR_MAX], others[CFG_ERR_MAX] = "";
+    size_t o = 0;
+    for (size_t k = 0; k < nnamed; k++) {
+        if (named[k] == last)
+            continue;
+        char w[CFG_ERR_MAX / 2];
+        fmt_where(named[k], w, sizeof(w));
+        int m = snprintf(others + o, sizeof(others) - o, "%s%s %s %s",
+                         o ? "; " : " (", named[k]->full,
+                         named[k]->seq ? "set at" : "is", w);
+        if (m > 0 && (size_t)m < sizeof(others) - o)
+            o += (size_t)m;
+    }
+    if (o && o + 1 < sizeof(others))
+        others[o++] = ')', others[o] = '\0';
+    if (!last) {
+        sim_logf(log, SIM_LOG_ERROR, "%s", msg);
+        return;
+    }
+    if (!last->seq)
+        snprintf(where, sizeof(where), "defaults");
+    else
+        fmt_where(last, where, sizeof(where));
+    sim_logf(log, SIM_LOG_ERROR, "%s: %s%s", where, msg, others);
 }
 
 /* ------------------------------------------------------- dump and listing */

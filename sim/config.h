@@ -75,6 +75,24 @@ int sim_config_set(sim_config_t *cfg, const char *assignment);
 /* Look up a parameter by "section.key" (NULL if unknown). */
 const sim_param_t *sim_config_find(const sim_config_t *cfg, const char *name);
 
+/*
+ * Where the key `name` was set last, into buf: "FILE:LINE" (a loaded
+ * file), "--set KEY" or "the default". Returns the order in which it was
+ * set (0: the default; a later setting has a larger number).
+ */
+uint64_t sim_config_where(const sim_config_t *cfg, const char *name, char *buf,
+                          size_t len);
+/*
+ * Log an error about keys (a constraint between keys, found after the
+ * configuration is loaded) with their sources: the message is prefixed by
+ * where the key it names that was set last was set, and the other keys it
+ * names are followed by where they were set, e.g.
+ * "cfg.ini:12: vm.devices = 9 is more than device.count = 4
+ * (device.count set at cfg.ini:3)".
+ */
+void sim_config_report(const sim_config_t *cfg, sim_log_t *log,
+                       const char *msg);
+
 /* Write the resolved configuration as an INI file that reads back to the
  * same values. */
 int sim_config_dump(const sim_config_t *cfg, FILE *out);

@@ -20,15 +20,25 @@ typedef struct series_col {
     double last; /* gauge integral / counter value at the last row */
 } series_col_t;
 
+/*
+ * Rows are kept (at most max_rows of them) and written by finish: a row
+ * holds, per column, the gauge's integral or the counter's increase over
+ * the row, so two adjacent rows merge by adding them.
+ */
 struct sim_series {
     sim_t *sim;
-    sim_time_t epoch;
+    sim_time_t epoch; /* current epoch: doubles at each merge */
     FILE *out;
     series_col_t *cols;
     size_t ncols, cap;
+    sim_time_t start;    /* time of the header (the first row's start) */
     sim_time_t last_row; /* time of the last row */
     sim_event_id_t next;
-    uint64_t rows;
+    sim_time_t *times; /* end time of each kept row */
+    double *vals;      /* nrows x ncols */
+    size_t nrows, times_cap, vals_cap, max_rows;
+    uint64_t rows; /* rows written */
+    unsigned merges;
     bool running;
 };
 
@@ -41,7 +51,16 @@ sim_series_t *sim_series_create(sim_t *sim, sim_time_t epoch)
         return NULL;
     ts->sim = sim;
     ts->epoch = epoch;
+    ts->max_rows = SIM_SERIES_MAX_ROWS;
     return ts;
+}
+
+int sim_series_set_max_rows(sim_series_t *ts, size_t max_rows)
+{
+    if (ts->running || max_rows < 2 || (max_rows & 1))
+        return -EINVAL;
+    ts->max_rows = max_rows;
+    return 0;
 }
 
 void sim_series_destroy(sim_series_t *ts)
@@ -51,6 +70,8 @@ void sim_series_destroy(sim_series_t *ts)
     if (ts->running && ts->next)
         sim_cancel(ts->sim, ts->next);
     free(ts->cols);
+    free(ts->times);
+    free(ts->vals);
     free(ts);
 }
 
@@ -85,33 +106,72 @@ static double gauge_integral(const sim_gauge_t *g, sim_time_t now)
     return g->integral + g->value * (double)(now - g->last);
 }
 
-static void write_row(sim_series_t *ts, sim_time_t now)
+/* Halve the kept rows by adding each pair (row 2i+1 ends where the merged
+ * row ends), and double the epoch: rows stay aligned on the new epoch. */
+static void merge_rows(sim_series_t *ts)
 {
-    double dt = (double)(now - ts->last_row);
-    fprintf(ts->out, "%" PRIu64, (uint64_t)now);
+    size_t n = ts->ncols, k = 0;
+    for (size_t i = 0; i < ts->nrows; i += 2, k++) {
+        size_t j = i + 1 < ts->nrows ? i + 1 : i;
+        double *dst = &ts->vals[k * n];
+        const double *a = &ts->vals[i * n], *b = &ts->vals[j * n];
+        for (size_t c = 0; c < n; c++)
+            dst[c] = a[c] + (j != i ? b[c] : 0);
+        ts->times[k] = ts->times[j];
+    }
+    ts->nrows = k;
+    ts->epoch *= 2;
+    ts->merges++;
+}
+
+/* Close the row ending at `now`; false when it cannot be kept (out of
+ * memory: the row is lost, the sums of the next row restart from now). */
+static bool add_row(sim_series_t *ts, sim_time_t now)
+{
+    bool ok = !SIM_GROW(ts->times, ts->times_cap, ts->nrows + 1, 64) &&
+              !SIM_GROW(ts->vals, ts->vals_cap, (ts->nrows + 1) * ts->ncols,
+                        64 * (ts->ncols ? ts->ncols : 1));
+    double *row = ok ? &ts->vals[ts->nrows * ts->ncols] : NULL;
     for (size_t i = 0; i < ts->ncols; i++) {
         series_col_t *col = &ts->cols[i];
-        if (col->g) {
-            double integral = gauge_integral(col->g, now);
-            double mean = dt > 0 ? (integral - col->last) / dt : col->g->value;
-            fprintf(ts->out, ",%.6g", mean);
-            col->last = integral;
-        } else {
-            double v = (double)col->c->value;
-            fprintf(ts->out, ",%.0f", v - col->last);
-            col->last = v;
-        }
+        double v = col->g ? gauge_integral(col->g, now) : (double)col->c->value;
+        if (row)
+            row[i] = v - col->last;
+        col->last = v;
     }
-    fputc('\n', ts->out);
+    if (ok)
+        ts->times[ts->nrows++] = now;
     ts->last_row = now;
-    ts->rows++;
+    if (ts->nrows >= ts->max_rows)
+        merge_rows(ts);
+    return ok;
+}
+
+static void write_rows(sim_series_t *ts)
+{
+    sim_time_t prev = ts->start;
+    for (size_t r = 0; r < ts->nrows; r++) {
+        const double *row = &ts->vals[r * ts->ncols];
+        double dt = (double)(ts->times[r] - prev);
+        fprintf(ts->out, "%" PRIu64, (uint64_t)ts->times[r]);
+        for (size_t i = 0; i < ts->ncols; i++) {
+            if (ts->cols[i].g)
+                fprintf(ts->out, ",%.6g", dt > 0 ? row[i] / dt : 0.0);
+            else
+                fprintf(ts->out, ",%.0f", row[i]);
+        }
+        fputc('\n', ts->out);
+        prev = ts->times[r];
+    }
+    ts->rows += ts->nrows;
+    ts->nrows = 0;
 }
 
 static void ev_sample(sim_t *sim, void *opaque, uint64_t arg)
 {
     sim_series_t *ts = opaque;
     ts->next = 0;
-    write_row(ts, sim_now(sim));
+    add_row(ts, sim_now(sim));
     /* Keep sampling only while the simulation has work to do. */
     if (sim_work_pending(sim) > 0)
         ts->next = sim_schedule_daemon(sim, ts->epoch, ev_sample, ts, 0);
@@ -131,6 +191,7 @@ int sim_series_start(sim_series_t *ts, FILE *out)
             col->g ? gauge_integral(col->g, now) : (double)col->c->value;
     }
     fputc('\n', out);
+    ts->start = now;
     ts->last_row = now;
     ts->running = true;
     ts->next = sim_schedule_daemon(ts->sim, ts->epoch, ev_sample, ts, 0);
@@ -146,10 +207,16 @@ void sim_series_finish(sim_series_t *ts)
     ts->running = false;
     ts->next = 0;
     if (sim_now(ts->sim) > ts->last_row)
-        write_row(ts, sim_now(ts->sim));
+        add_row(ts, sim_now(ts->sim));
+    write_rows(ts);
+}
+
+sim_time_t sim_series_epoch(const sim_series_t *ts)
+{
+    return ts->epoch;
 }
 
 uint64_t sim_series_rows(const sim_series_t *ts)
 {
-    return ts->rows;
+    return ts->rows + ts->nrows;
 }

@@ -11,12 +11,19 @@
 #include "sim/stats.h"
 
 /*
- * Per-epoch samples of chosen statistics, streamed as CSV rows while the
- * simulation runs (memory does not grow with the run): a gauge gives its
- * time-weighted mean over the epoch, a counter its increase. The first
- * column is the epoch's end time in ps. The sampler is a daemon: it stops
- * by itself when no other work is pending, after writing a last row.
+ * Per-epoch samples of chosen statistics, written as CSV rows: a gauge
+ * gives its time-weighted mean over the row, a counter its increase. The
+ * first column is the row's end time in ps. The sampler is a daemon: it
+ * stops by itself when no other work is pending, after a last row.
+ *
+ * The rows are bounded: they are kept (the header is written by start,
+ * the rows by finish) and when their number reaches the cap
+ * (SIM_SERIES_MAX_ROWS unless set), adjacent rows merge pairwise and the
+ * epoch doubles, so a run of any length writes fewer than cap rows, each
+ * covering epoch * 2^k, and memory and sampling events stay bounded.
+ * Merging keeps each counter's sum and each gauge's time integral.
  */
+#define SIM_SERIES_MAX_ROWS 100000
 typedef struct sim_series sim_series_t;
 
 /* A sampler with epochs of `epoch` ps (NULL for 0 or on allocation
@@ -30,10 +37,15 @@ int sim_series_add_counter(sim_series_t *ts, const char *name,
                            sim_counter_t *c);
 /* Write the header row to out and schedule the first sample. */
 int sim_series_start(sim_series_t *ts, FILE *out);
-/* Write the row of the epoch in progress (if any time passed since the
- * last row) and stop sampling. */
+/* Close the row of the epoch in progress (if any time passed since the
+ * last row), stop sampling and write the rows. */
 void sim_series_finish(sim_series_t *ts);
-/* Rows written so far. */
+/* Rows so far: the rows kept (after any merges) or, after finish, the
+ * rows written. */
 uint64_t sim_series_rows(const sim_series_t *ts);
+/* The row cap (even, >= 2) before start: 0 or -EINVAL. */
+int sim_series_set_max_rows(sim_series_t *ts, size_t max_rows);
+/* The current epoch: the configured one times 2^merges. */
+sim_time_t sim_series_epoch(const sim_series_t *ts);
 
 #endif /* SIM_SERIES_H */

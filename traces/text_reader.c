@@ -32,6 +32,13 @@
 
 #define TRACE_PASID_LIMIT (1u << 20)
 
+/* The largest DMA (read/write <len>) and the largest present map (a map
+ * that is populated when it is made): the work and memory of one record
+ * stay bounded (a DMA of n bytes costs up to n / 4096 faults; a present
+ * map populates every page). See docs/trace-format.md, "Size limits". */
+#define TRACE_MAX_DMA (1ull << 30)
+#define TRACE_MAX_PRESENT (64ull << 30)
+
 /* Longest token quoted in a message (longer ones are cut with "..."). */
 #define TRACE_QUOTE_MAX 40
 
@@ -896,6 +903,12 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
                        "expected <addr> + <len> - 1 <= 0xffffffffffffffff",
                        rec->addr, rec->len);
 
+    if ((kind == TRACE_READ || kind == TRACE_WRITE) && rec->len > TRACE_MAX_DMA)
+        return fail_at(r, r->line, colof(line, len_tok),
+                       "DMA length 0x%" PRIx64 " is too large; expected "
+                       "<len> <= 1G (0x%llx) per read or write record",
+                       rec->len, TRACE_MAX_DMA);
+
     if (kind == TRACE_MAP) {
         t = tok_start(e);
         if (!t)
@@ -915,6 +928,12 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
             return fail_at(r, r->line, colof(line, t),
                            "bad population '%s'; expected present or absent",
                            quote(q, sizeof(q), t, (size_t)(e - t)));
+        if (rec->present && rec->len > TRACE_MAX_PRESENT)
+            return fail_at(r, r->line, colof(line, len_tok),
+                           "present map length 0x%" PRIx64 " is too large; "
+                           "expected <len> <= 64G (0x%llx) for a present "
+                           "map (absent maps have no limit)",
+                           rec->len, TRACE_MAX_PRESENT);
         t = tok_start(e);
         if (t) {
             e = tok_end(t);

@@ -4,16 +4,29 @@
  *   iommu-sim [OPTIONS] [TRACE...]
  *
  * Exit status: 0 success, 1 simulation error (including a run that ended
- * with work outstanding: its outputs are written, with run.complete = 0),
- * 2 usage or input error.
+ * with work outstanding: its outputs are written, with run.complete = 0)
+ * or outputs that could not be written (a full disk), 2 usage or input
+ * error (including an output directory that cannot be made or is held by
+ * another run), 130 interrupted (SIGINT or SIGTERM).
+ *
+ * The output directory is written as a whole: the outputs go to
+ * ".DIR.tmp.PID" beside DIR, which is renamed into place as the last
+ * step; ".DIR.lock" (flock) keeps two runs from the same DIR.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tools/platform/platform.h"
 
@@ -27,6 +40,7 @@ extern const unsigned char iommusim_default_scenario[];
 extern const unsigned long iommusim_default_scenario_len;
 
 #define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130
 
 static void usage(FILE *out)
 {
@@ -47,8 +61,9 @@ static void usage(FILE *out)
             "                        applied after --config)\n"
             "  -o, --output DIR      write config.ini, stats.txt, stats.json "
             "and latency.txt\n"
-            "                        into DIR (created if missing; default "
-            "iommu-sim-out)\n"
+            "                        into DIR (created if missing, replaced "
+            "as a whole;\n"
+            "                        default iommu-sim-out)\n"
             "      --seed N          seed of every random stream (same as "
             "--set run.seed=N)\n"
             "      --list-params     list every parameter with its type, "
@@ -58,8 +73,11 @@ static void usage(FILE *out)
             "  -V, --version         show the version\n"
             "\n"
             "exit status: 0 ok, 1 simulation error (or the run ended with "
-            "work outstanding),\n"
-            "             2 usage or input error\n"
+            "work outstanding,\n"
+            "             or outputs could not be written), 2 usage or "
+            "input error,\n"
+            "             130 interrupted (SIGINT/SIGTERM: nothing "
+            "written)\n"
             "docs: README.md, docs/ (trace-format.md, configuration.md, "
             "model.md)\n");
 }
@@ -94,9 +112,283 @@ static int make_dirs(const char *dir)
     return 0;
 }
 
+/* ------------------------------------------------------- interruption */
+
+/* The signal that asked the run to stop (SIGINT, SIGTERM), or 0. */
+static volatile sig_atomic_t g_signal;
+
+/* What a second signal removes before leaving at once: the files a run
+ * writes into its temporary directory (and their temporaries), then the
+ * directory; only unlink and rmdir (async-signal-safe). */
+static const char *const out_files[] = {"config.ini", "stats.txt", "stats.json",
+                                        "latency.txt", "timeseries.csv"};
+#define NOUT (sizeof(out_files) / sizeof(out_files[0]))
+static char g_tmp[4096];
+static char g_tmp_files[2 * NOUT][4200];
+static char g_lock[4096];
+
+static void on_signal(int sig)
+{
+    if (g_signal) {
+        for (unsigned i = 0; g_tmp[0] && i < 2 * NOUT; i++)
+            unlink(g_tmp_files[i]);
+        if (g_tmp[0])
+            rmdir(g_tmp);
+        if (g_lock[0])
+            unlink(g_lock);
+        _exit(EXIT_INTERRUPTED);
+    }
+    g_signal = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* a read in progress goes on; the replay
+                                 checks the flag before the next record */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The replay reads each record through here: a signal ends the input, and
+ * the run stops at once (the platform stops on a source error). */
 static int reader_next(void *src, trace_record_t *rec)
 {
+    if (g_signal)
+        return -EINTR;
     return trace_next(src, rec);
+}
+
+/* ------------------------------------------------- the output directory */
+
+typedef struct outdir {
+    char target[4096]; /* DIR, without trailing slashes */
+    char tmp[4096];    /* .DIR.tmp.PID beside it */
+    char lock[4096];   /* .DIR.lock beside it */
+    int lock_fd;
+    bool made;
+} outdir_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A file a run writes (or its temporary while writing). */
+static bool is_output(const char *name)
+{
+    for (unsigned i = 0; i < NOUT; i++) {
+        size_t n = strlen(out_files[i]);
+        if (!strncmp(name, out_files[i], n) &&
+            (!name[n] || !strncmp(name + n, ".tmp.", 5)))
+            return true;
+    }
+    return false;
+}
+
+/* Can DIR be replaced by a run's outputs: absent, or a directory holding
+ * nothing but outputs of a run? 0, or -ENOTDIR / -ENOTEMPTY (its first
+ * other entry into *other). */
+static int replaceable(const char *dir, char *other, size_t len)
+{
+    struct stat st;
+    if (lstat(dir, &st))
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            is_output(e->d_name))
+            continue;
+        snprintf(other, len, "%s", e->d_name);
+        rc = -ENOTEMPTY;
+        break;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int out_fail(const char *dir, const char *why)
+{
+    fprintf(stderr, "iommu-sim: output directory '%s': %s\n", dir, why);
+    return EXIT_USAGE;
+}
+
+/*
+ * Before the run: make DIR's parent, take .DIR.lock (another run holding
+ * it is refused), check that DIR can be replaced, and make the temporary
+ * directory the outputs go to. 0, or the exit status (after one message).
+ */
+static int outdir_open(outdir_t *o, const char *dir)
+{
+    char parent[4096], base[4096];
+    memset(o, 0, sizeof(*o));
+    o->lock_fd = -1;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= sizeof(o->target))
+        return out_fail(dir, "bad name");
+    memcpy(o->target, dir, n);
+    o->target[n] = '\0';
+    const char *slash = strrchr(o->target, '/');
+    if (slash) {
+        snprintf(parent, sizeof(parent), "%.*s",
+                 slash == o->target ? 1 : (int)(slash - o->target), o->target);
+        snprintf(base, sizeof(base), "%s", slash + 1);
+    } else {
+        snprintf(parent, sizeof(parent), ".");
+        snprintf(base, sizeof(base), "%s", o->target);
+    }
+    if (!strcmp(base, ".") || !strcmp(base, "..") || !base[0])
+        return out_fail(dir, "name a directory of its own (not '.' or '..')");
+    int rc = make_dirs(parent);
+    if (rc) {
+        char why[4200];
+        snprintf(why, sizeof(why), "cannot create '%s': %s", parent,
+                 strerror(-rc));
+        return out_fail(dir, why);
+    }
+    if (snprintf(o->lock, sizeof(o->lock), "%s/.%s.lock", parent, base) >=
+            (int)sizeof(o->lock) ||
+        snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.tmp.%ld", parent, base,
+                 (long)getpid()) >= (int)sizeof(o->tmp))
+        return out_fail(dir, strerror(ENAMETOOLONG));
+    /* The lock: flock on .DIR.lock; its holder unlinks it when done, so
+     * a lock taken on a file that is no longer at that path is retried. */
+    for (;;) {
+        o->lock_fd = open(o->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (o->lock_fd < 0) {
+            char why[4200];
+            snprintf(why, sizeof(why), "cannot create '%s': %s", o->lock,
+                     strerror(errno));
+            return out_fail(dir, why);
+        }
+        if (flock(o->lock_fd, LOCK_EX | LOCK_NB)) {
+            char why[4200];
+            snprintf(why, sizeof(why),
+                     "another run is writing it (it holds '%s')", o->lock);
+            close(o->lock_fd);
+            o->lock_fd = -1;
+            return out_fail(dir, why);
+        }
+        struct stat a, b;
+        if (fstat(o->lock_fd, &a) == 0 && stat(o->lock, &b) == 0 &&
+            a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            break;
+        close(o->lock_fd);
+    }
+    snprintf(g_lock, sizeof(g_lock), "%s", o->lock);
+    char other[256];
+    rc = replaceable(o->target, other, sizeof(other));
+    if (rc == -ENOTDIR)
+        return out_fail(dir, "exists and is not a directory");
+    if (rc == -ENOTEMPTY) {
+        char why[512];
+        snprintf(why, sizeof(why),
+                 "holds '%s', which is not an output of a run (a run "
+                 "replaces the whole directory; choose another -o)",
+                 other);
+        return out_fail(dir, why);
+    }
+    if (rc)
+        return out_fail(dir, strerror(-rc));
+    if (mkdir(o->tmp, 0777)) {
+        char why[4200];
+        snprintf(why, sizeof(why), "cannot create '%s': %s", o->tmp,
+                 strerror(errno));
+        return out_fail(dir, why);
+    }
+    o->made = true;
+    snprintf(g_tmp, sizeof(g_tmp), "%s", o->tmp);
+    for (unsigned i = 0; i < NOUT; i++) {
+        snprintf(g_tmp_files[2 * i], sizeof(g_tmp_files[0]), "%s/%s", o->tmp,
+                 out_files[i]);
+        snprintf(g_tmp_files[2 * i + 1], sizeof(g_tmp_files[0]),
+                 "%s/%s.tmp.%ld", o->tmp, out_files[i], (long)getpid());
+    }
+    return 0;
+}
+
+/* The last step of a run that wrote its outputs: the temporary directory
+ * takes DIR's place (an old DIR is swapped out, then removed). 0 or 1
+ * (after one message). */
+static int outdir_commit(outdir_t *o)
+{
+    char old[4200];
+    snprintf(old, sizeof(old), "%s.old", o->tmp);
+    if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->target, RENAME_NOREPLACE)) {
+        int err = errno;
+        if (err == EEXIST || err == ENOTEMPTY) {
+            /* Replace a previous run's directory: atomically if the file
+             * system can exchange, else move it away first. */
+            if (!renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->target,
+                           RENAME_EXCHANGE)) {
+                rm_tree(o->tmp);
+                o->made = false;
+                return 0;
+            }
+            if (!rename(o->target, old) && !rename(o->tmp, o->target)) {
+                rm_tree(old);
+                o->made = false;
+                return 0;
+            }
+            err = errno;
+        } else if (err == EINVAL || err == ENOSYS) {
+            if (!rename(o->tmp, o->target)) {
+                o->made = false;
+                return 0;
+            }
+            err = errno;
+        }
+        fprintf(stderr, "iommu-sim: cannot move '%s' to '%s': %s\n", o->tmp,
+                o->target, strerror(err));
+        return 1;
+    }
+    o->made = false;
+    return 0;
+}
+
+/* Remove what is left of the run's temporary directory, and the lock. */
+static void outdir_close(outdir_t *o)
+{
+    if (o->made)
+        rm_tree(o->tmp);
+    o->made = false;
+    g_tmp[0] = '\0';
+    if (o->lock_fd >= 0) {
+        unlink(o->lock);
+        close(o->lock_fd);
+        o->lock_fd = -1;
+    }
+    g_lock[0] = '\0';
+}
+
+/* stdout written without error (a full disk, a closed pipe)? 0, or 1
+ * after one message. */
+static int check_stdout(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "iommu-sim: cannot write to standard output: %s\n",
+            strerror(errno ? errno : EIO));
+    return 1;
 }
 
 static int write_config(const sim_config_t *cfg, const char *dir,
@@ -110,10 +402,33 @@ static int write_config(const sim_config_t *cfg, const char *dir,
         return rc;
     rc = sim_config_dump(cfg, af.f);
     if (rc) {
+        sim_logf(log, SIM_LOG_ERROR, "cannot write %s: %s", af.tmp,
+                 strerror(rc < 0 ? -rc : EIO));
         sim_afile_abort(&af);
         return rc;
     }
     return sim_afile_commit(&af, log);
+}
+
+/* Keep the errors of the checks; pass everything else on. */
+static void capture_sink(void *opaque, sim_log_level_t level, const char *msg)
+{
+    sim_log_t *log = opaque;
+    if (level != SIM_LOG_ERROR)
+        sim_logf(log, level, "%s", msg);
+}
+
+/* The constraints between keys (platform_check); an error names where the
+ * keys it is about were set (file and line, or --set). */
+static int check_config(const sim_config_t *cfg, platform_cfg_t *pc,
+                        sim_log_t *log)
+{
+    sim_log_t cap;
+    sim_log_init(&cap, SIM_LOG_DEBUG, capture_sink, log);
+    if (!platform_check(pc, &cap))
+        return 0;
+    sim_config_report(cfg, log, sim_log_last_error(&cap));
+    return -EINVAL;
 }
 
 int main(int argc, char **argv)
@@ -161,11 +476,11 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             free(sets);
-            return 0;
+            return check_stdout();
         case 'V':
             printf("iommu-sim %s\n", IOMMUSIM_VERSION);
             free(sets);
-            return 0;
+            return check_stdout();
         case ':':
             free(sets);
             return fail_usage("option '%s' needs a value", argv[optind - 1]);
@@ -175,6 +490,8 @@ int main(int argc, char **argv)
         }
     }
 
+    /* From here on a signal only asks the run to stop (exit 130). */
+    catch_signals();
     sim_log_t log;
     sim_log_init(&log, quiet ? SIM_LOG_ERROR : SIM_LOG_WARN, sim_log_sink_file,
                  stderr);
@@ -187,13 +504,17 @@ int main(int argc, char **argv)
     platform_source_t *srcs = NULL;
     FILE *builtin = NULL;
     unsigned nsrcs = 0;
+    bool committed = false; /* the outputs are in place */
+    outdir_t od;
+    memset(&od, 0, sizeof(od));
+    od.lock_fd = -1;
     if (!cfg || platform_register(cfg, &pc)) {
         status = 1;
         goto out;
     }
     if (list) {
         sim_config_list(cfg, stdout);
-        status = 0;
+        status = check_stdout();
         goto out;
     }
     if (config_file && sim_config_load_file(cfg, config_file))
@@ -207,7 +528,7 @@ int main(int argc, char **argv)
         if (sim_config_set(cfg, assign))
             goto out;
     }
-    if (platform_check(&pc, &log))
+    if (check_config(cfg, &pc, &log))
         goto out;
 
     /* Open every trace before running, so a missing file fails fast. */
@@ -239,33 +560,47 @@ int main(int argc, char **argv)
             (platform_source_t){reader_next, readers[i], argv[optind + (int)i]};
         nsrcs = i + 1;
     }
-    int rc = make_dirs(outdir);
-    if (rc) {
-        fprintf(stderr, "iommu-sim: cannot create output directory '%s': %s\n",
-                outdir, strerror(-rc));
+    status = outdir_open(&od, outdir);
+    if (status)
         goto out;
-    }
+    status = EXIT_USAGE;
 
     p = platform_create(&pc, &log);
     if (!p) {
         status = 1;
         goto out;
     }
-    if (platform_open_outputs(p, outdir)) {
+    if (platform_open_outputs(p, od.tmp)) {
         status = 1;
         goto out;
     }
     status = platform_run(p, srcs, nsrcs);
     platform_summary_t s;
     platform_summarize(p, &s);
+    if (g_signal) {
+        fprintf(stderr,
+                "iommu-sim: interrupted by %s at simulated time %.3f us "
+                "after %" PRIu64 " trace records; no outputs written\n",
+                g_signal == SIGINT ? "SIGINT" : "SIGTERM",
+                (double)s.sim_time / (double)SIM_US, s.records);
+        status = EXIT_INTERRUPTED;
+        goto out;
+    }
     /* A run that ended with work outstanding still writes its outputs
      * (run.complete = 0 says so), then exits 1. */
     if (status != PLATFORM_OK && (status != PLATFORM_SIM_ERROR || s.complete))
         goto out;
-    if (write_config(cfg, outdir, &log) || platform_write_outputs(p, outdir)) {
+    if (write_config(cfg, od.tmp, &log) || platform_write_outputs(p, od.tmp)) {
         status = 1;
         goto out;
     }
+    if (g_signal) /* while writing: the outputs are not put in place */
+        goto out;
+    if (outdir_commit(&od)) {
+        status = 1;
+        goto out;
+    }
+    committed = true;
     if (!quiet) {
         platform_summarize(p, &s);
         platform_print_summary(&s, stdout);
@@ -273,7 +608,15 @@ int main(int argc, char **argv)
                outdir, pc.run.epoch ? ",timeseries.csv" : "");
     }
     status = s.complete ? 0 : 1;
+    if (!quiet && check_stdout())
+        status = 1;
 out:
+    outdir_close(&od);
+    if (g_signal && !committed && status != EXIT_INTERRUPTED) {
+        fprintf(stderr, "iommu-sim: interrupted by %s; no outputs written\n",
+                g_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        status = EXIT_INTERRUPTED;
+    }
     platform_destroy(p);
     for (unsigned i = 0; readers && i < (nsrcs ? nsrcs : 1); i++)
         trace_close(readers[i]);

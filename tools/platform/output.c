@@ -179,6 +179,8 @@ static int write_one(platform_t *p, const char *dir, const char *file,
         return rc;
     rc = fn(p, af.f);
     if (rc) {
+        sim_logf(p->log, SIM_LOG_ERROR, "cannot write %s: %s", af.tmp,
+                 strerror(rc < 0 ? -rc : EIO));
         sim_afile_abort(&af);
         return rc;
     }

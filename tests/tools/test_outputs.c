@@ -1,0 +1,521 @@
+/*
+ * tests/tools/test_outputs.c - what a run writes and how it fails
+ * (issue 11): outputs and run time are bounded from legal values (the
+ * time series merges epochs past its row cap; a DMA and a present map have
+ * maximum sizes, checked on input); every error names its source (a
+ * constraint between keys names the file and line of each key; a full
+ * disk and an unwritable output directory give one message and the
+ * documented exit status); the output directory is written as a whole
+ * (nothing of a failed or interrupted run, SIGINT/SIGTERM exit 130, a
+ * directory another run holds is refused).
+ *
+ * The binary is $IOMMUSIM_BINARY_DIR/tools/iommu-sim, run (fork + exec)
+ * in a fresh temporary working directory per test; stdout and stderr are
+ * captured to "cli.out" and "cli.err".
+ */
+#include <check.h>
+
+#include "tests/check_run.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HDR "iommu-sim-trace 1\ntimeunit ns\n"
+
+/* Documented limits (docs/configuration.md "run.epoch" and
+ * docs/trace-format.md "Size limits"). */
+#define SERIES_MAX_ROWS 100000u
+#define MAX_DMA (1ull << 30)
+#define MAX_PRESENT (64ull << 30)
+
+static char g_root[PATH_MAX];
+static char g_dir[PATH_MAX + 16];
+static char g_oldcwd[PATH_MAX];
+static char g_bin[PATH_MAX];
+
+static void root_setup(void)
+{
+    iommusim_mkdtemp(g_root, sizeof(g_root), "test_outputs");
+}
+
+static void root_teardown(void)
+{
+    iommusim_rm_tree(g_root);
+}
+
+static void setup(void)
+{
+    const char *b = getenv("IOMMUSIM_BINARY_DIR");
+    ck_assert_msg(b != NULL, "IOMMUSIM_BINARY_DIR not set");
+    snprintf(g_bin, sizeof(g_bin), "%s/tools/iommu-sim", b);
+    ck_assert_msg(access(g_bin, X_OK) == 0, "no binary %s", g_bin);
+    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd,
+                       sizeof(g_oldcwd));
+}
+
+static void teardown(void)
+{
+    iommusim_leave_tmp(g_dir, g_oldcwd);
+}
+
+static void write_str(const char *name, const char *s)
+{
+    iommusim_write_file(name, s, strlen(s));
+}
+
+/* How the child runs. */
+typedef struct how {
+    const char *out; /* stdout file (default "cli.out") */
+    int in_fd;       /* stdin (-1: /dev/null) */
+    rlim_t fsize;    /* RLIMIT_FSIZE if nonzero (SIGXFSZ ignored) */
+    bool nobody;     /* as a user who owns nothing here (when root) */
+} how_t;
+
+/* Start the CLI with the NULL-terminated args. */
+static pid_t start(const char *const *args, const how_t *h)
+{
+    const char *argv[64];
+    unsigned n = 0;
+    argv[n++] = g_bin;
+    for (unsigned i = 0; args[i]; i++) {
+        ck_assert_uint_lt(n, 63);
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int in = h->in_fd >= 0 ? h->in_fd : open("/dev/null", O_RDONLY);
+        int out = open(h->out ? h->out : "cli.out",
+                       O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        int err = open("cli.err", O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 ||
+            dup2(out, 1) < 0 || dup2(err, 2) < 0)
+            _exit(126);
+        signal(SIGPIPE, SIG_DFL);
+        if (h->fsize) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit rl = {h->fsize, h->fsize};
+            if (setrlimit(RLIMIT_FSIZE, &rl))
+                _exit(126);
+        }
+        if (h->nobody && geteuid() == 0 && (setgid(65534) || setuid(65534)))
+            _exit(126);
+        execv(g_bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Wait for the CLI; its exit status (the test fails if it was killed). */
+static int finish(pid_t pid)
+{
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st), "iommu-sim did not exit (signal %d)",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return WEXITSTATUS(st);
+}
+
+static int cli_how(const char *const *args, const how_t *h)
+{
+    return finish(start(args, h));
+}
+
+static int cli(const char *const *args)
+{
+    how_t h = {.in_fd = -1};
+    return cli_how(args, &h);
+}
+
+/* stderr: exactly one line, containing every NULL-terminated needle. */
+static void err_one_line(const char *const *needles)
+{
+    char *e = iommusim_slurp("cli.err", NULL);
+    size_t lines = 0;
+    for (const char *p = e; *p; p++)
+        lines += *p == '\n';
+    ck_assert_msg(lines == 1, "expected one message, stderr is:\n%s", e);
+    for (unsigned i = 0; needles[i]; i++)
+        ck_assert_msg(strstr(e, needles[i]) != NULL,
+                      "stderr does not contain '%s':\n%s", needles[i], e);
+    free(e);
+}
+
+/* Entries of the working directory other than the test's own files (the
+ * inputs named in keep, cli.out, cli.err): an output directory, its
+ * temporary or its lock. Returns how many; the first into first. */
+static unsigned leftovers(const char *const *keep, char *first, size_t len)
+{
+    DIR *d = opendir(".");
+    ck_assert_ptr_nonnull(d);
+    unsigned n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        bool ok = !strcmp(s, ".") || !strcmp(s, "..") ||
+                  !strcmp(s, "cli.out") || !strcmp(s, "cli.err");
+        for (unsigned i = 0; keep && keep[i] && !ok; i++)
+            ok = !strcmp(s, keep[i]);
+        if (!ok && n++ == 0)
+            snprintf(first, len, "%s", s);
+    }
+    closedir(d);
+    return n;
+}
+
+static void assert_nothing_left(const char *const *keep)
+{
+    char first[256] = "";
+    unsigned n = leftovers(keep, first, sizeof(first));
+    ck_assert_msg(n == 0, "%u entries left behind, e.g. '%s'", n, first);
+}
+
+/* A counter's value in stats.txt ("name   value ..."). */
+static uint64_t stat_value(const char *path, const char *name)
+{
+    char *s = iommusim_slurp(path, NULL);
+    size_t n = strlen(name);
+    for (char *p = s; (p = strstr(p, name)) != NULL; p += n) {
+        if ((p == s || p[-1] == '\n') && (p[n] == ' ' || p[n] == '\t')) {
+            uint64_t v = strtoull(p + n, NULL, 10);
+            free(s);
+            return v;
+        }
+    }
+    free(s);
+    ck_abort_msg("no %s in %s", name, path);
+    return 0;
+}
+
+/* ------------------------------------------------------------ item 3 */
+
+/*
+ * The bundled scenario runs 39.6 ms of simulated time: with run.epoch =
+ * 100 ns that is ~396,000 epochs. The series stays under the documented
+ * cap by merging adjacent rows (doubling the epoch): the rows are fewer
+ * than the cap, every row but the last spans the same epoch 100 ns * 2^k,
+ * and merging keeps sums: the fault.closed column adds up to the run's
+ * fault.closed counter (a counter's column is its increase per row).
+ */
+START_TEST(test_series_row_cap)
+{
+    const char *args[] = {"-q", "--set", "run.epoch=100ns", "-o", "out", NULL};
+    ck_assert_int_eq(cli(args), 0);
+    FILE *f = fopen("out/timeseries.csv", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096];
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    /* The fault.closed column. */
+    int col = -1, k = 0;
+    for (char *t = strtok(line, ",\n"); t; t = strtok(NULL, ",\n"), k++)
+        if (!strcmp(t, "fault.closed"))
+            col = k;
+    ck_assert_int_ge(col, 1);
+    uint64_t rows = 0, prev = 0, span = 0, closed = 0, last_span = 0;
+    bool uneven = false;
+    while (fgets(line, sizeof(line), f)) {
+        uint64_t t = strtoull(line, NULL, 10);
+        char *p = line;
+        for (int c = 0; c < col; c++)
+            p = strchr(p, ',') + 1;
+        closed += strtoull(p, NULL, 10);
+        if (rows == 1)
+            span = t - prev;
+        else if (rows > 1 && last_span != span)
+            uneven = true; /* a row before the last one */
+        last_span = t - prev;
+        prev = t;
+        rows++;
+    }
+    fclose(f);
+    ck_assert_msg(rows < SERIES_MAX_ROWS, "%" PRIu64 " rows, cap %u", rows,
+                  SERIES_MAX_ROWS);
+    ck_assert(!uneven);
+    /* span = 100 ns * 2^k */
+    ck_assert_uint_eq(span % 100000, 0);
+    uint64_t m = span / 100000;
+    ck_assert_uint_eq(m & (m - 1), 0);
+    ck_assert_uint_eq(closed, stat_value("out/stats.txt", "fault.closed"));
+}
+END_TEST
+
+/* A read or write longer than 1 GiB is an input error at <len>. */
+START_TEST(test_dma_max)
+{
+    char t[512];
+    snprintf(t, sizeof(t),
+             HDR "0 map 0 1 0x7f0000000000 2G rw- present 1G\n"
+                 "10 read 0 1 0x7f0000000000 0x%llx\n",
+             (unsigned long long)(MAX_DMA + 4096));
+    write_str("t.trace", t);
+    const char *args[] = {"-q", "-o", "out", "t.trace", NULL};
+    ck_assert_int_eq(cli(args), 2);
+    /* "10 read 0 1 0x7f0000000000 " is 27 bytes: <len> at column 28 */
+    const char *need[] = {"t.trace:4:28:", "DMA length", "1G", NULL};
+    err_one_line(need);
+    const char *keep[] = {"t.trace", NULL};
+    assert_nothing_left(keep);
+}
+END_TEST
+
+/* A present map longer than 64 GiB is an input error at <len>; 64 GiB is
+ * accepted (in 1 GiB pages it is 64 leaves). */
+START_TEST(test_present_max)
+{
+    char t[512];
+    snprintf(t, sizeof(t), HDR "0 map 0 1 0x40000000 0x%llx rw- present 1G\n",
+             (unsigned long long)(MAX_PRESENT + (1ull << 30)));
+    write_str("t.trace", t);
+    const char *args[] = {"-q", "-o", "out", "t.trace", NULL};
+    ck_assert_int_eq(cli(args), 2);
+    /* "0 map 0 1 0x40000000 " is 21 bytes: <len> at column 22 */
+    const char *need[] = {"t.trace:3:22:", "present map", "64G", NULL};
+    err_one_line(need);
+    snprintf(t, sizeof(t),
+             HDR "0 map 0 1 0x40000000 0x%llx rw- present 1G\n"
+                 "10 read 0 1 0x40000000 4K\n",
+             (unsigned long long)MAX_PRESENT);
+    write_str("t.trace", t);
+    ck_assert_int_eq(cli(args), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ item 6 */
+
+/* A constraint between keys names the file and line of the key set last,
+ * and where the other key was set (or that it is the default). */
+START_TEST(test_cross_key_names_lines)
+{
+    write_str("t.trace", HDR "0 map 0 1 0x7f0000000000 4K rw- present\n");
+    write_str("c.ini", "[device]\n"
+                       "count = 4\n"
+                       "\n"
+                       "[vm]\n"
+                       "devices = 9\n");
+    const char *a1[] = {"-q", "-c", "c.ini", "-o", "out", "t.trace", NULL};
+    ck_assert_int_eq(cli(a1), 2);
+    const char *n1[] = {"c.ini:5: vm.devices = 9 is more than device.count = 4",
+                        "(device.count set at c.ini:2)", NULL};
+    err_one_line(n1);
+
+    write_str("s.ini", "[iommu]\nstall = true\n");
+    const char *a2[] = {"-q", "-c", "s.ini", "-o", "out", "t.trace", NULL};
+    ck_assert_int_eq(cli(a2), 2);
+    const char *n2[] = {"s.ini:2: iommu.stall = true",
+                        "iommu.arch is the default", NULL};
+    err_one_line(n2);
+
+    /* The key set last came from --set. */
+    write_str("a.ini", "[device]\n\natc_entries = 64\n");
+    const char *a3[] = {"-q", "-c",  "a.ini",   "--set", "device.atc_ways=3",
+                        "-o", "out", "t.trace", NULL};
+    ck_assert_int_eq(cli(a3), 2);
+    const char *n3[] = {"--set device.atc_ways: device.atc_ways = 3",
+                        "(device.atc_entries set at a.ini:3)", NULL};
+    err_one_line(n3);
+    const char *keep[] = {"t.trace", "c.ini", "s.ini", "a.ini", NULL};
+    assert_nothing_left(keep);
+}
+END_TEST
+
+/* A summary that cannot be written (stdout on a full disk, /dev/full):
+ * exit 1 with one message. */
+START_TEST(test_stdout_full)
+{
+    how_t h = {.out = "/dev/full", .in_fd = -1};
+    const char *args[] = {"-o", "out", NULL};
+    ck_assert_int_eq(cli_how(args, &h), 1);
+    const char *need[] = {"standard output", strerror(ENOSPC), NULL};
+    err_one_line(need);
+}
+END_TEST
+
+/* Outputs that cannot be written (files limited to 4 KiB: stats.txt is
+ * larger): exit 1 with one message naming the file, and the previous
+ * run's directory is left whole. */
+START_TEST(test_output_write_error)
+{
+    const char *a1[] = {"-q", "--seed", "1", "-o", "out", NULL};
+    ck_assert_int_eq(cli(a1), 0);
+    char *before = iommusim_slurp("out/config.ini", NULL);
+    how_t h = {.in_fd = -1, .fsize = 4096};
+    const char *a2[] = {"-q", "--seed", "2", "-o", "out", NULL};
+    ck_assert_int_eq(cli_how(a2, &h), 1);
+    const char *need[] = {"cannot write", strerror(EFBIG), NULL};
+    err_one_line(need);
+    char *after = iommusim_slurp("out/config.ini", NULL);
+    ck_assert_str_eq(after, before);
+    free(before);
+    free(after);
+    const char *keep[] = {"out", NULL};
+    assert_nothing_left(keep);
+}
+END_TEST
+
+/* An output directory the user cannot write: exit 2 (as other output
+ * directory problems), one message naming it. */
+START_TEST(test_unwritable_outdir)
+{
+    ck_assert_int_eq(chmod(g_root, 0755), 0);
+    ck_assert_int_eq(chmod(g_dir, 0755), 0);
+    ck_assert_int_eq(mkdir("ro", 0755), 0);
+    ck_assert_int_eq(mkdir("ro/out", 0755), 0);
+    if (geteuid() != 0) {
+        ck_assert_int_eq(chmod("ro/out", 0555), 0);
+        ck_assert_int_eq(chmod("ro", 0555), 0);
+    }
+    how_t h = {.out = "/dev/null", .in_fd = -1, .nobody = true};
+    const char *args[] = {"-q", "-o", "ro/out", NULL};
+    int rc = cli_how(args, &h);
+    chmod("ro", 0755);
+    chmod("ro/out", 0755);
+    ck_assert_int_eq(rc, 2);
+    const char *need[] = {"ro/out", strerror(EACCES), NULL};
+    err_one_line(need);
+}
+END_TEST
+
+/* ------------------------------------------------------------ item 7 */
+
+/* A trace error: no output directory (README: no output is written). */
+START_TEST(test_input_error_writes_nothing)
+{
+    write_str("t.trace", HDR "0 map 0 1 0x7f0000000000 64K rw- present\n"
+                             "10 read 0 1 0x7f0000000000 4K\n"
+                             "20 bogus\n");
+    const char *args[] = {"-q", "-o", "out", "t.trace", NULL};
+    ck_assert_int_eq(cli(args), 2);
+    const char *keep[] = {"t.trace", NULL};
+    assert_nothing_left(keep);
+}
+END_TEST
+
+/* A directory that holds other files than a run's outputs is not
+ * replaced (a run replaces the whole directory). */
+START_TEST(test_foreign_dir_refused)
+{
+    ck_assert_int_eq(mkdir("out", 0755), 0);
+    write_str("out/notes.txt", "mine\n");
+    const char *args[] = {"-q", "-o", "out", NULL};
+    ck_assert_int_eq(cli(args), 2);
+    const char *need[] = {"out", "notes.txt", NULL};
+    err_one_line(need);
+    char *s = iommusim_slurp("out/notes.txt", NULL);
+    ck_assert_str_eq(s, "mine\n");
+    free(s);
+}
+END_TEST
+
+/* Another run holds the target (its lock, .out.lock, documented in the
+ * README): refused with exit 2, naming it. */
+START_TEST(test_target_held)
+{
+    int fd = open(".out.lock", O_RDWR | O_CREAT, 0666);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+    const char *args[] = {"-q", "-o", "out", NULL};
+    ck_assert_int_eq(cli(args), 2);
+    const char *need[] = {"'out'", ".out.lock", "another run", NULL};
+    err_one_line(need);
+    close(fd);
+    unlink(".out.lock");
+    const char *keep[] = {NULL};
+    assert_nothing_left(keep);
+    /* Released: the run goes ahead, and leaves no lock behind. */
+    ck_assert_int_eq(cli(args), 0);
+    const char *keep2[] = {"out", NULL};
+    assert_nothing_left(keep2);
+}
+END_TEST
+
+/* Feed a trace through a pipe for a while (at least 200,000 records, so
+ * the run is replaying them), then send sig: exit 130, one message saying
+ * how far the run got, nothing written or left behind. */
+static void interrupt_with(int sig)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    signal(SIGPIPE, SIG_IGN);
+    how_t h = {.in_fd = pfd[0]};
+    const char *args[] = {"-q", "-o", "out", "-", NULL};
+    pid_t pid = start(args, &h);
+    close(pfd[0]);
+    FILE *w = fdopen(pfd[1], "w");
+    ck_assert_ptr_nonnull(w);
+    fprintf(w, HDR "0 map 0 1 0x7f0000000000 64K rw- present\n");
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t ns = 0;
+    do {
+        for (int i = 0; i < 1000; i++, ns += 100)
+            fprintf(w, "%" PRIu64 " read 0 1 0x7f0000000000 4K\n", ns);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (ns < 100 * 200000ull || /* far more than a pipe holds */
+             (now.tv_sec - t0.tv_sec) * 1000000000L +
+                     (now.tv_nsec - t0.tv_nsec) <
+                 300000000L);
+    fflush(w);
+    ck_assert_int_eq(kill(pid, sig), 0);
+    fclose(w); /* end of input: a read in progress returns */
+    ck_assert_int_eq(finish(pid), 130);
+    const char *need[] = {"interrupted", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                          "simulated time", "records", NULL};
+    err_one_line(need);
+    const char *keep[] = {NULL};
+    assert_nothing_left(keep);
+}
+
+START_TEST(test_sigint)
+{
+    interrupt_with(SIGINT);
+}
+END_TEST
+
+START_TEST(test_sigterm)
+{
+    interrupt_with(SIGTERM);
+}
+END_TEST
+
+static Suite *outputs_suite(void)
+{
+    Suite *s = suite_create("outputs");
+    TCase *tc = tcase_create("outputs");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_series_row_cap);
+    tcase_add_test(tc, test_dma_max);
+    tcase_add_test(tc, test_present_max);
+    tcase_add_test(tc, test_cross_key_names_lines);
+    tcase_add_test(tc, test_stdout_full);
+    tcase_add_test(tc, test_output_write_error);
+    tcase_add_test(tc, test_unwritable_outdir);
+    tcase_add_test(tc, test_input_error_writes_nothing);
+    tcase_add_test(tc, test_foreign_dir_refused);
+    tcase_add_test(tc, test_target_held);
+    tcase_add_test(tc, test_sigint);
+    tcase_add_test(tc, test_sigterm);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return iommusim_run_suite(outputs_suite());
+}
