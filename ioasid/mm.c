@@ -212,8 +212,9 @@ static sim_time_t sva_handler(void *data, ioasid_iopf_group_t *g)
     sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
     for (ioasid_iopf_fault_t *f = g->faults; f; f = f->next)
         if (needs_fixup(mm, f->desc.addr, f->desc.flags))
-            cost += ioasid_host_draw(h, IOASID_HOST_MM_MINOR);
-    cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+            cost =
+                sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_MM_MINOR));
+    cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT));
     ioasid_host_queue(h, g, cost, sva_work_done, mm);
     return 0;
 }

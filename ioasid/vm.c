@@ -187,7 +187,7 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
     if (g->stall) {
         g->resp_stage = SIM_SPAN_NO_STAGE;
         sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
-        cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+        cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT));
         ioasid_host_queue(h, g, cost, stall_work_done, vp);
         return 0;
     }
@@ -204,8 +204,8 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
         /* The host's own: the iopf work, backing the page, the response. */
         g->priv = gpa;
         sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
-        cost += ioasid_host_draw(h, IOASID_HOST_MM_MINOR);
-        cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+        cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_MM_MINOR));
+        cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT));
         ioasid_host_queue(h, g, cost, s2_work_done, vp);
         return 0;
     }

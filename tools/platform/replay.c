@@ -402,6 +402,16 @@ static bool fetch(platform_t *p, platform_src_state_t *s)
         return false;
     }
     s->has = rc > 0;
+    if (s->has && s->rec.time >= SIM_TIME_LIMIT) {
+        /* The engine simulates nothing at or after SIM_TIME_LIMIT. */
+        input_error(p, s,
+                    "record time %.0f s is past the simulator's time limit "
+                    "of 2^62 ps (%.0f s)",
+                    (double)s->rec.time / (double)SIM_S,
+                    (double)SIM_TIME_LIMIT / (double)SIM_S);
+        s->has = false;
+        return false;
+    }
     return true;
 }
 
