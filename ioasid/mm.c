@@ -289,6 +289,9 @@ int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
         !ioasid_vma_set_cut_ok(&mm->vmas, va, va + len))
         return -EINVAL;
     uint64_t end = va + len;
+    size_t first = ioasid_vma_set_index(&mm->vmas, va);
+    if (first == mm->vmas.n || mm->vmas.v[first].start >= end)
+        return IOASID_UNMAP_EMPTY; /* nothing mapped there */
     if (split_thp(mm, va, va) || split_thp(mm, end - 1, end))
         return -ENOMEM;
     if (ioasid_vma_set_remove(&mm->vmas, va, end))

@@ -416,6 +416,9 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     if (!ioasid_vma_range_ok(gp->s1.levels, va, len) ||
         !ioasid_vma_set_cut_ok(&gp->vmas, va, va + len))
         return -EINVAL;
+    size_t first = ioasid_vma_set_index(&gp->vmas, va);
+    if (first == gp->vmas.n || gp->vmas.v[first].start >= va + len)
+        return IOASID_UNMAP_EMPTY; /* nothing mapped there */
     if (ioasid_vma_set_remove(&gp->vmas, va, va + len))
         return -ENOMEM;
     int rc = iommu_pt_unmap(&gp->s1, va, len, NULL, NULL);
