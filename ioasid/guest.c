@@ -189,7 +189,7 @@ static void gq_next(ioasid_guest_t *g, ioasid_gq_t *q)
     sim_gauge_set(q->occ, sim_now(g->sim), (double)q->n);
     sim_time_t t = 0;
     for (unsigned p = 0; p < rec->pages; p++)
-        t += sim_dist_draw(&g->cfg.handler, g->rng);
+        t = sim_time_add(t, sim_dist_draw(&g->cfg.handler, g->rng));
     submit_vcpu(g, VJOB_HANDLER, rec, q, t, false);
 }
 
@@ -227,7 +227,7 @@ int ioasid_guest_deliver(ioasid_guest_t *g, ioasid_gq_t *q,
     if (sim_server_busy(g->vcpus) == 0) {
         /* Every vCPU is halted: the interrupt must wake one. */
         g->s.halted_wakes->value++;
-        d += sim_dist_draw(&g->cfg.halt_wake, g->rng);
+        d = sim_time_add(d, sim_dist_draw(&g->cfg.halt_wake, g->rng));
     }
     sim_schedule(g->sim, d, ev_gq_irq, g, sim_ptr_arg(q));
     return 0;
@@ -312,15 +312,15 @@ static sim_time_t fix_cost(ioasid_guest_t *g, ioasid_fault_rec_t *rec)
     unsigned work = 0;
     for (const ioasid_iopf_fault_t *f = rec->g->faults; f; f = f->next)
         if (gp_needs_fixup(gp, f->desc.addr, f->desc.flags)) {
-            t += sim_dist_draw(&c->mm_minor, g->rng);
+            t = sim_time_add(t, sim_dist_draw(&c->mm_minor, g->rng));
             work++;
         }
     if (c->pt_mode == IOASID_PT_SEPARATE && work) {
         for (unsigned i = 0; i < work; i++)
-            t += sim_dist_draw(&c->iopt_update, g->rng);
-        t += sim_dist_draw(&c->inv, g->rng);
+            t = sim_time_add(t, sim_dist_draw(&c->iopt_update, g->rng));
+        t = sim_time_add(t, sim_dist_draw(&c->inv, g->rng));
     }
-    t += sim_dist_draw(&c->respond, g->rng);
+    t = sim_time_add(t, sim_dist_draw(&c->respond, g->rng));
     return t;
 }
 

@@ -758,7 +758,7 @@ static sim_time_t group_handle(ioasid_host_t *h, ioasid_iopf_group_t *g)
     if (fn)
         return fn(data, g);
     sim_time_t cost = sim_dist_draw(&h->cfg.iopf, &h->rng);
-    cost += sim_dist_draw(&h->cfg.qi_submit, &h->rng);
+    cost = sim_time_add(cost, sim_dist_draw(&h->cfg.qi_submit, &h->rng));
     ioasid_host_queue(h, g, cost, unbound_done, h);
     return 0;
 }
@@ -975,8 +975,9 @@ static void ev_desc(sim_t *sim, void *opaque, uint64_t arg)
     }
     q->count++;
     if (q->pos != q->tail)
-        sim_schedule(sim, extra + sim_dist_draw(&h->cfg.prq_desc, &h->rng),
-                     ev_desc, h, q->evq);
+        sim_schedule(
+            sim, sim_time_add(extra, sim_dist_draw(&h->cfg.prq_desc, &h->rng)),
+            ev_desc, h, q->evq);
     else if (extra)
         sim_schedule(sim, extra, ev_thread_end, h, q->evq);
     else

@@ -58,6 +58,14 @@ extern const unsigned ioasid_host_nparams;
 
 typedef struct ioasid_host ioasid_host_t;
 
+/*
+ * What ioasid_mm_unmap and ioasid_virt_unmap return when [va, va+len)
+ * holds no mapping: a no-op, as Linux's munmap of an unmapped range
+ * succeeds (mm/mmap.c, do_vmi_munmap: no VMA in the range, return 0); there is
+ * nothing to clear or invalidate.
+ */
+#define IOASID_UNMAP_EMPTY 1
+
 /* One page request of a group. */
 typedef struct ioasid_iopf_fault {
     struct ioasid_iopf_fault *next;

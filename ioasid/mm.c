@@ -212,8 +212,9 @@ static sim_time_t sva_handler(void *data, ioasid_iopf_group_t *g)
     sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
     for (ioasid_iopf_fault_t *f = g->faults; f; f = f->next)
         if (needs_fixup(mm, f->desc.addr, f->desc.flags))
-            cost += ioasid_host_draw(h, IOASID_HOST_MM_MINOR);
-    cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+            cost =
+                sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_MM_MINOR));
+    cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT));
     ioasid_host_queue(h, g, cost, sva_work_done, mm);
     return 0;
 }
@@ -288,6 +289,9 @@ int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
         !ioasid_vma_set_cut_ok(&mm->vmas, va, va + len))
         return -EINVAL;
     uint64_t end = va + len;
+    size_t first = ioasid_vma_set_index(&mm->vmas, va);
+    if (first == mm->vmas.n || mm->vmas.v[first].start >= end)
+        return IOASID_UNMAP_EMPTY; /* nothing mapped there */
     if (split_thp(mm, va, va) || split_thp(mm, end - 1, end))
         return -ENOMEM;
     if (ioasid_vma_set_remove(&mm->vmas, va, end))

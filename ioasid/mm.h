@@ -50,7 +50,8 @@ int ioasid_mm_map_pages(ioasid_mm_t *mm, uint64_t va, uint64_t len,
  * page table, then, after host.qi_submit, submit to the invalidation queue
  * an IOTLB invalidation and a device-TLB invalidation per device bound to
  * mm, and a wait descriptor; the latency until the wait completes is
- * measured (host.unmap.latency). Returns 0, -EINVAL or -ENOMEM.
+ * measured (host.unmap.latency). Returns 0, IOASID_UNMAP_EMPTY (nothing mapped
+ * in the range: a no-op), -EINVAL or -ENOMEM.
  */
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len);
 

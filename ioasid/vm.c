@@ -235,7 +235,7 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
     if (g->stall) {
         g->resp_stage = SIM_SPAN_NO_STAGE;
         sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
-        cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+        cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT));
         ioasid_host_queue(h, g, cost, stall_work_done, vp);
         return 0;
     }
@@ -254,8 +254,9 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
          * page of the walk (tables, data), the response. */
         sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
         for (unsigned i = 0; i < n; i++)
-            cost += ioasid_host_draw(h, IOASID_HOST_MM_MINOR);
-        cost += ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT);
+            cost =
+                sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_MM_MINOR));
+        cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT));
         ioasid_host_queue(h, g, cost, s2_work_done, vp);
         return 0;
     }
@@ -466,6 +467,9 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     if (!ioasid_vma_range_ok(gp->s1.levels, va, len) ||
         !ioasid_vma_set_cut_ok(&gp->vmas, va, va + len))
         return -EINVAL;
+    size_t first = ioasid_vma_set_index(&gp->vmas, va);
+    if (first == gp->vmas.n || gp->vmas.v[first].start >= va + len)
+        return IOASID_UNMAP_EMPTY; /* nothing mapped there */
     if (ioasid_vma_set_remove(&gp->vmas, va, va + len))
         return -ENOMEM;
     int rc = iommu_pt_unmap(&gp->s1, va, len, NULL, NULL);

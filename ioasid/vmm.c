@@ -199,14 +199,14 @@ static void vmm_run(ioasid_vmm_t *m)
          n < m->cfg.batch && (rec = ioasid_fault_read(m->fault)); n++) {
         m->s.records->value++;
         for (unsigned p = 0; p < rec->pages; p++)
-            t += sim_dist_draw(&m->cfg.route, m->rng);
+            t = sim_time_add(t, sim_dist_draw(&m->cfg.route, m->rng));
         if (m->cfg.routing == IOASID_ROUTE_VIOMMU)
-            t += sim_dist_draw(&m->cfg.lookup, m->rng);
+            t = sim_time_add(t, sim_dist_draw(&m->cfg.lookup, m->rng));
         rec->target = route_target(m, rec);
-        t += sim_dist_draw(m->cfg.routing == IOASID_ROUTE_VPRI
-                               ? &m->cfg.inject_vpri
-                               : &m->cfg.inject,
-                           m->rng);
+        t = sim_time_add(t, sim_dist_draw(m->cfg.routing == IOASID_ROUTE_VPRI
+                                              ? &m->cfg.inject_vpri
+                                              : &m->cfg.inject,
+                                          m->rng));
         m->batch_left++;
         sim_schedule(m->sim, t, ev_injected, m, sim_ptr_arg(rec));
     }
@@ -246,9 +246,9 @@ static void ev_exited(sim_t *sim, void *opaque, uint64_t arg)
     if (m->s2_fix && rec->id != 0 && rec->g && rec->code == PCIE_PRG_SUCCESS) {
         unsigned n = m->s2_fix(m->s2_opaque, rec);
         for (unsigned i = 0; i < n; i++)
-            t += sim_dist_draw(&m->cfg.s2_fix, m->rng);
+            t = sim_time_add(t, sim_dist_draw(&m->cfg.s2_fix, m->rng));
     }
-    t += sim_dist_draw(&m->cfg.complete, m->rng);
+    t = sim_time_add(t, sim_dist_draw(&m->cfg.complete, m->rng));
     sim_schedule(sim, t, ev_completed, m, arg);
 }
 

@@ -27,9 +27,9 @@ void iommu_irq_raise(iommu_irq_t *l)
         l->coalesced->value++;
         return;
     }
-    if (w && l->fired && now < l->last + w) {
+    if (w && l->fired && now < sim_time_add(l->last, w)) {
         l->timer = true;
-        sim_schedule_at(l->sim, l->last + w, ev_irq_timer, l, 0);
+        sim_schedule_at(l->sim, sim_time_add(l->last, w), ev_irq_timer, l, 0);
         return;
     }
     l->fired = true;

@@ -451,7 +451,7 @@ static void link_sent_ev(sim_t *sim, void *opaque, uint64_t arg);
 static inline void arm_arrival(pcie_link_t *l, pcie_dir_t dir)
 {
     link_dir_t *d = &l->dir[dir];
-    sim_time_t at = d->ring[d->head].end + l->cfg.latency;
+    sim_time_t at = sim_time_add(d->ring[d->head].end, l->cfg.latency);
     if (d->arr_ev) {
         if (d->arr_at == at)
             return;
@@ -592,7 +592,8 @@ static void link_insert(pcie_link_t *l, pcie_dir_t dir)
         d->sent_scan = n.sent ? k : d->sent_scan + 1;
     for (uint32_t i = k; i < d->n; i++) {
         link_slot_t *x = slot_at(d, i);
-        sim_time_t end = (x->ts > prev_end ? x->ts : prev_end) + x->ser;
+        sim_time_t end =
+            sim_time_add(x->ts > prev_end ? x->ts : prev_end, x->ser);
         if (i > k && end == x->end)
             break; /* this one and the ones after it keep their times */
         x->end = end;

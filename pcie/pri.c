@@ -138,7 +138,7 @@ static void pri_issue(pcie_pri_t *p, pcie_job_t *j)
     j->prgi = prgi;
     j->asked = true;
     j->state = PCIE_JOB_PRI;
-    sim_time_t ts = now + pcie_env_proc(env);
+    sim_time_t ts = sim_time_add(now, pcie_env_proc(env));
     uint64_t page = (j->addr + j->off) & ~(PCIE_PAGE_SIZE - 1);
     pcie_msg_t m = {0};
     m.type = PCIE_MSG_PAGE_REQ;
@@ -154,8 +154,8 @@ static void pri_issue(pcie_pri_t *p, pcie_job_t *j)
     p->s.page_reqs->value += n;
     p->s.groups->value++;
     if (p->timeout)
-        g->timer =
-            sim_schedule_at(env->sim, ts + p->timeout, ev_prg_timeout, p, prgi);
+        g->timer = sim_schedule_at(env->sim, sim_time_add(ts, p->timeout),
+                                   ev_prg_timeout, p, prgi);
 }
 
 /*

@@ -390,6 +390,11 @@ static int parse_value(const sim_param_t *p, const char *text, cfg_value_t *out,
     case SIM_PARAM_TIME:
         if ((rc = sim_parse_time(text, &out->t, err, errlen)) < 0)
             return rc;
+        if (out->t > SIM_DELAY_MAX) {
+            seterr(err, errlen, "%s is too large (at most %.0f s)", text,
+                   (double)SIM_DELAY_MAX / (double)SIM_S);
+            return -EINVAL;
+        }
         return check_range(p, text, (double)out->t / 1e3, err, errlen);
     case SIM_PARAM_DIST:
         if (sim_dist_parse(text, &out->dist, derr, sizeof(derr)) < 0) {
@@ -511,6 +516,15 @@ int sim_config_register(sim_config_t *cfg, const sim_param_t *params, size_t n,
             (!p->enum_values || !p->enum_values[0])) {
             sim_logf(cfg->log, SIM_LOG_ERROR,
                      "config: %s.%s: enum without values", sec, key);
+            return -EINVAL;
+        }
+        /* A documented range must be one the engine can simulate: a time
+         * above SIM_DELAY_MAX could make sums of delays overflow. */
+        if (p->type == SIM_PARAM_TIME && has_range(p) &&
+            p->max * 1e3 > (double)SIM_DELAY_MAX) {
+            sim_logf(cfg->log, SIM_LOG_ERROR,
+                     "config: %s.%s: range above the largest delay (%.0f s)",
+                     sec, key, (double)SIM_DELAY_MAX / (double)SIM_S);
             return -EINVAL;
         }
         bool dup = find_ent(cfg, p->section, p->key) != NULL;
@@ -895,10 +909,13 @@ int sim_config_set(sim_config_t *cfg, const char *assignment)
     char *raw = trim(eq + 1);
     if (*raw == '"') {
         const char *rest;
-        if (unquote(raw, value, &rest, err, sizeof(err)) < 0 || *rest) {
-            if (*rest)
-                seterr(err, sizeof(err),
-                       "unexpected text after the quoted value");
+        /* rest is set only when unquote() succeeds: read it only then. */
+        int rc = unquote(raw, value, &rest, err, sizeof(err));
+        if (rc == 0 && *rest) {
+            seterr(err, sizeof(err), "unexpected text after the quoted value");
+            rc = -EINVAL;
+        }
+        if (rc < 0) {
             sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: %s", a, err);
             return -EINVAL;
         }

@@ -20,7 +20,8 @@
 #include "sim/rng.h"
 #include "sim/time.h"
 
-#define DIST_MAX_PS 9.2e18 /* below SIM_TIME_MAX with margin */
+/* The largest time value and draw (SIM_DELAY_MAX, sim/time.h). */
+#define DIST_MAX_PS ((double)SIM_DELAY_MAX)
 #define NUM_TOKEN_MAX 64
 #define TWO_PI 6.283185307179586476925286766559
 
@@ -160,8 +161,8 @@ static int scan_time(parser_t *ps, double *ps_out, const char *what)
     }
     v *= scale;
     if (v > DIST_MAX_PS)
-        return perr(ps, "%s %.*s is too large (at most %.3g ps)", what,
-                    (int)(ps->p - start), start, DIST_MAX_PS);
+        return perr(ps, "%s %.*s is too large (at most %.0f s)", what,
+                    (int)(ps->p - start), start, DIST_MAX_PS / (double)SIM_S);
     *ps_out = v;
     return 0;
 }
@@ -544,8 +545,8 @@ sim_time_t sim_dist_draw(const sim_dist_t *d, sim_rng_t *rng)
     }
     if (!(v > 0)) /* negative, zero or NaN */
         return 0;
-    if (v >= 18446744073709549568.0) /* largest double below 2^64 */
-        return SIM_TIME_MAX;
+    if (v >= DIST_MAX_PS) /* a long tail is cut at SIM_DELAY_MAX */
+        return SIM_DELAY_MAX;
     return (sim_time_t)floor(v + 0.5);
 }
 

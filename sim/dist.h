@@ -49,7 +49,9 @@ int sim_dist_parse(const char *text, sim_dist_t *out, char *err, size_t errlen);
 /* Write the canonical text of a distribution (in ns) into buf. */
 void sim_dist_format(const sim_dist_t *d, char *buf, size_t len);
 
-/* Draw a value in ps (never negative; rounded to the nearest ps). */
+/* Draw a value in ps (never negative; rounded to the nearest ps; at most
+ * SIM_DELAY_MAX: a draw above it, from a long lognormal or exponential
+ * tail, is clamped to it). Parsing rejects a time above SIM_DELAY_MAX. */
 sim_time_t sim_dist_draw(const sim_dist_t *d, sim_rng_t *rng);
 
 /* Mean of the distribution in ps. */

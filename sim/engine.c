@@ -24,6 +24,7 @@
  * events are renumbered in order.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,7 @@ struct sim {
     size_t held;    /* work that is not an event (sim_work_hold) */
     size_t stale;   /* heap entries whose event was cancelled */
     bool stop;
+    bool past_limit; /* an event was asked for at or after SIM_TIME_LIMIT */
     sim_log_t *log;
 };
 
@@ -293,6 +295,18 @@ sim_event_id_t sim_schedule_at(sim_t *sim, sim_time_t when, sim_event_fn fn,
     }
     if (when < sim->now)
         when = sim->now;
+    if (when >= SIM_TIME_LIMIT) {
+        /* Refuse rather than wrap: the run stops with an error. */
+        if (!sim->past_limit)
+            sim_logf(sim->log, SIM_LOG_ERROR,
+                     "simulated time would pass its limit of 2^62 ps (%.0f "
+                     "s): an event was asked for at %" PRIu64
+                     " ps; the run stops",
+                     (double)SIM_TIME_LIMIT / (double)SIM_S, when);
+        sim->past_limit = true;
+        sim->stop = true;
+        return 0;
+    }
     if (sim->heap_n == sim->heap_cap && heap_alloc(sim, sim->heap_cap * 2) < 0)
         goto nomem;
     uint32_t s = slot_alloc(sim);
@@ -319,11 +333,7 @@ nomem:
 sim_event_id_t sim_schedule(sim_t *sim, sim_time_t delay, sim_event_fn fn,
                             void *opaque, uint64_t arg)
 {
-    sim_time_t when = sim->now + delay;
-
-    if (when < sim->now) /* overflow */
-        when = SIM_TIME_MAX;
-    return sim_schedule_at(sim, when, fn, opaque, arg);
+    return sim_schedule_at(sim, sim_time_add(sim->now, delay), fn, opaque, arg);
 }
 
 bool sim_cancel(sim_t *sim, sim_event_id_t id)
@@ -392,6 +402,8 @@ uint64_t sim_run(sim_t *sim, sim_time_t until)
     uint64_t n = 0;
 
     sim->stop = false;
+    if (sim->past_limit)
+        return 0;
     /* Only daemon events left and no work held: the run is over (they
      * would only sample or load an idle model). */
     while ((sim->live > sim->daemons || sim->held > 0) && peek_live(sim)) {
@@ -402,11 +414,16 @@ uint64_t sim_run(sim_t *sim, sim_time_t until)
         }
         run_top(sim);
         n++;
-        if (sim->stop)
+        if (sim->stop || sim->past_limit)
             break;
     }
     sim->stop = false;
     return n;
+}
+
+bool sim_past_limit(const sim_t *sim)
+{
+    return sim->past_limit;
 }
 
 void sim_stop(sim_t *sim)

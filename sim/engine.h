@@ -38,12 +38,17 @@ sim_log_t *sim_log(sim_t *sim);
 /* Current simulated time. */
 sim_time_t sim_now(const sim_t *sim);
 
-/* Schedule fn(opaque, arg) at now + delay. Returns its handle (0 only on
- * allocation failure, which is also logged). */
+/* Schedule fn(opaque, arg) at now + delay (the sum saturates). Returns its
+ * handle, or 0 on allocation failure or past the time limit (both logged). */
 sim_event_id_t sim_schedule(sim_t *sim, sim_time_t delay, sim_event_fn fn,
                             void *opaque, uint64_t arg);
 
-/* Schedule at an absolute time (a time in the past is treated as now). */
+/*
+ * Schedule at an absolute time (a time in the past is treated as now). A
+ * time at or after SIM_TIME_LIMIT (sim/time.h) is refused: the engine logs
+ * an error once, returns 0 and stops the run; sim_run runs nothing more
+ * (sim_past_limit says so), so simulated time never wraps.
+ */
 sim_event_id_t sim_schedule_at(sim_t *sim, sim_time_t when, sim_event_fn fn,
                                void *opaque, uint64_t arg);
 
@@ -61,6 +66,9 @@ bool sim_step(sim_t *sim);
  * SIM_TIME_MAX to run to completion. Returns the number of events run.
  */
 uint64_t sim_run(sim_t *sim, sim_time_t until);
+
+/* Whether an event was refused for being at or after SIM_TIME_LIMIT. */
+bool sim_past_limit(const sim_t *sim);
 
 /* Ask sim_run to return after the current event. */
 void sim_stop(sim_t *sim);

@@ -117,6 +117,17 @@ static void map_error(platform_t *p, const platform_src_state_t *s, int rc)
         sim_error(p);
 }
 
+/* An unmap of a range with no mapping of a known PASID is a counted no-op
+ * (munmap of an unmapped range succeeds: Linux mm/mmap.c, do_vmi_munmap);
+ * other failures are reported as for a map. */
+static void unmap_result(platform_t *p, const platform_src_state_t *s, int rc)
+{
+    if (rc == IOASID_UNMAP_EMPTY)
+        p->s.unmaps_empty->value++;
+    else
+        map_error(p, s, rc);
+}
+
 /* ------------------------------------------------------------ detach */
 
 /*
@@ -246,8 +257,8 @@ static void apply_vm(platform_t *p, const platform_src_state_t *s,
                                         trace_page_shift(r->page)));
         return;
     case TRACE_UNMAP:
-        map_error(p, s,
-                  ioasid_virt_unmap(p->vm, r->dev, r->pasid, r->addr, r->len));
+        unmap_result(
+            p, s, ioasid_virt_unmap(p->vm, r->dev, r->pasid, r->addr, r->len));
         return;
     case TRACE_DETACH:
         if (!ioasid_virt_attached(p->vm, r->dev, r->pasid)) {
@@ -292,7 +303,7 @@ static void apply_native(platform_t *p, const platform_src_state_t *s,
                                       r->present, trace_page_shift(r->page)));
         return;
     case TRACE_UNMAP:
-        map_error(p, s, ioasid_mm_unmap(mm, r->addr, r->len));
+        unmap_result(p, s, ioasid_mm_unmap(mm, r->addr, r->len));
         return;
     case TRACE_DETACH:
         detach_start(p, dev, r->dev, r->pasid);
@@ -404,6 +415,16 @@ static bool fetch(platform_t *p, platform_src_state_t *s)
         return false;
     }
     s->has = rc > 0;
+    if (s->has && s->rec.time >= SIM_TIME_LIMIT) {
+        /* The engine simulates nothing at or after SIM_TIME_LIMIT. */
+        input_error(p, s,
+                    "record time %.0f s is past the simulator's time limit "
+                    "of 2^62 ps (%.0f s)",
+                    (double)s->rec.time / (double)SIM_S,
+                    (double)SIM_TIME_LIMIT / (double)SIM_S);
+        s->has = false;
+        return false;
+    }
     return true;
 }
 

@@ -68,7 +68,7 @@ struct platform {
 
     /* Statistics of the platform itself, registered by machine.c. */
     struct {
-        sim_counter_t *records, *maps, *unmaps, *dmas, *detaches;
+        sim_counter_t *records, *maps, *unmaps, *unmaps_empty, *dmas, *detaches;
         sim_hist_t *detach_latency;
         sim_counter_t *waits, *late;
         sim_gauge_t *dmas_held;
