@@ -106,6 +106,9 @@ typedef struct owned {
 
 struct ioasid_host {
     unsigned next_domain;
+    uint16_t *free_domains; /* ids given back, reused first */
+    size_t nfree_domains, free_domains_cap;
+    struct inv_op *invs; /* invalidations not yet submitted */
     sim_t *sim;
     ioasid_host_cfg_t cfg;
     iommu_t *iommu;
@@ -275,9 +278,28 @@ ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h, uint16_t rid,
 
 int ioasid_host_alloc_domain(ioasid_host_t *h)
 {
+    if (h->nfree_domains)
+        return h->free_domains[--h->nfree_domains];
     if (h->next_domain >= 0xffff) /* domain ids are 16 bits */
         return -ENOSPC;
     return (int)++h->next_domain;
+}
+
+void ioasid_host_free_domain(ioasid_host_t *h, uint16_t domain)
+{
+    if (!domain || domain > h->next_domain)
+        return;
+    /* At most next_domain ids are ever freed: the stack never outgrows
+     * that, and failing to grow it only loses the id. */
+    if (SIM_GROW(h->free_domains, h->free_domains_cap, h->nfree_domains + 1,
+                 64))
+        return;
+    h->free_domains[h->nfree_domains++] = domain;
+}
+
+unsigned ioasid_host_domains_used(const ioasid_host_t *h)
+{
+    return h->next_domain - (unsigned)h->nfree_domains;
 }
 
 bool ioasid_host_unbinding(const ioasid_host_t *h, uint16_t rid, uint32_t pasid)
@@ -851,6 +873,7 @@ static void discard_partials(ioasid_host_t *h)
 
 /* The host driver has built the batch (host.qi_submit): submit it. */
 typedef struct inv_op {
+    struct inv_op *next, **pprev; /* on h->invs until submitted */
     ioasid_host_t *h;
     uint16_t domain;
     size_t n;
@@ -891,6 +914,9 @@ static void ev_inv_submit(sim_t *sim, void *opaque, uint64_t arg)
         .type = IOMMU_QI_WAIT, .done = op->done, .opaque = op->opaque};
     if (rc || iommu_qi_submit(h->iommu, &w, 1))
         sim_oom(sim, "host");
+    *op->pprev = op->next;
+    if (op->next)
+        op->next->pprev = op->pprev;
     free(op);
 }
 
@@ -910,6 +936,11 @@ int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
     op->opaque = opaque;
     if (n)
         memcpy(op->binds, binds, n * sizeof(ioasid_binding_t));
+    op->next = h->invs;
+    op->pprev = &h->invs;
+    if (h->invs)
+        h->invs->pprev = &op->next;
+    h->invs = op;
     sim_schedule(h->sim, sim_dist_draw(&h->cfg.qi_submit, &h->rng),
                  ev_inv_submit, op, 0);
     return 0;
@@ -1150,6 +1181,14 @@ void ioasid_host_destroy(ioasid_host_t *h)
         h->teardowns = td->next;
         free(td);
     }
+    /* Invalidations still waiting for host.qi_submit when the run stopped
+     * (their owners free what their opaque points to). */
+    while (h->invs) {
+        inv_op_t *op = h->invs;
+        h->invs = op->next;
+        free(op);
+    }
+    free(h->free_domains);
     while (h->nowned) {
         owned_t *o = &h->owned[--h->nowned];
         o->fini(o->obj);
@@ -1182,6 +1221,17 @@ int ioasid_host_own(ioasid_host_t *h, void *obj, void (*fini)(void *obj))
         return -ENOMEM;
     h->owned[h->nowned++] = (owned_t){obj, fini};
     return 0;
+}
+
+void ioasid_host_disown(ioasid_host_t *h, void *obj)
+{
+    for (size_t i = h->nowned; i-- > 0;)
+        if (h->owned[i].obj == obj) {
+            memmove(&h->owned[i], &h->owned[i + 1],
+                    (h->nowned - i - 1) * sizeof(h->owned[0]));
+            h->nowned--;
+            return;
+        }
 }
 
 ioasid_host_mm_stats_t *ioasid_host_mm_stats(ioasid_host_t *h)

@@ -14,6 +14,7 @@
 #ifndef IOASID_HOST_H
 #define IOASID_HOST_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,6 +66,10 @@ typedef struct ioasid_host ioasid_host_t;
  * nothing to clear or invalidate.
  */
 #define IOASID_UNMAP_EMPTY 1
+
+/* A new address space needs a domain id and all are in use
+ * (ioasid_host_alloc_domain): a limit of the architecture, not memory. */
+#define IOASID_NO_DOMAIN (-EUSERS)
 
 /* One page request of a group. */
 typedef struct ioasid_iopf_fault {
@@ -131,6 +136,8 @@ iommu_t *ioasid_host_iommu(const ioasid_host_t *h);
 /* Release obj with fini(obj) when the host is destroyed (an owner's
  * objects that live as long as the driver). 0 or -ENOMEM. */
 int ioasid_host_own(ioasid_host_t *h, void *obj, void (*fini)(void *obj));
+/* Take obj back from the host (its owner releases it itself). */
+void ioasid_host_disown(ioasid_host_t *h, void *obj);
 
 /*
  * Bind (rid, pasid): write its PASID entry e and record the owner's fault
@@ -172,9 +179,17 @@ int ioasid_host_unbind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
 bool ioasid_host_unbinding(const ioasid_host_t *h, uint16_t rid,
                            uint32_t pasid);
 
-/* A new domain id (host address spaces, guest processes, stage 2), or
- * -ENOSPC when the 16-bit ids are used up. */
+/* A new domain id (host address spaces, guest processes, stage 2): one
+ * freed by ioasid_host_free_domain first, or -ENOSPC when all 65,535 of
+ * the 16-bit ids (VT-d DID, SMMUv3 ASID; 0 is reserved) are in use. */
 int ioasid_host_alloc_domain(ioasid_host_t *h);
+/* Give domain id `domain` back once nothing is tagged with it any more (its
+ * last binding torn down: Linux frees the DID / ASID when the domain is
+ * freed, drivers/iommu/intel/iommu.c: domain_detach_iommu -> ida_free;
+ * arm-smmu-v3.c: arm_smmu_domain_free -> xa_erase(&arm_smmu_asid_xa)). */
+void ioasid_host_free_domain(ioasid_host_t *h, uint16_t domain);
+/* Domain ids in use. */
+unsigned ioasid_host_domains_used(const ioasid_host_t *h);
 
 /* host.nested_faults of h. */
 ioasid_nested_faults_t ioasid_host_nested_faults(const ioasid_host_t *h);

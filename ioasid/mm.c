@@ -13,6 +13,21 @@
 #include "ioasid/mm.h"
 #include "ioasid/vma.h"
 
+/* An unmap whose invalidation is pending (on its mm's list). */
+typedef struct unmap_op {
+    struct unmap_op *next, **pprev;
+    ioasid_mm_t *mm;
+    sim_time_t start;
+} unmap_op_t;
+
+/* A teardown of one of the mm's bindings in progress. */
+typedef struct mm_unbind {
+    struct mm_unbind *next;
+    ioasid_mm_t *mm;
+    ioasid_host_unbound_fn done;
+    void *opaque;
+} mm_unbind_t;
+
 struct ioasid_mm {
     ioasid_host_t *host;
     ioasid_host_mm_stats_t *s;
@@ -21,44 +36,91 @@ struct ioasid_mm {
     ioasid_vma_set_t vmas;
     ioasid_binding_t *binds;
     size_t nbinds, binds_cap;
+    unsigned busy;        /* pending unmaps and groups on the workers */
+    bool dead;            /* its last binding is torn down */
+    unmap_op_t *unmaps;   /* pending unmaps */
+    mm_unbind_t *unbinds; /* teardowns in progress */
 };
 
-typedef struct unmap_op {
-    ioasid_mm_t *mm;
-    sim_time_t start;
-} unmap_op_t;
-
+/* Free everything mm holds (what is pending too: a run stopped early). */
 static void mm_destroy(void *obj)
 {
     ioasid_mm_t *mm = obj;
+    while (mm->unmaps) {
+        unmap_op_t *op = mm->unmaps;
+        mm->unmaps = op->next;
+        free(op);
+    }
+    while (mm->unbinds) {
+        mm_unbind_t *u = mm->unbinds;
+        mm->unbinds = u->next;
+        free(u);
+    }
     ioasid_vma_set_fini(&mm->vmas);
     free(mm->binds);
     free(mm);
 }
 
-ioasid_mm_t *ioasid_mm_create(ioasid_host_t *h)
+int ioasid_mm_new(ioasid_host_t *h, ioasid_mm_t **out)
 {
+    *out = NULL;
     ioasid_mm_t *mm = calloc(1, sizeof(*mm));
     if (!mm)
-        return NULL;
+        return -ENOMEM;
     mm->host = h;
     mm->s = ioasid_host_mm_stats(h);
     int domain = ioasid_host_alloc_domain(h);
     if (domain < 0) {
         free(mm);
-        return NULL;
+        return domain == -ENOSPC ? IOASID_NO_DOMAIN : domain;
     }
     mm->id = (unsigned)domain;
     iommu_t *u = ioasid_host_iommu(h);
-    if (iommu_pt_init(&mm->pt, iommu_memory(u), iommu_config(u)->levels)) {
+    if (iommu_pt_init(&mm->pt, iommu_memory(u), iommu_config(u)->levels) ||
+        ioasid_host_own(h, mm, mm_destroy)) {
+        iommu_pt_destroy(&mm->pt);
+        ioasid_host_free_domain(h, (uint16_t)domain);
         free(mm);
-        return NULL;
+        return -ENOMEM;
     }
-    if (ioasid_host_own(h, mm, mm_destroy)) {
-        mm_destroy(mm);
-        return NULL;
-    }
+    *out = mm;
+    return 0;
+}
+
+ioasid_mm_t *ioasid_mm_create(ioasid_host_t *h)
+{
+    ioasid_mm_t *mm;
+    ioasid_mm_new(h, &mm);
     return mm;
+}
+
+/* A leaf of a dying table: its frames go back to host memory. */
+static void free_leaf(void *opaque, uint64_t va, uint64_t pa, unsigned shift)
+{
+    (void)va;
+    for (uint64_t off = 0; off < (1ull << shift); off += IOMMU_PAGE_SIZE)
+        iommu_mem_free(opaque, pa + off);
+}
+
+/*
+ * Once its last binding is torn down and nothing it started is pending,
+ * the address space is gone (Linux: the SVA domain is freed with its
+ * last unbind, iommu-sva.c: iommu_sva_unbind_device -> iommu_domain_free,
+ * and the process's page tables with its mm, mm/mmap.c: exit_mmap ->
+ * free_pgtables): its pages and table frames go back to host memory, its
+ * domain id to the host for reuse, and the host forgets it.
+ */
+static void mm_release(ioasid_mm_t *mm)
+{
+    if (!mm->dead || mm->busy)
+        return;
+    ioasid_host_t *h = mm->host;
+    iommu_pt_unmap(&mm->pt, 0, 1ull << iommu_pt_va_bits(mm->pt.levels),
+                   free_leaf, mm->pt.mem);
+    iommu_pt_destroy(&mm->pt);
+    ioasid_host_free_domain(h, (uint16_t)mm->id);
+    ioasid_host_disown(h, mm);
+    mm_destroy(mm);
 }
 
 unsigned ioasid_mm_va_bits(const ioasid_mm_t *mm)
@@ -200,6 +262,8 @@ static void sva_work_done(void *opaque, ioasid_iopf_group_t *g)
         if (mm_fault(mm, f->desc.addr, f->desc.flags) < 0)
             code = PCIE_PRG_INVALID;
     ioasid_host_respond(mm->host, g, code);
+    mm->busy--;
+    mm_release(mm);
 }
 
 /* The native SVA handler (iommu-sva.c: iommu_sva_iopf_handler queues the
@@ -215,6 +279,7 @@ static sim_time_t sva_handler(void *data, ioasid_iopf_group_t *g)
             cost =
                 sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_MM_MINOR));
     cost = sim_time_add(cost, ioasid_host_draw(h, IOASID_HOST_QI_SUBMIT));
+    mm->busy++;
     ioasid_host_queue(h, g, cost, sva_work_done, mm);
     return 0;
 }
@@ -242,6 +307,47 @@ int ioasid_mm_bind(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid)
     return ioasid_host_bind(mm->host, rid, pasid, &e, sva_handler, mm);
 }
 
+/* The host has torn (rid, pasid) down: the binding is gone; with the last
+ * one, the address space dies. */
+static void mm_unbound(void *opaque, uint16_t rid, uint32_t pasid)
+{
+    mm_unbind_t *u = opaque;
+    ioasid_mm_t *mm = u->mm;
+    for (mm_unbind_t **pp = &mm->unbinds; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            break;
+        }
+    for (size_t i = 0; i < mm->nbinds; i++)
+        if (mm->binds[i].rid == rid && mm->binds[i].pasid == pasid) {
+            mm->binds[i] = mm->binds[--mm->nbinds];
+            break;
+        }
+    ioasid_host_unbound_fn done = u->done;
+    void *done_opaque = u->opaque;
+    free(u);
+    mm->dead = mm->nbinds == 0 && !mm->unbinds;
+    mm_release(mm);
+    if (done)
+        done(done_opaque, rid, pasid);
+}
+
+int ioasid_mm_unbind(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid,
+                     ioasid_host_unbound_fn done, void *opaque)
+{
+    mm_unbind_t *u = malloc(sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    *u = (mm_unbind_t){mm->unbinds, mm, done, opaque};
+    int rc = ioasid_host_unbind(mm->host, rid, pasid, mm_unbound, u);
+    if (rc) {
+        free(u);
+        return rc;
+    }
+    mm->unbinds = u;
+    return 0;
+}
+
 ioasid_mm_t *ioasid_mm_lookup(const ioasid_host_t *h, uint16_t rid,
                               uint32_t pasid)
 {
@@ -260,7 +366,13 @@ static void unmap_done(void *opaque)
     sim_hist_add(s->unmap_latency,
                  sim_now(ioasid_host_sim(op->mm->host)) - op->start);
     s->unmaps_pending--;
+    ioasid_mm_t *mm = op->mm;
+    *op->pprev = op->next;
+    if (op->next)
+        op->next->pprev = op->pprev;
     free(op);
+    mm->busy--;
+    mm_release(mm);
 }
 
 /* A transparent huge page (a 2 MiB leaf in a 4 KiB mapping) holding addr
@@ -302,10 +414,19 @@ int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len)
     unmap_op_t *op = malloc(sizeof(*op));
     if (!op)
         return -ENOMEM;
-    op->mm = mm;
-    op->start = sim_now(ioasid_host_sim(mm->host));
+    rc = ioasid_host_invalidate(mm->host, (uint16_t)mm->id, mm->binds,
+                                mm->nbinds, va, len, unmap_done, op);
+    if (rc) {
+        free(op);
+        return rc;
+    }
+    *op = (unmap_op_t){mm->unmaps, &mm->unmaps, mm,
+                       sim_now(ioasid_host_sim(mm->host))};
+    if (mm->unmaps)
+        mm->unmaps->pprev = &op->next;
+    mm->unmaps = op;
+    mm->busy++;
     mm->s->unmaps_pending++;
     mm->s->unmaps->value++;
-    return ioasid_host_invalidate(mm->host, (uint16_t)mm->id, mm->binds,
-                                  mm->nbinds, va, len, unmap_done, op);
+    return 0;
 }

@@ -19,11 +19,20 @@ typedef struct ioasid_mm ioasid_mm_t;
 /* A new, empty address space (a process mm with its stage-1 table) with a
  * fresh domain id; the host releases it when destroyed. NULL on failure. */
 ioasid_mm_t *ioasid_mm_create(ioasid_host_t *host);
+/* The same, telling why it failed: 0 (*out set), IOASID_NO_DOMAIN (all
+ * domain ids in use) or -ENOMEM (*out NULL). */
+int ioasid_mm_new(ioasid_host_t *host, ioasid_mm_t **out);
 
 /* Bind (rid, pasid) to mm for native SVA: the PASID entry points to the
  * mm's table with PRI enabled, and the binding carries the native SVA
  * fault handler. Returns 0 or -ENOMEM. */
 int ioasid_mm_bind(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid);
+/* Tear the binding (rid, pasid) of mm down (ioasid_host_unbind), then call
+ * done (may be NULL). When the last binding of mm is gone and its pending
+ * unmaps and fault work are over, mm is freed: its pages, its table and
+ * its domain id go back to the host. Returns as ioasid_host_unbind. */
+int ioasid_mm_unbind(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid,
+                     ioasid_host_unbound_fn done, void *opaque);
 /* The mm bound to (rid, pasid) for native SVA, or NULL. */
 ioasid_mm_t *ioasid_mm_lookup(const ioasid_host_t *host, uint16_t rid,
                               uint32_t pasid);

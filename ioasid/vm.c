@@ -26,7 +26,10 @@
 typedef struct vproc {
     ioasid_gproc_t gp;
     ioasid_virt_t *v;
+    unsigned detaching; /* teardowns of its bindings in progress */
 } vproc_t;
+
+typedef struct vunmap vunmap_t;
 
 struct ioasid_virt {
     sim_t *sim;
@@ -50,6 +53,7 @@ struct ioasid_virt {
     unsigned ndevs;
     vproc_t **procs; /* indexed by PASID through a small open table */
     size_t nproc_slots, nprocs;
+    vunmap_t *vunmaps; /* unmaps whose invalidation is pending */
 
     struct {
         sim_counter_t *s2_faults, *unmaps;
@@ -309,16 +313,12 @@ static vproc_t *proc_get(ioasid_virt_t *v, uint32_t pasid)
         return vp;
     if ((v->nprocs + 1) * 2 > v->nproc_slots && procs_grow(v))
         return NULL;
-    int domain = ioasid_host_alloc_domain(v->host);
-    if (domain < 0)
-        return NULL;
     vp = calloc(1, sizeof(*vp));
     if (!vp)
         return NULL;
     vp->v = v;
     vp->gp.pasid = pasid;
     vp->gp.ioasid = ++v->next_ioasid;
-    vp->gp.domain = (uint16_t)domain;
     if (iommu_pt_init_guest(&vp->gp.s1, v->gmem,
                             (unsigned)iommu_config(v->iommu)->levels)) {
         free(vp);
@@ -354,6 +354,14 @@ static int attach(ioasid_virt_t *v, vproc_t *vp, ioasid_vdev_t *d)
         return 0;
     if (SIM_GROW(gp->att, gp->att_cap, gp->natt + 1, 4))
         return -ENOMEM;
+    if (!gp->domain) {
+        /* Its first device since it had none: a domain id again (see
+         * vdetach_unbound). */
+        int domain = ioasid_host_alloc_domain(v->host);
+        if (domain < 0)
+            return domain == -ENOSPC ? IOASID_NO_DOMAIN : domain;
+        gp->domain = (uint16_t)domain;
+    }
     iommu_pasid_entry_t e = {.mode = IOMMU_MODE_NESTED,
                              .domain = gp->domain,
                              .s2_domain = v->s2_domain,
@@ -425,18 +433,28 @@ int ioasid_virt_map_pages(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
 
 /* ------------------------------------------------------------- unmap */
 
-typedef struct vunmap {
+/* An unmap whose invalidation is pending (on the VM's list). */
+struct vunmap {
+    vunmap_t *next, **pprev;
     ioasid_virt_t *v;
     vproc_t *vp;
     uint64_t va, len;
     sim_time_t start;
-} vunmap_t;
+};
+
+static void vunmap_free(vunmap_t *u)
+{
+    *u->pprev = u->next;
+    if (u->next)
+        u->next->pprev = u->pprev;
+    free(u);
+}
 
 static void vunmap_done(void *opaque)
 {
     vunmap_t *u = opaque;
     sim_hist_add(u->v->s.unmap_latency, sim_now(u->v->sim) - u->start);
-    free(u);
+    vunmap_free(u);
 }
 
 /* The guest's invalidation has reached the host: the host invalidates the
@@ -452,7 +470,7 @@ static void ev_vunmap(sim_t *sim, void *opaque, uint64_t arg)
     if (!b || ioasid_host_invalidate(u->v->host, gp->domain, b, gp->natt, u->va,
                                      u->len, vunmap_done, u)) {
         sim_oom(sim, "guest");
-        free(u);
+        vunmap_free(u);
     }
     free(b);
 }
@@ -478,7 +496,10 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     vunmap_t *u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
-    *u = (vunmap_t){v, vp, va, len, sim_now(v->sim)};
+    *u = (vunmap_t){v->vunmaps, &v->vunmaps, v, vp, va, len, sim_now(v->sim)};
+    if (v->vunmaps)
+        v->vunmaps->pprev = &u->next;
+    v->vunmaps = u;
     v->s.unmaps->value++;
     /* Guest invalidation -> VM exit -> VMM -> cache-invalidate ioctl. */
     sim_schedule(v->sim, sim_dist_draw(&v->cfg.inv, &v->rng), ev_vunmap, u, 0);
@@ -491,6 +512,7 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
 typedef struct vdetach {
     ioasid_virt_t *v;
     ioasid_vdev_t *d;
+    vproc_t *vp;
     ioasid_gproc_t *gp;
     ioasid_host_unbound_fn done;
     void *opaque;
@@ -503,6 +525,15 @@ static void vdetach_unbound(void *opaque, uint16_t rid, uint32_t pasid)
 {
     vdetach_t *x = opaque;
     ioasid_fault_detach(x->v->fault, x->d, x->gp);
+    /* The process's last device is gone: nothing is tagged with its
+     * domain id any more (every teardown invalidated the PASID's IOTLB
+     * entries), so the id goes back to the host for reuse (Linux frees
+     * the nested domain's DID / ASID with the domain: intel/iommu.c
+     * domain_detach_iommu -> ida_free). A later attach takes a new one. */
+    if (--x->vp->detaching == 0 && x->gp->natt == 0 && x->gp->domain) {
+        ioasid_host_free_domain(x->v->host, x->gp->domain);
+        x->gp->domain = 0;
+    }
     if (x->done)
         x->done(x->opaque, rid, pasid);
     free(x);
@@ -519,12 +550,13 @@ int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     vdetach_t *x = malloc(sizeof(*x));
     if (!x)
         return -ENOMEM;
-    *x = (vdetach_t){v, d, gp, done, opaque};
+    *x = (vdetach_t){v, d, vp, gp, done, opaque};
     int rc = ioasid_host_unbind(v->host, d->rid, pasid, vdetach_unbound, x);
     if (rc) {
         free(x);
         return rc;
     }
+    vp->detaching++;
     for (size_t i = 0; i < gp->natt; i++)
         if (gp->att[i] == d) {
             gp->att[i] = gp->att[--gp->natt];
@@ -649,6 +681,9 @@ void ioasid_virt_destroy(ioasid_virt_t *v)
     ioasid_vmm_destroy(v->vmm);
     ioasid_guest_destroy(v->guest);
     ioasid_fault_destroy(v->fault);
+    /* Unmaps whose invalidation the stopped run left pending. */
+    while (v->vunmaps)
+        vunmap_free(v->vunmaps);
     free(v->devs);
     for (size_t i = 0; i < v->nproc_slots; i++)
         if (v->procs[i])

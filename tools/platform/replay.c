@@ -66,6 +66,18 @@ static void unknown_pasid(platform_t *p, const platform_src_state_t *s)
                 s->rec.pasid, s->rec.dev);
 }
 
+/* A new address space when all 65,535 domain ids are in use by live ones
+ * (VT-d DID: 16 bits, VT-d rev 5.0 9.4 / 9.6; SMMUv3 ASID: 16 bits,
+ * CD.ASID). */
+static void no_domain(platform_t *p, const platform_src_state_t *s)
+{
+    input_error(p, s,
+                "device %" PRIu32 " PASID %" PRIu32
+                ": the trace asks for more live address spaces than the "
+                "16-bit domain ids allow (65535 in use; detach some first)",
+                s->rec.dev, s->rec.pasid);
+}
+
 /* The model ran out of memory: stop the run as a simulation error. */
 static void sim_error(platform_t *p)
 {
@@ -113,6 +125,8 @@ static void map_error(platform_t *p, const platform_src_state_t *s, int rc)
                     r->addr, r->len);
     else if (rc == -ENOENT)
         unknown_pasid(p, s);
+    else if (rc == IOASID_NO_DOMAIN)
+        no_domain(p, s);
     else if (rc)
         sim_error(p);
 }
@@ -186,10 +200,13 @@ static void detach_stopped(void *opaque, pcie_dev_t *dev, uint32_t pasid)
 {
     platform_detach_t *d = opaque;
     platform_t *p = d->p;
+    uint16_t rid = pcie_dev_rid(dev);
+    ioasid_mm_t *mm = ioasid_mm_lookup(p->host, rid, pasid);
+    /* A host process's address space dies with its last binding. */
     int rc = p->vm && d->dev < p->cfg.virt.devices
                  ? ioasid_virt_detach(p->vm, d->dev, pasid, detach_done, d)
-                 : ioasid_host_unbind(p->host, pcie_dev_rid(dev), pasid,
-                                      detach_done, d);
+             : mm ? ioasid_mm_unbind(mm, rid, pasid, detach_done, d)
+                  : ioasid_host_unbind(p->host, rid, pasid, detach_done, d);
     if (rc == -ENOMEM)
         sim_error(p);
     else if (rc)
@@ -292,8 +309,12 @@ static void apply_native(platform_t *p, const platform_src_state_t *s,
     switch (r->op) {
     case TRACE_MAP:
         if (!mm) {
-            mm = ioasid_mm_create(p->host);
-            if (!mm || ioasid_mm_bind(mm, rid, r->pasid)) {
+            int rc = ioasid_mm_new(p->host, &mm);
+            if (rc == IOASID_NO_DOMAIN) {
+                no_domain(p, s);
+                return;
+            }
+            if (rc || ioasid_mm_bind(mm, rid, r->pasid)) {
                 sim_error(p);
                 return;
             }
