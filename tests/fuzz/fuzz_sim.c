@@ -4,16 +4,22 @@
  * replayed (platform_create, platform_run), and the model's invariants are
  * checked after every run that the inputs let start.
  *
- * Input: an INI configuration, a line "%%", then a text trace (the trace
+ * Input: configuration lines, a line "%%", then trace records (the text
  * format of docs/trace-format.md). Without a "%%" line the whole input is
- * the trace and the configuration is the default one.
+ * the trace and the configuration is the default one. So that most inputs
+ * reach the model rather than stop in a parser (fuzz_config and
+ * fuzz_trace cover those), the configuration is read leniently, one line
+ * at a time ("[section]" names the section, "key = value" is applied as
+ * --set section.key=value, a line that does not apply is skipped), and
+ * the trace header "iommu-sim-trace 1" / "timeunit ns" is supplied when
+ * the trace part does not start with it.
  *
  * The run is capped so that one input stays cheap: at most 4 devices and
  * FZ_MAX_RECORDS records (the source ends there), run.max_time at most
  * FZ_MAX_TIME (it is set to that when 0, "no limit"), no time series,
  * DMA and map lengths up to FZ_MAX_LEN (a longer record ends the source),
- * and the tables the configuration sizes (ATC, IOTLB, queues, rings)
- * bounded: an input beyond a table bound is skipped, not run.
+ * and the sizes of tables, queues and CPUs clamped to small bounds (the
+ * machine is then checked by platform_check as usual).
  *
  * Invariants (docs/model.md, "Statistics" and "The end of a run"); the
  * target aborts when one is broken:
@@ -150,26 +156,69 @@ static void check_invariants(platform_t *p, const platform_cfg_t *pc, int rc)
     }
 }
 
-/* Inputs whose tables would make one run expensive are not run; the
- * simulated time is bounded and the time series is off. */
-static bool within_caps(platform_cfg_t *pc)
+#define CLAMP(field, cap)                                                      \
+    do {                                                                       \
+        if ((field) > (cap))                                                   \
+            (field) = (cap);                                                   \
+    } while (0)
+
+/* Bound what makes one run expensive: devices, tables, queues, CPUs, the
+ * simulated time; no time series. */
+static void clamp_caps(platform_cfg_t *pc)
 {
-    if (pc->dev.count > FZ_MAX_DEVICES || pc->virt.devices > FZ_MAX_DEVICES)
-        return false;
-    if (pc->dev.tags > 256 || pc->dev.atc_entries > FZ_MAX_TABLE ||
-        pc->iommu.iotlb_sets > 256 || pc->iommu.ctx_cache > FZ_MAX_TABLE ||
-        pc->iommu.pasid_cache > FZ_MAX_TABLE ||
-        pc->iommu.s2tlb > FZ_MAX_TABLE || pc->iommu.prq_depth > FZ_MAX_TABLE ||
-        pc->iommu.fault_depth > FZ_MAX_TABLE ||
-        pc->iommu.qi_depth > FZ_MAX_TABLE ||
-        pc->virt.ring_depth > FZ_MAX_TABLE ||
-        pc->virt.queue_depth > FZ_MAX_TABLE || pc->virt.vcpus > 16 ||
-        pc->host.cpus > 16 || pc->host.iopf_workers > 16)
-        return false;
+    CLAMP(pc->dev.count, FZ_MAX_DEVICES);
+    CLAMP(pc->virt.devices, pc->dev.count);
+    CLAMP(pc->dev.tags, 256);
+    CLAMP(pc->dev.atc_entries, FZ_MAX_TABLE);
+    CLAMP(pc->iommu.iotlb_sets, 256);
+    CLAMP(pc->iommu.ctx_cache, FZ_MAX_TABLE);
+    CLAMP(pc->iommu.pasid_cache, FZ_MAX_TABLE);
+    CLAMP(pc->iommu.s2tlb, FZ_MAX_TABLE);
+    CLAMP(pc->iommu.prq_depth, FZ_MAX_TABLE);
+    CLAMP(pc->iommu.fault_depth, FZ_MAX_TABLE);
+    CLAMP(pc->iommu.qi_depth, FZ_MAX_TABLE);
+    CLAMP(pc->virt.ring_depth, FZ_MAX_TABLE);
+    CLAMP(pc->virt.queue_depth, FZ_MAX_TABLE);
+    CLAMP(pc->virt.vcpus, 16);
+    CLAMP(pc->host.cpus, 16);
+    CLAMP(pc->host.iopf_workers, 16);
     if (pc->run.max_time == 0 || pc->run.max_time > FZ_MAX_TIME)
         pc->run.max_time = FZ_MAX_TIME;
     pc->run.epoch = 0;
-    return true;
+}
+
+/* Apply the configuration text leniently: "[section]" lines name the
+ * section, "key = value" lines are --set section.key=value, anything that
+ * does not apply is skipped. */
+static void apply_config(sim_config_t *cfg, char *text)
+{
+    char section[64] = "";
+
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n'), *eq, assign[512];
+        if (nl)
+            *nl = '\0';
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (*line == '[') {
+            char *end = strchr(line, ']');
+            size_t n = end ? (size_t)(end - line - 1) : 0;
+            if (end && n < sizeof(section)) {
+                memcpy(section, line + 1, n);
+                section[n] = '\0';
+            }
+        } else if ((eq = strchr(line, '=')) != NULL && section[0]) {
+            char *k = line, *ke = eq, *v = eq + 1;
+            while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+                ke--;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            if (snprintf(assign, sizeof(assign), "%s.%.*s=%s", section,
+                         (int)(ke - k), k, v) < (int)sizeof(assign))
+                (void)sim_config_set(cfg, assign);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
 }
 
 /* Build the machine, replay the trace text and check the invariants. */
@@ -205,12 +254,11 @@ static void run_one(platform_cfg_t *pc, sim_log_t *log, const char *trace,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
-    const char *trace;
+    static const char header[] = "iommu-sim-trace 1\ntimeunit ns\n";
+    char *text = malloc(size + 1), *trace;
     sim_log_t log;
     sim_config_t *cfg;
     platform_cfg_t pc;
-    int rc = 0;
 
     CHECK(text != NULL);
     memcpy(text, data, size);
@@ -226,10 +274,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sep) {
         trace = sep == text ? text + 3 : sep + 4;
         *sep = '\0';
-        rc = sim_config_load_string(cfg, "fuzz.ini", text);
+        apply_config(cfg, text);
     }
-    if (rc == 0 && platform_check(&pc, &log) == 0 && within_caps(&pc))
-        run_one(&pc, &log, trace, size - (size_t)(trace - text));
+    clamp_caps(&pc);
+    if (platform_check(&pc, &log) == 0) {
+        size_t tlen = size - (size_t)(trace - text);
+        if (strncmp(trace, "iommu-sim-trace", 15) == 0) {
+            run_one(&pc, &log, trace, tlen);
+        } else {
+            char *t = malloc(sizeof(header) + tlen);
+            CHECK(t != NULL);
+            memcpy(t, header, sizeof(header) - 1);
+            memcpy(t + sizeof(header) - 1, trace, tlen);
+            run_one(&pc, &log, t, sizeof(header) - 1 + tlen);
+            free(t);
+        }
+    }
     sim_config_destroy(cfg);
     free(text);
     return 0;
