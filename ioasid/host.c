@@ -1253,4 +1253,6 @@ void ioasid_host_totals(const ioasid_host_t *h, ioasid_host_totals_t *out)
         .in_flight = h->in_flight,
         .unmaps_pending = h->mm.unmaps_pending,
     };
+    for (const ioasid_iopf_fault_t *f = h->partials; f; f = f->next)
+        out->partials_held++;
 }

@@ -255,6 +255,8 @@ typedef struct ioasid_host_totals {
     uint64_t stalls_resumed; /* stall events answered with a resume */
     uint64_t in_flight;      /* groups queued or being handled */
     uint64_t unmaps_pending; /* unmaps whose invalidation is not done */
+    uint64_t partials_held;  /* non-last requests waiting for their group's
+                                last one (io-pgfault.c partial list) */
 } ioasid_host_totals_t;
 /* The totals now (computed from the driver's counters). */
 void ioasid_host_totals(const ioasid_host_t *h, ioasid_host_totals_t *out);

@@ -53,7 +53,8 @@ struct ioasid_virt {
     unsigned ndevs;
     vproc_t **procs; /* indexed by PASID through a small open table */
     size_t nproc_slots, nprocs;
-    vunmap_t *vunmaps; /* unmaps whose invalidation is pending */
+    vunmap_t *vunmaps;        /* unmaps whose invalidation is pending */
+    struct vdetach *detaches; /* detaches whose teardown is pending */
 
     struct {
         sim_counter_t *s2_faults, *unmaps;
@@ -508,8 +509,10 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
 
 /* ------------------------------------------------------------ detach */
 
-/* A detach waiting for the host's teardown. */
+/* A detach waiting for the host's teardown (on the VM's list, so a run
+ * that stops meanwhile frees it). */
 typedef struct vdetach {
+    struct vdetach *next;
     ioasid_virt_t *v;
     ioasid_vdev_t *d;
     vproc_t *vp;
@@ -524,6 +527,11 @@ typedef struct vdetach {
 static void vdetach_unbound(void *opaque, uint16_t rid, uint32_t pasid)
 {
     vdetach_t *x = opaque;
+    for (vdetach_t **pp = &x->v->detaches; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
     ioasid_fault_detach(x->v->fault, x->d, x->gp);
     /* The process's last device is gone: nothing is tagged with its
      * domain id any more (every teardown invalidated the PASID's IOTLB
@@ -550,9 +558,11 @@ int ioasid_virt_detach(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     vdetach_t *x = malloc(sizeof(*x));
     if (!x)
         return -ENOMEM;
-    *x = (vdetach_t){v, d, vp, gp, done, opaque};
+    *x = (vdetach_t){v->detaches, v, d, vp, gp, done, opaque};
+    v->detaches = x;
     int rc = ioasid_host_unbind(v->host, d->rid, pasid, vdetach_unbound, x);
     if (rc) {
+        v->detaches = x->next;
         free(x);
         return rc;
     }
@@ -684,6 +694,12 @@ void ioasid_virt_destroy(ioasid_virt_t *v)
     /* Unmaps whose invalidation the stopped run left pending. */
     while (v->vunmaps)
         vunmap_free(v->vunmaps);
+    /* Detaches whose teardown the stopped run left pending. */
+    while (v->detaches) {
+        vdetach_t *x = v->detaches;
+        v->detaches = x->next;
+        free(x);
+    }
     free(v->devs);
     for (size_t i = 0; i < v->nproc_slots; i++)
         if (v->procs[i])

@@ -798,11 +798,14 @@ static const sim_stat_def_t main_stats[] = {
         "Invalid)",
         "requests"),
     CTR(prq.s.dropped, "iommu.prq.dropped",
-        "page requests dropped without a response (not last in group, or "
-        "a stop marker)",
+        "page requests dropped without a response (not last in group)",
         "requests"),
     CTR(prq.s.stop_markers, "iommu.prq.stop_markers", "stop markers received",
         "requests"),
+    CTR(prq.s.stop_markers_dropped, "iommu.prq.stop_markers_dropped",
+        "stop markers discarded in a PRQ overflow (no response, SMMUv3 8.1; "
+        "not page requests, so not in iommu.prq.dropped)",
+        "messages"),
     CTR(prq.s.overflows, "iommu.prq.overflows",
         "times the PRQ overflowed (VT-d PRO set, SMMUv3 OVFLG toggled)",
         "events"),

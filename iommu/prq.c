@@ -170,7 +170,9 @@ void iommu_prq_accept(iommu_prq_t *q, const pcie_msg_t *m)
         /* Discarded: only a Last page request is answered; a Stop
          * Marker is not (SMMUv3 8.1; VT-d owes a response only for a
          * request with LPIG or private data, Linux commit 5f75585e). */
-        if ((m->flags & PCIE_F_LAST) && !prq_is_stop_marker(m))
+        if (prq_is_stop_marker(m))
+            q->s.stop_markers_dropped->value++; /* not a page request */
+        else if (m->flags & PCIE_F_LAST)
             prq_auto_respond(q, m, PCIE_PRG_SUCCESS);
         else
             q->s.dropped->value++;

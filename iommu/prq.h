@@ -22,7 +22,8 @@ typedef struct iommu_prq {
     iommu_irq_t irq;
     struct {
         sim_counter_t *received, *written, *auto_responded, *dropped,
-            *stop_markers, *overflows, *pri_disabled, *implicit_inv;
+            *stop_markers, *stop_markers_dropped, *overflows, *pri_disabled,
+            *implicit_inv;
         sim_gauge_t *occupancy;
     } s;
 } iommu_prq_t;

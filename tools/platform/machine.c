@@ -155,6 +155,12 @@ static const sim_stat_def_t platform_stat_defs[] = {
        "requests", pr_dropped),
     PS(SCALAR, "pri.in_flight", "page requests not yet answered at the end",
        "requests", pr_in_flight),
+    PS(SCALAR, "pri.partials_held",
+       "of those, non-last requests the host keeps for a last one that never "
+       "came (Linux io-pgfault.c keeps them on its partial list until a "
+       "group with their index completes, an overflow discards them, or "
+       "the device is removed)",
+       "requests", pr_partials_held),
 };
 #undef PS
 

@@ -34,6 +34,7 @@ void platform_summarize(platform_t *p, platform_summary_t *o)
     uint64_t settled = o->pr_responded + o->pr_auto_responded + o->pr_dropped;
     o->pr_in_flight =
         o->page_requests > settled ? o->page_requests - settled : 0;
+    o->pr_partials_held = h.partials_held;
     sim_counter_t *closed = sim_stats_find_counter(p->stats, "fault.closed");
     sim_counter_t *failed = sim_stats_find_counter(p->stats, "fault.failed");
     sim_hist_t *e2e = sim_stats_find_hist(p->stats, "fault.e2e");
@@ -132,6 +133,7 @@ static void finish_stats(platform_t *p)
     *p->s.pr_auto = (double)s.pr_auto_responded;
     *p->s.pr_dropped = (double)s.pr_dropped;
     *p->s.pr_in_flight = (double)s.pr_in_flight;
+    *p->s.pr_partials_held = (double)s.pr_partials_held;
     *p->s.complete = s.complete ? 1.0 : 0.0;
     *p->s.dmas_unfinished = (double)s.dmas_unfinished;
 }

@@ -76,7 +76,7 @@ struct platform {
         double *sim_time, *events, *faults_per_sec, *dmas_per_sec;
         double *complete, *dmas_unfinished;
         double *pr_requests, *pr_responded, *pr_auto, *pr_dropped,
-            *pr_in_flight;
+            *pr_in_flight, *pr_partials_held;
     } s;
 };
 

@@ -58,6 +58,8 @@ typedef struct platform_summary {
     uint64_t pr_auto_responded; /* answered by hardware */
     uint64_t pr_dropped;        /* dropped with no response */
     uint64_t pr_in_flight;      /* none of the above at the end */
+    uint64_t pr_partials_held;  /* of those, non-last requests the host
+                                   holds for a last one that never came */
     /* Page request groups (fault spans), each in one outcome: */
     uint64_t faults_resolved;       /* answered Success by software, retry ok */
     uint64_t faults_refaulted;      /* answered Success by software, the retry
