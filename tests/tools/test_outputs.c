@@ -143,13 +143,22 @@ static int cli(const char *const *args)
     return cli_how(args, &h);
 }
 
-/* stderr: exactly one line, containing every NULL-terminated needle. */
+/* stderr: exactly one line, containing every NULL-terminated needle.
+ * Lines a coverage build's instrumentation adds when the run cannot write
+ * its counters ("profiling: ...", as the unwritable and file-size tests
+ * provoke) are not the program's and are not counted. */
 static void err_one_line(const char *const *needles)
 {
     char *e = iommusim_slurp("cli.err", NULL);
     size_t lines = 0;
-    for (const char *p = e; *p; p++)
-        lines += *p == '\n';
+    for (const char *p = e; *p;) {
+        const char *nl = strchr(p, '\n');
+        if (strncmp(p, "profiling:", 10) != 0)
+            lines++;
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
     ck_assert_msg(lines == 1, "expected one message, stderr is:\n%s", e);
     for (unsigned i = 0; needles[i]; i++)
         ck_assert_msg(strstr(e, needles[i]) != NULL,
