@@ -177,4 +177,43 @@ static inline sim_time_t hop(const pcie_link_cfg_t *l, unsigned type,
     return pcie_link_serial_time(l, pcie_msg_wire_bytes(l, &m)) + l->latency;
 }
 
+/*
+ * One nested fault whose fix needed `fills` stage-2 pages, handled per
+ * host.nested_faults (Linux's routing: drivers/iommu/iommufd/fault.c
+ * iommufd_fault_iopf_handler): with `linux` it went to the VMM, which
+ * backs the pages (vmm.s2_fix each) between the VM exit and its
+ * completion, and the vmm_exit stage is exit + fills x s2_fix + complete +
+ * host.qi_submit; with `classify` the host's workers back them and the
+ * host_fault stage is iopf + fills x mm_minor + qi_submit. Checks the
+ * counters and the stage, then conservation of page requests.
+ */
+static inline void check_s2_fix_round_trip(pfx_t *h, bool linux_routing,
+                                           uint64_t fills)
+{
+    const ioasid_virt_cfg_t *v = &h->pc.virt;
+    const ioasid_host_cfg_t *hc = &h->pc.host;
+    if (linux_routing) {
+        ck_assert_uint_eq(ctr(h, "host.iopf.guest_groups"), 1);
+        ck_assert_uint_eq(ctr(h, "ioasid.faults"), 1);
+        sim_hist_t *ve = stage(h, PLATFORM_STAGE_VMM_EXIT);
+        ck_assert_uint_eq(ve->count, 1);
+        ck_assert_uint_eq(ve->min, fixed_value(&v->exit) +
+                                       fills * fixed_value(&v->s2_fix) +
+                                       fixed_value(&v->complete) +
+                                       fixed_value(&hc->qi_submit));
+    } else {
+        ck_assert_uint_eq(ctr(h, "host.iopf.guest_groups"), 0);
+        ck_assert_uint_eq(ctr(h, "ioasid.faults"), 0);
+        sim_hist_t *hf = stage(h, PLATFORM_STAGE_HOST_FAULT);
+        ck_assert_uint_eq(hf->count, 1);
+        ck_assert_uint_eq(hf->min, fixed_value(&hc->iopf) +
+                                       fills * fixed_value(&hc->mm_minor) +
+                                       fixed_value(&hc->qi_submit));
+    }
+    platform_summary_t s;
+    platform_summarize(h->p, &s);
+    ck_assert_uint_eq(s.pr_in_flight, 0);
+    check_conservation(&s);
+}
+
 #endif
