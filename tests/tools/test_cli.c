@@ -32,41 +32,8 @@ extern char **environ;
 #define HDR "iommu-sim-trace 1\ntimeunit ns\n"
 #define MAP1 "0 map 0 1 0x7f0000000000 64K rw- absent\n"
 
-static char g_root[PATH_MAX];
-static char g_dir[PATH_MAX + 16];
-static char g_oldcwd[PATH_MAX];
-static char g_bin[PATH_MAX];
-
-/* Unchecked: one root per test case, removed whatever happens. */
-static void root_setup(void)
-{
-    iommusim_mkdtemp(g_root, sizeof(g_root), "test_cli");
-}
-
-static void root_teardown(void)
-{
-    iommusim_rm_tree(g_root);
-}
-
-static void setup(void)
-{
-    const char *b = getenv("IOMMUSIM_BINARY_DIR");
-    ck_assert_msg(b != NULL, "IOMMUSIM_BINARY_DIR not set");
-    snprintf(g_bin, sizeof(g_bin), "%s/tools/iommu-sim", b);
-    ck_assert_msg(access(g_bin, X_OK) == 0, "no binary %s", g_bin);
-    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd,
-                       sizeof(g_oldcwd));
-}
-
-static void teardown(void)
-{
-    iommusim_leave_tmp(g_dir, g_oldcwd);
-}
-
-static void write_str(const char *name, const char *s)
-{
-    iommusim_write_file(name, s, strlen(s));
-}
+#define CLI_FX_NAME "test_cli"
+#include "tests/tools/cli_fixture.h"
 
 /* Run the CLI with the NULL-terminated args; stdout -> "cli.out",
  * stderr -> "cli.err" in the working directory. Returns the exit status. */

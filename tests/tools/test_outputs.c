@@ -42,40 +42,8 @@
 #define MAX_DMA (1ull << 30)
 #define MAX_PRESENT (64ull << 30)
 
-static char g_root[PATH_MAX];
-static char g_dir[PATH_MAX + 16];
-static char g_oldcwd[PATH_MAX];
-static char g_bin[PATH_MAX];
-
-static void root_setup(void)
-{
-    iommusim_mkdtemp(g_root, sizeof(g_root), "test_outputs");
-}
-
-static void root_teardown(void)
-{
-    iommusim_rm_tree(g_root);
-}
-
-static void setup(void)
-{
-    const char *b = getenv("IOMMUSIM_BINARY_DIR");
-    ck_assert_msg(b != NULL, "IOMMUSIM_BINARY_DIR not set");
-    snprintf(g_bin, sizeof(g_bin), "%s/tools/iommu-sim", b);
-    ck_assert_msg(access(g_bin, X_OK) == 0, "no binary %s", g_bin);
-    iommusim_enter_tmp(g_dir, sizeof(g_dir), g_root, g_oldcwd,
-                       sizeof(g_oldcwd));
-}
-
-static void teardown(void)
-{
-    iommusim_leave_tmp(g_dir, g_oldcwd);
-}
-
-static void write_str(const char *name, const char *s)
-{
-    iommusim_write_file(name, s, strlen(s));
-}
+#define CLI_FX_NAME "test_outputs"
+#include "tests/tools/cli_fixture.h"
 
 /* How the child runs. */
 typedef struct how {
