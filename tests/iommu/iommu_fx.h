@@ -173,4 +173,46 @@ static inline void fx_bind_s1(fx_t *f, iommu_pt_t *pt, uint16_t rid,
     ck_assert_int_eq(iommu_set_pasid(f->u, rid, pasid, &e), 0);
 }
 
+/* A fixture of architecture `arch` (IOMMU_ARCH_*) with a PRQ of
+ * `prq_depth` entries, (rid, pasid) bound to a fresh 4-level stage-1
+ * table *pt with PRI, in `domain`. */
+static inline fx_t *fx_arch_bound(unsigned arch, uint64_t prq_depth,
+                                  iommu_pt_t *pt, uint16_t rid, uint32_t pasid,
+                                  uint16_t domain)
+{
+    iommu_cfg_t c;
+    fx_defaults(&c);
+    c.arch = arch;
+    c.prq_depth = prq_depth;
+    fx_t *f = fx_create(&c);
+    fx_bind_s1(f, pt, rid, pasid, domain, true, 4);
+    return f;
+}
+
+/* A PRI page request (with a PASID) of (rid, pasid) for addr with PRG
+ * index prgi and PCIE_F_* flags (R/W/LAST), injected at t; then run. */
+static inline void fx_send_page_req(fx_t *f, sim_time_t t, uint16_t rid,
+                                    uint32_t pasid, uint64_t addr,
+                                    uint16_t prgi, unsigned flags)
+{
+    pcie_msg_t m = {0};
+    m.type = PCIE_MSG_PAGE_REQ;
+    m.flags = (uint8_t)(PCIE_F_PASID | flags);
+    m.rid = rid;
+    m.pasid = pasid;
+    m.addr = addr;
+    m.tag = prgi;
+    fx_inject_at(f, t, &m);
+    fx_run(f);
+}
+
+/* Messages of `type` the IOMMU sent down so far. */
+static inline unsigned fx_count_type(const fx_t *f, unsigned type)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < f->ncap; i++)
+        n += f->cap[i].m.type == type;
+    return n;
+}
+
 #endif

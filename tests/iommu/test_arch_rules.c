@@ -31,37 +31,10 @@
 #define DOMAIN 7u
 #define VMID 9u
 
-static fx_t *fx_arch(unsigned arch, uint64_t prq_depth, iommu_pt_t *pt)
-{
-    iommu_cfg_t c;
-    fx_defaults(&c);
-    c.arch = arch;
-    c.prq_depth = prq_depth;
-    fx_t *f = fx_create(&c);
-    fx_bind_s1(f, pt, RID, PASID, DOMAIN, true, 4);
-    return f;
-}
-
 static void send_msg(fx_t *f, sim_time_t t, uint64_t addr, uint16_t prgi,
                      unsigned flags)
 {
-    pcie_msg_t m = {0};
-    m.type = PCIE_MSG_PAGE_REQ;
-    m.flags = (uint8_t)(PCIE_F_PASID | flags);
-    m.rid = RID;
-    m.pasid = PASID;
-    m.addr = addr;
-    m.tag = prgi;
-    fx_inject_at(f, t, &m);
-    fx_run(f);
-}
-
-static unsigned count_type(const fx_t *f, unsigned type)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < f->ncap; i++)
-        n += f->cap[i].m.type == type;
-    return n;
+    fx_send_page_req(f, t, RID, PASID, addr, prgi, flags);
 }
 
 /* ------------------------------------------------------- item 3 */
@@ -75,24 +48,24 @@ START_TEST(test_smmu_8_1_stop_marker_discarded_on_overflow)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 4, &pt);
+    fx_t *f = fx_arch_bound(arch, 4, &pt, RID, PASID, DOMAIN);
     sim_time_t t = 0;
     uint16_t prgi = 0;
     /* Fill the queue with non-last requests (no response owed). */
     while (!(iommu_prq_status(f->u) & IOMMU_PRS_PRO))
         send_msg(f, t += SIM_US, 0x10000 + prgi * 0x1000u, prgi, PCIE_F_R),
             prgi++;
-    ck_assert_uint_eq(count_type(f, PCIE_MSG_PRG_RESP), 0);
+    ck_assert_uint_eq(fx_count_type(f, PCIE_MSG_PRG_RESP), 0);
     /* In the overflow condition: a Last request is answered Success. */
     send_msg(f, t += SIM_US, 0x50000, 100, PCIE_F_R | PCIE_F_LAST);
-    ck_assert_uint_eq(count_type(f, PCIE_MSG_PRG_RESP), 1);
+    ck_assert_uint_eq(fx_count_type(f, PCIE_MSG_PRG_RESP), 1);
     ck_assert_uint_eq(f->cap[f->ncap - 1].m.code, PCIE_PRG_SUCCESS);
     ck_assert_uint_eq(f->cap[f->ncap - 1].m.tag, 100);
     /* A Stop Marker (L=1, R=W=0, with a PASID) is discarded silently. */
     iommu_prq_totals_t before;
     iommu_prq_totals(f->u, &before);
     send_msg(f, t += SIM_US, 0, 101, PCIE_F_LAST);
-    ck_assert_uint_eq(count_type(f, PCIE_MSG_PRG_RESP), 1);
+    ck_assert_uint_eq(fx_count_type(f, PCIE_MSG_PRG_RESP), 1);
     iommu_prq_totals_t q;
     iommu_prq_totals(f->u, &q);
     ck_assert_uint_eq(q.stop_markers, 1);
@@ -118,7 +91,7 @@ START_TEST(test_vtd_6_5_2_12_wait_without_fence)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 8, &pt);
+    fx_t *f = fx_arch_bound(arch, 8, &pt, RID, PASID, DOMAIN);
     const iommu_cfg_t *c = iommu_config(f->u);
     f->answer_inv = true;
     f->inv_delay = 13 * SIM_US;
@@ -164,7 +137,7 @@ END_TEST
 START_TEST(test_vtd_6_5_2_12_wait_encoding)
 {
     iommu_pt_t pt;
-    fx_t *f = fx_arch(IOMMU_ARCH_VTD, 8, &pt);
+    fx_t *f = fx_arch_bound(IOMMU_ARCH_VTD, 8, &pt, RID, PASID, DOMAIN);
     iommu_qi_desc_t w = {.type = IOMMU_QI_WAIT};
     uint64_t a = iommu_qi_base(f->u) +
                  (uint64_t)iommu_qi_tail(f->u) * iommu_qi_desc_size(f->u);
@@ -187,7 +160,7 @@ END_TEST
 START_TEST(test_vtd_table27_first_stage_page_selective_ih0)
 {
     iommu_pt_t pt;
-    fx_t *f = fx_arch(IOMMU_ARCH_VTD, 8, &pt);
+    fx_t *f = fx_arch_bound(IOMMU_ARCH_VTD, 8, &pt, RID, PASID, DOMAIN);
     unsigned levels = (unsigned)iommu_config(f->u)->levels;
     for (uint64_t a = 0x30000; a < 0x33000; a += 0x1000)
         ck_assert_int_eq(iommu_pt_map(&pt, a, a + 0x40000, 12, PTE_RWU), 0);
@@ -333,7 +306,7 @@ START_TEST(test_vtd_3_6_2_ad_by_default)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 8, &pt);
+    fx_t *f = fx_arch_bound(arch, 8, &pt, RID, PASID, DOMAIN);
     unsigned levels = (unsigned)iommu_config(f->u)->levels;
     ck_assert_int_eq(iommu_pt_map(&pt, 0x40000, 0x90000, 12, PTE_RWU), 0);
     iommu_xlate_t x;

@@ -26,17 +26,6 @@
 #define PASID 0x42u
 #define DOMAIN 7u
 
-static fx_t *fx_arch(unsigned arch, uint64_t prq_depth, iommu_pt_t *pt)
-{
-    iommu_cfg_t c;
-    fx_defaults(&c);
-    c.arch = arch;
-    c.prq_depth = prq_depth;
-    fx_t *f = fx_create(&c);
-    fx_bind_s1(f, pt, RID, PASID, DOMAIN, true, 4);
-    return f;
-}
-
 static pcie_msg_t page_req(uint64_t addr, uint16_t prgi, bool last)
 {
     pcie_msg_t m = {0};
@@ -49,21 +38,13 @@ static pcie_msg_t page_req(uint64_t addr, uint16_t prgi, bool last)
     return m;
 }
 
-/* Inject page request i at time t and run. */
+/* Inject a read page request of (RID, PASID), the last of its group if
+ * `last`, at time t and run. */
 static void send_pr(fx_t *f, sim_time_t t, uint64_t addr, uint16_t prgi,
                     bool last)
 {
-    pcie_msg_t r = page_req(addr, prgi, last);
-    fx_inject_at(f, t, &r);
-    fx_run(f);
-}
-
-static unsigned count_type(const fx_t *f, unsigned type)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < f->ncap; i++)
-        n += f->cap[i].m.type == type;
-    return n;
+    fx_send_page_req(f, t, RID, PASID, addr, prgi,
+                     PCIE_F_R | (last ? PCIE_F_LAST : 0));
 }
 
 /* ------------------------------------------------------------- PRQ */
@@ -71,7 +52,7 @@ static unsigned count_type(const fx_t *f, unsigned type)
 START_TEST(test_prq_vtd_overflow_and_recovery)
 {
     iommu_pt_t pt;
-    fx_t *f = fx_arch(IOMMU_ARCH_VTD, 4, &pt);
+    fx_t *f = fx_arch_bound(IOMMU_ARCH_VTD, 4, &pt, RID, PASID, DOMAIN);
     const iommu_cfg_t *c = iommu_config(f->u);
     ck_assert_uint_eq(iommu_prq_depth(f->u), 4);
     sim_time_t t = 0;
@@ -138,7 +119,7 @@ START_TEST(test_prq_vtd_overflow_and_recovery)
     ck_assert_uint_eq(q.dropped, 1);
     ck_assert_uint_eq(q.received, q.written + q.auto_responded + q.dropped);
     ck_assert_uint_eq(fx_ctr(f, "iommu.prq.overflows"), 1);
-    ck_assert_uint_eq(count_type(f, PCIE_MSG_PRG_RESP), q.auto_responded);
+    ck_assert_uint_eq(fx_count_type(f, PCIE_MSG_PRG_RESP), q.auto_responded);
     fx_destroy(f);
 }
 END_TEST
@@ -149,7 +130,7 @@ END_TEST
 START_TEST(test_prq_vtd_interrupt_rules)
 {
     iommu_pt_t pt;
-    fx_t *f = fx_arch(IOMMU_ARCH_VTD, 4, &pt);
+    fx_t *f = fx_arch_bound(IOMMU_ARCH_VTD, 4, &pt, RID, PASID, DOMAIN);
     sim_time_t t = 0;
     for (unsigned i = 0; i < 2; i++)
         send_pr(f, t += SIM_US, 0x1000 * (i + 1), (uint16_t)i, true);
@@ -175,7 +156,7 @@ END_TEST
 START_TEST(test_prq_smmu_overflow_handshake)
 {
     iommu_pt_t pt;
-    fx_t *f = fx_arch(IOMMU_ARCH_SMMUV3, 4, &pt);
+    fx_t *f = fx_arch_bound(IOMMU_ARCH_SMMUV3, 4, &pt, RID, PASID, DOMAIN);
     sim_time_t t = 0;
     for (unsigned i = 0; i < 4; i++)
         send_pr(f, t += SIM_US, 0x10000 + i * 0x1000, (uint16_t)i, true);
@@ -230,7 +211,7 @@ START_TEST(test_prq_descriptor_layout)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 8, &pt);
+    fx_t *f = fx_arch_bound(arch, 8, &pt, RID, PASID, DOMAIN);
     pcie_msg_t r = page_req(0x7f0000123abcull, 0x1a5, false);
     r.flags |= PCIE_F_W | PCIE_F_X | PCIE_F_PRIV;
     fx_inject_at(f, 0, &r);
@@ -333,7 +314,7 @@ END_TEST
 START_TEST(test_vtd_implicit_invalidation)
 {
     iommu_pt_t pt;
-    fx_t *f = fx_arch(IOMMU_ARCH_VTD, 8, &pt);
+    fx_t *f = fx_arch_bound(IOMMU_ARCH_VTD, 8, &pt, RID, PASID, DOMAIN);
     ck_assert_int_eq(
         iommu_pt_map(&pt, 0x30000, 0x70000, 12, IOMMU_PTE_R | IOMMU_PTE_U), 0);
     iommu_xlate_t x;
@@ -359,7 +340,7 @@ START_TEST(test_qi_page_response)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 8, &pt);
+    fx_t *f = fx_arch_bound(arch, 8, &pt, RID, PASID, DOMAIN);
     const iommu_cfg_t *c = iommu_config(f->u);
     static const uint8_t codes[3] = {PCIE_PRG_SUCCESS, PCIE_PRG_INVALID,
                                      PCIE_PRG_FAILURE};
@@ -423,7 +404,7 @@ START_TEST(test_qi_order_and_costs)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 8, &pt);
+    fx_t *f = fx_arch_bound(arch, 8, &pt, RID, PASID, DOMAIN);
     const iommu_cfg_t *c = iommu_config(f->u);
     ck_assert_int_eq(iommu_pt_map(&pt, 0x8000, 0x18000, 12, PTE_RWU), 0);
     iommu_xlate_t x;
@@ -473,7 +454,7 @@ START_TEST(test_qi_devtlb_and_wait)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 8, &pt);
+    fx_t *f = fx_arch_bound(arch, 8, &pt, RID, PASID, DOMAIN);
     const iommu_cfg_t *c = iommu_config(f->u);
     f->answer_inv = true;
     f->inv_delay = 3 * SIM_US;
@@ -551,7 +532,7 @@ START_TEST(test_qi_no_stale_after_wait)
 {
     unsigned arch = (unsigned)_i;
     iommu_pt_t pt;
-    fx_t *f = fx_arch(arch, 8, &pt);
+    fx_t *f = fx_arch_bound(arch, 8, &pt, RID, PASID, DOMAIN);
     static const uint64_t pages[4] = {0x9000, 0xa000, 0xc000, 0x10000};
     iommu_xlate_t x;
     for (unsigned i = 0; i < 4; i++) {
