@@ -36,9 +36,15 @@ typedef union cfg_value {
 } cfg_value_t;
 
 typedef struct cfg_ent {
-    sim_param_t p; /* copy of the declaration (strings are the caller's) */
-    void *field;   /* base + offset */
+    sim_param_t p; /* copy of the declaration (strings are the caller's,
+                      but an instance key's section and key are owned) */
+    void *field;   /* base + offset (an instance key: its own value) */
     char *full;    /* "section.key" */
+    /* An instance key ([device.nic] tags): the class key it overrides
+     * (index into ents), its member section and an owned key text. */
+    bool inst;
+    size_t proto;
+    char *own_key;
     cfg_value_t staged;
     unsigned staged_gen; /* == cfg->gen: set by the load in progress */
     unsigned staged_line;
@@ -50,10 +56,36 @@ typedef struct cfg_ent {
     unsigned src_line;
 } cfg_ent_t;
 
+/* A class: [NAME.INST] sections declare instances that inherit every key
+ * of the class's member sections (sections[0] is NAME itself). */
+typedef struct cfg_class {
+    char *name;
+    const char *const *sections;
+} cfg_class_t;
+
+/* An instance, "class.inst"; its keys are ents[first .. first + n). */
+typedef struct cfg_inst {
+    char *section; /* "device.nic" */
+    size_t cls;
+    size_t first, n;
+    /* Where it was declared: src:line (a loaded file), or --set (src
+     * NULL); seq orders it among the values set. */
+    const char *src;
+    unsigned line;
+    uint64_t seq;
+} cfg_inst_t;
+
+/* Instances per class at most (each adds a copy of the class's keys). */
+#define CFG_MAX_INSTANCES 256
+
 struct sim_config {
     sim_log_t *log;
     cfg_ent_t *ents;
     size_t n, cap;
+    cfg_class_t *classes;
+    size_t nclasses, classes_cap;
+    cfg_inst_t *insts;
+    size_t ninsts, insts_cap;
     unsigned gen;
     uint64_t seq; /* values set so far (their order) */
     char **srcs;  /* names of the loaded files */
@@ -72,10 +104,31 @@ sim_config_t *sim_config_create(sim_log_t *log)
     return cfg;
 }
 
+/* Forget the instances from the first-th on (and their keys, which are
+ * the last entries): a rejected load or --set takes back what it added. */
+static void drop_instances(sim_config_t *cfg, size_t first)
+{
+    while (cfg->ninsts > first) {
+        cfg_inst_t *in = &cfg->insts[--cfg->ninsts];
+        for (size_t i = in->first; i < in->first + in->n; i++) {
+            free(cfg->ents[i].full);
+            free(cfg->ents[i].own_key);
+            free(cfg->ents[i].field);
+        }
+        cfg->n = in->first;
+        free(in->section);
+    }
+}
+
 void sim_config_destroy(sim_config_t *cfg)
 {
     if (!cfg)
         return;
+    drop_instances(cfg, 0);
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        free(cfg->classes[i].name);
+    free(cfg->classes);
+    free(cfg->insts);
     for (size_t i = 0; i < cfg->n; i++)
         free(cfg->ents[i].full);
     for (size_t i = 0; i < cfg->nsrcs; i++)
@@ -567,6 +620,190 @@ nomem:
     return -ENOMEM;
 }
 
+/* ----------------------------------------------------- classes, instances */
+
+static const cfg_class_t *find_class(const sim_config_t *cfg, const char *name,
+                                     size_t len)
+{
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        if (strlen(cfg->classes[i].name) == len &&
+            !strncmp(cfg->classes[i].name, name, len))
+            return &cfg->classes[i];
+    return NULL;
+}
+
+static bool class_has(const cfg_class_t *c, const char *section)
+{
+    for (const char *const *m = c->sections; *m; m++)
+        if (!strcmp(*m, section))
+            return true;
+    return false;
+}
+
+int sim_config_class(sim_config_t *cfg, const char *cls,
+                     const char *const *sections)
+{
+    if (!cls || !sections || !sections[0] || strcmp(sections[0], cls) ||
+        find_class(cfg, cls, strlen(cls))) {
+        sim_logf(cfg->log, SIM_LOG_ERROR,
+                 "config: bad class '%s' (its first section must be itself, "
+                 "declared once)",
+                 cls ? cls : "(null)");
+        return -EINVAL;
+    }
+    for (const char *const *m = sections; *m; m++)
+        if (!section_known(cfg, *m)) {
+            sim_logf(cfg->log, SIM_LOG_ERROR,
+                     "config: class '%s': unknown section [%s]", cls, *m);
+            return -EINVAL;
+        }
+    char *name = strdup(cls);
+    if (!name ||
+        SIM_GROW(cfg->classes, cfg->classes_cap, cfg->nclasses + 1, 4)) {
+        free(name);
+        sim_logf(cfg->log, SIM_LOG_ERROR, "config: out of memory");
+        return -ENOMEM;
+    }
+    cfg->classes[cfg->nclasses++] = (cfg_class_t){name, sections};
+    return 0;
+}
+
+/* Copy the keys of the class's member sections as unset instance keys of
+ * the new instance `in` (already in cfg->insts). */
+static int instance_keys(sim_config_t *cfg, cfg_inst_t *in)
+{
+    const cfg_class_t *c = &cfg->classes[in->cls];
+    size_t nbase = cfg->n;
+    for (size_t i = 0; i < nbase; i++) {
+        if (cfg->ents[i].inst || !class_has(c, cfg->ents[i].p.section))
+            continue;
+        if (SIM_GROW(cfg->ents, cfg->cap, cfg->n + 1, 32))
+            return -ENOMEM;
+        cfg_ent_t *proto = &cfg->ents[i], *e = &cfg->ents[cfg->n];
+        memset(e, 0, sizeof(*e));
+        e->p = proto->p;
+        e->owner = cfg;
+        e->inst = true;
+        e->proto = i;
+        e->p.section = in->section;
+        if (strcmp(proto->p.section, c->name)) {
+            size_t len = strlen(proto->p.section) + strlen(proto->p.key) + 2;
+            e->own_key = malloc(len);
+            if (e->own_key)
+                snprintf(e->own_key, len, "%s.%s", proto->p.section,
+                         proto->p.key);
+            e->p.key = e->own_key;
+        }
+        size_t len = strlen(in->section) + strlen(proto->p.key) +
+                     strlen(proto->p.section) + 3;
+        e->full = malloc(len);
+        e->field = calloc(1, sizeof(cfg_value_t));
+        cfg->n++;
+        in->n++;
+        if (!e->full || !e->field || !e->p.key)
+            return -ENOMEM;
+        snprintf(e->full, len, "%s.%s", in->section, e->p.key);
+    }
+    return 0;
+}
+
+/*
+ * The instance of section `sec` ("device.nic"), created if new. Returns
+ * its index, -1 when sec is not CLASS.NAME of a class, or -2 with err set.
+ */
+static long instance_get(sim_config_t *cfg, const char *sec, char *err,
+                         size_t errlen)
+{
+    const char *dot = strchr(sec, '.');
+    const cfg_class_t *c = dot ? find_class(cfg, sec, (size_t)(dot - sec)) : 0;
+    if (!c)
+        return -1;
+    for (size_t i = 0; i < cfg->ninsts; i++)
+        if (!strcmp(cfg->insts[i].section, sec))
+            return (long)i;
+    const char *name = dot + 1;
+    if (!valid_name(name, false)) {
+        seterr(err, errlen,
+               "bad name '%s' in [%s] (letters, digits, _ and - expected)",
+               name, sec);
+        return -2;
+    }
+    if (find_ent(cfg, c->name, name)) {
+        seterr(err, errlen, "[%s]: '%s' is a key of [%s], not a name", sec,
+               name, c->name);
+        return -2;
+    }
+    size_t cls = (size_t)(c - cfg->classes), count = 0;
+    for (size_t i = 0; i < cfg->ninsts; i++)
+        count += cfg->insts[i].cls == cls;
+    if (count >= CFG_MAX_INSTANCES) {
+        seterr(err, errlen, "[%s]: more than %d [%s.NAME] sections", sec,
+               CFG_MAX_INSTANCES, c->name);
+        return -2;
+    }
+    char *copy = strdup(sec);
+    if (!copy || SIM_GROW(cfg->insts, cfg->insts_cap, cfg->ninsts + 1, 4)) {
+        free(copy);
+        seterr(err, errlen, "out of memory");
+        return -2;
+    }
+    cfg_inst_t *in = &cfg->insts[cfg->ninsts++];
+    *in = (cfg_inst_t){copy, cls, cfg->n, 0, NULL, 0, 0};
+    if (instance_keys(cfg, in)) {
+        drop_instances(cfg, cfg->ninsts - 1);
+        seterr(err, errlen, "out of memory");
+        return -2;
+    }
+    return (long)(cfg->ninsts - 1);
+}
+
+static const cfg_inst_t *find_inst(const sim_config_t *cfg, const char *cls,
+                                   size_t i)
+{
+    for (size_t k = 0; k < cfg->ninsts; k++) {
+        const cfg_inst_t *in = &cfg->insts[k];
+        if (!strcmp(cfg->classes[in->cls].name, cls) && i-- == 0)
+            return in;
+    }
+    return NULL;
+}
+
+size_t sim_config_instances(const sim_config_t *cfg, const char *cls)
+{
+    size_t n = 0;
+    while (find_inst(cfg, cls, n))
+        n++;
+    return n;
+}
+
+const char *sim_config_instance(const sim_config_t *cfg, const char *cls,
+                                size_t i)
+{
+    const cfg_inst_t *in = find_inst(cfg, cls, i);
+    return in ? strchr(in->section, '.') + 1 : NULL;
+}
+
+int sim_config_apply(const sim_config_t *cfg, const char *cls, size_t i,
+                     const char *section, void *base)
+{
+    const cfg_inst_t *in = find_inst(cfg, cls, i);
+    int n = 0;
+    if (!in)
+        return -ENOENT;
+    for (size_t k = in->first; k < in->first + in->n; k++) {
+        const cfg_ent_t *e = &cfg->ents[k];
+        if (!e->seq || strcmp(cfg->ents[e->proto].p.section, section))
+            continue;
+        void *f = (char *)base + e->p.offset;
+        if (e->p.type == SIM_PARAM_STRING)
+            memcpy(f, e->field, strlen(e->field) + 1);
+        else
+            memcpy(f, e->field, value_size(e->p.type));
+        n++;
+    }
+    return n;
+}
+
 /* ------------------------------------------------------------- INI reader */
 
 /*
@@ -706,8 +943,17 @@ static void ini_line(ini_state_t *st, char *raw)
         }
         strcpy(st->section, name);
         if (!section_known(st->cfg, name)) {
-            ini_err(st, "unknown section [%s]", name);
-            return;
+            size_t before = st->cfg->ninsts;
+            long in = instance_get(st->cfg, name, err, sizeof(err));
+            if (in >= 0 && st->cfg->ninsts > before)
+                st->cfg->insts[in].line = st->line;
+            if (in == -2)
+                ini_err(st, "%s", err);
+            if (in < 0) {
+                if (in == -1)
+                    ini_err(st, "unknown section [%s]", name);
+                return;
+            }
         }
         st->section_ok = true;
         return;
@@ -723,7 +969,7 @@ static void ini_line(ini_state_t *st, char *raw)
         ini_err(st, "expected 'key = value' or '[section]'");
         return;
     }
-    if (!valid_name(key, false)) {
+    if (!valid_name(key, true)) {
         ini_err(st, "bad key name '%s' (letters, digits, _ and - expected)",
                 key);
         return;
@@ -771,6 +1017,7 @@ static int load_buf(sim_config_t *cfg, const char *name, const char *buf,
     }
     st->cfg = cfg;
     st->name = name;
+    size_t ninsts = cfg->ninsts;
     if (++cfg->gen == 0) { /* wrapped: forget every old staging mark */
         for (size_t i = 0; i < cfg->n; i++)
             cfg->ents[i].staged_gen = 0;
@@ -801,12 +1048,18 @@ static int load_buf(sim_config_t *cfg, const char *name, const char *buf,
                  name);
     free(st);
     free(line);
-    if (errors)
+    if (errors) {
+        drop_instances(cfg, ninsts);
         return -EINVAL;
+    }
     const char *src = NULL;
     if (!SIM_GROW(cfg->srcs, cfg->srcs_cap, cfg->nsrcs + 1, 4) &&
         (src = strdup(name)) != NULL)
         cfg->srcs[cfg->nsrcs++] = (char *)src;
+    for (size_t i = ninsts; i < cfg->ninsts; i++) {
+        cfg->insts[i].src = src;
+        cfg->insts[i].seq = ++cfg->seq;
+    }
     for (size_t i = 0; i < cfg->n; i++) {
         cfg_ent_t *e = &cfg->ents[i];
         if (e->staged_gen != cfg->gen)
@@ -900,8 +1153,22 @@ int sim_config_set(sim_config_t *cfg, const char *assignment)
                  "--set %s: expected section.key=value", a);
         return -EINVAL;
     }
+    size_t ninsts = cfg->ninsts;
     cfg_ent_t *e = find_full(cfg, name);
+    char *dot2 = strchr(name, '.');
+    dot2 = dot2 ? strchr(dot2 + 1, '.') : NULL;
+    if (!e && dot2) { /* CLASS.NAME.KEY: the instance is new */
+        *dot2 = '\0';
+        long in = instance_get(cfg, name, err, sizeof(err));
+        *dot2 = '.';
+        if (in == -2) {
+            sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: %s", a, err);
+            return -EINVAL;
+        }
+        e = in >= 0 ? find_full(cfg, name) : NULL;
+    }
     if (!e) {
+        drop_instances(cfg, ninsts);
         sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: unknown key '%s'", a,
                  name);
         return -EINVAL;
@@ -916,6 +1183,7 @@ int sim_config_set(sim_config_t *cfg, const char *assignment)
             rc = -EINVAL;
         }
         if (rc < 0) {
+            drop_instances(cfg, ninsts);
             sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: %s", a, err);
             return -EINVAL;
         }
@@ -923,24 +1191,47 @@ int sim_config_set(sim_config_t *cfg, const char *assignment)
         strcpy(value, raw);
     }
     if (parse_value(&e->p, value, &v, err, sizeof(err)) < 0) {
+        drop_instances(cfg, ninsts);
         sim_logf(cfg->log, SIM_LOG_ERROR, "--set %s: %s", a, err);
         return -EINVAL;
     }
+    if (cfg->ninsts > ninsts)
+        cfg->insts[ninsts].seq = ++cfg->seq;
     store(e, &v);
     return 0;
 }
 
 /* ------------------------------------------- where values were set */
 
-/* "FILE:LINE", "--set KEY" or "default" into buf. */
-static void fmt_where(const cfg_ent_t *e, char *buf, size_t len)
+/* The instance an instance key belongs to. */
+static const cfg_inst_t *inst_of(const sim_config_t *cfg, const cfg_ent_t *e)
 {
-    if (!e->seq)
+    size_t k = (size_t)(e - cfg->ents);
+    for (size_t i = 0; e->inst && i < cfg->ninsts; i++)
+        if (k >= cfg->insts[i].first &&
+            k < cfg->insts[i].first + cfg->insts[i].n)
+            return &cfg->insts[i];
+    return NULL;
+}
+
+/* "FILE:LINE", "--set KEY" or "the default" into buf; an instance key it
+ * does not set is placed where its instance was declared. Returns the
+ * order of that setting (0: the default). */
+static uint64_t fmt_where(const sim_config_t *cfg, const cfg_ent_t *e,
+                          char *buf, size_t len)
+{
+    const cfg_inst_t *in = e->seq ? NULL : inst_of(cfg, e);
+    if (in && in->src)
+        snprintf(buf, len, "%s:%u", in->src, in->line);
+    else if (in)
+        snprintf(buf, len, "--set %s", e->full);
+    else if (!e->seq)
         snprintf(buf, len, "the default");
     else if (!e->src)
         snprintf(buf, len, "--set %s", e->full);
     else
         snprintf(buf, len, "%s:%u", e->src, e->src_line);
+    return in ? in->seq : e->seq;
 }
 
 uint64_t sim_config_where(const sim_config_t *cfg, const char *name, char *buf,
@@ -951,7 +1242,7 @@ uint64_t sim_config_where(const sim_config_t *cfg, const char *name, char *buf,
         snprintf(buf, len, "unknown key");
         return 0;
     }
-    fmt_where(e, buf, len);
+    fmt_where(cfg, e, buf, len);
     return e->seq;
 }
 
@@ -966,6 +1257,8 @@ static bool word_at(const char *msg, const char *p, const char *full)
 void sim_config_report(const sim_config_t *cfg, sim_log_t *log, const char *msg)
 {
     const cfg_ent_t *named[8], *last = NULL;
+    uint64_t last_seq = 0;
+    char w[CFG_ERR_MAX / 2];
     size_t nnamed = 0;
     /* The keys the message names, in the order they appear. */
     for (const char *p = msg; *p && nnamed < 8; p++) {
@@ -981,8 +1274,9 @@ void sim_config_report(const sim_config_t *cfg, sim_log_t *log, const char *msg)
                 seen |= named[k] == e;
             if (!seen)
                 named[nnamed++] = e;
-            if (!last || e->seq > last->seq)
-                last = e;
+            uint64_t seq = fmt_where(cfg, e, w, sizeof(w));
+            if (!last || seq > last_seq)
+                last = e, last_seq = seq;
             break;
         }
     }
@@ -991,11 +1285,16 @@ void sim_config_report(const sim_config_t *cfg, sim_log_t *log, const char *msg)
     for (size_t k = 0; k < nnamed; k++) {
         if (named[k] == last)
             continue;
-        char w[CFG_ERR_MAX / 2];
-        fmt_where(named[k], w, sizeof(w));
-        int m = snprintf(others + o, sizeof(others) - o, "%s%s %s %s",
-                         o ? "; " : " (", named[k]->full,
-                         named[k]->seq ? "set at" : "is", w);
+        const cfg_ent_t *e = named[k];
+        const char *inherits = "";
+        if (e->inst && !e->seq) { /* its value is the class's */
+            e = &cfg->ents[e->proto];
+            inherits = " inherited from ";
+        }
+        uint64_t seq = fmt_where(cfg, e, w, sizeof(w));
+        int m = snprintf(others + o, sizeof(others) - o, "%s%s%s%s %s %s",
+                         o ? "; " : " (", named[k]->full, inherits,
+                         *inherits ? e->full : "", seq ? "set at" : "is", w);
         if (m > 0 && (size_t)m < sizeof(others) - o)
             o += (size_t)m;
     }
@@ -1005,10 +1304,10 @@ void sim_config_report(const sim_config_t *cfg, sim_log_t *log, const char *msg)
         sim_logf(log, SIM_LOG_ERROR, "%s", msg);
         return;
     }
-    if (!last->seq)
+    if (!last_seq)
         snprintf(where, sizeof(where), "defaults");
     else
-        fmt_where(last, where, sizeof(where));
+        fmt_where(cfg, last, where, sizeof(where));
     sim_logf(log, SIM_LOG_ERROR, "%s: %s%s", where, msg, others);
 }
 
@@ -1136,8 +1435,8 @@ int sim_config_dump(const sim_config_t *cfg, FILE *out)
         first = false;
         for (size_t j = i; j < cfg->n; j++) {
             const cfg_ent_t *e = &cfg->ents[j];
-            if (strcmp(e->p.section, sec))
-                continue;
+            if (strcmp(e->p.section, sec) || (e->inst && !e->seq))
+                continue; /* an instance lists what it overrides */
             fprintf(out, "%s = ", e->p.key);
             write_value(out, e);
             fputc('\n', out);
@@ -1184,15 +1483,41 @@ static const char *or_dash(const char *s)
     return s && *s ? s : "-";
 }
 
-/* One row per key, columns aligned: name type default range unit desc. */
+/* The row of a class in the listing: its name column and description. */
+static void class_row(const cfg_class_t *c, char *name, size_t nlen, char *desc,
+                      size_t dlen)
+{
+    size_t o = 0;
+    snprintf(name, nlen, "%s.NAME.KEY", c->name);
+    int m = snprintf(desc, dlen,
+                     "[%s.NAME] sections declare instances; each inherits "
+                     "every key of [%s]",
+                     c->name, c->name);
+    o = m > 0 ? (size_t)m : 0;
+    for (const char *const *sec = c->sections + 1; *sec && o < dlen; sec++) {
+        m = snprintf(desc + o, dlen - o, "%s[%s] (written %s.KEY)",
+                     sec[1] ? ", " : " and ", *sec, *sec);
+        o += m > 0 ? (size_t)m : 0;
+    }
+    if (o < dlen)
+        snprintf(desc + o, dlen - o,
+                 "; a key the instance sets overrides the class's, wherever "
+                 "each was set (--set %s.NAME.KEY=VALUE)",
+                 c->name);
+}
+
+/* One row per key, columns aligned: name type default range unit desc;
+ * then one row per class. */
 int sim_config_list(const sim_config_t *cfg, FILE *out)
 {
     size_t w[5] = {4, 4, 7, 5, 4};
-    char type[256], range[96];
+    char type[256], range[96], cname[128], cdesc[1024];
 
     for (size_t i = 0; i < cfg->n; i++) {
         const sim_param_t *p = &cfg->ents[i].p;
         size_t l[5];
+        if (cfg->ents[i].inst)
+            continue;
         list_type(type, sizeof(type), p);
         list_range(range, sizeof(range), p);
         l[0] = strlen(cfg->ents[i].full);
@@ -1204,17 +1529,30 @@ int sim_config_list(const sim_config_t *cfg, FILE *out)
             if (l[k] > w[k])
                 w[k] = l[k];
     }
+    for (size_t i = 0; i < cfg->nclasses; i++) {
+        class_row(&cfg->classes[i], cname, sizeof(cname), cdesc, sizeof(cdesc));
+        if (strlen(cname) > w[0])
+            w[0] = strlen(cname);
+    }
     fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0], "name",
             (int)w[1], "type", (int)w[2], "default", (int)w[3], "range",
             (int)w[4], "unit", "description");
     for (size_t i = 0; i < cfg->n; i++) {
         const sim_param_t *p = &cfg->ents[i].p;
+        if (cfg->ents[i].inst)
+            continue;
         list_type(type, sizeof(type), p);
         list_range(range, sizeof(range), p);
         fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0],
                 cfg->ents[i].full, (int)w[1], type, (int)w[2],
                 p->def && *p->def ? p->def : "\"\"", (int)w[3], range,
                 (int)w[4], or_dash(p->unit), p->desc ? p->desc : "");
+    }
+    for (size_t i = 0; i < cfg->nclasses; i++) {
+        class_row(&cfg->classes[i], cname, sizeof(cname), cdesc, sizeof(cdesc));
+        fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0], cname,
+                (int)w[1], "section", (int)w[2], "-", (int)w[3], "-", (int)w[4],
+                "-", cdesc);
     }
     return ferror(out) ? -EIO : 0;
 }

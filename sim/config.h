@@ -77,8 +77,9 @@ const sim_param_t *sim_config_find(const sim_config_t *cfg, const char *name);
 
 /*
  * Where the key `name` was set last, into buf: "FILE:LINE" (a loaded
- * file), "--set KEY" or "the default". Returns the order in which it was
- * set (0: the default; a later setting has a larger number).
+ * file), "--set KEY" or "the default" (an instance key the instance does
+ * not set: where the instance was declared). Returns the order in which
+ * the key was set (0: never, it has its default or inherits).
  */
 uint64_t sim_config_where(const sim_config_t *cfg, const char *name, char *buf,
                           size_t len);
@@ -93,11 +94,38 @@ uint64_t sim_config_where(const sim_config_t *cfg, const char *name, char *buf,
 void sim_config_report(const sim_config_t *cfg, sim_log_t *log,
                        const char *msg);
 
+/*
+ * Classes of instances. sim_config_class makes the registered section
+ * `cls` a class whose instances are declared by [cls.NAME] sections (or
+ * --set cls.NAME.KEY=VALUE). An instance has every key of the class's
+ * member sections (sections: NULL-terminated, registered, sections[0] ==
+ * cls), written KEY for cls's own keys and SECTION.KEY for the others
+ * ("[vm.a] guest.vcpus = 2"). A key the instance does not set inherits the
+ * class's value; one it sets overrides it, whatever the order they were
+ * set in. NAME is letters, digits, _ and -, not a key of [cls]; a class
+ * has at most 256 instances. Returns 0, -EINVAL or -ENOMEM.
+ */
+int sim_config_class(sim_config_t *cfg, const char *cls,
+                     const char *const *sections);
+/* Instances of class cls (in the order first declared), and the NAME of
+ * the i-th (NULL past the end). */
+size_t sim_config_instances(const sim_config_t *cfg, const char *cls);
+const char *sim_config_instance(const sim_config_t *cfg, const char *cls,
+                                size_t i);
+/* Write the keys of member section `section` that the i-th instance of cls
+ * sets into the struct at base (laid out as the table registered for
+ * section). Start from a copy of the class's struct: together they are
+ * the instance's values. Returns the number of keys written, or -ENOENT. */
+int sim_config_apply(const sim_config_t *cfg, const char *cls, size_t i,
+                     const char *section, void *base);
+
 /* Write the resolved configuration as an INI file that reads back to the
  * same values. */
 int sim_config_dump(const sim_config_t *cfg, FILE *out);
 
-/* Write the list of all keys: name, type, default, range, unit, description. */
+/* Write the list of all keys: name, type, default, range, unit,
+ * description; then one row per class (name CLASS.NAME.KEY, type
+ * "section") saying how its instances inherit. */
 int sim_config_list(const sim_config_t *cfg, FILE *out);
 
 /* Parse a time: ns by default, fractions allowed, or ps/ns/us/ms suffix. */

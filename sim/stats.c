@@ -201,6 +201,7 @@ struct sim_stats {
     uint32_t *index;  /* entry index + 1; 0 = empty */
     size_t index_cap; /* power of two */
     sim_log_t *log;
+    char *prefix; /* prepended to the names registered (NULL: none) */
 };
 
 static uint64_t name_hash(const char *s)
@@ -270,12 +271,23 @@ void sim_stats_destroy(sim_stats_t *st)
         ent_free(&st->ents[i]);
     free(st->ents);
     free(st->index);
+    free(st->prefix);
     free(st);
 }
 
 void sim_stats_set_log(sim_stats_t *st, sim_log_t *log)
 {
     st->log = log;
+}
+
+int sim_stats_set_prefix(sim_stats_t *st, const char *prefix)
+{
+    char *p = prefix && *prefix ? strdup(prefix) : NULL;
+    if (prefix && *prefix && !p)
+        return -ENOMEM;
+    free(st->prefix);
+    st->prefix = p;
+    return 0;
 }
 
 static char *dup_str(const char *s)
@@ -291,10 +303,17 @@ static char *dup_str(const char *s)
 /* Register a new entry of `size` zeroed bytes; NULL if the name is taken
  * or memory runs out. */
 static void *stats_add(sim_stats_t *st, st_kind_t kind, size_t size,
-                       const char *name, const char *desc, const char *unit)
+                       const char *base, const char *desc, const char *unit)
 {
-    if (!name || !*name) {
+    char name[256];
+    if (!base || !*base) {
         sim_logf(st->log, SIM_LOG_ERROR, "stats: empty statistic name");
+        return NULL;
+    }
+    if (snprintf(name, sizeof(name), "%s%s", st->prefix ? st->prefix : "",
+                 base) >= (int)sizeof(name)) {
+        sim_logf(st->log, SIM_LOG_ERROR, "stats: name too long: %s%s",
+                 st->prefix, base);
         return NULL;
     }
     if ((st->n + 1) * 2 > st->index_cap && index_grow(st) < 0)

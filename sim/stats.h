@@ -83,6 +83,11 @@ double *sim_stats_scalar(sim_stats_t *st, const char *name, const char *desc,
 /* The log that registration errors go to (none by default). */
 void sim_stats_set_log(sim_stats_t *st, sim_log_t *log);
 
+/* Prepend `prefix` ("vm.a.") to the name of every statistic registered
+ * from now on, until it is changed (NULL or "": none). Lookups take full
+ * names. Returns 0 or -ENOMEM. */
+int sim_stats_set_prefix(sim_stats_t *st, const char *prefix);
+
 /*
  * Table-driven registration, like parameters: each row names a statistic
  * and where the owner keeps the pointer the registry returns (`off`: the
