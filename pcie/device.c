@@ -46,11 +46,14 @@
 
 const sim_param_t pcie_dev_params[] = {
     {"device", "count", SIM_PARAM_UINT, "1", 1, 256, "devices",
-     "number of identical endpoint devices", NULL,
-     offsetof(pcie_dev_cfg_t, count)},
+     "number of devices; without [device.NAME] sections, devices dev0 .. "
+     "dev<count-1>; in [device.NAME], the devices of that class, NAME0 .. "
+     "(not inherited: 1 unless the class sets it)",
+     NULL, offsetof(pcie_dev_cfg_t, count)},
     {"device", "rid_base", SIM_PARAM_UINT, "0x100", 0, 0xff00, "",
-     "requester id of device 0; device i has rid_base + i", NULL,
-     offsetof(pcie_dev_cfg_t, rid_base)},
+     "requester id of device 0; device i of the machine has rid_base + i; a "
+     "[device.NAME] that sets it numbers its own devices from it",
+     NULL, offsetof(pcie_dev_cfg_t, rid_base)},
     {"device", "tags", SIM_PARAM_UINT, "32", 1, 4096, "DMAs",
      "DMAs a device keeps in flight at once; later ones queue", NULL,
      offsetof(pcie_dev_cfg_t, tags)},
@@ -126,14 +129,16 @@ const unsigned pcie_dev_nparams =
 /*
  * Constraints between [device] keys.
  */
-int pcie_dev_cfg_check(const pcie_dev_cfg_t *c, sim_log_t *log)
+int pcie_dev_cfg_check(const pcie_dev_cfg_t *c, const char *section,
+                       sim_log_t *log)
 {
+    const char *sec = section ? section : "device";
     if (c->atc_entries &&
         (c->atc_ways > c->atc_entries || c->atc_entries % c->atc_ways)) {
         sim_logf(log, SIM_LOG_ERROR,
-                 "device.atc_ways = %" PRIu64
-                 " must divide device.atc_entries = %" PRIu64,
-                 c->atc_ways, c->atc_entries);
+                 "%s.atc_ways = %" PRIu64
+                 " must divide %s.atc_entries = %" PRIu64,
+                 sec, c->atc_ways, sec, c->atc_entries);
         return -EINVAL;
     }
     return 0;
@@ -853,6 +858,11 @@ void pcie_dev_destroy(pcie_dev_t *d)
 /*
  * The device's requester id.
  */
+unsigned pcie_dev_index(const pcie_dev_t *d)
+{
+    return d->env.index;
+}
+
 uint16_t pcie_dev_rid(const pcie_dev_t *d)
 {
     return d->env.rid;

@@ -20,9 +20,11 @@
 extern const sim_param_t pcie_dev_params[];
 extern const unsigned pcie_dev_nparams;
 
-/* Check constraints between [device] keys (logged naming the keys).
- * Returns 0 or -EINVAL. */
-int pcie_dev_cfg_check(const pcie_dev_cfg_t *cfg, sim_log_t *log);
+/* Check constraints between [device] keys (logged naming the keys as keys
+ * of `section`: "device", or "device.nic" for a device class; NULL:
+ * "device"). Returns 0 or -EINVAL. */
+int pcie_dev_cfg_check(const pcie_dev_cfg_t *cfg, const char *section,
+                       sim_log_t *log);
 
 /* Fault spans: the device stamps the stages it owns (ats_fault, retry, and,
  * through PRI, response) by name (sim_spans_stage) in the span family it
@@ -42,6 +44,8 @@ void pcie_dev_destroy(pcie_dev_t *dev);
 
 /* The device's requester id (rid_base + index). */
 uint16_t pcie_dev_rid(const pcie_dev_t *dev);
+/* The index the device was created with. */
+unsigned pcie_dev_index(const pcie_dev_t *dev);
 
 /* Start a DMA of len > 0 bytes (queued if all tags are busy or the
  * in-order gate is closed). Returns 0, -EINVAL (len 0 or a range that

@@ -93,24 +93,26 @@ static uint64_t link_default(const char *key)
  * Resolve link.preset into link.gen and link.lanes; a key set to something
  * else than its default and the preset's value is a conflict.
  */
-int pcie_link_cfg_resolve(pcie_link_cfg_t *cfg, char *err, size_t errlen)
+int pcie_link_cfg_resolve(pcie_link_cfg_t *cfg, const char *section, char *err,
+                          size_t errlen)
 {
+    const char *sec = section ? section : "link";
     unsigned gen, lanes;
     if (!pcie_link_preset(cfg->preset, &gen, &lanes))
         return 0;
     const char *name = pcie_link_preset_names[cfg->preset];
     if (cfg->gen != gen && cfg->gen != link_default("gen")) {
         snprintf(err, errlen,
-                 "link.preset = %s (Gen%u) conflicts with link.gen = %llu; "
+                 "%s.preset = %s (Gen%u) conflicts with %s.gen = %llu; "
                  "set one or the other",
-                 name, gen, (unsigned long long)cfg->gen);
+                 sec, name, gen, sec, (unsigned long long)cfg->gen);
         return -EINVAL;
     }
     if (cfg->lanes != lanes && cfg->lanes != link_default("lanes")) {
         snprintf(err, errlen,
-                 "link.preset = %s (x%u) conflicts with link.lanes = %llu; "
+                 "%s.preset = %s (x%u) conflicts with %s.lanes = %llu; "
                  "set one or the other",
-                 name, lanes, (unsigned long long)cfg->lanes);
+                 sec, name, lanes, sec, (unsigned long long)cfg->lanes);
         return -EINVAL;
     }
     cfg->gen = gen;

@@ -43,10 +43,13 @@ bool pcie_link_preset(unsigned preset, unsigned *gen, unsigned *lanes);
 /*
  * Resolve a preset into cfg->gen and cfg->lanes. A gen or lanes that
  * differs both from its default (3, 8) and from the preset's value is a
- * conflict: returns -EINVAL with a message naming the keys in err.
- * Returns 0 otherwise (also for PCIE_LINK_CUSTOM, which changes nothing).
+ * conflict: returns -EINVAL with a message naming the keys in err, as
+ * keys of `section` ("link", or "device.nic.link" for a device's own;
+ * NULL: "link"). Returns 0 otherwise (also for PCIE_LINK_CUSTOM, which
+ * changes nothing).
  */
-int pcie_link_cfg_resolve(pcie_link_cfg_t *cfg, char *err, size_t errlen);
+int pcie_link_cfg_resolve(pcie_link_cfg_t *cfg, const char *section, char *err,
+                          size_t errlen);
 
 /* Receives a message at its arrival time. The message is only valid during
  * the call. */

@@ -335,7 +335,7 @@ void fx_start(fx_t *f, bool with_spans)
                                     platform_stage_descs, PLATFORM_STAGE_COUNT);
         ck_assert_ptr_nonnull(f->spans);
     }
-    ck_assert_int_eq(pcie_dev_cfg_check(&f->dcfg, &f->log), 0);
+    ck_assert_int_eq(pcie_dev_cfg_check(&f->dcfg, NULL, &f->log), 0);
     pcie_dev_port_t port = {.up_rx = fake_up, .up_opaque = f};
     f->dev = pcie_dev_create(f->sim, f->st, 0, &f->dcfg, &f->lcfg, &port,
                              f->spans, 1);

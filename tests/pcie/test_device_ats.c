@@ -780,12 +780,12 @@ START_TEST(test_dma_and_config_checks)
     sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
     c.atc_entries = 64;
     c.atc_ways = 3;
-    ck_assert_int_eq(pcie_dev_cfg_check(&c, &log), -EINVAL);
+    ck_assert_int_eq(pcie_dev_cfg_check(&c, NULL, &log), -EINVAL);
     ck_assert_ptr_nonnull(strstr(sim_log_last_error(&log), "device.atc_ways"));
     c.atc_ways = 128;
-    ck_assert_int_eq(pcie_dev_cfg_check(&c, &log), -EINVAL);
+    ck_assert_int_eq(pcie_dev_cfg_check(&c, NULL, &log), -EINVAL);
     c.atc_ways = 8;
-    ck_assert_int_eq(pcie_dev_cfg_check(&c, &log), 0);
+    ck_assert_int_eq(pcie_dev_cfg_check(&c, NULL, &log), 0);
     fx_free(f);
     /* A device without ATS has no PRI to reset. */
     f = fx_new();

@@ -435,24 +435,26 @@ START_TEST(test_presets)
         pcie_link_cfg_t c = link_cfg(3, 8);
         char err[160];
         c.preset = p;
-        ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), 0);
+        ck_assert_int_eq(pcie_link_cfg_resolve(&c, NULL, err, sizeof(err)), 0);
         ck_assert_uint_eq(c.gen, gen);
         ck_assert_uint_eq(c.lanes, lanes);
         /* Resolved values read back the same (a dumped config). */
-        ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), 0);
+        ck_assert_int_eq(pcie_link_cfg_resolve(&c, NULL, err, sizeof(err)), 0);
     }
     /* Custom changes nothing; a key set to another value conflicts. */
     char err[160];
     pcie_link_cfg_t c = link_cfg(2, 4);
-    ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), 0);
+    ck_assert_int_eq(pcie_link_cfg_resolve(&c, NULL, err, sizeof(err)), 0);
     ck_assert_uint_eq(c.gen, 2);
     c.preset = 10; /* gen4x16 */
     ck_assert_str_eq(pcie_link_preset_names[10], "gen4x16");
-    ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(pcie_link_cfg_resolve(&c, NULL, err, sizeof(err)),
+                     -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "link.gen"));
     c = link_cfg(3, 4);
     c.preset = 10;
-    ck_assert_int_eq(pcie_link_cfg_resolve(&c, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(pcie_link_cfg_resolve(&c, NULL, err, sizeof(err)),
+                     -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "link.lanes"));
 }
 END_TEST

@@ -81,9 +81,10 @@ static rcfx_t *fx_make(uint16_t rid_base)
     f->dcfg.count = NDEV;
     f->dcfg.rid_base = rid_base;
     char err[256];
-    ck_assert_int_eq(pcie_link_cfg_resolve(&f->lcfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(pcie_link_cfg_resolve(&f->lcfg, NULL, err, sizeof(err)),
+                     0);
     sim_log_init(&f->log, SIM_LOG_WARN, log_sink, f);
-    ck_assert_int_eq(pcie_dev_cfg_check(&f->dcfg, &f->log), 0);
+    ck_assert_int_eq(pcie_dev_cfg_check(&f->dcfg, NULL, &f->log), 0);
     f->sim = sim_create(&f->log);
     f->st = sim_stats_create();
     ck_assert_ptr_nonnull(f->sim);
