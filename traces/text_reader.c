@@ -14,6 +14,7 @@
  * sticky: after the first error every call returns the same code without
  * logging again.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -55,7 +56,9 @@ struct trace_reader {
     unsigned unit_digits; /* decimal digits of unit_ps (0, 3, 6, 9) */
     const char *unit_name;
     bool have_prev;
-    sim_time_t prev_time;         /* ps */
+    sim_time_t prev_time;       /* ps */
+    trace_dev_lookup_fn lookup; /* device names (NULL: numbers only) */
+    void *lookup_opaque;
     size_t pos, len;              /* unread bytes are buf[pos, len) */
     char buf[TRACE_READ_BUF + 1]; /* +1: room for a terminating NUL */
 };
@@ -524,6 +527,13 @@ void trace_close(trace_reader_t *r)
     free(r);
 }
 
+void trace_set_dev_lookup(trace_reader_t *r, trace_dev_lookup_fn lookup,
+                          void *opaque)
+{
+    r->lookup = lookup;
+    r->lookup_opaque = opaque;
+}
+
 const char *trace_name(const trace_reader_t *r)
 {
     return r->name;
@@ -846,8 +856,30 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
     if (!t)
         return missing(r, line, ope, "<dev>", use);
     e = tok_end(t);
-    if (num_field(r, line, t, e, "<dev>", "an unsigned 32-bit decimal number",
-                  false, &v))
+    if (isalpha((unsigned char)*t)) {
+        char name[QBUF], raw[64];
+        size_t len = (size_t)(e - t);
+        int idx = -1;
+        quote(name, sizeof(name), t, len);
+        if (!r->lookup)
+            return fail_at(r, r->line, colof(line, t),
+                           "device name '%s' where no device has a name; "
+                           "expected <dev> as a number",
+                           name);
+        if (len < sizeof(raw)) {
+            memcpy(raw, t, len);
+            raw[len] = '\0';
+            idx = r->lookup(r->lookup_opaque, raw);
+        }
+        if (idx < 0)
+            return fail_at(r, r->line, colof(line, t),
+                           "unknown device '%s' (not a device of the "
+                           "configuration)",
+                           name);
+        v = (uint64_t)idx;
+    } else if (num_field(r, line, t, e, "<dev>",
+                         "an unsigned 32-bit decimal number or a device name",
+                         false, &v))
         return r->err;
     if (v > UINT32_MAX)
         return fail_at(r, r->line, colof(line, t),

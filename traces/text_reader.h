@@ -36,6 +36,17 @@ int trace_next(trace_reader_t *r, trace_record_t *rec);
 
 /* File name and the line number of the last line read. */
 const char *trace_name(const trace_reader_t *r);
+
+/*
+ * Device names: with a lookup set, a record's <dev> may be a name (a
+ * letter first: "nic0") as well as a number; lookup(opaque, name) returns
+ * the device's index, or -1 for a name it does not know (an input error
+ * naming it). Without a lookup a name is an input error. The lookup must
+ * outlive the reader.
+ */
+typedef int (*trace_dev_lookup_fn)(void *opaque, const char *name);
+void trace_set_dev_lookup(trace_reader_t *r, trace_dev_lookup_fn lookup,
+                          void *opaque);
 uint64_t trace_line(const trace_reader_t *r);
 
 /* Close the reader (and the file, unless opened with trace_open_stream). */
