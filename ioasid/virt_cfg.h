@@ -30,7 +30,8 @@ typedef enum {
 
 typedef struct ioasid_virt_cfg {
     /* [vm] */
-    uint64_t devices;  /* devices 0 .. devices-1 belong to the VM */
+    char devices[SIM_PARAM_STR_MAX]; /* the devices assigned to the VM, as
+                                        the platform reads them */
     uint64_t memory;   /* guest physical memory for processes, bytes */
     bool s2_on_demand; /* host backs guest memory on first fault (else
                           all of it at VM start, as VFIO pins it) */

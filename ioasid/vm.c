@@ -72,9 +72,11 @@ static unsigned s2_shift(const ioasid_virt_t *v)
 
 #define F(x) offsetof(ioasid_virt_cfg_t, x)
 const sim_param_t ioasid_vm_params[] = {
-    {"vm", "devices", SIM_PARAM_UINT, "0", 0, 256, "devices",
-     "devices 0..N-1 are assigned to the VM: their PASIDs are guest "
-     "processes on nested translation (0: no VM, native SVA only)",
+    {"vm", "devices", SIM_PARAM_STRING, "", 0, 0, "",
+     "devices assigned to the VM, whose PASIDs are then guest processes on "
+     "nested translation: a list of device names (nic0) and device classes "
+     "(nic: all its devices), or a number N: the first N devices; empty or "
+     "0: no VM (native SVA only). Devices no VM lists are native",
      NULL, F(devices)},
     {"vm", "memory", SIM_PARAM_UINT, "4G", 1u << 20, 1ull << 40, "bytes",
      "guest physical memory for the guest processes' pages", NULL, F(memory)},
@@ -611,16 +613,21 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
                                   ioasid_host_t *host, iommu_t *iommu,
                                   const sim_spans_t *spans,
                                   const uint16_t *rids, unsigned ndevs,
-                                  uint64_t seed)
+                                  const char *name, uint64_t seed)
 {
     ioasid_virt_t *v = calloc(1, sizeof(*v));
+    char prefix[SIM_PARAM_STR_MAX + 8] = "vm";
     if (!v)
         return NULL;
     v->sim = sim;
     v->cfg = *cfg;
     v->host = host;
     v->iommu = iommu;
-    sim_rng_seed(&v->rng, seed, "vm");
+    /* A named VM draws from its own stream and prefixes its statistics
+     * with vm.NAME.; the one VM of [vm] keeps the plain names. */
+    if (name && *name)
+        snprintf(prefix, sizeof(prefix), "vm.%s", name);
+    sim_rng_seed(&v->rng, seed, prefix);
     v->fault = ioasid_fault_create(sim, cfg, host, &v->rng, spans);
     v->guest = v->fault ? ioasid_guest_create(sim, cfg, iommu, v->fault,
                                               &v->rng, spans)
@@ -659,20 +666,26 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
         goto fail;
     v->ndevs = ndevs;
     v->devs = calloc(ndevs ? ndevs : 1, sizeof(*v->devs));
-    if (!v->devs || virt_stats(v, st) || ioasid_guest_init(v->guest, st))
-        goto fail;
-    for (unsigned i = 0; i < ndevs; i++) {
+    if (name && *name) {
+        strcat(prefix, ".");
+        if (sim_stats_set_prefix(st, prefix))
+            goto fail;
+    }
+    int err = !v->devs || virt_stats(v, st) || ioasid_guest_init(v->guest, st);
+    for (unsigned i = 0; !err && i < ndevs; i++) {
         v->devs[i].index = i;
         v->devs[i].rid = rids[i];
         v->devs[i].vrid = (uint16_t)(0x0008 + 8 * i); /* 00:01.0, 00:02.0 */
         if (cfg->routing == IOASID_ROUTE_VPRI) {
-            char name[64];
-            snprintf(name, sizeof(name), "guest.vpri%u", i);
-            v->devs[i].vpri = ioasid_guest_queue_create(v->guest, st, name);
-            if (!v->devs[i].vpri)
-                goto fail;
+            char qname[64];
+            snprintf(qname, sizeof(qname), "guest.vpri%u", i);
+            v->devs[i].vpri = ioasid_guest_queue_create(v->guest, st, qname);
+            err |= !v->devs[i].vpri;
         }
     }
+    sim_stats_set_prefix(st, NULL);
+    if (err)
+        goto fail;
     return v;
 fail:
     sim_logf(sim_log(sim), SIM_LOG_ERROR,

@@ -1,12 +1,12 @@
 /*
- * ioasid/vm.h - a virtual machine whose devices (the first vm.devices) are
- * assigned to it: their PASIDs are guest processes translated with nested
- * translation (guest stage 1 on host stage 2). The VM installs its fault
- * handler on each binding it makes: a stage-2 fault (the guest page is not
- * backed on the host) is queued as host work that backs it; a fault the
- * guest owns travels the FAULT object (ring + eventfd, fault.h) -> VMM
- * (routed by vmm.routing, vmm.h) -> guest (vIOMMU queue or the device's
- * virtual PRI, guest.h) -> page response -> VM exit -> VMM -> completion
+ * ioasid/vm.h - a virtual machine and the devices assigned to it: their PASIDs
+ * are guest processes translated with nested translation (guest stage 1 on host
+ * stage 2). The VM installs its fault handler on each binding it makes: a
+ * stage-2 fault (the guest page is not backed on the host) is queued as host
+ * work that backs it; a fault the guest owns travels the FAULT object (ring +
+ * eventfd, fault.h) -> VMM (routed by vmm.routing, vmm.h) -> guest (vIOMMU
+ * queue or the device's virtual PRI, guest.h) -> page response -> VM exit ->
+ * VMM -> completion
  * -> host page response.
  * Sources: "[RFC] /dev/ioasid uAPI proposal", Kevin Tian, linux-iommu and
  * kvm lists, 2021-05-27, section 5.6, and its replies; Linux
@@ -31,14 +31,17 @@ extern const unsigned ioasid_vm_nparams;
 typedef struct ioasid_virt ioasid_virt_t;
 
 /* Create the VM on `host`, owning the devices with requester ids rids[0..n)
- * (n = cfg->devices); its units stamp the stages host_fault, vmm, guest
- * and vmm_exit of `spans`. Returns NULL on failure (logged). */
+ * (the platform reads cfg->devices); its units stamp the stages
+ * host_fault, vmm, guest and vmm_exit of `spans`. A VM with a name (not
+ * NULL or "") registers its statistics as vm.NAME.* and draws from its
+ * own random stream; without, under their plain names. Returns NULL on
+ * failure (logged). */
 ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
                                   const ioasid_virt_cfg_t *cfg,
                                   ioasid_host_t *host, iommu_t *iommu,
                                   const sim_spans_t *spans,
                                   const uint16_t *rids, unsigned n,
-                                  uint64_t seed);
+                                  const char *name, uint64_t seed);
 /* NULL is ignored. Destroy the VM before its host. */
 void ioasid_virt_destroy(ioasid_virt_t *v);
 /* Start the guest's background load (call once the run has work). */

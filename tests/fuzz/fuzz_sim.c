@@ -167,7 +167,6 @@ static void check_invariants(platform_t *p, const platform_cfg_t *pc, int rc)
 static void clamp_caps(platform_cfg_t *pc)
 {
     CLAMP(pc->dev.count, FZ_MAX_DEVICES);
-    CLAMP(pc->virt.devices, pc->dev.count);
     CLAMP(pc->dev.tags, 256);
     CLAMP(pc->dev.atc_entries, FZ_MAX_TABLE);
     CLAMP(pc->iommu.iotlb_sets, 256);
@@ -185,6 +184,48 @@ static void clamp_caps(platform_cfg_t *pc)
     if (pc->run.max_time == 0 || pc->run.max_time > FZ_MAX_TIME)
         pc->run.max_time = FZ_MAX_TIME;
     pc->run.epoch = 0;
+}
+
+/* Set instance key NAME.KEY of class cls to cap when its value is above. */
+static void clamp_key(sim_config_t *cfg, const char *cls, size_t i,
+                      const char *key, uint64_t v, uint64_t cap)
+{
+    char assign[512];
+    if (v <= cap)
+        return;
+    snprintf(assign, sizeof(assign), "%s.%s.%s=%llu", cls,
+             sim_config_instance(cfg, cls, i), key, (unsigned long long)cap);
+    CHECK(sim_config_set(cfg, assign) == 0);
+}
+
+/* The same bounds for [device.NAME] and [vm.NAME] instances (what they
+ * set over the clamped class values); false when there are more device
+ * classes than the run may have devices. */
+static bool clamp_instances(sim_config_t *cfg, const platform_cfg_t *pc)
+{
+    size_t nd = sim_config_instances(cfg, "device");
+    if (nd > FZ_MAX_DEVICES)
+        return false;
+    for (size_t i = 0; i < nd; i++) {
+        pcie_dev_cfg_t d = pc->dev;
+        sim_config_apply(cfg, "device", i, "device", &d);
+        clamp_key(cfg, "device", i, "count", d.count, 1);
+        clamp_key(cfg, "device", i, "tags", d.tags, 256);
+        clamp_key(cfg, "device", i, "atc_entries", d.atc_entries, FZ_MAX_TABLE);
+    }
+    for (size_t i = 0; i < sim_config_instances(cfg, "vm"); i++) {
+        ioasid_virt_cfg_t v = pc->virt;
+        for (const char *const *s =
+                 (const char *const[]){"vm", "ioasid", "vmm", "guest", NULL};
+             *s; s++)
+            sim_config_apply(cfg, "vm", i, *s, &v);
+        clamp_key(cfg, "vm", i, "ioasid.ring_depth", v.ring_depth,
+                  FZ_MAX_TABLE);
+        clamp_key(cfg, "vm", i, "guest.queue_depth", v.queue_depth,
+                  FZ_MAX_TABLE);
+        clamp_key(cfg, "vm", i, "guest.vcpus", v.vcpus, 16);
+    }
+    return true;
 }
 
 /* Apply the configuration text leniently: "[section]" lines name the
@@ -277,7 +318,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         apply_config(cfg, text);
     }
     clamp_caps(&pc);
-    if (platform_check(&pc, &log) == 0) {
+    if (clamp_instances(cfg, &pc) && platform_check(&pc, &log) == 0) {
         size_t tlen = size - (size_t)(trace - text);
         if (strncmp(trace, "iommu-sim-trace", 15) == 0) {
             run_one(&pc, &log, trace, tlen);

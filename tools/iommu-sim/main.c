@@ -570,6 +570,8 @@ int main(int argc, char **argv)
         status = 1;
         goto out;
     }
+    for (unsigned i = 0; i < nsrcs; i++) /* records may name devices */
+        trace_set_dev_lookup(readers[i], platform_device_lookup, p);
     if (platform_open_outputs(p, od.tmp)) {
         status = 1;
         goto out;

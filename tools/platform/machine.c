@@ -12,6 +12,7 @@
 #include "tools/platform/replay.h"
 #include "tools/platform/stages.h"
 #include "tools/platform/state.h"
+#include "tools/platform/topology.h"
 
 static const sim_param_t run_params[] = {
     {"run", "seed", SIM_PARAM_UINT, "1", 0, 1.8e19, "",
@@ -60,41 +61,18 @@ int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
     if (!rc)
         rc = sim_config_register(
             cfg, run_params, sizeof(run_params) / sizeof(run_params[0]), pc);
+    if (!rc)
+        rc = platform_topology_register(cfg);
+    pc->config = cfg;
     return rc;
 }
 
-int platform_check(platform_cfg_t *pc, sim_log_t *log)
+int platform_check(const platform_cfg_t *pc, sim_log_t *log)
 {
-    const pcie_dev_cfg_t *d = &pc->dev;
-    char err[256];
-    if (pcie_link_cfg_resolve(&pc->link, err, sizeof(err))) {
-        sim_logf(log, SIM_LOG_ERROR, "%s", err);
-        return -EINVAL;
-    }
-    if (pcie_dev_cfg_check(d, log))
-        return -EINVAL;
-    if (d->rid_base + d->count - 1 > 0xffff) {
-        sim_logf(log, SIM_LOG_ERROR,
-                 "device.rid_base = 0x%" PRIx64 " + device.count = %" PRIu64
-                 " runs "
-                 "past the 16-bit requester id 0xffff",
-                 d->rid_base, d->count);
-        return -EINVAL;
-    }
-    if (pc->virt.devices > d->count) {
-        sim_logf(log, SIM_LOG_ERROR,
-                 "vm.devices = %" PRIu64
-                 " is more than device.count = %" PRIu64,
-                 pc->virt.devices, d->count);
-        return -EINVAL;
-    }
-    if (pc->virt.memory & (IOMMU_PAGE_SIZE - 1)) {
-        sim_logf(log, SIM_LOG_ERROR,
-                 "vm.memory = %" PRIu64 " must be a multiple of 4096",
-                 pc->virt.memory);
-        return -EINVAL;
-    }
-    return iommu_cfg_check(&pc->iommu, log);
+    platform_topo_t t;
+    int rc = platform_topology(pc, &t, log);
+    platform_topology_fini(&t);
+    return rc ? -EINVAL : iommu_cfg_check(&pc->iommu, log);
 }
 
 /* The platform's own statistics, in the order of stats.txt. */
@@ -196,33 +174,45 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     if (!p->rc)
         goto oom;
     iommu_set_downstream(p->iommu, pcie_rc_send_down, p->rc);
-    p->ndevs = pc->dev.count;
+    if (platform_topology(pc, &p->topo, log)) {
+        platform_destroy(p);
+        return NULL;
+    }
+    p->ndevs = p->topo.ndevs;
     p->devs = calloc(p->ndevs, sizeof(*p->devs));
     p->dev_dmas = calloc(p->ndevs, sizeof(*p->dev_dmas));
-    if (!p->devs || !p->dev_dmas)
+    p->vms = calloc(p->topo.nvms ? p->topo.nvms : 1, sizeof(*p->vms));
+    if (!p->devs || !p->dev_dmas || !p->vms)
         goto oom;
-    p->dma_limit = pc->dev.tags + pc->run.dma_queue;
     pcie_dev_port_t port = {.up_rx = iommu_rx, .up_opaque = p->iommu};
     for (unsigned i = 0; i < p->ndevs; i++) {
-        p->devs[i] = pcie_dev_create(p->sim, p->stats, i, &pc->dev, &pc->link,
-                                     &port, p->faults, seed);
-        /* RIDs are rid_base + i, all distinct: attach fails only for
+        const platform_device_t *d = &p->topo.devs[i];
+        /* Device i has the RID rid_base + i (pcie_dev_create): its own
+         * RID, modulo 2^16. */
+        pcie_dev_cfg_t dc = d->dev;
+        dc.rid_base = (uint16_t)(d->rid - i);
+        p->devs[i] = pcie_dev_create(p->sim, p->stats, i, &dc, &d->link, &port,
+                                     p->faults, seed);
+        /* RIDs are distinct (platform_topology): attach fails only for
          * memory. */
         if (!p->devs[i] ||
             pcie_rc_attach(p->rc, pcie_dev_rid(p->devs[i]), p->devs[i]))
             goto oom;
     }
-    if (pc->virt.devices) {
-        uint16_t rids[256];
-        for (unsigned i = 0; i < pc->virt.devices; i++)
-            rids[i] = pcie_dev_rid(p->devs[i]);
-        p->vm = ioasid_virt_create(p->sim, p->stats, &pc->virt, p->host,
-                                   p->iommu, p->faults, rids,
-                                   (unsigned)pc->virt.devices, seed);
-        if (!p->vm) {
+    for (unsigned v = 0; v < p->topo.nvms; v++) {
+        const platform_vm_t *vm = &p->topo.vms[v];
+        uint16_t rids[PLATFORM_MAX_DEVICES];
+        for (unsigned i = 0; i < p->ndevs; i++)
+            if (p->topo.devs[i].vm == (int)v)
+                rids[p->topo.devs[i].vm_index] = p->topo.devs[i].rid;
+        p->vms[v] =
+            ioasid_virt_create(p->sim, p->stats, &vm->virt, p->host, p->iommu,
+                               p->faults, rids, vm->ndevs, vm->name, seed);
+        if (!p->vms[v]) {
             platform_destroy(p);
             return NULL;
         }
+        p->nvms = v + 1;
     }
     return p;
 oom:
@@ -239,7 +229,10 @@ void platform_destroy(platform_t *p)
         sim_afile_abort(&p->series_file);
     sim_series_destroy(p->series);
     platform_replay_fini(p);
-    ioasid_virt_destroy(p->vm);
+    for (unsigned v = 0; v < p->nvms; v++)
+        ioasid_virt_destroy(p->vms[v]);
+    free(p->vms);
+    platform_topology_fini(&p->topo);
     for (unsigned i = 0; p->devs && i < p->ndevs; i++)
         pcie_dev_destroy(p->devs[i]);
     free(p->devs);
@@ -271,4 +264,10 @@ iommu_t *platform_iommu(platform_t *p)
 pcie_dev_t *platform_device(platform_t *p, unsigned index)
 {
     return index < p->ndevs ? p->devs[index] : NULL;
+}
+
+int platform_device_lookup(void *platform, const char *name)
+{
+    const platform_t *p = platform;
+    return platform_topology_find(&p->topo, name);
 }

@@ -13,10 +13,10 @@
  * pc). Returns 0 or -EINVAL. */
 int platform_register(sim_config_t *cfg, platform_cfg_t *pc);
 
-/* Check constraints between parameters (logged naming the keys) and
- * resolve derived ones (link.preset into link.gen and link.lanes);
- * returns 0 or -EINVAL. */
-int platform_check(platform_cfg_t *pc, sim_log_t *log);
+/* Check constraints between parameters and the machine they describe
+ * (platform_topology: device classes, VMs and their devices; logged
+ * naming the keys); returns 0 or -EINVAL. */
+int platform_check(const platform_cfg_t *pc, sim_log_t *log);
 
 /* Build the machine from a configuration that passed platform_check.
  * Returns NULL on failure (logged). */
@@ -32,5 +32,10 @@ sim_t *platform_sim(platform_t *p);
 sim_stats_t *platform_stats(platform_t *p);
 iommu_t *platform_iommu(platform_t *p);
 pcie_dev_t *platform_device(platform_t *p, unsigned index);
+
+/* The index of the device called `name` ("nic0", "dev1"), or -1; the
+ * signature of a trace reader's device lookup (trace_set_dev_lookup), with
+ * the platform as opaque. */
+int platform_device_lookup(void *platform, const char *name);
 
 #endif

@@ -203,9 +203,10 @@ static void detach_stopped(void *opaque, pcie_dev_t *dev, uint32_t pasid)
     uint16_t rid = pcie_dev_rid(dev);
     ioasid_mm_t *mm = ioasid_mm_lookup(p->host, rid, pasid);
     /* A host process's address space dies with its last binding. */
-    int rc = p->vm && d->dev < p->cfg.virt.devices
-                 ? ioasid_virt_detach(p->vm, d->dev, pasid, detach_done, d)
-             : mm ? ioasid_mm_unbind(mm, rid, pasid, detach_done, d)
+    const platform_device_t *pd = &p->topo.devs[d->dev];
+    int rc = pd->vm >= 0 ? ioasid_virt_detach(p->vms[pd->vm], pd->vm_index,
+                                              pasid, detach_done, d)
+             : mm        ? ioasid_mm_unbind(mm, rid, pasid, detach_done, d)
                   : ioasid_host_unbind(p->host, rid, pasid, detach_done, d);
     if (rc == -ENOMEM)
         sim_error(p);
@@ -260,25 +261,28 @@ void platform_replay_fini(platform_t *p)
 
 /* ------------------------------------------------------------ records */
 
-/* A record for a device assigned to the VM: its PASIDs are guest
+/* A record for a device assigned to a VM: its PASIDs are guest
  * processes. */
 static void apply_vm(platform_t *p, const platform_src_state_t *s,
                      pcie_dev_t *dev)
 {
     const trace_record_t *r = &s->rec;
+    const platform_device_t *pd = &p->topo.devs[r->dev];
+    ioasid_virt_t *vm = p->vms[pd->vm];
+    unsigned vdev = pd->vm_index;
     switch (r->op) {
     case TRACE_MAP:
         map_error(p, s,
-                  ioasid_virt_map_pages(p->vm, r->dev, r->pasid, r->addr,
-                                        r->len, trace_perm(r->perm), r->present,
+                  ioasid_virt_map_pages(vm, vdev, r->pasid, r->addr, r->len,
+                                        trace_perm(r->perm), r->present,
                                         trace_page_shift(r->page)));
         return;
     case TRACE_UNMAP:
-        unmap_result(
-            p, s, ioasid_virt_unmap(p->vm, r->dev, r->pasid, r->addr, r->len));
+        unmap_result(p, s,
+                     ioasid_virt_unmap(vm, vdev, r->pasid, r->addr, r->len));
         return;
     case TRACE_DETACH:
-        if (!ioasid_virt_attached(p->vm, r->dev, r->pasid)) {
+        if (!ioasid_virt_attached(vm, vdev, r->pasid)) {
             unknown_pasid(p, s);
             return;
         }
@@ -286,7 +290,7 @@ static void apply_vm(platform_t *p, const platform_src_state_t *s,
         return;
     case TRACE_READ:
     case TRACE_WRITE:
-        if (!ioasid_virt_attached(p->vm, r->dev, r->pasid))
+        if (!ioasid_virt_attached(vm, vdev, r->pasid))
             unknown_pasid(p, s);
         else if (start_dma(p, dev, r))
             sim_error(p);
@@ -353,6 +357,12 @@ static int start_dma(platform_t *p, pcie_dev_t *dev, const trace_record_t *r)
 
 static void ev_records(sim_t *sim, void *opaque, uint64_t arg);
 
+/* The read-ahead bound of device i: its tags + run.dma_queue. */
+static uint64_t dma_limit(const platform_t *p, unsigned i)
+{
+    return p->topo.devs[i].dev.tags + p->cfg.run.dma_queue;
+}
+
 /* A DMA of `dev` ended (done, failed or dropped): if the replay waits for
  * this device, it goes on now. */
 static void dma_done(void *opaque, pcie_dev_t *dev, uint32_t pasid,
@@ -360,14 +370,14 @@ static void dma_done(void *opaque, pcie_dev_t *dev, uint32_t pasid,
 {
     (void)pasid, (void)addr, (void)len, (void)write, (void)ok;
     platform_t *p = opaque;
-    unsigned i = (unsigned)(pcie_dev_rid(dev) - p->cfg.dev.rid_base);
+    unsigned i = pcie_dev_index(dev);
     sim_gauge_t *g = p->s.dmas_held;
     sim_time_t now = sim_now(p->sim);
     if (i >= p->ndevs || p->dev_dmas[i] == 0)
         return;
     p->dev_dmas[i]--;
     sim_gauge_set(g, now, g->value - 1);
-    if (p->waiting && p->wait_dev == i && p->dev_dmas[i] < p->dma_limit) {
+    if (p->waiting && p->wait_dev == i && p->dev_dmas[i] < dma_limit(p, i)) {
         p->waiting = false;
         *p->s.wait_time += (double)(now - p->wait_from);
         if (!sim_schedule(p->sim, 0, ev_records, p, 0))
@@ -380,7 +390,7 @@ static void dma_done(void *opaque, pcie_dev_t *dev, uint32_t pasid,
 static bool must_wait(platform_t *p, const trace_record_t *r)
 {
     if ((r->op != TRACE_READ && r->op != TRACE_WRITE) || r->dev >= p->ndevs ||
-        p->dev_dmas[r->dev] < p->dma_limit)
+        p->dev_dmas[r->dev] < dma_limit(p, r->dev))
         return false;
     p->waiting = true;
     p->wait_dev = r->dev;
@@ -419,7 +429,7 @@ static void apply(platform_t *p, platform_src_state_t *s)
         p->s.dmas->value++;
         break;
     }
-    if (p->vm && r->dev < p->cfg.virt.devices)
+    if (p->topo.devs[r->dev].vm >= 0)
         apply_vm(p, s, p->devs[r->dev]);
     else
         apply_native(p, s, p->devs[r->dev]);
@@ -535,8 +545,8 @@ int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
         platform_src_state_t *first = earliest(p);
         if (first)
             sim_schedule_at(p->sim, first->rec.time, ev_records, p, 0);
-        if (p->vm)
-            ioasid_virt_start(p->vm);
+        for (unsigned v = 0; v < p->nvms; v++)
+            ioasid_virt_start(p->vms[v]);
         unsigned errors = p->log ? p->log->errors : 0;
         sim_run(p->sim,
                 p->cfg.run.max_time ? p->cfg.run.max_time : SIM_TIME_MAX);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "pcie/rc.h"
+#include "tools/platform/topology.h"
 #include "tools/platform/types.h"
 
 /* A record source with its one-record lookahead (replay.c). */
@@ -40,7 +41,9 @@ struct platform {
     sim_spans_t *faults;
     iommu_t *iommu;
     ioasid_host_t *host;
-    ioasid_virt_t *vm;
+    platform_topo_t topo; /* devices (names, RIDs) and VMs */
+    ioasid_virt_t **vms;  /* one per topo.vms */
+    unsigned nvms;
     pcie_rc_t *rc;
     pcie_dev_t **devs;
     unsigned ndevs;
@@ -56,9 +59,9 @@ struct platform {
     int status;
     platform_detach_t *detaches; /* in progress */
     /* Read-ahead bound: DMAs replayed and not finished, per device and in
-     * all; the replay waits while a device holds dma_limit of them. */
+     * all; the replay waits while a device holds its tags + run.dma_queue
+     * of them. */
     uint64_t *dev_dmas;
-    uint64_t dma_limit;
     bool waiting;         /* the replay waits for a device to drain */
     unsigned wait_dev;    /* which device */
     sim_time_t wait_from; /* since when */

@@ -30,6 +30,9 @@ typedef struct platform_cfg {
         uint64_t dma_queue;  /* DMAs a device may hold queued for a tag
                                 before the replay waits (read-ahead bound) */
     } run;
+    /* The configuration whose [device.NAME] and [vm.NAME] instances
+     * describe the machine (set by platform_register; NULL: none). */
+    const sim_config_t *config;
 } platform_cfg_t;
 
 /* The simulated machine (opaque). */

@@ -1,0 +1,503 @@
+/*
+ * tests/tools/test_topology.c - machines that are not all alike (issue
+ * 12): device classes ([device.NAME]) inheriting [device] and [link],
+ * VMs ([vm.NAME]) with the devices assigned to them, device names in
+ * traces, and two VMs contending on the one IOMMU and host driver while
+ * each keeps its own VMM thread and guest.
+ *
+ * The inheritance rules are this project's (docs/configuration.md,
+ * "Device classes and VMs"); the contention is Linux's: one PRQ handler
+ * thread per IOMMU (drivers/iommu/intel/prq.c: intel_iommu_enable_prq
+ * requests one threaded IRQ, prq_event_thread), shared by every device
+ * behind it whoever owns it, while each VMM reads its own /dev/ioasid
+ * FAULT object (drivers/iommu/iommufd/fault.c: one fault queue per
+ * object, read by the VMM that opened it).
+ */
+#include <check.h>
+#include <string.h>
+
+#include "tests/check_run.h"
+#include "tests/platform_fixture.h"
+#include "tools/platform/topology.h"
+
+#define VA 0x7f0000000000ull
+
+/* A configuration from INI text and --set lines, resolved into t; the
+ * status of platform_check; the last error (with the sources of its keys,
+ * as the CLI reports it) in err. */
+typedef struct topo_fx {
+    sim_log_t log, cap;
+    sim_config_t *cfg;
+    platform_cfg_t pc;
+    platform_topo_t t;
+    char err[1024];
+} topo_fx_t;
+
+static topo_fx_t *topo_new(const char *ini, const char *const *sets)
+{
+    topo_fx_t *f = calloc(1, sizeof(*f));
+    ck_assert_ptr_nonnull(f);
+    sim_log_init(&f->log, SIM_LOG_ERROR, NULL, NULL);
+    f->cfg = sim_config_create(&f->log);
+    ck_assert_int_eq(platform_register(f->cfg, &f->pc), 0);
+    if (ini)
+        ck_assert_msg(sim_config_load_string(f->cfg, "t.ini", ini) == 0, "%s",
+                      sim_log_last_error(&f->log));
+    for (unsigned i = 0; sets && sets[i]; i++)
+        ck_assert_msg(sim_config_set(f->cfg, sets[i]) == 0, "%s: %s", sets[i],
+                      sim_log_last_error(&f->log));
+    return f;
+}
+
+/* Resolve: 0, or -EINVAL with f->err the reported message. */
+static int topo_resolve(topo_fx_t *f)
+{
+    sim_log_init(&f->cap, SIM_LOG_ERROR, NULL, NULL);
+    int rc = platform_topology(&f->pc, &f->t, &f->cap);
+    if (rc) {
+        sim_log_t rep;
+        sim_log_init(&rep, SIM_LOG_ERROR, NULL, NULL);
+        sim_config_report(f->cfg, &rep, sim_log_last_error(&f->cap));
+        snprintf(f->err, sizeof(f->err), "%s", sim_log_last_error(&rep));
+    }
+    return rc;
+}
+
+static void topo_free(topo_fx_t *f)
+{
+    platform_topology_fini(&f->t);
+    sim_config_destroy(f->cfg);
+    free(f);
+}
+
+static const platform_device_t *dev_named(topo_fx_t *f, const char *name)
+{
+    int i = platform_topology_find(&f->t, name);
+    ck_assert_msg(i >= 0, "no device %s", name);
+    return &f->t.devs[i];
+}
+
+static void err_is(topo_fx_t *f, const char *want)
+{
+    ck_assert_int_eq(topo_resolve(f), -EINVAL);
+    ck_assert_msg(!strcmp(f->err, want), "error\n  %s\nexpected\n  %s", f->err,
+                  want);
+}
+
+/* ----------------------------------------------------------- devices */
+
+/* Without classes: device.count devices dev0.., RIDs rid_base + i. */
+START_TEST(test_no_classes)
+{
+    topo_fx_t *f = topo_new(NULL, (const char *[]){"device.count=3",
+                                                   "device.rid_base=0x200",
+                                                   "device.tags=7", NULL});
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_uint_eq(f->t.ndevs, 3);
+    ck_assert_uint_eq(f->t.nvms, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "dev%u", i);
+        ck_assert_str_eq(f->t.devs[i].name, name);
+        ck_assert_uint_eq(f->t.devs[i].rid, 0x200 + i);
+        ck_assert_uint_eq(f->t.devs[i].dev.tags, 7);
+        ck_assert_int_eq(f->t.devs[i].vm, -1);
+    }
+    topo_free(f);
+}
+END_TEST
+
+/* A class inherits every [device] and [link] key it does not set; what it
+ * sets wins whatever the order; count is not inherited (one device). */
+START_TEST(test_inheritance)
+{
+    const char *ini = "[device]\n"
+                      "tags = 16\n"
+                      "count = 4\n"
+                      "atc_entries = 32\n"
+                      "[device.nic]\n"
+                      "count = 2\n"
+                      "tags = 64\n"
+                      "[device.gpu]\n"
+                      "atc_entries = 128\n"
+                      "link.preset = gen5x16\n";
+    /* A later --set of the class key does not reach an instance that sets
+     * it; an instance key set later replaces the earlier one. */
+    topo_fx_t *f = topo_new(ini, (const char *[]){"device.tags=8",
+                                                  "device.pri_capacity=99",
+                                                  "device.gpu.tags=40", NULL});
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_uint_eq(f->t.ndevs, 3);
+    ck_assert_str_eq(f->t.devs[0].name, "nic0");
+    ck_assert_str_eq(f->t.devs[1].name, "nic1");
+    ck_assert_str_eq(f->t.devs[2].name, "gpu0");
+    const platform_device_t *nic = dev_named(f, "nic1"),
+                            *gpu = dev_named(f, "gpu0");
+    ck_assert_uint_eq(nic->dev.tags, 64);        /* the instance's */
+    ck_assert_uint_eq(gpu->dev.tags, 40);        /* --set device.gpu.tags */
+    ck_assert_uint_eq(nic->dev.atc_entries, 32); /* inherited */
+    ck_assert_uint_eq(gpu->dev.atc_entries, 128);
+    ck_assert_uint_eq(nic->dev.pri_capacity, 99); /* --set of the class */
+    ck_assert_uint_eq(gpu->dev.pri_capacity, 99);
+    /* Each device's own link: the preset resolved per device. */
+    ck_assert_uint_eq(gpu->link.gen, 5);
+    ck_assert_uint_eq(gpu->link.lanes, 16);
+    ck_assert_uint_eq(nic->link.gen, f->pc.link.gen);
+    ck_assert_uint_eq(nic->link.lanes, f->pc.link.lanes);
+    /* RIDs follow the machine's order from device.rid_base. */
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_uint_eq(f->t.devs[i].rid, f->pc.dev.rid_base + i);
+    ck_assert_str_eq(f->t.devs[2].cls, "gpu");
+    topo_free(f);
+}
+END_TEST
+
+/* The resolved configuration dumps the instances with what they set and
+ * reads back to the same machine. */
+START_TEST(test_dump_round_trip)
+{
+    topo_fx_t *f = topo_new(NULL, (const char *[]){"device.nic.count=2",
+                                                   "device.nic.link.lanes=4",
+                                                   "vm.a.devices=nic1",
+                                                   "vm.a.guest.vcpus=3", NULL});
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    ck_assert_int_eq(sim_config_dump(f->cfg, m), 0);
+    fclose(m);
+    ck_assert_ptr_nonnull(
+        strstr(buf, "\n[device.nic]\ncount = 2\nlink.lanes = 4\n"));
+    ck_assert_ptr_nonnull(
+        strstr(buf, "\n[vm.a]\ndevices = nic1\nguest.vcpus = 3\n"));
+    topo_fx_t *g = topo_new(buf, NULL);
+    ck_assert_int_eq(topo_resolve(g), 0);
+    ck_assert_uint_eq(g->t.ndevs, 2);
+    ck_assert_uint_eq(g->t.devs[1].link.lanes, 4);
+    ck_assert_uint_eq(g->t.nvms, 1);
+    ck_assert_uint_eq(g->t.vms[0].virt.vcpus, 3);
+    ck_assert_int_eq(g->t.devs[1].vm, 0);
+    ck_assert_int_eq(g->t.devs[0].vm, -1);
+    free(buf);
+    topo_free(g);
+    topo_free(f);
+}
+END_TEST
+
+/* A class with its own rid_base numbers its devices from it; RIDs that
+ * collide or pass 0xffff are errors naming where the key was set. */
+START_TEST(test_rids)
+{
+    topo_fx_t *f = topo_new(NULL, (const char *[]){"device.nic.count=2",
+                                                   "device.gpu.rid_base=0x300",
+                                                   "device.gpu.count=2", NULL});
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_uint_eq(dev_named(f, "nic1")->rid, 0x101);
+    ck_assert_uint_eq(dev_named(f, "gpu0")->rid, 0x300);
+    ck_assert_uint_eq(dev_named(f, "gpu1")->rid, 0x301);
+    topo_free(f);
+
+    f = topo_new("[device.nic]\ncount = 2\n[device.gpu]\nrid_base = 0x101\n",
+                 NULL);
+    err_is(f, "t.ini:4: device.gpu.rid_base = 0x101: device gpu0 would have "
+              "the RID 0x0101 of device nic1");
+    topo_free(f);
+    /* The highest RIDs the ranges allow still fit in 16 bits. */
+    f = topo_new(NULL, (const char *[]){"device.gpu.rid_base=0xff00",
+                                        "device.gpu.count=256", NULL});
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_uint_eq(dev_named(f, "gpu255")->rid, 0xffff);
+    topo_free(f);
+}
+END_TEST
+
+/* Constraints between keys are checked per class and name its keys. */
+START_TEST(test_class_errors)
+{
+    topo_fx_t *f = topo_new("[device.nic]\natc_ways = 3\n", NULL);
+    err_is(f, "t.ini:2: device.nic.atc_ways = 3 must divide "
+              "device.nic.atc_entries = 64 (device.nic.atc_entries inherited "
+              "from device.atc_entries is the default)");
+    topo_free(f);
+    f = topo_new(NULL, (const char *[]){"device.gpu.link.preset=gen5x16",
+                                        "device.gpu.link.gen=4", NULL});
+    err_is(f, "--set device.gpu.link.gen: device.gpu.link.preset = gen5x16 "
+              "(Gen5) conflicts with device.gpu.link.gen = 4; set one or the "
+              "other (device.gpu.link.preset set at --set "
+              "device.gpu.link.preset)");
+    topo_free(f);
+    f = topo_new(NULL, (const char *[]){"device.a.count=200",
+                                        "device.b.count=57", NULL});
+    err_is(f, "--set device.b.count: device.b.count = 57 makes more than 256 "
+              "devices in all");
+    topo_free(f);
+    /* Names that cannot be instances. */
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_config_t *cfg = sim_config_create(&log);
+    platform_cfg_t pc;
+    ck_assert_int_eq(platform_register(cfg, &pc), 0);
+    ck_assert_int_eq(sim_config_set(cfg, "device.tags.count=2"), -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&log),
+                     "--set device.tags.count=2: [device.tags]: 'tags' is a "
+                     "key of [device], not a name");
+    ck_assert_int_eq(sim_config_load_string(cfg, "n.ini", "[device.a.b]\n"),
+                     -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&log),
+                     "n.ini:1: bad name 'a.b' in [device.a.b] (letters, "
+                     "digits, _ and - expected)");
+    ck_assert_int_eq(sim_config_load_string(cfg, "n.ini", "[iommu.x]\n"),
+                     -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&log),
+                     "n.ini:1: unknown section [iommu.x]");
+    /* A rejected file declares nothing. */
+    ck_assert_uint_eq(sim_config_instances(cfg, "device"), 0);
+    ck_assert_int_eq(
+        sim_config_load_string(cfg, "n.ini", "[device.x]\ntags = 1\nbad\n"),
+        -EINVAL);
+    ck_assert_uint_eq(sim_config_instances(cfg, "device"), 0);
+    sim_config_destroy(cfg);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- VMs */
+
+/* Membership by name, by class, by count; the others are native. */
+START_TEST(test_vm_membership)
+{
+    const char *ini = "[device.nic]\ncount = 3\n[device.gpu]\n[device.fpga]\n"
+                      "[vm.a]\ndevices = nic1, gpu\nguest.vcpus = 2\n"
+                      "[vm.b]\ndevices = nic0 nic2\nvmm.routing = vpri\n";
+    topo_fx_t *f = topo_new(ini, NULL);
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_uint_eq(f->t.nvms, 2);
+    ck_assert_str_eq(f->t.vms[0].name, "a");
+    ck_assert_uint_eq(f->t.vms[0].ndevs, 2);
+    ck_assert_uint_eq(f->t.vms[1].ndevs, 2);
+    ck_assert_int_eq(dev_named(f, "nic1")->vm, 0);
+    ck_assert_uint_eq(dev_named(f, "nic1")->vm_index, 0);
+    ck_assert_int_eq(dev_named(f, "gpu0")->vm, 0);
+    ck_assert_uint_eq(dev_named(f, "gpu0")->vm_index, 1);
+    ck_assert_int_eq(dev_named(f, "nic0")->vm, 1);
+    ck_assert_int_eq(dev_named(f, "nic2")->vm, 1);
+    ck_assert_uint_eq(dev_named(f, "nic2")->vm_index, 1);
+    ck_assert_int_eq(dev_named(f, "fpga0")->vm, -1);
+    /* Each VM's own [vmm] and [guest] keys over the class's. */
+    ck_assert_uint_eq(f->t.vms[0].virt.vcpus, 2);
+    ck_assert_uint_eq(f->t.vms[1].virt.vcpus, f->pc.virt.vcpus);
+    ck_assert_uint_eq(f->t.vms[1].virt.routing, IOASID_ROUTE_VPRI);
+    ck_assert_uint_eq(f->t.vms[0].virt.routing, f->pc.virt.routing);
+    topo_free(f);
+
+    /* The one VM of [vm]: the first N devices, or none with "" or 0. */
+    f = topo_new(NULL,
+                 (const char *[]){"device.count=3", "vm.devices=2", NULL});
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_uint_eq(f->t.nvms, 1);
+    ck_assert_str_eq(f->t.vms[0].name, "");
+    ck_assert_int_eq(f->t.devs[1].vm, 0);
+    ck_assert_int_eq(f->t.devs[2].vm, -1);
+    topo_free(f);
+    f = topo_new(NULL, (const char *[]){"vm.devices=0", NULL});
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_uint_eq(f->t.nvms, 0);
+    topo_free(f);
+}
+END_TEST
+
+/* Bad memberships exit at input time naming the file and line. */
+START_TEST(test_vm_errors)
+{
+    topo_fx_t *f = topo_new("[device.nic]\ncount = 2\n\n[vm.a]\ndevices = "
+                            "nic0\n[vm.b]\ndevices = nic0, nic1\n",
+                            NULL);
+    err_is(f, "t.ini:7: vm.b.devices = nic0, nic1: device nic0 is already "
+              "assigned by vm.a.devices = nic0 (a device belongs to one VM "
+              "at most) (vm.a.devices set at t.ini:5)");
+    topo_free(f);
+    f = topo_new("[device.nic]\n[vm.a]\ndevices = nic0\n\n[vm.c]\n"
+                 "guest.vcpus = 2\n",
+                 NULL);
+    err_is(f, "t.ini:5: vm.c.devices = \"\": a VM needs at least one device");
+    topo_free(f);
+    f = topo_new("[device.nic]\ncount = 2\n[vm.a]\ndevices = nic7\n", NULL);
+    err_is(f, "t.ini:4: vm.a.devices = nic7: no device or device class "
+              "'nic7' (devices are nic0 ... nic1)");
+    topo_free(f);
+    f = topo_new("[device]\ncount = 4\n[vm]\ndevices = 9\n", NULL);
+    err_is(f, "t.ini:4: vm.devices = 9 is more than device.count = 4 "
+              "(device.count set at t.ini:2)");
+    topo_free(f);
+    f = topo_new(NULL, (const char *[]){"vm.a.devices=dev0",
+                                        "vm.a.memory=1048577", NULL});
+    err_is(f, "--set vm.a.memory: vm.a.memory = 1048577 must be a multiple "
+              "of 4096");
+    topo_free(f);
+}
+END_TEST
+
+/* --------------------------------------------------------------- runs */
+
+/* One fault on each of nic0 (VM a) and nic1 (VM b) at the same time,
+ * every delay fixed. */
+static const char *const fixed[] = {
+    "device.proc=50",     "host.irq_latency=2000", "host.prq_desc=200",
+    "host.iopf=3000",     "host.mm_minor=1000",    "host.qi_submit=200",
+    "guest.background=0", "device.nic.count=2",    NULL};
+
+static const trace_record_t two_faults[] = {
+    {.op = TRACE_MAP,
+     .time = 0,
+     .dev = 0,
+     .pasid = 1,
+     .addr = VA,
+     .len = 0x10000,
+     .perm = PERM_RW},
+    {.op = TRACE_MAP,
+     .time = 0,
+     .dev = 1,
+     .pasid = 1,
+     .addr = VA,
+     .len = 0x10000,
+     .perm = PERM_RW},
+    {.op = TRACE_READ,
+     .time = US,
+     .dev = 0,
+     .pasid = 1,
+     .addr = VA + 0x3040,
+     .len = 64},
+    {.op = TRACE_READ,
+     .time = US,
+     .dev = 1,
+     .pasid = 1,
+     .addr = VA + 0x3040,
+     .len = 64},
+};
+
+static sim_hist_t *stage_named(pfx_t *h, const char *name)
+{
+    char full[64];
+    snprintf(full, sizeof(full), "fault.stage.%s", name);
+    return hist(h, full);
+}
+
+/*
+ * Two VMs share the IOMMU and the host's PRQ thread, so the second fault
+ * waits there for the first: its host_irq stage is longer by exactly one
+ * pass of the handler (host.irq_latency + host.prq_desc, the same as the
+ * first's whole host_irq stage). After the host each VM has its own VMM
+ * thread and guest: the vmm, guest and vmm_exit stages are the same for
+ * both faults (min == max), and the end-to-end latencies differ by the
+ * host wait only. With the two devices in one VM the faults also queue at
+ * its one VMM thread (the vmm stage of one of them is longer).
+ */
+START_TEST(test_two_vms_contend)
+{
+    const char *const two[] = {"vm.a.devices=nic0", "vm.b.devices=nic1", NULL};
+    pfx_t *h = pfx_new2(fixed, two);
+    ck_assert_int_eq(pfx_run(h, two_faults, N_OF(two_faults)), PLATFORM_OK);
+    ck_assert_uint_eq(ctr(h, "vm.a.vmm.records"), 1);
+    ck_assert_uint_eq(ctr(h, "vm.b.vmm.records"), 1);
+    ck_assert_uint_eq(ctr(h, "vm.a.guest.mm.faults"), 1);
+    ck_assert_uint_eq(ctr(h, "vm.b.guest.mm.faults"), 1);
+    sim_hist_t *irq = stage_named(h, "host_irq"), *e2e = hist(h, "fault.e2e");
+    ck_assert_uint_eq(irq->count, 2);
+    sim_time_t pass = 2000 * 1000 + 200 * 1000; /* irq_latency + prq_desc */
+    ck_assert_uint_eq(irq->min, pass);
+    ck_assert_uint_eq(irq->max, 2 * pass);
+    ck_assert_uint_eq(e2e->max - e2e->min, pass);
+    const char *own[] = {"vmm", "guest", "vmm_exit"};
+    for (unsigned k = 0; k < N_OF(own); k++) {
+        sim_hist_t *s = stage_named(h, own[k]);
+        ck_assert_uint_eq(s->count, 2);
+        ck_assert_msg(s->min == s->max, "%s: %llu != %llu", own[k],
+                      (unsigned long long)s->min, (unsigned long long)s->max);
+    }
+    sim_time_t vmm_alone = stage_named(h, "vmm")->min;
+    pfx_free(h);
+
+    const char *const one[] = {"vm.a.devices=nic", NULL};
+    h = pfx_new2(fixed, one);
+    ck_assert_int_eq(pfx_run(h, two_faults, N_OF(two_faults)), PLATFORM_OK);
+    ck_assert_uint_eq(ctr(h, "vm.a.vmm.records"), 2);
+    ck_assert_uint_eq(stage_named(h, "vmm")->min, vmm_alone);
+    ck_assert_uint_gt(stage_named(h, "vmm")->max, vmm_alone);
+    pfx_free(h);
+}
+END_TEST
+
+/* A record for a VM's device is a guest access; for another, native. */
+START_TEST(test_guest_and_native)
+{
+    const char *const sets[] = {"vm.a.devices=nic1", NULL};
+    pfx_t *h = pfx_new2(fixed, sets);
+    ck_assert_int_eq(pfx_run(h, two_faults, N_OF(two_faults)), PLATFORM_OK);
+    ck_assert_uint_eq(ctr(h, "vm.a.vmm.records"), 1);
+    ck_assert_uint_eq(ctr(h, "vm.a.guest.mm.faults"), 1);
+    ck_assert_uint_eq(ctr(h, "host.mm.minor_faults"), 1);
+    pfx_free(h);
+}
+END_TEST
+
+/* Device names in a trace resolve through the platform. */
+START_TEST(test_trace_names)
+{
+    static const char text[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                               "0 map nic1 1 0x10000 4K rw- present\n"
+                               "1 read gpu0 1 0x10000 64\n"
+                               "2 read 1 1 0x10000 64\n"
+                               "3 read gpu7 1 0x10000 64\n";
+    const char *const sets[] = {"device.nic.count=2", "device.gpu.ats=false",
+                                NULL};
+    pfx_t *h = pfx_new(sets);
+    FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
+    trace_reader_t *r = trace_open_stream(f, "n.trace", &h->log);
+    ck_assert_ptr_nonnull(r);
+    trace_record_t rec;
+    /* Without a lookup a name is an error. */
+    ck_assert_int_lt(trace_next(r, &rec), 0);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "n.trace:3:7: device name 'nic1' where no device has a "
+                     "name; expected <dev> as a number");
+    trace_close(r);
+    fclose(f);
+    f = fmemopen((void *)text, sizeof(text) - 1, "r");
+    r = trace_open_stream(f, "n.trace", &h->log);
+    trace_set_dev_lookup(r, platform_device_lookup, h->p);
+    ck_assert_int_eq(trace_next(r, &rec), 1);
+    ck_assert_uint_eq(rec.dev, 1);
+    ck_assert_int_eq(trace_next(r, &rec), 1);
+    ck_assert_uint_eq(rec.dev, 2);
+    ck_assert_int_eq(trace_next(r, &rec), 1);
+    ck_assert_uint_eq(rec.dev, 1);
+    ck_assert_int_lt(trace_next(r, &rec), 0);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "n.trace:6:8: unknown device 'gpu7' (not a device of the "
+                     "configuration)");
+    trace_close(r);
+    fclose(f);
+    pfx_free(h);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("topology");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_no_classes);
+    tcase_add_test(tc, test_inheritance);
+    tcase_add_test(tc, test_dump_round_trip);
+    tcase_add_test(tc, test_rids);
+    tcase_add_test(tc, test_class_errors);
+    tcase_add_test(tc, test_vm_membership);
+    tcase_add_test(tc, test_vm_errors);
+    tcase_add_test(tc, test_two_vms_contend);
+    tcase_add_test(tc, test_guest_and_native);
+    tcase_add_test(tc, test_trace_names);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return iommusim_run_suite(suite());
+}
