@@ -70,23 +70,27 @@ static int run_one(const char *outdir, const char *routing, const char *pt,
     int status = PLATFORM_INPUT_ERROR;
     platform_t *p = NULL;
     trace_gen_t *g = NULL;
-    char assign[160], dir[4096];
+    char dir[4096];
+    /* The machine the grid needs, the user's --set, then the cell. */
+    char fixed[4][64];
+    snprintf(fixed[0], sizeof(fixed[0]), "vm.devices=%u", gen->devices);
+    snprintf(fixed[1], sizeof(fixed[1]), "device.count=%u", gen->devices);
+    snprintf(fixed[2], sizeof(fixed[2]), "vmm.routing=%s", routing);
+    snprintf(fixed[3], sizeof(fixed[3]), "guest.pt_mode=%s", pt);
+    const char *assign[4 + MAX_SETS];
+    int nassign = 0;
+    assign[nassign++] = fixed[0];
+    assign[nassign++] = fixed[1];
+    for (int i = 0; i < nsets; i++)
+        assign[nassign++] = sets[i];
+    assign[nassign++] = fixed[2];
+    assign[nassign++] = fixed[3];
     if (!cfg || platform_register(cfg, &pc))
         goto out;
-    snprintf(assign, sizeof(assign), "vm.devices=%u", gen->devices);
-    if (sim_config_set(cfg, assign))
-        goto out;
-    snprintf(assign, sizeof(assign), "device.count=%u", gen->devices);
-    if (sim_config_set(cfg, assign))
-        goto out;
-    for (int i = 0; i < nsets; i++)
-        if (sim_config_set(cfg, sets[i]))
+    for (int i = 0; i < nassign; i++)
+        if (sim_config_set(cfg, assign[i]))
             goto out;
-    snprintf(assign, sizeof(assign), "vmm.routing=%s", routing);
-    if (sim_config_set(cfg, assign))
-        goto out;
-    snprintf(assign, sizeof(assign), "guest.pt_mode=%s", pt);
-    if (sim_config_set(cfg, assign) || platform_check(&pc, log))
+    if (platform_check(&pc, log))
         goto out;
     snprintf(res->name, sizeof(res->name), "%s-%s", routing, pt);
     snprintf(dir, sizeof(dir), "%s/%s", outdir, res->name);
@@ -217,7 +221,7 @@ int main(int argc, char **argv)
                 fprintf(stderr,
                         "seed-experiment: %s '%s': expected an "
                         "unsigned integer\n",
-                        argv[optind - 1], optarg);
+                        c == 'n' ? "--dmas" : "--seed", optarg);
                 return 2;
             }
             if (c == 'n')
@@ -265,8 +269,6 @@ int main(int argc, char **argv)
     }
     sim_log_t log;
     sim_log_init(&log, SIM_LOG_WARN, sim_log_sink_file, stderr);
-    if (trace_gen_check(&gen, &log))
-        return 2;
     result_t res[NROUTING * NPT];
     unsigned n = 0;
     for (unsigned pt = 0; pt < NPT; pt++)

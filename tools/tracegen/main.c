@@ -41,6 +41,9 @@ static void usage(FILE *out)
 
 static int bad(const char *opt, const char *val, const char *what)
 {
+    const char *pfx = "workload generator: ";
+    if (!strncmp(what, pfx, strlen(pfx)))
+        what += strlen(pfx);
     fprintf(stderr, "tracegen: %s '%s': %s (see tracegen --help)\n", opt, val,
             what);
     return 2;
@@ -101,10 +104,21 @@ int main(int argc, char **argv)
     trace_gen_defaults(&cfg);
     const char *out_path = NULL;
     opterr = 0;
-    int c;
+    int c, idx = -1;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        const char *opt = argv[optind - 1];
+    sim_log_t quiet; /* the generator's rule a value breaks, not printed */
+    sim_log_init(&quiet, SIM_LOG_ERROR, NULL, NULL);
+    while ((c = getopt_long(argc, argv, ":o:h", opts, &idx)) != -1) {
+        /* The option's name (not argv[optind - 1], which is its value
+         * when the value is a separate argument). */
+        char opt[32];
+        if (idx >= 0)
+            snprintf(opt, sizeof(opt), "--%s", opts[idx].name);
+        else
+            snprintf(opt, sizeof(opt), "-%c", c);
+        idx = -1;
+        trace_gen_cfg_t one; /* the defaults with this option's value */
+        trace_gen_defaults(&one);
         switch (c) {
         case 'd':
         case 'p':
@@ -120,19 +134,23 @@ int main(int argc, char **argv)
                     return bad(opt, optarg, "too large");
             }
             if (c == 'd')
-                cfg.devices = (unsigned)v;
+                cfg.devices = one.devices = (unsigned)v;
             if (c == 'p')
-                cfg.pasids = (unsigned)v;
+                cfg.pasids = one.pasids = (unsigned)v;
             if (c == 'n')
                 cfg.dmas = v;
             if (c == 'r')
-                cfg.region = v;
+                cfg.region = one.region = v;
             if (c == 'w')
-                cfg.reuse_window = (unsigned)v;
+                cfg.reuse_window = one.reuse_window = (unsigned)v;
             if (c == 'l')
-                cfg.dma_len = (uint32_t)v;
+                cfg.dma_len = one.dma_len = (uint32_t)v;
             if (c == 's')
                 cfg.seed = v;
+            /* Each value against the generator's rule for it, so that the
+             * message names the option. */
+            if (trace_gen_check(&one, &quiet))
+                return bad(opt, optarg, sim_log_last_error(&quiet));
             break;
         case 'P':
             cfg.present = true;
@@ -158,10 +176,12 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case ':':
-            fprintf(stderr, "tracegen: option '%s' needs a value\n", opt);
+            fprintf(stderr, "tracegen: option '%s' needs a value\n",
+                    argv[optind - 1]);
             return 2;
         default:
-            fprintf(stderr, "tracegen: unknown option '%s'\n", opt);
+            fprintf(stderr, "tracegen: unknown option '%s'\n",
+                    argv[optind - 1]);
             return 2;
         }
     }
@@ -169,10 +189,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "tracegen: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    /* Only a rule between options is left (devices x pasids). */
+    if (trace_gen_check(&cfg, &quiet)) {
+        char both[64];
+        snprintf(both, sizeof(both), "%u x %u", cfg.devices, cfg.pasids);
+        return bad("--devices x --pasids", both, sim_log_last_error(&quiet));
+    }
     sim_log_t log;
     sim_log_init(&log, SIM_LOG_WARN, sim_log_sink_file, stderr);
-    if (trace_gen_check(&cfg, &log))
-        return 2;
     trace_gen_t *g = trace_gen_create(&cfg, &log);
     if (!g)
         return 1;
@@ -189,19 +213,18 @@ int main(int argc, char **argv)
     int rc = trace_write_header(out);
     while (!rc && trace_gen_next(g, &rec) == 1)
         rc = trace_write_record(out, &rec);
+    int err = errno; /* of the write that failed */
     trace_gen_destroy(g);
-    if (out_path) {
-        if (rc) {
-            sim_afile_abort(&af);
-        } else {
-            rc = sim_afile_commit(&af, &log);
-        }
-    } else if (fflush(stdout)) {
-        rc = -EIO;
+    if (!rc && out_path) /* the commit logs its own error */
+        return sim_afile_commit(&af, &log) ? 1 : 0;
+    if (!rc) {
+        if (fflush(stdout) == 0)
+            return 0;
+        err = errno;
     }
-    if (rc) {
-        fprintf(stderr, "tracegen: write failed\n");
-        return 1;
-    }
-    return 0;
+    if (out_path)
+        sim_afile_abort(&af); /* an existing file stays as it was */
+    fprintf(stderr, "tracegen: cannot write %s: %s\n",
+            out_path ? out_path : "standard output", strerror(err ? err : EIO));
+    return 1;
 }
