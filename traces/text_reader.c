@@ -59,7 +59,14 @@ struct trace_reader {
     sim_time_t prev_time;       /* ps */
     trace_dev_lookup_fn lookup; /* device names (NULL: numbers only) */
     void *lookup_opaque;
-    size_t pos, len;              /* unread bytes are buf[pos, len) */
+    /* The trace's own device numbering: <dev> k is the device map[k]
+     * (a name, or a number: that index), resolved once into idx[k]. */
+    char **map;
+    int *map_idx;
+    unsigned map_n;
+    bool map_set;    /* by trace_set_dev_map: a devices line is ignored */
+    bool any_record; /* a record was read (a devices line comes before) */
+    size_t pos, len; /* unread bytes are buf[pos, len) */
     char buf[TRACE_READ_BUF + 1]; /* +1: room for a terminating NUL */
 };
 
@@ -523,8 +530,101 @@ void trace_close(trace_reader_t *r)
         return;
     if (r->own)
         fclose(r->f);
+    for (unsigned i = 0; i < r->map_n; i++)
+        free(r->map[i]);
+    free(r->map);
+    free(r->map_idx);
     free(r->name);
     free(r);
+}
+
+/* Replace the device map by the names in list (commas or blanks between
+ * them). Returns 0, -EINVAL (an empty list, a name too long or not a
+ * name or number; err says which) or -ENOMEM. */
+static int set_map(trace_reader_t *r, const char *list, char *err, size_t len)
+{
+    char **map = NULL;
+    unsigned n = 0;
+    int rc = 0;
+    for (const char *p = list; *p;) {
+        size_t k = strspn(p, ", \t");
+        p += k;
+        size_t w = strcspn(p, ", \t");
+        if (!w)
+            break;
+        bool ok = w < 64;
+        for (size_t i = 0; i < w && ok; i++)
+            ok = isalnum((unsigned char)p[i]) || p[i] == '_' || p[i] == '-';
+        if (!ok || n >= TRACE_MAX_DEVMAP) {
+            snprintf(err, len,
+                     n >= TRACE_MAX_DEVMAP
+                         ? "more than %d devices in a device list"
+                         : "bad device '%.*s' in a device list; expected "
+                           "names or numbers separated by commas",
+                     n >= TRACE_MAX_DEVMAP ? TRACE_MAX_DEVMAP : (int)w, p);
+            rc = -EINVAL;
+            break;
+        }
+        char **m = realloc(map, (n + 1) * sizeof(*map));
+        char *name = m ? strndup(p, w) : NULL;
+        if (m)
+            map = m;
+        if (!name) {
+            rc = -ENOMEM;
+            snprintf(err, len, "out of memory");
+            break;
+        }
+        map[n++] = name;
+        p += w;
+    }
+    if (!rc && !n) {
+        snprintf(err, len, "empty device list");
+        rc = -EINVAL;
+    }
+    int *idx = rc ? NULL : malloc(n * sizeof(*idx));
+    if (!rc && !idx) {
+        snprintf(err, len, "out of memory");
+        rc = -ENOMEM;
+    }
+    if (rc) {
+        for (unsigned i = 0; i < n; i++)
+            free(map[i]);
+        free(map);
+        return rc;
+    }
+    for (unsigned i = 0; i < r->map_n; i++)
+        free(r->map[i]);
+    free(r->map);
+    free(r->map_idx);
+    for (unsigned i = 0; i < n; i++)
+        idx[i] = -2; /* not resolved yet */
+    r->map = map;
+    r->map_idx = idx;
+    r->map_n = n;
+    return 0;
+}
+
+int trace_set_dev_map(trace_reader_t *r, const char *list)
+{
+    char err[256];
+    int rc = set_map(r, list, err, sizeof(err));
+    if (rc)
+        sim_logf(r->log, SIM_LOG_ERROR, "%s: %s", r->name, err);
+    else
+        r->map_set = true;
+    return rc;
+}
+
+/* Device `name` (a number: that index) through the lookup; -1 if unknown,
+ * -2 if a name and no lookup. */
+static int resolve_dev(trace_reader_t *r, const char *name)
+{
+    bool digits = *name != '\0';
+    for (const char *c = name; *c; c++)
+        digits &= isdigit((unsigned char)*c) != 0;
+    if (digits)
+        return strlen(name) < 10 ? atoi(name) : -1;
+    return r->lookup ? r->lookup(r->lookup_opaque, name) : -2;
 }
 
 void trace_set_dev_lookup(trace_reader_t *r, trace_dev_lookup_fn lookup,
@@ -881,6 +981,24 @@ static int parse_record(trace_reader_t *r, const char *line, const char *t,
                          "an unsigned 32-bit decimal number or a device name",
                          false, &v))
         return r->err;
+    else if (r->map_n) { /* the trace's own numbering */
+        if (v >= r->map_n)
+            return fail_at(r, r->line, colof(line, t),
+                           "device %" PRIu64 " is not in the trace's device "
+                           "list (%u devices, 0 to %u)",
+                           v, r->map_n, r->map_n - 1);
+        if (r->map_idx[v] == -2)
+            r->map_idx[v] = resolve_dev(r, r->map[v]);
+        if (r->map_idx[v] < 0)
+            return fail_at(r, r->line, colof(line, t),
+                           "device %" PRIu64 " is '%s' in the trace's device "
+                           "list: %s",
+                           v, r->map[v],
+                           r->map_idx[v] == -1
+                               ? "not a device of the configuration"
+                               : "no device has a name here");
+        v = (uint64_t)r->map_idx[v];
+    }
     if (v > UINT32_MAX)
         return fail_at(r, r->line, colof(line, t),
                        "device %" PRIu64 " out of range; expected <dev> < 2^32",
@@ -1002,12 +1120,26 @@ int trace_next(trace_reader_t *r, trace_record_t *rec)
         return r->err;
     if (r->done)
         return 0;
-    rc = next_content_line(r, &line, &t);
-    if (rc <= 0) {
-        if (rc == 0)
-            r->done = true;
-        return rc;
+    for (;;) {
+        rc = next_content_line(r, &line, &t);
+        if (rc <= 0) {
+            if (rc == 0)
+                r->done = true;
+            return rc;
+        }
+        const char *e = tok_end(t);
+        if (e - t != 7 || memcmp(t, "devices", 7))
+            break;
+        /* "devices nic0,nic1": the trace's own device numbering. */
+        char err[256];
+        if (r->any_record)
+            return fail_at(r, r->line, colof(line, t),
+                           "devices line after the first record; expected it "
+                           "before the records");
+        if (!r->map_set && (rc = set_map(r, e, err, sizeof(err))) < 0)
+            return fail_at(r, r->line, colof(line, t), "%s", err);
     }
+    r->any_record = true;
     rc = parse_record(r, line, t, rec);
     return rc < 0 ? rc : 1;
 }

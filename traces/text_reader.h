@@ -47,6 +47,20 @@ const char *trace_name(const trace_reader_t *r);
 typedef int (*trace_dev_lookup_fn)(void *opaque, const char *name);
 void trace_set_dev_lookup(trace_reader_t *r, trace_dev_lookup_fn lookup,
                           void *opaque);
+
+/*
+ * The trace's own device numbering, so that traces written apart can be
+ * merged: with a device list (names or numbers, commas or blanks between
+ * them), a numeric <dev> k of the trace is the list's k-th device (a name
+ * through the lookup, a number that index); k past the list is an input
+ * error. The list comes from a "devices nic0,nic1" line before the first
+ * record, or from trace_set_dev_map (the command line's --trace-devices),
+ * which takes precedence over the line. At most TRACE_MAX_DEVMAP devices.
+ * trace_set_dev_map returns 0 or -EINVAL / -ENOMEM (logged naming the
+ * trace).
+ */
+#define TRACE_MAX_DEVMAP 4096
+int trace_set_dev_map(trace_reader_t *r, const char *list);
 uint64_t trace_line(const trace_reader_t *r);
 
 /* Close the reader (and the file, unless opened with trace_open_stream). */

@@ -479,6 +479,94 @@ START_TEST(test_trace_names)
 }
 END_TEST
 
+/* Read every record of text through a reader with the platform's device
+ * names and the map (NULL: the trace's own line, if any); the devices of
+ * the records into devs; the reader's status at the end. */
+static int read_devs(pfx_t *h, const char *text, const char *map,
+                     uint32_t *devs, unsigned max, unsigned *n)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    trace_reader_t *r = trace_open_stream(f, "m.trace", &h->log);
+    ck_assert_ptr_nonnull(r);
+    trace_set_dev_lookup(r, platform_device_lookup, h->p);
+    if (map)
+        ck_assert_int_eq(trace_set_dev_map(r, map), 0);
+    trace_record_t rec;
+    int rc;
+    *n = 0;
+    while ((rc = trace_next(r, &rec)) == 1 && *n < max)
+        devs[(*n)++] = rec.dev;
+    trace_close(r);
+    fclose(f);
+    return rc;
+}
+
+/* A trace's own numbering: "devices" line, overridden by the command
+ * line's map; numbers in a list are indexes; errors name the record. */
+START_TEST(test_trace_device_map)
+{
+    const char *const sets[] = {"device.nic.count=2", "device.gpu.ats=false",
+                                NULL};
+    pfx_t *h = pfx_new(sets);
+    uint32_t d[8];
+    unsigned n;
+    static const char line[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                               "# written for a machine of its own\n"
+                               "devices gpu0, nic0\n"
+                               "0 read 0 1 0x10000 64\n"
+                               "1 read 1 1 0x10000 64\n"
+                               "2 read nic1 1 0x10000 64\n";
+    ck_assert_int_eq(read_devs(h, line, NULL, d, 8, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(d[0], 2); /* gpu0 */
+    ck_assert_uint_eq(d[1], 0); /* nic0 */
+    ck_assert_uint_eq(d[2], 1); /* a name is the machine's name */
+    /* The command line's map wins over the line; a number is an index. */
+    ck_assert_int_eq(read_devs(h, line, "nic1 2", d, 8, &n), 0);
+    ck_assert_uint_eq(d[0], 1);
+    ck_assert_uint_eq(d[1], 2);
+    /* A device past the list. */
+    static const char past[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                               "devices nic1\n0 read 1 1 0x10000 64\n";
+    ck_assert_int_lt(read_devs(h, past, NULL, d, 8, &n), 0);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "m.trace:4:8: device 1 is not in the trace's device "
+                     "list (1 devices, 0 to 0)");
+    /* A name the machine does not have, found when a record uses it. */
+    ck_assert_int_lt(read_devs(h, past, "fpga0", d, 8, &n), 0);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "m.trace:4:8: device 1 is not in the trace's device "
+                     "list (1 devices, 0 to 0)");
+    static const char zero[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                               "0 read 0 1 0x10000 64\n";
+    ck_assert_int_lt(read_devs(h, zero, "fpga0", d, 8, &n), 0);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "m.trace:3:8: device 0 is 'fpga0' in the trace's device "
+                     "list: not a device of the configuration");
+    /* The line comes before the records, and says something. */
+    static const char late[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                               "0 read 0 1 0x10000 64\ndevices nic0\n";
+    ck_assert_int_lt(read_devs(h, late, NULL, d, 8, &n), 0);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "m.trace:4:1: devices line after the first record; "
+                     "expected it before the records");
+    static const char empty[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                                "devices\n";
+    ck_assert_int_lt(read_devs(h, empty, NULL, d, 8, &n), 0);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "m.trace:3:1: empty device list");
+    FILE *f = fmemopen((void *)zero, strlen(zero), "r");
+    trace_reader_t *r = trace_open_stream(f, "m.trace", &h->log);
+    ck_assert_int_eq(trace_set_dev_map(r, "nic0,a/b"), -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "m.trace: bad device 'a/b' in a device list; expected "
+                     "names or numbers separated by commas");
+    trace_close(r);
+    fclose(f);
+    pfx_free(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("topology");
@@ -493,6 +581,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_two_vms_contend);
     tcase_add_test(tc, test_guest_and_native);
     tcase_add_test(tc, test_trace_names);
+    tcase_add_test(tc, test_trace_device_map);
     suite_add_tcase(s, tc);
     return s;
 }

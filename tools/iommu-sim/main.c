@@ -66,6 +66,10 @@ static void usage(FILE *out)
             "                        default iommu-sim-out)\n"
             "      --seed N          seed of every random stream (same as "
             "--set run.seed=N)\n"
+            "      --trace-devices K:LIST  the K-th trace's own device "
+            "numbering: its device\n"
+            "                        i is the i-th of LIST (names or "
+            "numbers), e.g. 2:nic0,nic1\n"
             "      --list-params     list every parameter with its type, "
             "default, range and unit\n"
             "  -q, --quiet           print nothing but errors\n"
@@ -431,6 +435,27 @@ static int check_config(const sim_config_t *cfg, platform_cfg_t *pc,
     return -EINVAL;
 }
 
+/* --trace-devices K:LIST: trace K's own device numbering (1 is the first
+ * trace on the command line). Errors name the argument (exit 2). */
+static int set_trace_devices(trace_reader_t **readers, unsigned ntraces,
+                             char **tdevs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *colon = strchr(tdevs[i], ':'), *end;
+        unsigned long k = colon ? strtoul(tdevs[i], &end, 10) : 0;
+        if (!colon || end != colon || k < 1 || k > ntraces) {
+            fprintf(stderr,
+                    "iommu-sim: --trace-devices '%s': expected K:DEVICES "
+                    "with K a trace's position, 1 to %u\n",
+                    tdevs[i], ntraces);
+            return -EINVAL;
+        }
+        if (trace_set_dev_map(readers[k - 1], colon + 1))
+            return -EINVAL;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -438,6 +463,7 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, 's'},
         {"output", required_argument, NULL, 'o'},
         {"seed", required_argument, NULL, 'S'},
+        {"trace-devices", required_argument, NULL, 'T'},
         {"list-params", no_argument, NULL, 'L'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -447,9 +473,13 @@ int main(int argc, char **argv)
     const char *config_file = NULL, *outdir = "iommu-sim-out";
     const char *seed = NULL;
     char **sets = calloc((size_t)argc + 1, sizeof(char *));
-    int nsets = 0, quiet = 0, list = 0;
-    if (!sets)
+    char **tdevs = calloc((size_t)argc + 1, sizeof(char *));
+    int nsets = 0, ntdevs = 0, quiet = 0, list = 0;
+    if (!sets || !tdevs) {
+        free(sets);
+        free(tdevs);
         return 1;
+    }
 
     opterr = 0;
     int c;
@@ -467,6 +497,9 @@ int main(int argc, char **argv)
         case 'S':
             seed = optarg;
             break;
+        case 'T':
+            tdevs[ntdevs++] = optarg;
+            break;
         case 'L':
             list = 1;
             break;
@@ -476,16 +509,20 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             free(sets);
+            free(tdevs);
             return check_stdout();
         case 'V':
             printf("iommu-sim %s\n", IOMMUSIM_VERSION);
             free(sets);
+            free(tdevs);
             return check_stdout();
         case ':':
             free(sets);
+            free(tdevs);
             return fail_usage("option '%s' needs a value", argv[optind - 1]);
         default:
             free(sets);
+            free(tdevs);
             return fail_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -560,6 +597,8 @@ int main(int argc, char **argv)
             (platform_source_t){reader_next, readers[i], argv[optind + (int)i]};
         nsrcs = i + 1;
     }
+    if (set_trace_devices(readers, ntraces, tdevs, ntdevs))
+        goto out;
     status = outdir_open(&od, outdir);
     if (status)
         goto out;
@@ -572,6 +611,7 @@ int main(int argc, char **argv)
     }
     for (unsigned i = 0; i < nsrcs; i++) /* records may name devices */
         trace_set_dev_lookup(readers[i], platform_device_lookup, p);
+
     if (platform_open_outputs(p, od.tmp)) {
         status = 1;
         goto out;
@@ -628,5 +668,6 @@ out:
     free(srcs);
     sim_config_destroy(cfg);
     free(sets);
+    free(tdevs);
     return status;
 }
