@@ -910,6 +910,23 @@ START_TEST(test_guest_argument_checks)
     ck_assert_uint_eq(h0 & 0x1fffff, gpa & 0x1fffff);
     /* not a table frame */
     ck_assert_int_eq(iommu_guest_back_table(g, gpa), -ENOENT);
+    /* a length that wraps the GPA space */
+    ck_assert_uint_eq(iommu_guest_reserve(g, ~0xfffull, 0x1000), 0);
+    /* 1 GiB leaves allowed: the host frame is congruent modulo 1 GiB */
+    uint64_t g2 = iommu_guest_reserve(g, 0x1000, 0x1000);
+    ck_assert_int_eq(iommu_guest_back(g, g2, 0x1000, PTE_RWU, 30), 0);
+    ck_assert_int_eq(iommu_guest_to_host(g, g2, &h1), 0);
+    ck_assert_uint_eq(h1 & 0x3fffffff, g2 & 0x3fffffff);
+    /* A guest table reaches a GPA outside its chunks through stage 2. */
+    iommu_pt_t gpt;
+    ck_assert_int_eq(iommu_pt_init_guest(&gpt, g, 4), 0);
+    ck_assert_int_eq(iommu_mem_back(m, h0), 0);
+    iommu_mem_write64(m, h0 + 16, 99);
+    ck_assert_uint_eq(gpt.ops->read(gpt.ops_ctx, gpa + 16), 99);
+    gpt.ops->write(gpt.ops_ctx, gpa + 24, 98);
+    ck_assert_uint_eq(iommu_mem_read64(m, h0 + 24), 98);
+    ck_assert_ptr_eq(gpt.ops->frame(gpt.ops_ctx, gpa), iommu_mem_frame(m, h0));
+    iommu_pt_destroy(&gpt);
     iommu_guest_destroy(g);
     iommu_guest_destroy(NULL);
     iommu_mem_destroy(m);
