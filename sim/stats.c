@@ -45,24 +45,48 @@ static void bucket_range(unsigned i, uint64_t *lo, uint64_t *hi)
 int sim_hist_init(sim_hist_t *h)
 {
     memset(h, 0, sizeof(*h));
-    h->buckets = calloc(SIM_HIST_BUCKETS, sizeof(*h->buckets));
-    return h->buckets ? 0 : -ENOMEM;
+    return 0;
 }
 
 void sim_hist_fini(sim_hist_t *h)
 {
-    free(h->buckets);
-    h->buckets = NULL;
+    for (unsigned r = 0; r < SIM_HIST_ROWS; r++) {
+        free(h->rows[r]);
+        h->rows[r] = NULL;
+    }
 }
 
 void sim_hist_reset(sim_hist_t *h)
 {
-    uint64_t *b = h->buckets;
+    for (unsigned r = 0; r < SIM_HIST_ROWS; r++)
+        if (h->rows[r])
+            memset(h->rows[r], 0, SIM_HIST_SUB * sizeof(uint64_t));
+    h->count = h->min = h->max = h->unbucketed = 0;
+    h->sum = h->sumsq = 0;
+}
 
-    if (b)
-        memset(b, 0, SIM_HIST_BUCKETS * sizeof(*b));
-    memset(h, 0, sizeof(*h));
-    h->buckets = b;
+uint64_t sim_hist_bucket(const sim_hist_t *h, unsigned i, uint64_t *lo,
+                         uint64_t *hi)
+{
+    uint64_t l, u;
+    bucket_range(i, &l, &u);
+    if (lo)
+        *lo = l;
+    if (hi)
+        *hi = u;
+    const uint64_t *row = h->rows[i / SIM_HIST_SUB];
+    return row ? row[i % SIM_HIST_SUB] : 0;
+}
+
+/* Add n to bucket i, allocating its row the first time. */
+static void bucket_add(sim_hist_t *h, unsigned i, uint64_t n)
+{
+    uint64_t **row = &h->rows[i / SIM_HIST_SUB];
+    if (!*row && !(*row = calloc(SIM_HIST_SUB, sizeof(uint64_t)))) {
+        h->unbucketed += n;
+        return;
+    }
+    (*row)[i % SIM_HIST_SUB] += n;
 }
 
 void sim_hist_add_n(sim_hist_t *h, uint64_t v, uint64_t n)
@@ -81,7 +105,7 @@ void sim_hist_add_n(sim_hist_t *h, uint64_t v, uint64_t n)
     double dv = (double)v;
     h->sum += dv * (double)n;
     h->sumsq += dv * dv * (double)n;
-    h->buckets[hist_bucket(v)] += n;
+    bucket_add(h, hist_bucket(v), n);
 }
 
 void sim_hist_add(sim_hist_t *h, uint64_t v)
@@ -109,10 +133,19 @@ uint64_t sim_hist_percentile(const sim_hist_t *h, double p)
         return h->max;
     if (rank == 1)
         return h->min;
+    if (h->unbucketed) /* the rank among the values in buckets */
+        rank =
+            (uint64_t)ceil((double)rank * (double)(h->count - h->unbucketed) /
+                           (double)h->count);
     uint64_t cum = 0;
     unsigned last = hist_bucket(h->max);
     for (unsigned i = hist_bucket(h->min); i <= last; i++) {
-        cum += h->buckets[i];
+        const uint64_t *row = h->rows[i / SIM_HIST_SUB];
+        if (!row) { /* a whole power of two without values */
+            i |= SIM_HIST_SUB - 1;
+            continue;
+        }
+        cum += row[i % SIM_HIST_SUB];
         if (cum >= rank) {
             uint64_t lo, hi;
             bucket_range(i, &lo, &hi);
@@ -158,8 +191,16 @@ void sim_hist_merge(sim_hist_t *dst, const sim_hist_t *src)
     dst->count += src->count;
     dst->sum += src->sum;
     dst->sumsq += src->sumsq;
-    for (unsigned i = 0; i < SIM_HIST_BUCKETS; i++)
-        dst->buckets[i] += src->buckets[i];
+    dst->unbucketed += src->unbucketed;
+    for (unsigned i = 0; i < SIM_HIST_BUCKETS; i++) {
+        const uint64_t *row = src->rows[i / SIM_HIST_SUB];
+        if (!row) {
+            i |= SIM_HIST_SUB - 1;
+            continue;
+        }
+        if (row[i % SIM_HIST_SUB])
+            bucket_add(dst, i, row[i % SIM_HIST_SUB]);
+    }
 }
 
 /* ---------------------------------------------------------------- gauges */

@@ -36,17 +36,32 @@ typedef struct sim_gauge {
  */
 #define SIM_HIST_SUB_BITS 7
 #define SIM_HIST_SUB (1u << SIM_HIST_SUB_BITS)
-#define SIM_HIST_BUCKETS ((64 - SIM_HIST_SUB_BITS + 1) * SIM_HIST_SUB)
+#define SIM_HIST_ROWS (64 - SIM_HIST_SUB_BITS + 1)
+#define SIM_HIST_BUCKETS (SIM_HIST_ROWS * SIM_HIST_SUB)
 
+/*
+ * The buckets are allocated a row (one power of two, SIM_HIST_SUB
+ * counters, 1 KiB) at a time when a value first falls in it, so a
+ * histogram costs memory for the range of values it holds (a latency
+ * histogram a few KiB) and an unused one almost nothing: a run can keep
+ * one per device and stage. A row that cannot be allocated leaves its
+ * values out of the buckets (`unbucketed`; count, sum, min and max stay
+ * exact) and percentiles come from the others.
+ */
 typedef struct sim_hist {
     uint64_t count;
     uint64_t min, max;
     double sum, sumsq;
-    uint64_t *buckets; /* SIM_HIST_BUCKETS counters */
+    uint64_t unbucketed;
+    uint64_t *rows[SIM_HIST_ROWS];
 } sim_hist_t;
 
-/* A standalone histogram (not registered), e.g. for tests. */
+/* A standalone histogram (not registered), e.g. for tests. Returns 0. */
 int sim_hist_init(sim_hist_t *h);
+/* The count of bucket i (< SIM_HIST_BUCKETS), and its smallest and
+ * largest value (lo, hi may be NULL). */
+uint64_t sim_hist_bucket(const sim_hist_t *h, unsigned i, uint64_t *lo,
+                         uint64_t *hi);
 void sim_hist_fini(sim_hist_t *h);
 /* Forget every sample (the buckets stay allocated). */
 void sim_hist_reset(sim_hist_t *h);
