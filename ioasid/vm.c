@@ -404,13 +404,6 @@ bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
     return vp && dev < v->ndevs && attached(&vp->gp, &v->devs[dev]);
 }
 
-int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
-                    uint64_t len, uint64_t perm, bool present)
-{
-    return ioasid_virt_map_pages(v, dev, pasid, va, len, perm, present,
-                                 IOMMU_PAGE_SHIFT);
-}
-
 int ioasid_virt_map_pages(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
                           uint64_t va, uint64_t len, uint64_t perm,
                           bool present, unsigned shift)
