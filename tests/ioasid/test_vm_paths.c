@@ -218,6 +218,36 @@ START_TEST(test_stall_on_vm_device)
 }
 END_TEST
 
+/* ------------------------------------------------- the FAULT object */
+
+/* A detach while the host's report of a fault is still running
+ * (ioasid.report long): the teardown answers the group Invalid (Linux
+ * iommufd eventq.c: iommufd_auto_response_faults after
+ * iommu_detach_device_pasid), so the record never enters the ring, the
+ * VMM reads nothing and the guest fixes nothing. */
+START_TEST(test_detach_during_report)
+{
+    pfx_t *h =
+        pfx_new((const char *[]){"vm.devices=1", "ioasid.report=200000", NULL});
+    const trace_record_t recs[] = {
+        rmap(0, 0, 1, BASE, 4096, PERM_RW, false),
+        rdma(1 * US, 0, 1, BASE, 64, false),
+        rdetach(30 * US, 0, 1),
+    };
+    ck_assert_int_eq(pfx_run(h, recs, N_OF(recs)), PLATFORM_OK);
+    ck_assert_uint_eq(ctr(h, "ioasid.faults"), 1);
+    ck_assert_uint_eq(ctr(h, "ioasid.detached"), 1);
+    ck_assert_uint_eq(ctr(h, "vmm.records"), 0);
+    ck_assert_uint_eq(ctr(h, "guest.mm.faults"), 0);
+    ck_assert_uint_eq(ctr(h, "host.unbinds"), 1);
+    platform_summary_t s;
+    platform_summarize(h->p, &s);
+    ck_assert_uint_eq(s.pr_in_flight, 0);
+    check_conservation(&s);
+    pfx_free(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("vm_paths");
@@ -234,6 +264,7 @@ static Suite *suite(void)
     TCase *s2 = tcase_create("stage2");
     tcase_add_test(s2, test_s2_page_cut_by_memory_end);
     tcase_add_test(s2, test_stall_on_vm_device);
+    tcase_add_test(s2, test_detach_during_report);
     suite_add_tcase(s, s2);
     return s;
 }
