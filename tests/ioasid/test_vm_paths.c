@@ -220,11 +220,11 @@ END_TEST
 
 /* ------------------------------------------------- the FAULT object */
 
-/* A detach while the host's report of a fault is still running
- * (ioasid.report long): the teardown answers the group Invalid (Linux
- * iommufd eventq.c: iommufd_auto_response_faults after
- * iommu_detach_device_pasid), so the record never enters the ring, the
- * VMM reads nothing and the guest fixes nothing. */
+/* A detach while a fault is pending in the FAULT object (ioasid.report
+ * long, so the VMM has not read it): the teardown answers the group
+ * Invalid (Linux iommufd eventq.c: iommufd_auto_response_faults after
+ * iommu_detach_device_pasid), the VMM reads nothing and the guest fixes
+ * nothing. */
 START_TEST(test_detach_during_report)
 {
     pfx_t *h =
