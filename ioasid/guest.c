@@ -251,11 +251,6 @@ uint64_t ioasid_guest_gpa_alloc_pages(ioasid_guest_t *g, unsigned shift)
     return gpa;
 }
 
-uint64_t ioasid_guest_gpa_alloc(ioasid_guest_t *g)
-{
-    return ioasid_guest_gpa_alloc_pages(g, IOMMU_PAGE_SHIFT);
-}
-
 /* Whether the guest must do mm work for this request (costs a fix-up). */
 static bool gp_needs_fixup(const ioasid_gproc_t *gp, uint64_t addr,
                            unsigned flags)

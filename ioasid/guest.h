@@ -69,8 +69,6 @@ ioasid_gq_t *ioasid_guest_viommu_queue(ioasid_guest_t *g);
 
 /* The guest memory processes' pages come from: [base, end). */
 void ioasid_guest_set_memory(ioasid_guest_t *g, uint64_t base, uint64_t end);
-/* A fresh guest page (a GPA), or 0 when guest memory is full. */
-uint64_t ioasid_guest_gpa_alloc(ioasid_guest_t *g);
 /* A fresh guest page of 1 << shift bytes, aligned to its size, or 0. */
 uint64_t ioasid_guest_gpa_alloc_pages(ioasid_guest_t *g, unsigned shift);
 

@@ -123,11 +123,6 @@ static void mm_release(ioasid_mm_t *mm)
     mm_destroy(mm);
 }
 
-unsigned ioasid_mm_va_bits(const ioasid_mm_t *mm)
-{
-    return iommu_pt_va_bits(mm->pt.levels);
-}
-
 /* Populate one page of 1 << shift bytes with fresh frames (contiguous
  * and aligned, as a huge page is) and the mapping's permission. */
 static int populate(ioasid_mm_t *mm, uint64_t page, uint64_t perm,

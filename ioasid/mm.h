@@ -64,7 +64,4 @@ int ioasid_mm_map_pages(ioasid_mm_t *mm, uint64_t va, uint64_t len,
  */
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len);
 
-/* Input address bits of mm's table. */
-unsigned ioasid_mm_va_bits(const ioasid_mm_t *mm);
-
 #endif /* IOASID_MM_H */

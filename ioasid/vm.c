@@ -347,6 +347,24 @@ static bool attached(const ioasid_gproc_t *gp, const ioasid_vdev_t *d)
     return false;
 }
 
+/*
+ * The process's last device is torn down: its I/O address space dies with
+ * it, as a native one does with its last binding (mm.c: mm_release; Linux
+ * frees the nested domain with its last detach, intel/iommu.c
+ * domain_detach_iommu, and the guest frees the process's page tables with
+ * its mm, mm/mmap.c: exit_mmap -> free_pgtables). Its stage-1 table
+ * frames go back to the guest's table allocator and its mappings are
+ * forgotten; a later attach starts from an empty table. Nothing walks the
+ * table meanwhile: every fault of the process still pending was answered
+ * by the teardown (its records carry no cookie, so the guest skips them).
+ * The leaves' pages are guest memory, not freed here.
+ */
+static void proc_release(ioasid_gproc_t *gp)
+{
+    iommu_pt_destroy(&gp->s1);
+    ioasid_vma_set_fini(&gp->vmas);
+}
+
 /* Attach device d to process vp: its PASID entry becomes nested (guest
  * stage 1 on the VM's stage 2) with PRI enabled, and the binding carries
  * the VM's fault handler. */
@@ -357,6 +375,9 @@ static int attach(ioasid_virt_t *v, vproc_t *vp, ioasid_vdev_t *d)
         return 0;
     if (SIM_GROW(gp->att, gp->att_cap, gp->natt + 1, 4))
         return -ENOMEM;
+    if (!gp->s1.root &&
+        iommu_pt_init_guest(&gp->s1, v->gmem, (unsigned)gp->s1.levels))
+        return -ENOMEM; /* a new address space after proc_release */
     if (!gp->domain) {
         /* Its first device since it had none: a domain id again (see
          * vdetach_unbound). */
@@ -383,13 +404,6 @@ bool ioasid_virt_attached(ioasid_virt_t *v, unsigned dev, uint32_t pasid)
 {
     vproc_t *vp = proc_find(v, pasid);
     return vp && dev < v->ndevs && attached(&vp->gp, &v->devs[dev]);
-}
-
-int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
-                    uint64_t len, uint64_t perm, bool present)
-{
-    return ioasid_virt_map_pages(v, dev, pasid, va, len, perm, present,
-                                 IOMMU_PAGE_SHIFT);
 }
 
 int ioasid_virt_map_pages(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
@@ -543,6 +557,7 @@ static void vdetach_unbound(void *opaque, uint16_t rid, uint32_t pasid)
     if (--x->vp->detaching == 0 && x->gp->natt == 0 && x->gp->domain) {
         ioasid_host_free_domain(x->v->host, x->gp->domain);
         x->gp->domain = 0;
+        proc_release(x->gp);
     }
     if (x->done)
         x->done(x->opaque, rid, pasid);

@@ -55,12 +55,10 @@ void ioasid_virt_start(ioasid_virt_t *v);
  * attaches), -EINVAL (alignment, width), -ENOSPC (guest memory full),
  * -ENOMEM. unmap and detach: -ENOENT when dev is not attached to pasid;
  * unmap: -EINVAL when it would split a page of a mapping.
- */
-int ioasid_virt_map(ioasid_virt_t *v, unsigned dev, uint32_t pasid, uint64_t va,
-                    uint64_t len, uint64_t perm, bool present);
-/* The same with guest pages of 1 << shift bytes (12, 21 or 30: the trace
+ * map_pages maps guest pages of 1 << shift bytes (12, 21 or 30: the trace
  * map's page size): the guest's stage-1 leaves have that size; va and len
- * are multiples of it (else -EINVAL). */
+ * are multiples of it (else -EINVAL).
+ */
 int ioasid_virt_map_pages(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
                           uint64_t va, uint64_t len, uint64_t perm,
                           bool present, unsigned shift);
