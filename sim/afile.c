@@ -20,7 +20,11 @@ int sim_afile_open(sim_afile_t *af, const char *path, sim_log_t *log)
     }
     size_t n = strlen(path);
     if (n >= sizeof(af->path)) {
-        sim_logf(log, SIM_LOG_ERROR, "%s: path too long", path);
+        /* Quote the start only: the whole path would push the reason out
+         * of the log's message buffer. */
+        sim_logf(log, SIM_LOG_ERROR,
+                 "%.60s...: path too long (%zu bytes, at most %zu)", path, n,
+                 sizeof(af->path) - 1);
         return -ENAMETOOLONG;
     }
     memcpy(af->path, path, n + 1);
