@@ -356,6 +356,31 @@ START_TEST(test_limits_and_lifecycle)
 }
 END_TEST
 
+/* Stepped by hand (sim_step runs the sampler even with no other work):
+ * a sample that finds no work pending is the last one; finish then adds
+ * no row, as no time passed since it. */
+START_TEST(test_last_sample_by_step)
+{
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_t *sim = sim_create(&log);
+    sim_series_t *ts = sim_series_create(sim, SIM_US);
+    char buf[128] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    ck_assert_int_eq(sim_series_start(ts, f), 0);
+    ck_assert_uint_eq(sim_events_pending(sim), 1);
+    ck_assert(sim_step(sim));
+    ck_assert_uint_eq(sim_events_pending(sim), 0); /* not rescheduled */
+    ck_assert(!sim_step(sim));
+    sim_series_finish(ts);
+    fclose(f);
+    ck_assert_str_eq(buf, "time_ps\n1000000\n");
+    ck_assert_uint_eq(sim_series_rows(ts), 1);
+    sim_series_destroy(ts);
+    sim_destroy(sim);
+}
+END_TEST
+
 START_TEST(test_bad_use)
 {
     sim_log_t log;
@@ -382,6 +407,7 @@ int main(void)
     tcase_add_test(tc, test_default_cap_long_run);
     tcase_add_test(tc, test_no_columns);
     tcase_add_test(tc, test_limits_and_lifecycle);
+    tcase_add_test(tc, test_last_sample_by_step);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
 }
