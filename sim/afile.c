@@ -20,16 +20,18 @@ int sim_afile_open(sim_afile_t *af, const char *path, sim_log_t *log)
     }
     size_t n = strlen(path);
     if (n >= sizeof(af->path)) {
-        sim_logf(log, SIM_LOG_ERROR, "%s: path too long", path);
+        /* Quote the start only: the whole path would push the reason out
+         * of the log's message buffer. */
+        sim_logf(log, SIM_LOG_ERROR,
+                 "%.60s...: path too long (%zu bytes, at most %zu)", path, n,
+                 sizeof(af->path) - 1);
         return -ENAMETOOLONG;
     }
     memcpy(af->path, path, n + 1);
-    int k =
-        snprintf(af->tmp, sizeof(af->tmp), "%s.tmp.%ld", path, (long)getpid());
-    if (k < 0 || (size_t)k >= sizeof(af->tmp)) {
-        sim_logf(log, SIM_LOG_ERROR, "%s: path too long", path);
-        return -ENAMETOOLONG;
-    }
+    /* Room for any path that fits, ".tmp." and a 64-bit PID. */
+    _Static_assert(sizeof(af->tmp) >= sizeof(af->path) + 5 + 20,
+                   "sim_afile_t.tmp too small for a temporary name");
+    snprintf(af->tmp, sizeof(af->tmp), "%s.tmp.%ld", path, (long)getpid());
     af->f = fopen(af->tmp, "w");
     if (!af->f) {
         int rc = -errno;

@@ -369,6 +369,8 @@ static int parse_bool(const char *s, bool *out, char *err, size_t errlen)
     return -EINVAL;
 }
 
+#define ENUM_ERR_HEAD "'%s' is not a valid value (expected one of: "
+
 static int parse_enum(const sim_param_t *p, const char *s, unsigned *out,
                       char *err, size_t errlen)
 {
@@ -381,16 +383,23 @@ static int parse_enum(const sim_param_t *p, const char *s, unsigned *out,
             return 0;
         }
     }
+    /* Whole values only, as many as fit in the message with its ')'. */
+    int head = snprintf(NULL, 0, ENUM_ERR_HEAD, s);
+    size_t room = sizeof(list);
+    if (head >= 0 && errlen > (size_t)head + 1 &&
+        errlen - (size_t)head - 1 < room)
+        room = errlen - (size_t)head - 1;
     list[0] = '\0';
     for (unsigned i = 0; p->enum_values && p->enum_values[i]; i++) {
-        int n = snprintf(list + pos, sizeof(list) - pos, "%s%s", i ? ", " : "",
+        int n = snprintf(list + pos, room - pos, "%s%s", i ? ", " : "",
                          p->enum_values[i]);
-        if (n < 0 || (size_t)n >= sizeof(list) - pos)
+        if (n < 0 || (size_t)n >= room - pos) {
+            list[pos] = '\0';
             break;
+        }
         pos += (size_t)n;
     }
-    seterr(err, errlen, "'%s' is not a valid value (expected one of: %s)", s,
-           list);
+    seterr(err, errlen, ENUM_ERR_HEAD "%s)", s, list);
     return -EINVAL;
 }
 

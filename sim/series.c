@@ -107,17 +107,17 @@ static double gauge_integral(const sim_gauge_t *g, sim_time_t now)
 }
 
 /* Halve the kept rows by adding each pair (row 2i+1 ends where the merged
- * row ends), and double the epoch: rows stay aligned on the new epoch. */
+ * row ends), and double the epoch: rows stay aligned on the new epoch.
+ * Merges happen at max_rows rows, an even number: every row has a pair. */
 static void merge_rows(sim_series_t *ts)
 {
     size_t n = ts->ncols, k = 0;
-    for (size_t i = 0; i < ts->nrows; i += 2, k++) {
-        size_t j = i + 1 < ts->nrows ? i + 1 : i;
+    for (size_t i = 0; i + 1 < ts->nrows; i += 2, k++) {
         double *dst = &ts->vals[k * n];
-        const double *a = &ts->vals[i * n], *b = &ts->vals[j * n];
+        const double *a = &ts->vals[i * n], *b = &ts->vals[(i + 1) * n];
         for (size_t c = 0; c < n; c++)
-            dst[c] = a[c] + (j != i ? b[c] : 0);
-        ts->times[k] = ts->times[j];
+            dst[c] = a[c] + b[c];
+        ts->times[k] = ts->times[i + 1];
     }
     ts->nrows = k;
     ts->epoch *= 2;

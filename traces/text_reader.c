@@ -82,11 +82,8 @@ fail_at(trace_reader_t *r, uint64_t line, size_t col, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (line == 0)
-        sim_logf(r->log, SIM_LOG_ERROR, "%s: %s", r->name, msg);
-    else
-        sim_logf(r->log, SIM_LOG_ERROR, "%s:%" PRIu64 ":%zu: %s", r->name, line,
-                 col, msg);
+    sim_logf(r->log, SIM_LOG_ERROR, "%s:%" PRIu64 ":%zu: %s", r->name, line,
+             col, msg);
     r->err = -EINVAL;
     return -EINVAL;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sim/sim.h"
+#include "tests/test_util.h"
 
 typedef struct tcfg {
     uint64_t entries, ways, bytes;
@@ -588,6 +589,455 @@ START_TEST(test_parse_time)
 }
 END_TEST
 
+/* Value syntaxes not covered above: upper-case 0X, lower-case suffixes, a
+ * time whose fraction overflows, a double that is empty or starts with a
+ * blank (strtod would skip it: the value must be the number alone). */
+START_TEST(test_value_syntax_edges)
+{
+    fixture_t fx;
+    char err[256];
+    sim_time_t t;
+
+    fx_init(&fx);
+    ck_assert_int_eq(sim_config_set(fx.cfg, "iommu.iotlb_entries=0X1F"), 0);
+    ck_assert_uint_eq(fx.v.entries, 31);
+    ck_assert_int_eq(sim_config_set(fx.cfg, "link.bytes=3k"), 0);
+    ck_assert_uint_eq(fx.v.bytes, 3u << 10);
+    ck_assert_int_eq(sim_config_set(fx.cfg, "link.bytes=5m"), 0);
+    ck_assert_uint_eq(fx.v.bytes, 5u << 20);
+    ck_assert_int_eq(sim_config_set(fx.cfg, "link.bytes=2g"), 0);
+    ck_assert_uint_eq(fx.v.bytes, 2ull << 30);
+    /* Escapes of a quoted --set value (config.h: \\ \" \n \t \r). */
+    ck_assert_int_eq(sim_config_set(fx.cfg, "link.name=\"a\\nb\\tc\\rd\\\\\""),
+                     0);
+    ck_assert_str_eq(fx.v.name, "a\nb\tc\rd\\");
+    ck_assert_uint_eq(fx.log.errors, 0);
+    fx_fini(&fx);
+
+    set_bad("link.ratio=\" 0.5\"", "--set link.ratio=\" 0.5\": ' 0.5' is not "
+                                   "a number");
+    load_bad("[link]\nratio =\n", "cfg.ini:2: link.ratio: '' is not a number");
+    set_bad("link.name=\"a\" b",
+            "--set link.name=\"a\" b: unexpected text after the quoted value");
+
+    /* 18446744073709551 ns is 18446744073709551000 ps; .616 more passes
+     * 2^64 - 1 = 18446744073709551615 only in the fraction. */
+    ck_assert_int_eq(
+        sim_parse_time("18446744073709551.615", &t, err, sizeof(err)), 0);
+    ck_assert_uint_eq(t, UINT64_MAX);
+    ck_assert_int_eq(
+        sim_parse_time("18446744073709551.616", &t, err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "'18446744073709551.616' is too large for a time");
+    /* No text and no error buffer: still an error, nothing written. */
+    ck_assert_int_eq(sim_parse_time(NULL, &t, NULL, 0), -EINVAL);
+    ck_assert_int_eq(sim_parse_time(NULL, &t, err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "'' is not a time (expected a number of ns, "
+                          "fractions allowed, or a number with a ps/ns/us/ms "
+                          "suffix)");
+}
+END_TEST
+
+/* An enum with more values than a message can list: the message and the
+ * listing name whole values only, in order, as many as fit. */
+START_TEST(test_enum_many_values)
+{
+    static char names[40][24];
+    static const char *values[41];
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof(names[i]), "value_number_%02d", i);
+        values[i] = names[i];
+    }
+    values[40] = NULL;
+    const sim_param_t p[] = {{"e", "mode", SIM_PARAM_ENUM, "value_number_00", 0,
+                              0, "", "a mode", values, 0}};
+    unsigned v;
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_config_t *cfg = sim_config_create(&log);
+    ck_assert_int_eq(sim_config_register(cfg, p, 1, &v), 0);
+    ck_assert_int_eq(sim_config_set(cfg, "e.mode=value_number_39"), 0);
+    ck_assert_uint_eq(v, 39);
+    ck_assert_int_eq(sim_config_set(cfg, "e.mode=x"), -EINVAL);
+
+    const char *m = sim_log_last_error(&log);
+    const char *pre = "--set e.mode=x: 'x' is not a valid value (expected "
+                      "one of: ";
+    ck_assert_int_eq(strncmp(m, pre, strlen(pre)), 0);
+    char full[2048] = "";
+    for (int i = 0; i < 40; i++) {
+        if (i)
+            strcat(full, ", ");
+        strcat(full, names[i]);
+    }
+    /* The list given is a prefix of the full list ending on a whole name,
+     * and shorter than it. */
+    const char *list = m + strlen(pre);
+    size_t n = strlen(list);
+    ck_assert_int_eq(list[n - 1], ')');
+    n--;
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_lt(n, strlen(full));
+    ck_assert_int_eq(strncmp(list, full, n), 0);
+    ck_assert_int_eq(full[n], ',');
+
+    /* The listing's type column: "enum(" then whole names joined by '|'
+     * and ')' if it fits. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(sim_config_list(cfg, f), 0);
+    fclose(f);
+    char *row = strstr(buf, "\ne.mode ");
+    ck_assert_ptr_nonnull(row);
+    char *type = strstr(row, "enum(value_number_00|value_number_01|");
+    ck_assert_ptr_nonnull(type);
+    char *end = strchr(type, ' ');
+    ck_assert_ptr_nonnull(end);
+    for (char *q = type + 5; q < end; q += 16) {
+        ck_assert_int_eq(strncmp(q, "value_number_", 13), 0);
+        ck_assert(q[15] == '|' || q[15] == ')' || q[15] == ' ');
+    }
+    free(buf);
+    sim_config_destroy(cfg);
+}
+END_TEST
+
+/* Tables that are programming errors (config.h, sim_config_register):
+ * each is refused whole, with a message naming the key. */
+START_TEST(test_register_table_errors)
+{
+    static const char *const none[] = {NULL};
+    struct {
+        sim_param_t p[2];
+        size_t n;
+        const char *msg;
+    } cases[] = {
+        {{{NULL, "k", SIM_PARAM_UINT, "1", 0, 0, "", "", NULL, 0}},
+         1,
+         "config: bad parameter name '(null).k' (letters, digits, _ and - "
+         "expected)"},
+        {{{"s", NULL, SIM_PARAM_UINT, "1", 0, 0, "", "", NULL, 0}},
+         1,
+         "config: bad parameter name 's.(null)' (letters, digits, _ and - "
+         "expected)"},
+        {{{"s", "k.x", SIM_PARAM_UINT, "1", 0, 0, "", "", NULL, 0}},
+         1,
+         "config: bad parameter name 's.k.x' (letters, digits, _ and - "
+         "expected)"},
+        {{{"s", "k", (sim_param_type_t)99, "1", 0, 0, "", "", NULL, 0}},
+         1,
+         "config: s.k: bad type 99"},
+        {{{"s", "e", SIM_PARAM_ENUM, "a", 0, 0, "", "", NULL, 0}},
+         1,
+         "config: s.e: enum without values"},
+        {{{"s", "e", SIM_PARAM_ENUM, "a", 0, 0, "", "", none, 0}},
+         1,
+         "config: s.e: enum without values"},
+        {{{"s", "k", SIM_PARAM_UINT, "1", 0, 0, "", "", NULL, 0},
+          {"s", "k", SIM_PARAM_UINT, "2", 0, 0, "", "", NULL, 8}},
+         2,
+         "config: duplicate key 's.k'"},
+        {{{"s", "k", SIM_PARAM_UINT, NULL, 0, 0, "", "", NULL, 0}},
+         1,
+         "config: default of s.k: '' is not an unsigned integer"},
+    };
+    uint64_t base[4];
+
+    for (size_t i = 0; i < N_OF(cases); i++) {
+        sim_log_t log;
+        sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+        sim_config_t *cfg = sim_config_create(&log);
+        ck_assert_int_eq(sim_config_register(cfg, cases[i].p, cases[i].n, base),
+                         -EINVAL);
+        ck_assert_str_eq(sim_log_last_error(&log), cases[i].msg);
+        ck_assert_ptr_null(sim_config_find(cfg, "s.k"));
+        ck_assert_ptr_null(sim_config_find(cfg, NULL));
+        sim_config_destroy(cfg);
+    }
+    sim_config_destroy(NULL);
+
+    /* Same section and key names in one table: two keys of one section
+     * are fine; a string without a default is the empty string. */
+    static const sim_param_t ok[] = {
+        {"s", "a", SIM_PARAM_UINT, "1", 0, 0, "", "", NULL, 0},
+        {"s", "b", SIM_PARAM_STRING, NULL, 0, 0, "", "", NULL, 8},
+    };
+    char mem[8 + SIM_PARAM_STR_MAX];
+    memset(mem, 'x', sizeof(mem));
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_config_t *cfg = sim_config_create(&log);
+    ck_assert_int_eq(sim_config_register(cfg, ok, 2, mem), 0);
+    ck_assert_str_eq(mem + 8, "");
+    sim_config_destroy(cfg);
+}
+END_TEST
+
+static char *dump_text(sim_config_t *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(sim_config_dump(cfg, f), 0);
+    fclose(f);
+    return buf;
+}
+
+/* The dump quotes a string that would not read back plainly (control
+ * characters, edge blanks, a leading quote) and escapes \n \t \r; it reads
+ * back to the same string. An enum field holding no valid index is written
+ * as the number (it cannot read back). */
+START_TEST(test_dump_quoting)
+{
+    static const struct {
+        const char *value, *line;
+    } cases[] = {
+        {"a\nb", "name = \"a\\nb\"\n"},
+        {"a\tb", "name = \"a\\tb\"\n"},
+        {"a\rb", "name = \"a\\rb\"\n"},
+        {"a\x01z", "name = \"a\x01z\"\n"},
+        {" lead", "name = \" lead\"\n"},
+        {"trail\t", "name = \"trail\\t\"\n"},
+        {"\"q", "name = \"\\\"q\"\n"},
+        {"a;b", "name = \"a;b\"\n"},
+        {"plain text", "name = plain text\n"},
+    };
+    for (size_t i = 0; i < N_OF(cases); i++) {
+        fixture_t a, b;
+        fx_init(&a);
+        fx_init(&b);
+        strcpy(a.v.name, cases[i].value);
+        char *text = dump_text(a.cfg);
+        ck_assert_msg(strstr(text, cases[i].line) != NULL, "%zu: %s", i, text);
+        ck_assert_int_eq(sim_config_load_string(b.cfg, "d.ini", text), 0);
+        ck_assert_str_eq(b.v.name, cases[i].value);
+        free(text);
+        fx_fini(&a);
+        fx_fini(&b);
+    }
+    fixture_t fx;
+    fx_init(&fx);
+    fx.v.arch = 7;
+    char *text = dump_text(fx.cfg);
+    ck_assert_ptr_nonnull(strstr(text, "\narch = 7\n"));
+    free(text);
+    /* Output errors are reported. */
+    FILE *ro = fopen("/dev/null", "r");
+    ck_assert_ptr_nonnull(ro);
+    ck_assert_int_eq(sim_config_dump(fx.cfg, ro), -EIO);
+    ck_assert_int_eq(sim_config_list(fx.cfg, ro), -EIO);
+    fclose(ro);
+    fx_fini(&fx);
+}
+END_TEST
+
+/* Listing columns are as wide as their longest cell (header included); an
+ * empty default shows as "", a missing unit as -, a missing description as
+ * nothing. */
+START_TEST(test_list_empty_cells)
+{
+    typedef struct {
+        char s[SIM_PARAM_STR_MAX];
+        uint64_t n;
+    } v_t;
+    static const sim_param_t p[] = {
+        {"s", "name", SIM_PARAM_STRING, "", 0, 0, NULL, NULL, NULL,
+         offsetof(v_t, s)},
+        {"s", "count", SIM_PARAM_UINT, "3", 1, 9, "items", "how many", NULL,
+         offsetof(v_t, n)},
+    };
+    v_t v;
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_config_t *cfg = sim_config_create(&log);
+    ck_assert_int_eq(sim_config_register(cfg, p, 2, &v), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(sim_config_list(cfg, f), 0);
+    fclose(f);
+    /* Widths: name 7 ("s.count"), type 6 ("string"), default 7 (the
+     * header), range 6 ("[1, 9]"), unit 5 ("items"). */
+    const char *fmt = "%-7s  %-6s  %-7s  %-6s  %-5s  %s\n";
+    char expect[512], row[128];
+    snprintf(expect, sizeof(expect), fmt, "name", "type", "default", "range",
+             "unit", "description");
+    snprintf(row, sizeof(row), fmt, "s.name", "string", "\"\"", "-", "-", "");
+    strcat(expect, row);
+    snprintf(row, sizeof(row), fmt, "s.count", "uint", "3", "[1, 9]", "items",
+             "how many");
+    strcat(expect, row);
+    ck_assert_str_eq(buf, expect);
+    free(buf);
+    sim_config_destroy(cfg);
+}
+END_TEST
+
+/* The INI reader's remaining errors and forms (config.h): a section name
+ * with a blank, a key name with one, the keys of an unknown section (one
+ * message for the section only), a quoted value with a '#' comment, no
+ * name and no text, more than 50 errors, a directory, a file too large. */
+START_TEST(test_load_more)
+{
+    load_bad("[a b]\n", "cfg.ini:1: bad section name [a b]");
+    load_bad("[link]\nmy name = x\n", "cfg.ini:2: bad key name 'my name' "
+                                      "(letters, digits, _ and - expected)");
+    fixture_t fx;
+    fx_init(&fx);
+    ck_assert_int_eq(
+        sim_config_load_string(fx.cfg, "u.ini", "[nope]\na = 1\nb = 2\n"),
+        -EINVAL);
+    ck_assert_uint_eq(fx.log.errors, 1);
+    ck_assert_str_eq(sim_log_last_error(&fx.log), "u.ini:1: unknown section "
+                                                  "[nope]");
+    ck_assert_int_eq(
+        sim_config_load_string(fx.cfg, "q.ini", "[link]\nname = \"x y\" # c\n"),
+        0);
+    ck_assert_str_eq(fx.v.name, "x y");
+    ck_assert_int_eq(sim_config_load_string(fx.cfg, NULL, NULL), 0);
+    ck_assert_int_eq(sim_config_load_string(fx.cfg, NULL, "[x]\n"), -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&fx.log),
+                     "<string>:1: unknown section [x]");
+
+    /* 60 bad lines: 50 messages, then one that gives up. */
+    char text[2048] = "";
+    for (int i = 0; i < 60; i++)
+        strcat(text, "junk\n");
+    unsigned before = fx.log.errors;
+    ck_assert_int_eq(sim_config_load_string(fx.cfg, "j.ini", text), -EINVAL);
+    ck_assert_uint_eq(fx.log.errors - before, 51);
+    ck_assert_str_eq(sim_log_last_error(&fx.log),
+                     "j.ini: too many errors, giving up");
+
+    /* A directory opens but cannot be read. */
+    char dir[256];
+    iommusim_mkdtemp(dir, sizeof(dir), "test_config");
+    ck_assert_int_eq(sim_config_load_file(fx.cfg, dir), -EIO);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s: read error", dir);
+    ck_assert_str_eq(sim_log_last_error(&fx.log), msg);
+
+    /* A file of 64 MiB (sparse: quick to make) is more than the reader
+     * takes (CFG_FILE_MAX). */
+    char big[300];
+    snprintf(big, sizeof(big), "%s/big.ini", dir);
+    FILE *f = fopen(big, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), 64 << 20), 0);
+    fclose(f);
+    ck_assert_int_eq(sim_config_load_file(fx.cfg, big), -EFBIG);
+    snprintf(msg, sizeof(msg), "%s: file too large (at most 67108864 bytes)",
+             big);
+    ck_assert_str_eq(sim_log_last_error(&fx.log), msg);
+    iommusim_rm_tree(dir);
+    fx_fini(&fx);
+}
+END_TEST
+
+/* --set edge cases: no argument, one longer than a line. */
+START_TEST(test_set_more)
+{
+    fixture_t fx;
+    fx_init(&fx);
+    ck_assert_int_eq(sim_config_set(fx.cfg, NULL), -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&fx.log),
+                     "--set : expected section.key=value");
+    char *arg = malloc(5000);
+    strcpy(arg, "link.name=");
+    memset(arg + 10, 'n', 4990 - 1);
+    arg[4999] = '\0';
+    ck_assert_int_eq(sim_config_set(fx.cfg, arg), -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&fx.log),
+                     "--set link.name=nnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...: "
+                     "argument too long");
+    free(arg);
+    fx_fini(&fx);
+}
+END_TEST
+
+/* sim_config_where: the default, a file and line, a --set, an unknown key;
+ * the order number grows with each setting. */
+START_TEST(test_where)
+{
+    fixture_t fx;
+    char w[128];
+    fx_init(&fx);
+    ck_assert_uint_eq(sim_config_where(fx.cfg, "iommu.arch", w, sizeof(w)), 0);
+    ck_assert_str_eq(w, "the default");
+    ck_assert_int_eq(
+        sim_config_load_string(fx.cfg, "a.ini", "[iommu]\n\narch = smmuv3\n"),
+        0);
+    uint64_t s1 = sim_config_where(fx.cfg, "iommu.arch", w, sizeof(w));
+    ck_assert_uint_gt(s1, 0);
+    ck_assert_str_eq(w, "a.ini:3");
+    ck_assert_int_eq(sim_config_set(fx.cfg, "iommu.ats=no"), 0);
+    uint64_t s2 = sim_config_where(fx.cfg, "iommu.ats", w, sizeof(w));
+    ck_assert_uint_gt(s2, s1);
+    ck_assert_str_eq(w, "--set iommu.ats");
+    ck_assert_uint_eq(sim_config_where(fx.cfg, "iommu.nope", w, sizeof(w)), 0);
+    ck_assert_str_eq(w, "unknown key");
+    ck_assert_uint_eq(sim_config_where(fx.cfg, NULL, w, sizeof(w)), 0);
+    ck_assert_str_eq(w, "unknown key");
+    fx_fini(&fx);
+}
+END_TEST
+
+/* sim_config_report (config.h): the message is prefixed by where the key
+ * set last was set, the other keys it names follow with their sources;
+ * only whole key names count; no key named: the message alone. */
+START_TEST(test_report)
+{
+    fixture_t fx;
+    sim_log_t out;
+    fx_init(&fx);
+    sim_log_init(&out, SIM_LOG_ERROR, NULL, NULL);
+
+    sim_config_report(fx.cfg, &out,
+                      "iommu.iotlb_ways exceeds "
+                      "iommu.iotlb_entries");
+    ck_assert_str_eq(sim_log_last_error(&out),
+                     "defaults: iommu.iotlb_ways exceeds iommu.iotlb_entries "
+                     "(iommu.iotlb_entries is the default)");
+    ck_assert_int_eq(
+        sim_config_load_string(fx.cfg, "a.ini", "[iommu]\niotlb_ways = 9\n"),
+        0);
+    sim_config_report(fx.cfg, &out,
+                      "iommu.iotlb_ways exceeds "
+                      "iommu.iotlb_entries");
+    ck_assert_str_eq(sim_log_last_error(&out),
+                     "a.ini:2: iommu.iotlb_ways exceeds iommu.iotlb_entries "
+                     "(iommu.iotlb_entries is the default)");
+    ck_assert_int_eq(sim_config_set(fx.cfg, "iommu.iotlb_entries=4"), 0);
+    sim_config_report(fx.cfg, &out,
+                      "iommu.iotlb_ways = 9 exceeds iommu.iotlb_entries = 4 "
+                      "(iommu.iotlb_ways must not, with iommu.arch either)");
+    ck_assert_str_eq(
+        sim_log_last_error(&out),
+        "--set iommu.iotlb_entries: iommu.iotlb_ways = 9 exceeds "
+        "iommu.iotlb_entries = 4 (iommu.iotlb_ways must not, with iommu.arch "
+        "either) (iommu.iotlb_ways set at a.ini:2; iommu.arch is the "
+        "default)");
+    /* Part of a longer word: not a key. */
+    sim_config_report(fx.cfg, &out,
+                      "xiommu.arch and iommu.arch_2 and "
+                      "iommu.arch.x");
+    ck_assert_str_eq(sim_log_last_error(&out),
+                     "xiommu.arch and iommu.arch_2 and iommu.arch.x");
+    /* At most 8 keys are looked at: the ninth (link.bytes, set last) is
+     * not. */
+    ck_assert_int_eq(sim_config_set(fx.cfg, "link.bytes=1"), 0);
+    sim_config_report(fx.cfg, &out,
+                      "iommu.iotlb_entries iommu.iotlb_ways iommu.arch "
+                      "iommu.walk iommu.ats link.latency link.ratio "
+                      "link.name link.bytes");
+    const char *m = sim_log_last_error(&out);
+    ck_assert_int_eq(strncmp(m, "--set iommu.iotlb_entries: ", 27), 0);
+    ck_assert_ptr_null(strstr(m, "link.bytes set at"));
+    ck_assert_ptr_nonnull(strstr(m, "; link.name is the default)"));
+    fx_fini(&fx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -602,6 +1052,15 @@ int main(void)
     tcase_add_test(tc, test_list);
     tcase_add_test(tc, test_register_errors);
     tcase_add_test(tc, test_parse_time);
+    tcase_add_test(tc, test_value_syntax_edges);
+    tcase_add_test(tc, test_enum_many_values);
+    tcase_add_test(tc, test_register_table_errors);
+    tcase_add_test(tc, test_dump_quoting);
+    tcase_add_test(tc, test_list_empty_cells);
+    tcase_add_test(tc, test_load_more);
+    tcase_add_test(tc, test_set_more);
+    tcase_add_test(tc, test_where);
+    tcase_add_test(tc, test_report);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
 }

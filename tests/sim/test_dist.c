@@ -378,6 +378,90 @@ START_TEST(test_rng_ranges)
 }
 END_TEST
 
+/* Parse edges: exponents with a sign, a nested mix, weights whose sum
+ * overflows, a weight negligible next to the others, no error buffer. */
+START_TEST(test_parse_edges)
+{
+    sim_dist_t d = parse_ok("1e+3ps");
+    ck_assert(d.part[0].a == 1000.0);
+    d = parse_ok("2E-3us");
+    ck_assert(d.part[0].a == 2000.0);
+    /* An 'e' not followed by an exponent is not part of the number. */
+    parse_bad("5e", "unknown unit 'e' after 5");
+    parse_bad("3e+", "unknown unit 'e' after 3");
+    parse_bad("mix(1: mix(1: 2))", "a mix cannot contain another mix");
+    parse_bad("mix(1e308: 1, 1e308: 2)", "mix weights are too large");
+    parse_bad("mix(1: 1, 1e-13: 2)",
+              "mix weight 1e-13 is negligible next to the total");
+    ck_assert_int_eq(sim_dist_parse("bogus(1)", &d, NULL, 0), -EINVAL);
+    ck_assert_int_eq(sim_dist_parse(NULL, &d, NULL, 0), -EINVAL);
+}
+END_TEST
+
+/* A lognormal with sigma 0 is its median every time (exp(0 * Z) = 1). */
+START_TEST(test_lognormal_sigma_zero)
+{
+    sim_dist_t d = parse_ok("lognormal(5, 0)");
+    sim_rng_t rng;
+    sim_rng_seed(&rng, 1, "ln0");
+    for (int i = 0; i < 100; i++)
+        ck_assert_uint_eq(sim_dist_draw(&d, &rng), 5000);
+    ck_assert(sim_dist_mean(&d) == 5000.0);
+}
+END_TEST
+
+/* Formatting into a short buffer truncates to a prefix of the full text,
+ * NUL-terminated; a NULL or empty buffer is left alone. */
+START_TEST(test_format_truncates)
+{
+    sim_dist_t d = parse_ok("mix(0.5: uniform(1, 2), 0.5: exp(3us))");
+    char full[256], small[12];
+    sim_dist_format(&d, full, sizeof(full));
+    ck_assert_str_eq(full, "mix(0.5: uniform(1, 2), 0.5: exp(3000))");
+    memset(small, 'z', sizeof(small));
+    sim_dist_format(&d, small, sizeof(small));
+    ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+    ck_assert_int_eq(strncmp(small, full, sizeof(small) - 1), 0);
+    sim_dist_format(&d, NULL, 8);
+    small[0] = 'q';
+    sim_dist_format(&d, small, 0);
+    ck_assert_int_eq(small[0], 'q');
+}
+END_TEST
+
+/* A value built by hand with an unknown kind is formatted "invalid", has
+ * mean 0 and draws 0; a mixture with no parts draws its first part; one
+ * claiming more than SIM_DIST_MIX_MAX parts uses only those. */
+START_TEST(test_hand_built_values)
+{
+    sim_rng_t rng;
+    sim_rng_seed(&rng, 1, "hand");
+    char b[128];
+    sim_dist_t d = sim_dist_fixed(7000);
+    d.kind = d.part[0].kind = (sim_dist_kind_t)42;
+    sim_dist_format(&d, b, sizeof(b));
+    ck_assert_str_eq(b, "invalid");
+    ck_assert(sim_dist_mean(&d) == 0.0);
+    ck_assert_uint_eq(sim_dist_draw(&d, &rng), 0);
+
+    d = sim_dist_fixed(7000);
+    d.kind = SIM_DIST_MIX;
+    d.nparts = 0;
+    ck_assert_uint_eq(sim_dist_draw(&d, &rng), 7000);
+
+    d = parse_ok("mix(1: 1, 1: 2, 1: 3, 1: 4)");
+    d.nparts = SIM_DIST_MIX_MAX + 3;
+    ck_assert(sim_dist_mean(&d) == 2500.0);
+    sim_dist_format(&d, b, sizeof(b));
+    ck_assert_str_eq(b, "mix(0.25: fixed(1), 0.25: fixed(2), 0.25: fixed(3), "
+                        "0.25: fixed(4))");
+    for (int i = 0; i < 100; i++) {
+        sim_time_t t = sim_dist_draw(&d, &rng);
+        ck_assert(t == 1000 || t == 2000 || t == 3000 || t == 4000);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dist");
@@ -390,6 +474,10 @@ int main(void)
     tcase_add_test(tc, test_mixture_weights);
     tcase_add_test(tc, test_determinism_and_streams);
     tcase_add_test(tc, test_rng_ranges);
+    tcase_add_test(tc, test_parse_edges);
+    tcase_add_test(tc, test_lognormal_sigma_zero);
+    tcase_add_test(tc, test_format_truncates);
+    tcase_add_test(tc, test_hand_built_values);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
 }

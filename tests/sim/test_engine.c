@@ -365,6 +365,37 @@ START_TEST(test_null_handler)
 }
 END_TEST
 
+/* Work held outside events (sim_work_hold) with no event left: the run
+ * returns at once instead of waiting; unholding more than was held stays
+ * at 0; a daemon that cannot be scheduled counts as nothing. The limit
+ * message is logged once however many events ask past it. */
+START_TEST(test_hold_daemon_limit_edges)
+{
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_t *sim = sim_create(&log);
+    sim_work_hold(sim);
+    ck_assert_uint_eq(sim_work_pending(sim), 1);
+    ck_assert_uint_eq(sim_run(sim, SIM_TIME_MAX), 0);
+    sim_work_unhold(sim);
+    sim_work_unhold(sim);
+    ck_assert_uint_eq(sim_work_pending(sim), 0);
+    ck_assert_uint_eq(sim_schedule_daemon(sim, 1, NULL, NULL, 0), 0);
+    ck_assert_uint_eq(sim_events_pending(sim), 0);
+    ck_assert_uint_eq(sim_work_pending(sim), 0);
+    ck_assert_uint_eq(log.errors, 1);
+
+    ck_assert_uint_eq(sim_schedule_at(sim, SIM_TIME_LIMIT, record, NULL, 0), 0);
+    ck_assert_uint_eq(sim_schedule_at(sim, SIM_TIME_LIMIT + 5, record, NULL, 0),
+                      0);
+    ck_assert_uint_eq(log.errors, 2);
+    ck_assert(sim_past_limit(sim));
+    ck_assert_uint_eq(sim_run(sim, SIM_TIME_MAX), 0);
+    sim_destroy(sim);
+    sim_destroy(NULL);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -380,6 +411,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_random_stress);
     tcase_add_test(tc, test_counters_steady_state);
     tcase_add_test(tc, test_null_handler);
+    tcase_add_test(tc, test_hold_daemon_limit_edges);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -104,12 +104,42 @@ START_TEST(test_handles_survive_renumbering)
 }
 END_TEST
 
+typedef struct chain {
+    uint64_t n, max;
+    sim_time_t last;
+} chain_t;
+
+/* Each event schedules the next one 1 ps later: one event pending, so a
+ * renumbering finds a heap with no live entry but the one being added. */
+static void chain_fn(sim_t *sim, void *opaque, uint64_t arg)
+{
+    chain_t *c = opaque;
+    ck_assert_uint_eq(arg, c->n);
+    ck_assert_uint_eq(sim_now(sim), c->n);
+    c->n++;
+    if (c->n < c->max)
+        sim_schedule(sim, 1, chain_fn, c, c->n);
+}
+
+START_TEST(test_renumber_near_empty)
+{
+    sim_t *sim = sim_create(NULL);
+    chain_t c = {.max = 4 << SIM_ENGINE_SEQ_BITS};
+    sim_schedule(sim, 0, chain_fn, &c, 0);
+    ck_assert_uint_eq(sim_run(sim, SIM_TIME_MAX), c.max);
+    ck_assert_uint_eq(c.n, c.max);
+    ck_assert_uint_eq(sim_now(sim), c.max - 1);
+    sim_destroy(sim);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine_seq");
     TCase *tc = tcase_create("renumber");
     tcase_add_test(tc, test_dynamic_order_across_renumbering);
     tcase_add_test(tc, test_handles_survive_renumbering);
+    tcase_add_test(tc, test_renumber_near_empty);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
 }

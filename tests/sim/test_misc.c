@@ -8,9 +8,12 @@
 
 #include "tests/check_run.h"
 #include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -522,6 +525,190 @@ START_TEST(test_span_stage_by_name)
 }
 END_TEST
 
+/* --------------------------------------------------- server: limits */
+
+/* A server needs at least one server, and its seven statistics names:
+ * each one already taken refuses the server with a message. */
+START_TEST(test_server_create_refused)
+{
+    static const char *const suffixes[] = {
+        "arrivals", "completions", "drops", "queue", "busy", "wait", "service"};
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_t *sim = sim_create(&log);
+    sim_server_cfg_t cfg = {.servers = 0, .service = sim_dist_fixed(SIM_NS)};
+    ck_assert_ptr_null(sim_server_create(sim, NULL, &cfg, NULL, NULL, NULL));
+    ck_assert_str_eq(sim_log_last_error(&log),
+                     "server server: needs at least 1 server");
+    cfg.name = "srv";
+    cfg.servers = 2;
+    for (unsigned i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        sim_stats_t *st = sim_stats_create();
+        char name[64];
+        snprintf(name, sizeof(name), "srv.%s", suffixes[i]);
+        ck_assert_ptr_nonnull(sim_stats_scalar(st, name, "", ""));
+        ck_assert_ptr_null(sim_server_create(sim, st, &cfg, NULL, NULL, NULL));
+        ck_assert_str_eq(sim_log_last_error(&log),
+                         "server srv: cannot register its statistics");
+        sim_stats_destroy(st);
+    }
+    sim_server_destroy(NULL);
+    sim_destroy(sim);
+}
+END_TEST
+
+/* A real job queued behind background (daemon) work holds one unit of
+ * work in the engine (sim/server.c, update_hold); destroying the server
+ * gives it back. Before any job starts the mean wait is 0. */
+START_TEST(test_server_hold_released_by_destroy)
+{
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_t *sim = sim_create(&log);
+    sim_server_cfg_t cfg = {
+        .name = "vcpu", .servers = 1, .service = sim_dist_fixed(SIM_NS)};
+    sim_server_t *srv = sim_server_create(sim, NULL, &cfg, NULL, NULL, NULL);
+    ck_assert(sim_server_mean_wait(srv) == 0.0);
+    ck_assert(sim_server_submit_daemon(srv, NULL, SIM_US));
+    ck_assert_uint_eq(sim_work_pending(sim), 0);
+    ck_assert(sim_server_submit_time(srv, NULL, SIM_NS));
+    ck_assert_uint_eq(sim_server_queued(srv), 1);
+    ck_assert_uint_eq(sim_work_pending(sim), 1);
+    sim_server_destroy(srv);
+    ck_assert_uint_eq(sim_work_pending(sim), 0);
+    ck_assert_uint_eq(sim_events_pending(sim), 0);
+    sim_destroy(sim);
+}
+END_TEST
+
+/* ---------------------------------------------- atomic files: failures */
+
+/* An empty or NULL path and a path too long for the buffer: refused
+ * before any file is made. */
+START_TEST(test_afile_bad_paths)
+{
+    sim_afile_t af;
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    ck_assert_int_eq(sim_afile_open(&af, "", &log), -EINVAL);
+    ck_assert_str_eq(sim_log_last_error(&log), "atomic file: empty path");
+    ck_assert_int_eq(sim_afile_open(&af, NULL, &log), -EINVAL);
+    ck_assert_ptr_null(af.f);
+    char *p = malloc(sizeof(af.path) + 1);
+    memset(p, 'a', sizeof(af.path));
+    p[sizeof(af.path)] = '\0';
+    ck_assert_int_eq(sim_afile_open(&af, p, &log), -ENAMETOOLONG);
+    /* The message quotes the path's start and keeps the reason. */
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "%.60s...: path too long (%zu bytes, at most "
+             "%zu)",
+             p, sizeof(af.path), sizeof(af.path) - 1);
+    ck_assert_str_eq(sim_log_last_error(&log), msg);
+    free(p);
+}
+END_TEST
+
+/* A path under a regular file cannot be created (ENOTDIR); a write that
+ * fails (a file size limit, RLIMIT_FSIZE, with SIGXFSZ ignored so the
+ * write returns EFBIG) fails the commit, removes the temporary and leaves
+ * the old file. */
+START_TEST(test_afile_write_failures)
+{
+    char dir[256], file[300], path[320], msg[4400];
+    sim_afile_t af;
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    iommusim_mkdtemp(dir, sizeof(dir), "test_afile");
+    snprintf(file, sizeof(file), "%s/plain", dir);
+    iommusim_write_file(file, "old\n", 4);
+    snprintf(path, sizeof(path), "%s/out.txt", file);
+    ck_assert_int_eq(sim_afile_open(&af, path, &log), -ENOTDIR);
+    snprintf(msg, sizeof(msg), "cannot create %s.tmp.%ld: Not a directory",
+             path, (long)getpid());
+    ck_assert_str_eq(sim_log_last_error(&log), msg);
+
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {.rlim_cur = 1024, .rlim_max = RLIM_INFINITY};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    ck_assert_int_eq(sim_afile_open(&af, file, &log), 0);
+    char tmp[sizeof(af.tmp)];
+    strcpy(tmp, af.tmp);
+    for (int i = 0; i < 4096; i++)
+        fputc('x', af.f);
+    ck_assert_int_eq(sim_afile_commit(&af, &log), -EFBIG);
+    snprintf(msg, sizeof(msg), "cannot write %s: File too large", tmp);
+    ck_assert_str_eq(sim_log_last_error(&log), msg);
+    ck_assert_ptr_null(af.f);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    char *got = iommusim_slurp(file, NULL);
+    ck_assert_str_eq(got, "old\n");
+    free(got);
+    iommusim_rm_tree(dir);
+}
+END_TEST
+
+/* ----------------------------------------------------- log and rng */
+
+static void vlog(sim_log_t *log, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sim_vlogf(log, SIM_LOG_ERROR, fmt, ap);
+    va_end(ap);
+}
+
+/* A NULL log takes nothing; the file sink writes "LEVEL: msg" to its FILE,
+ * or to stderr when given none, and "log" for a level it does not know. */
+START_TEST(test_log_sink_and_null)
+{
+    vlog(NULL, "%s", "dropped");
+    sim_logf(NULL, SIM_LOG_ERROR, "dropped");
+    ck_assert_str_eq(sim_log_last_error(NULL), "");
+
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    sim_log_sink_file(f, SIM_LOG_WARN, "w1");
+    sim_log_sink_file(f, (sim_log_level_t)9, "odd");
+    fclose(f);
+    ck_assert_str_eq(buf, "warning: w1\nlog: odd\n");
+
+    char dir[256], path[300];
+    iommusim_mkdtemp(dir, sizeof(dir), "test_log");
+    snprintf(path, sizeof(path), "%s/err.txt", dir);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *e = fopen(path, "w");
+    ck_assert_int_eq(dup2(fileno(e), 2), 2);
+    sim_log_sink_file(NULL, SIM_LOG_ERROR, "to stderr");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fclose(e);
+    char *got = iommusim_slurp(path, NULL);
+    ck_assert_str_eq(got, "error: to stderr\n");
+    free(got);
+    iommusim_rm_tree(dir);
+}
+END_TEST
+
+/* sim_rng_below(0) is 0 without drawing; below(1) is always 0. */
+START_TEST(test_rng_below_edges)
+{
+    sim_rng_t a, b;
+    sim_rng_seed(&a, 7, "x");
+    sim_rng_seed(&b, 7, "x");
+    ck_assert_uint_eq(sim_rng_below(&a, 0), 0);
+    ck_assert_uint_eq(sim_rng_u64(&a), sim_rng_u64(&b)); /* no draw */
+    for (int i = 0; i < 100; i++)
+        ck_assert_uint_eq(sim_rng_below(&a, 1), 0);
+    /* A NULL stream name hashes like "". */
+    sim_rng_seed(&a, 3, NULL);
+    sim_rng_seed(&b, 3, "");
+    ck_assert_uint_eq(sim_rng_u64(&a), sim_rng_u64(&b));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("misc");
@@ -538,6 +725,12 @@ int main(void)
     tcase_add_test(tc, test_oom_stops);
     tcase_add_test(tc, test_stats_register);
     tcase_add_test(tc, test_span_stage_by_name);
+    tcase_add_test(tc, test_server_create_refused);
+    tcase_add_test(tc, test_server_hold_released_by_destroy);
+    tcase_add_test(tc, test_afile_bad_paths);
+    tcase_add_test(tc, test_afile_write_failures);
+    tcase_add_test(tc, test_log_sink_and_null);
+    tcase_add_test(tc, test_rng_below_edges);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
 }

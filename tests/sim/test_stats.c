@@ -6,6 +6,7 @@
 #include <check.h>
 
 #include "tests/check_run.h"
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,106 @@ START_TEST(test_duplicates_and_lookup)
 }
 END_TEST
 
+/* Infinite and large scalars (%.10g beyond 1e15, nan/inf in text, null in
+ * JSON: JSON has no infinities, RFC 8259 section 6), and the JSON string
+ * escapes of RFC 8259 section 7 for tab, CR and other control bytes. */
+START_TEST(test_infinities_and_escapes)
+{
+    sim_stats_t *st = sim_stats_create();
+    double *pinf = sim_stats_scalar(st, "pinf", "", "");
+    double *ninf = sim_stats_scalar(st, "ninf", "", "");
+    double *big = sim_stats_scalar(st, "big", "", "");
+    sim_counter_t *c = sim_stats_counter(st, "c", "a\tb\rc\x01\x7f", NULL);
+    ck_assert(pinf && ninf && big && c);
+    *pinf = INFINITY;
+    *ninf = -INFINITY;
+    *big = 1e15;
+    char *txt = capture(sim_stats_write_text, st, 0);
+    ck_assert_str_eq(txt, "pinf inf\nninf -inf\nbig 1e+15\n"
+                          "c 0 # a\tb\rc\x01\x7f\n");
+    char *js = capture(sim_stats_write_json, st, 0);
+    ck_assert_str_eq(js, "{\n  \"pinf\": null,\n  \"ninf\": null,\n"
+                         "  \"big\": 1e+15,\n  \"c\": 0\n}\n");
+    free(txt);
+    free(js);
+    sim_gauge_t *g = sim_stats_gauge(st, "g", "x\ty\rz\x02", "u");
+    ck_assert_ptr_nonnull(g);
+    js = capture(sim_stats_write_json, st, 0);
+    ck_assert_ptr_nonnull(strstr(js,
+                                 "\"g\": {\"mean\": 0, \"max\": 0, \"desc\": "
+                                 "\"x\\ty\\rz\\u0002\", \"unit\": \"u\"}"));
+    free(js);
+    /* Output errors are reported. */
+    FILE *ro = fopen("/dev/null", "r");
+    ck_assert_int_eq(sim_stats_write_text(st, ro, 0), -EIO);
+    ck_assert_int_eq(sim_stats_write_json(st, ro, 0), -EIO);
+    fclose(ro);
+    sim_stats_destroy(st);
+    sim_stats_destroy(NULL);
+}
+END_TEST
+
+/* Names: empty and NULL names are refused with a message; a NULL name
+ * is found nowhere; a NULL description or unit is empty. */
+START_TEST(test_names)
+{
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_stats_t *st = sim_stats_create();
+    sim_stats_set_log(st, &log);
+    ck_assert_ptr_null(sim_stats_counter(st, "", "d", "u"));
+    ck_assert_str_eq(sim_log_last_error(&log), "stats: empty statistic name");
+    ck_assert_ptr_null(sim_stats_hist(st, NULL, "d", "u"));
+    ck_assert_uint_eq(log.errors, 2);
+    ck_assert_ptr_null(sim_stats_find_counter(st, NULL));
+    ck_assert_ptr_nonnull(sim_stats_scalar(st, "s", NULL, NULL));
+    char *txt = capture(sim_stats_write_text, st, 0);
+    ck_assert_str_eq(txt, "s 0\n");
+    free(txt);
+    sim_stats_destroy(st);
+}
+END_TEST
+
+/* Histogram and gauge corners: merging a histogram whose range is wider
+ * on both sides; a percentile whose rank underflows to 0 is the minimum;
+ * resetting a histogram that was never initialised; a gauge's mean asked
+ * for before its last change is the mean up to that change. */
+START_TEST(test_hist_gauge_corners)
+{
+    sim_hist_t a, b;
+    ck_assert_int_eq(sim_hist_init(&a), 0);
+    ck_assert_int_eq(sim_hist_init(&b), 0);
+    sim_hist_add(&a, 50);
+    sim_hist_add(&a, 60);
+    sim_hist_add(&b, 10);
+    sim_hist_add(&b, 90);
+    sim_hist_merge(&a, &b);
+    ck_assert_uint_eq(a.count, 4);
+    ck_assert_uint_eq(a.min, 10);
+    ck_assert_uint_eq(a.max, 90);
+    ck_assert(sim_hist_mean(&a) == 52.5);
+    /* 5e-324 / 100 is 0 in double: rank 0, taken as 1 (nearest rank). */
+    ck_assert_uint_eq(sim_hist_percentile(&a, 5e-324), 10);
+    sim_hist_fini(&a);
+    sim_hist_fini(&b);
+
+    sim_hist_t z;
+    memset(&z, 0, sizeof(z));
+    z.count = 3;
+    sim_hist_reset(&z);
+    ck_assert_uint_eq(z.count, 0);
+    ck_assert_ptr_null(z.buckets);
+
+    sim_gauge_t g;
+    memset(&g, 0, sizeof(g));
+    sim_gauge_set(&g, 100, 2); /* 0 on [0, 100) */
+    sim_gauge_set(&g, 200, 4); /* 2 on [100, 200) */
+    /* Asked at 150 (before the last change at 200): the mean to 200. */
+    ck_assert(sim_gauge_mean(&g, 150) == 1.0);
+    ck_assert(sim_gauge_mean(&g, 400) == (200.0 + 800.0) / 400.0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stats");
@@ -270,6 +371,9 @@ int main(void)
     tcase_add_test(tc, test_formatting_edge_cases);
     tcase_add_test(tc, test_gauge_time_weighted);
     tcase_add_test(tc, test_duplicates_and_lookup);
+    tcase_add_test(tc, test_infinities_and_escapes);
+    tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_hist_gauge_corners);
     suite_add_tcase(s, tc);
     return iommusim_run_suite(s);
 }

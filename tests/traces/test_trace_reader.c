@@ -1057,6 +1057,128 @@ START_TEST(test_writer_format_and_rejects)
 }
 END_TEST
 
+/* Near misses of the compressed-file magic numbers (gzip 1f 8b, zstd
+ * 28 b5 2f fd, bzip2 "BZh1".."BZh9"; RFC 1952 2.3.1, RFC 8878 3.1.1, the
+ * bzip2 format): not compressed, so they are read as text and fail as a
+ * bad header, with non-printable bytes quoted as \xNN. A first token of
+ * the header's length that differs is a bad header too. */
+START_TEST(test_err_magic_near_misses)
+{
+    static const struct {
+        const char *text, *quoted;
+    } cases[] = {
+        {"(a 1\ntimeunit ns\n", "bad header '(a'"},
+        {"(\xb5z 1\ntimeunit ns\n", "bad header '(\\xb5z'"},
+        {"(\xb5/z 1\ntimeunit ns\n", "bad header '(\\xb5/z'"},
+        {"Bx 1\ntimeunit ns\n", "bad header 'Bx'"},
+        {"BZx 1\ntimeunit ns\n", "bad header 'BZx'"},
+        {"BZh0 1\ntimeunit ns\n", "bad header 'BZh0'"},
+        {"BZhz 1\ntimeunit ns\n", "bad header 'BZhz'"},
+        {"iommu-sim-trac3 1\ntimeunit ns\n", "bad header 'iommu-sim-trac3'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
+        expect_error(cases[i].text, true, "t.trace:1:1: ", cases[i].quoted);
+    }
+}
+END_TEST
+
+/* A stream that cannot be read (opened for writing: EBADF) fails at open
+ * with the errno's text; a stream without a name is "<stream>". */
+START_TEST(test_err_read_error_at_open)
+{
+    FILE *f = fopen("w.trace", "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_null(trace_open_stream(f, "w.trace", &g_log));
+    check_msg("w.trace:1: ", "read error: Bad file descriptor");
+    sim_log_init(&g_log, SIM_LOG_ERROR, NULL, NULL);
+    ck_assert_ptr_null(trace_open_stream(f, NULL, &g_log));
+    check_msg("<stream>:1: ", "read error");
+    fclose(f);
+
+    static const char ok[] = HDR_NS "5 read 0 0 0x1000 1\n";
+    f = fmemopen((void *)ok, sizeof(ok) - 1, "r");
+    trace_reader_t *r = trace_open_stream(f, NULL, &g_log);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(trace_name(r), "<stream>");
+    trace_close(r);
+    fclose(f);
+}
+END_TEST
+
+/* A source that delivers `len` bytes, then fails with EIO. */
+typedef struct failing {
+    const char *data;
+    size_t len, pos;
+} failing_t;
+
+static ssize_t failing_read(void *c, char *buf, size_t n)
+{
+    failing_t *s = c;
+    if (s->pos == s->len) {
+        errno = EIO;
+        return -1;
+    }
+    if (n > s->len - s->pos)
+        n = s->len - s->pos;
+    memcpy(buf, s->data + s->pos, n);
+    s->pos += n;
+    return (ssize_t)n;
+}
+
+/* A read error after the first buffer (64 KiB) names the line being read:
+ * the header (2 lines) and 655 comment lines of 100 bytes fit in the
+ * first 65536 bytes, so the error is on line 658. */
+START_TEST(test_err_read_error_later)
+{
+    size_t len = 30 + 100 * 700;
+    char *data = malloc(len);
+    memcpy(data, HDR_NS, 30);
+    for (size_t i = 0; i < 700; i++) {
+        char *l = data + 30 + 100 * i;
+        l[0] = '#';
+        memset(l + 1, 'c', 98);
+        l[99] = '\n';
+    }
+    failing_t src = {data, len, 0};
+    cookie_io_functions_t io = {.read = failing_read};
+    FILE *f = fopencookie(&src, "r", io);
+    ck_assert_ptr_nonnull(f);
+    trace_reader_t *r = trace_open_stream(f, "c.trace", &g_log);
+    ck_assert_ptr_nonnull(r);
+    trace_record_t rec;
+    ck_assert_int_eq(trace_next(r, &rec), -EIO);
+    ck_assert_int_eq(trace_next(r, &rec), -EIO); /* sticky, logged once */
+    check_msg("c.trace:658: ", "read error: Input/output error");
+    trace_close(r);
+    fclose(f);
+    free(data);
+}
+END_TEST
+
+/* Writer output errors (-EIO), a page size out of range (-EINVAL), and
+ * the names of values outside the enums ("?", 4K / 12 bits). */
+START_TEST(test_writer_errors_and_names)
+{
+    FILE *ro = fopen("/dev/null", "r");
+    trace_record_t rec = {.op = TRACE_READ, .len = 1};
+    ck_assert_int_eq(trace_write_header(ro), -EIO);
+    ck_assert_int_eq(trace_write_record(ro, &rec), -EIO);
+    fclose(ro);
+    FILE *f = fopen("/dev/null", "w");
+    ck_assert_int_eq(trace_write_record(f, &rec), 0);
+    rec.page = (trace_page_t)7;
+    ck_assert_int_eq(trace_write_record(f, &rec), -EINVAL);
+    fclose(f);
+    ck_assert_str_eq(trace_op_name((trace_op_t)9), "?");
+    ck_assert_str_eq(trace_page_name((trace_page_t)9), "4K");
+    ck_assert_uint_eq(trace_page_shift((trace_page_t)9), 12);
+    ck_assert_uint_eq(trace_page_shift(TRACE_PAGE_4K), 12);
+    ck_assert_uint_eq(trace_page_shift(TRACE_PAGE_2M), 21);
+    ck_assert_uint_eq(trace_page_shift(TRACE_PAGE_1G), 30);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
     Suite *s = suite_create("trace_reader");
@@ -1102,12 +1224,16 @@ static Suite *trace_suite(void)
     tcase_add_test(err, test_err_bad_header);
     tcase_add_test(err, test_err_unsupported_version);
     tcase_add_test(err, test_err_bad_timeunit);
+    tcase_add_test(err, test_err_magic_near_misses);
+    tcase_add_test(err, test_err_read_error_at_open);
+    tcase_add_test(err, test_err_read_error_later);
     suite_add_tcase(s, err);
 
     tcase_add_unchecked_fixture(wr, root_setup, root_teardown);
     tcase_add_checked_fixture(wr, setup, teardown);
     tcase_add_test(wr, test_round_trip);
     tcase_add_test(wr, test_writer_format_and_rejects);
+    tcase_add_test(wr, test_writer_errors_and_names);
     suite_add_tcase(s, wr);
     return s;
 }
