@@ -327,9 +327,23 @@ START_TEST(test_server)
             arm(k);
             sim_server_t *srv =
                 sim_server_create(sim, st, &cfg, NULL, job_done, &done);
-            for (unsigned i = 0; srv && i < 40; i++)
+            /* One job first, not counted: it allocates the rows of the
+             * histogram buckets its times fall in (sim/stats.h), which
+             * the 40 jobs then share. */
+            bool warm = srv && !disarm();
+            if (warm) {
+                sim_server_submit_time(srv, NULL, SIM_NS);
+                sim_run(sim, SIM_TIME_MAX);
+                done = 0;
+                arm(k);
+            }
+            for (unsigned i = 0; warm && i < 40; i++)
                 accepted += sim_server_submit_time(srv, NULL, SIM_NS);
-            bool inj = disarm();
+            bool inj = warm ? disarm() : true;
+            if (srv && !warm) { /* failed at creation or the first job */
+                sim_server_destroy(srv);
+                srv = NULL;
+            }
             if (!srv) {
                 ck_assert(inj);
                 ck_assert_ptr_nonnull(
@@ -343,7 +357,7 @@ START_TEST(test_server)
                                      "queue; job dropped");
                 sim_run(sim, SIM_TIME_MAX);
                 ck_assert_uint_eq(done, accepted);
-                ck_assert_uint_eq(sim_server_completions(srv), accepted);
+                ck_assert_uint_eq(sim_server_completions(srv), accepted + 1);
             }
             sim_server_destroy(srv);
             sim_stats_destroy(st);
@@ -352,7 +366,9 @@ START_TEST(test_server)
             if (!inj)
                 break;
         }
-        ck_assert_int_ge(k, with_stats ? 20 : 8);
+        /* Every allocation point was failed once: the engine, the
+         * server, its queue growing twice (and the registry's entries). */
+        ck_assert_int_ge(k, with_stats ? 20 : 6);
     }
 }
 END_TEST
@@ -365,12 +381,16 @@ START_TEST(test_server_completion_not_scheduled)
     sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
     sim_t *sim = sim_create(&log);
     unsigned ran = 0;
-    for (unsigned i = 0; i < 64; i++) /* the heap's first size */
-        ck_assert(sim_schedule(sim, SIM_US, ev_count, &ran, 0));
     sim_server_cfg_t cfg = {
         .name = "cpu", .servers = 1, .service = sim_dist_fixed(SIM_NS)};
     sim_server_t *srv = sim_server_create(sim, NULL, &cfg, NULL, NULL, NULL);
     ck_assert_ptr_nonnull(srv);
+    /* One job first, so that its histogram rows exist (sim/stats.h) and
+     * the next allocation is the heap's. */
+    sim_server_submit_time(srv, NULL, SIM_NS);
+    sim_run(sim, SIM_TIME_MAX);
+    for (unsigned i = 0; i < 64; i++) /* the heap's first size */
+        ck_assert(sim_schedule(sim, SIM_US, ev_count, &ran, 0));
     arm(1);
     sim_server_submit_time(srv, NULL, SIM_NS);
     ck_assert(disarm());

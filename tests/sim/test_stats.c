@@ -350,7 +350,8 @@ START_TEST(test_hist_gauge_corners)
     z.count = 3;
     sim_hist_reset(&z);
     ck_assert_uint_eq(z.count, 0);
-    ck_assert_ptr_null(z.buckets);
+    for (unsigned r = 0; r < SIM_HIST_ROWS; r++)
+        ck_assert_ptr_null(z.rows[r]);
 
     sim_gauge_t g;
     memset(&g, 0, sizeof(g));
