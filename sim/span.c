@@ -15,8 +15,23 @@
 #include "sim/stats.h"
 #include "sim/time.h"
 
+/* One group of a breakdown: its histograms, allocated as it is used. */
+typedef struct span_group {
+    sim_hist_t *stage[SIM_SPAN_MAX_STAGES];
+    sim_hist_t *e2e;
+    sim_counter_t *closed;
+} span_group_t;
+
+typedef struct span_breakdown {
+    struct span_breakdown *next;
+    int *group_of; /* per tag */
+    unsigned ntags, ngroups;
+    span_group_t groups[];
+} span_breakdown_t;
+
 struct sim_spans {
     unsigned nstages;
+    span_breakdown_t *breakdowns;
     const char *const *names;
     sim_hist_t *stage_hist[SIM_SPAN_MAX_STAGES];
     double *stage_contrib[SIM_SPAN_MAX_STAGES];
@@ -100,8 +115,55 @@ void sim_spans_destroy(sim_spans_t *sp)
 {
     if (!sp)
         return;
+    while (sp->breakdowns) {
+        span_breakdown_t *b = sp->breakdowns;
+        sp->breakdowns = b->next;
+        free(b->group_of);
+        free(b);
+    }
     sim_pool_fini(&sp->pool);
     free(sp);
+}
+
+int sim_spans_breakdown(sim_spans_t *sp, sim_stats_t *st,
+                        const char *const *groups, unsigned ngroups,
+                        const int *group_of, unsigned ntags)
+{
+    if (!ngroups)
+        return -EINVAL;
+    span_breakdown_t *b =
+        calloc(1, sizeof(*b) + ngroups * sizeof(b->groups[0]));
+    int *map = malloc((ntags ? ntags : 1) * sizeof(*map));
+    if (!b || !map) {
+        free(b);
+        free(map);
+        return -ENOMEM;
+    }
+    memcpy(map, group_of, ntags * sizeof(*map));
+    b->group_of = map;
+    b->ntags = ntags;
+    b->ngroups = ngroups;
+    b->next = sp->breakdowns;
+    sp->breakdowns = b; /* freed with the family whatever follows */
+    char name[256], desc[256];
+    bool ok = true;
+    sim_stats_set_sparse(st, true);
+    for (unsigned g = 0; g < ngroups && ok; g++) {
+        span_group_t *sg = &b->groups[g];
+        snprintf(name, sizeof(name), "%s.closed", groups[g]);
+        sg->closed = sim_stats_counter(st, name, "spans completed", "spans");
+        snprintf(name, sizeof(name), "%s.e2e", groups[g]);
+        sg->e2e = sim_stats_hist(st, name, "end-to-end time", "ps");
+        ok = sg->closed && sg->e2e;
+        for (unsigned k = 0; k < sp->nstages && ok; k++) {
+            snprintf(name, sizeof(name), "%s.stage.%s", groups[g],
+                     sp->names[k]);
+            snprintf(desc, sizeof(desc), "stage time: %s", sp->names[k]);
+            ok = (sg->stage[k] = sim_stats_hist(st, name, desc, "ps")) != NULL;
+        }
+    }
+    sim_stats_set_sparse(st, false);
+    return ok ? 0 : -ENOMEM;
 }
 
 void sim_spans_set_observer(sim_spans_t *sp, sim_span_observer_fn fn,
@@ -141,6 +203,7 @@ sim_span_t *sim_span_open(sim_spans_t *sp, sim_time_t t0)
         return NULL;
     s->start = t0;
     s->id = sp->next_id++;
+    s->tag = 0;
     sp->opened->value++;
     sp->open_now++;
     return s;
@@ -149,6 +212,22 @@ sim_span_t *sim_span_open(sim_spans_t *sp, sim_time_t t0)
 void sim_span_close(sim_spans_t *sp, sim_span_t *s, sim_time_t end, bool ok)
 {
     sim_span_end(sp, s, end, ok ? SIM_SPAN_DONE : SIM_SPAN_FAILED);
+}
+
+/* A closed span's stage times (as the family records them) into a group. */
+static void record_group(const sim_spans_t *sp, span_group_t *g,
+                         const sim_span_t *s, sim_time_t end)
+{
+    sim_time_t prev = s->start;
+    for (unsigned k = 0; k < sp->nstages; k++) {
+        if (!(s->marked & (1u << k)))
+            continue;
+        sim_time_t t = s->t[k] < prev ? prev : s->t[k];
+        sim_hist_add(g->stage[k], t - prev);
+        prev = t;
+    }
+    sim_hist_add(g->e2e, end - s->start);
+    g->closed->value++;
 }
 
 void sim_span_end(sim_spans_t *sp, sim_span_t *s, sim_time_t end,
@@ -178,6 +257,11 @@ void sim_span_end(sim_spans_t *sp, sim_span_t *s, sim_time_t end,
         }
         sim_hist_add(sp->e2e, end - s->start);
         sp->closed->value++;
+        for (span_breakdown_t *b = sp->breakdowns; b; b = b->next) {
+            int g = s->tag < b->ntags ? b->group_of[s->tag] : -1;
+            if (g >= 0 && (unsigned)g < b->ngroups)
+                record_group(sp, &b->groups[g], s, end);
+        }
     } else {
         sp->failed->value++;
     }

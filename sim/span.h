@@ -44,6 +44,7 @@ typedef struct sim_span {
     sim_time_t t[SIM_SPAN_MAX_STAGES];
     uint32_t marked; /* bit k: stage k marked */
     uint32_t id;     /* sequence number of the span (0, 1, ...) */
+    uint32_t tag;    /* what breakdowns group it by (sim_span_set_tag) */
     void *user;      /* free for the owner */
     bool auto_resp;  /* answered without being served (sim_span_set_auto) */
 } sim_span_t;
@@ -110,6 +111,24 @@ static inline void sim_span_set_auto(sim_span_t *s)
     if (s)
         s->auto_resp = true;
 }
+/* The span's tag (e.g. the device that opened it), which the family's
+ * breakdowns map to their groups. NULL is ignored. */
+static inline void sim_span_set_tag(sim_span_t *s, uint32_t tag)
+{
+    if (s)
+        s->tag = tag;
+}
+/*
+ * A breakdown of the family: a closed span whose tag t has group_of[t] =
+ * g >= 0 (t < ntags) is also recorded in group g, whose statistics are
+ * "<groups[g]>.e2e", "<groups[g]>.stage.<stage>" (histograms) and
+ * "<groups[g]>.closed" (counter), registered sparse (sim_stats_set_sparse):
+ * a stage no span of the group went through is absent from the outputs.
+ * The arrays are copied. Returns 0, -EINVAL (no group) or -ENOMEM.
+ */
+int sim_spans_breakdown(sim_spans_t *sp, sim_stats_t *st,
+                        const char *const *groups, unsigned ngroups,
+                        const int *group_of, unsigned ntags);
 /* End the span at `end` with outcome `how` (see above) and free it. */
 void sim_span_end(sim_spans_t *sp, sim_span_t *s, sim_time_t end,
                   sim_span_end_t how);

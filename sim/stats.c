@@ -232,6 +232,7 @@ typedef enum { ST_COUNTER, ST_GAUGE, ST_HIST, ST_SCALAR } st_kind_t;
 
 typedef struct stat_ent {
     st_kind_t kind;
+    bool sparse; /* written only when it has something (sim_stats_set_sparse) */
     char *name, *desc, *unit;
     void *obj;
 } stat_ent_t;
@@ -243,6 +244,7 @@ struct sim_stats {
     size_t index_cap; /* power of two */
     sim_log_t *log;
     char *prefix; /* prepended to the names registered (NULL: none) */
+    bool sparse;  /* the entries registered now are sparse */
 };
 
 static uint64_t name_hash(const char *s)
@@ -321,6 +323,22 @@ void sim_stats_set_log(sim_stats_t *st, sim_log_t *log)
     st->log = log;
 }
 
+void sim_stats_set_sparse(sim_stats_t *st, bool sparse)
+{
+    st->sparse = sparse;
+}
+
+/* An entry with nothing to say: sparse, and a counter at 0 or an empty
+ * histogram. */
+static bool omitted(const stat_ent_t *e)
+{
+    if (!e->sparse)
+        return false;
+    if (e->kind == ST_HIST)
+        return ((const sim_hist_t *)e->obj)->count == 0;
+    return e->kind == ST_COUNTER && ((const sim_counter_t *)e->obj)->value == 0;
+}
+
 int sim_stats_set_prefix(sim_stats_t *st, const char *prefix)
 {
     char *p = prefix && *prefix ? strdup(prefix) : NULL;
@@ -367,7 +385,7 @@ static void *stats_add(sim_stats_t *st, st_kind_t kind, size_t size,
     }
     if (SIM_GROW(st->ents, st->cap, st->n + 1, 32))
         goto nomem;
-    stat_ent_t e = {.kind = kind};
+    stat_ent_t e = {.kind = kind, .sparse = st->sparse};
     e.name = dup_str(name);
     e.desc = dup_str(desc);
     e.unit = dup_str(unit);
@@ -533,6 +551,8 @@ int sim_stats_write_text(sim_stats_t *st, FILE *out, sim_time_t now)
 
     for (size_t i = 0; i < st->n; i++) {
         const stat_ent_t *e = &st->ents[i];
+        if (omitted(e))
+            continue;
         switch (e->kind) {
         case ST_COUNTER:
             snprintf(v, sizeof(v), "%llu",
@@ -605,10 +625,14 @@ int sim_stats_write_json(sim_stats_t *st, FILE *out, sim_time_t now)
 {
     char v[64], m[64];
 
+    bool first = true;
     fputs("{", out);
     for (size_t i = 0; i < st->n; i++) {
         const stat_ent_t *e = &st->ents[i];
-        fputs(i ? ",\n  " : "\n  ", out);
+        if (omitted(e))
+            continue;
+        fputs(first ? "\n  " : ",\n  ", out);
+        first = false;
         json_str(out, e->name);
         fputs(": ", out);
         switch (e->kind) {

@@ -4,6 +4,7 @@
 #ifndef SIM_STATS_H
 #define SIM_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,6 +103,11 @@ void sim_stats_set_log(sim_stats_t *st, sim_log_t *log);
  * from now on, until it is changed (NULL or "": none). Lookups take full
  * names. Returns 0 or -ENOMEM. */
 int sim_stats_set_prefix(sim_stats_t *st, const char *prefix);
+/* Statistics registered while sparse is on are written (text, JSON) only
+ * when they hold something: a histogram with samples, a counter above 0
+ * (a breakdown by device or stage that a run never reached is absent,
+ * not a row of zeros). */
+void sim_stats_set_sparse(sim_stats_t *st, bool sparse);
 
 /*
  * Table-driven registration, like parameters: each row names a statistic

@@ -567,6 +567,92 @@ START_TEST(test_trace_device_map)
 }
 END_TEST
 
+/* A fault histogram of the run, by name. */
+static const sim_hist_t *fh(pfx_t *h, const char *fmt, const char *a)
+{
+    char name[128];
+    snprintf(name, sizeof(name), fmt, a);
+    return hist(h, name);
+}
+
+/*
+ * Breakdowns partition the resolved faults: the per-device groups, the
+ * native and guest groups, and the per-VM groups (of the guest faults)
+ * each add up to the whole run, count and sum of every stage; a stage no
+ * fault of a group went through has no sample there (native faults have
+ * no vmm stage) and is left out of stats.txt.
+ */
+START_TEST(test_breakdowns_add_up)
+{
+    const char *const sets[] = {"device.nic.count=3", "device.gpu.count=1",
+                                "vm.a.devices=nic0",  "vm.b.devices=nic1,gpu0",
+                                "guest.background=0", NULL};
+    pfx_t *h = pfx_new(sets);
+    enum { N = 48 };
+    trace_record_t recs[4 + N];
+    unsigned n = 0;
+    for (uint32_t d = 0; d < 4; d++)
+        recs[n++] = rmap(0, d, 1, VA, 1u << 20, PERM_RW, false);
+    for (unsigned i = 0; i < N; i++)
+        recs[n++] =
+            rdma(US + i * 3 * US, i % 4, 1, VA + (uint64_t)i * 4096, 64, i & 1);
+    ck_assert_int_eq(pfx_run(h, recs, n), PLATFORM_OK);
+    const char *groups[][4] = {{"fault.device.nic0", "fault.device.nic1",
+                                "fault.device.nic2", "fault.device.gpu0"},
+                               {"fault.native", "fault.guest", NULL, NULL}};
+    unsigned ngroups[] = {4, 2};
+    const sim_hist_t *all = hist(h, "fault.e2e");
+    ck_assert_uint_eq(all->count, N);
+    for (unsigned b = 0; b < 2; b++) {
+        for (unsigned k = 0; k <= PLATFORM_STAGE_COUNT; k++) {
+            const char *st =
+                k < PLATFORM_STAGE_COUNT ? platform_stage_names[k] : NULL;
+            uint64_t count = 0;
+            double sum = 0;
+            for (unsigned g = 0; g < ngroups[b]; g++) {
+                char name[128];
+                if (st)
+                    snprintf(name, sizeof(name), "%s.stage.%s", groups[b][g],
+                             st);
+                else
+                    snprintf(name, sizeof(name), "%s.e2e", groups[b][g]);
+                const sim_hist_t *x = hist(h, name);
+                count += x->count;
+                sum += x->sum;
+            }
+            const sim_hist_t *w = st ? fh(h, "fault.stage.%s", st) : all;
+            ck_assert_uint_eq(count, w->count);
+            ck_assert_double_eq_tol(sum, w->sum, 1e-9 * w->sum + 1);
+        }
+    }
+    /* The VMs' groups add up to the guest group. */
+    const sim_hist_t *ga = hist(h, "fault.vm.a.e2e"),
+                     *gb = hist(h, "fault.vm.b.e2e"),
+                     *gg = hist(h, "fault.guest.e2e");
+    ck_assert_uint_eq(ga->count + gb->count, gg->count);
+    ck_assert_uint_eq(ga->count, hist(h, "fault.device.nic0.e2e")->count);
+    ck_assert_uint_eq(gb->count, hist(h, "fault.device.nic1.e2e")->count +
+                                     hist(h, "fault.device.gpu0.e2e")->count);
+    /* Native faults went through no VMM stage. */
+    ck_assert_uint_eq(hist(h, "fault.native.e2e")->count,
+                      hist(h, "fault.device.nic2.e2e")->count);
+    ck_assert_uint_gt(hist(h, "fault.native.e2e")->count, 0);
+    ck_assert_uint_eq(hist(h, "fault.native.stage.vmm")->count, 0);
+    ck_assert_uint_eq(hist(h, "fault.guest.stage.vmm")->count,
+                      hist(h, "fault.guest.e2e")->count);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    sim_stats_write_text(platform_stats(h->p), m, 0);
+    fclose(m);
+    ck_assert_ptr_null(strstr(buf, "fault.native.stage.vmm."));
+    ck_assert_ptr_nonnull(strstr(buf, "fault.guest.stage.vmm.count "));
+    ck_assert_ptr_nonnull(strstr(buf, "fault.device.nic2.e2e.count "));
+    free(buf);
+    pfx_free(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("topology");
@@ -582,6 +668,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_guest_and_native);
     tcase_add_test(tc, test_trace_names);
     tcase_add_test(tc, test_trace_device_map);
+    tcase_add_test(tc, test_breakdowns_add_up);
     suite_add_tcase(s, tc);
     return s;
 }

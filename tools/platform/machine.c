@@ -142,6 +142,54 @@ static const sim_stat_def_t platform_stat_defs[] = {
 };
 #undef PS
 
+/* The fault histograms per device (fault.device.NAME.*), per kind of
+ * address space (fault.native.*, fault.guest.*) and per named VM
+ * (fault.vm.NAME.*); a span's tag is its device's index. */
+static int breakdowns(platform_t *p)
+{
+    const platform_topo_t *t = &p->topo;
+    char(*names)[SIM_PARAM_STR_MAX + 32] =
+        calloc(t->ndevs + t->nvms + 1, sizeof(*names));
+    const char **groups = calloc(t->ndevs + t->nvms + 1, sizeof(*groups));
+    int *of = calloc(t->ndevs + 1, sizeof(*of));
+    int rc = -ENOMEM;
+    if (!names || !groups || !of)
+        goto out;
+    for (unsigned i = 0; i < t->ndevs; i++) {
+        snprintf(names[i], sizeof(names[i]), "fault.device.%s",
+                 t->devs[i].name);
+        groups[i] = names[i];
+        of[i] = (int)i;
+    }
+    rc = sim_spans_breakdown(p->faults, p->stats, groups, t->ndevs, of,
+                             t->ndevs);
+    static const char *const kinds[] = {"fault.native", "fault.guest"};
+    for (unsigned i = 0; !rc && i < t->ndevs; i++)
+        of[i] = t->devs[i].vm >= 0;
+    if (!rc)
+        rc = sim_spans_breakdown(p->faults, p->stats, kinds, 2, of, t->ndevs);
+    /* VMs are all named ([vm.NAME]) or one unnamed ([vm]): the index of
+     * a named VM is its group's. */
+    unsigned named = 0;
+    for (unsigned v = 0; v < t->nvms; v++)
+        if (t->vms[v].name[0]) {
+            snprintf(names[v], sizeof(names[v]), "fault.vm.%s", t->vms[v].name);
+            groups[named++] = names[v];
+        }
+    for (unsigned i = 0; !rc && i < t->ndevs; i++)
+        of[i] = t->devs[i].vm >= 0 && t->vms[t->devs[i].vm].name[0]
+                    ? t->devs[i].vm
+                    : -1;
+    if (!rc && named)
+        rc = sim_spans_breakdown(p->faults, p->stats, groups, named, of,
+                                 t->ndevs);
+out:
+    free(names);
+    free(groups);
+    free(of);
+    return rc;
+}
+
 platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
 {
     platform_t *p = calloc(1, sizeof(*p));
@@ -199,6 +247,8 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
             pcie_rc_attach(p->rc, pcie_dev_rid(p->devs[i]), p->devs[i]))
             goto oom;
     }
+    if (breakdowns(p))
+        goto oom;
     for (unsigned v = 0; v < p->topo.nvms; v++) {
         const platform_vm_t *vm = &p->topo.vms[v];
         uint16_t rids[PLATFORM_MAX_DEVICES];

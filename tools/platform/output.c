@@ -138,35 +138,67 @@ static void finish_stats(platform_t *p)
     *p->s.dmas_unfinished = (double)s.dmas_unfinished;
 }
 
-static void latency_row(FILE *f, const char *name, const sim_hist_t *h)
+static void latency_row(FILE *f, const char *group, const char *name,
+                        const sim_hist_t *h)
 {
     double ns = 1e3;
     fprintf(f,
-            "%-14s %10" PRIu64 " %12.3f %12.3f %12.3f %12.3f %12.3f "
+            "%-18s %-12s %10" PRIu64 " %12.3f %12.3f %12.3f %12.3f %12.3f "
             "%12.3f %12.3f\n",
-            name, h->count, sim_hist_mean(h) / ns, sim_hist_stdev(h) / ns,
-            (double)sim_hist_percentile(h, 50) / ns,
+            group, name, h->count, sim_hist_mean(h) / ns,
+            sim_hist_stdev(h) / ns, (double)sim_hist_percentile(h, 50) / ns,
             (double)sim_hist_percentile(h, 90) / ns,
             (double)sim_hist_percentile(h, 99) / ns,
             (double)sim_hist_percentile(h, 99.9) / ns,
             (double)(h->count ? h->max : 0) / ns);
 }
 
+/* The rows of one group (statistics "<prefix>.stage.*" and "<prefix>.e2e"):
+ * none if no fault of it completed, and no row for a stage none of its
+ * faults went through. */
+static void latency_group(platform_t *p, FILE *f, const char *group,
+                          const char *prefix)
+{
+    char name[SIM_PARAM_STR_MAX + 64];
+    snprintf(name, sizeof(name), "%s.e2e", prefix);
+    const sim_hist_t *e2e = sim_stats_find_hist(p->stats, name);
+    if (!e2e || !e2e->count)
+        return;
+    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
+        snprintf(name, sizeof(name), "%s.stage.%s", prefix,
+                 platform_stage_names[k]);
+        const sim_hist_t *h = sim_stats_find_hist(p->stats, name);
+        if (h && h->count)
+            latency_row(f, group, platform_stage_names[k], h);
+    }
+    latency_row(f, group, "end_to_end", e2e);
+}
+
 static int write_latency(platform_t *p, FILE *f)
 {
-    fprintf(f, "# fault latency per stage and end to end, in ns\n");
-    fprintf(f, "%-14s %10s %12s %12s %12s %12s %12s %12s %12s\n", "# stage",
-            "count", "mean", "stdev", "p50", "p90", "p99", "p99.9", "max");
-    char name[96];
-    for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
-        snprintf(name, sizeof(name), "fault.stage.%s", platform_stage_names[k]);
-        const sim_hist_t *h = sim_stats_find_hist(p->stats, name);
-        if (h)
-            latency_row(f, platform_stage_names[k], h);
+    fprintf(f, "# fault latency per stage and end to end, in ns, of the "
+               "resolved faults: all,\n# then native and guest, per VM and "
+               "per device; a stage no fault of a group\n# went through has "
+               "no row\n");
+    fprintf(f, "%-18s %-12s %10s %12s %12s %12s %12s %12s %12s %12s\n",
+            "# group", "stage", "count", "mean", "stdev", "p50", "p90", "p99",
+            "p99.9", "max");
+    char group[SIM_PARAM_STR_MAX + 32], prefix[SIM_PARAM_STR_MAX + 32];
+    latency_group(p, f, "all", "fault");
+    latency_group(p, f, "native", "fault.native");
+    latency_group(p, f, "guest", "fault.guest");
+    for (unsigned v = 0; v < p->topo.nvms; v++) {
+        snprintf(group, sizeof(group), "vm.%s", p->topo.vms[v].name);
+        snprintf(prefix, sizeof(prefix), "fault.vm.%s", p->topo.vms[v].name);
+        if (p->topo.vms[v].name[0])
+            latency_group(p, f, group, prefix);
     }
-    const sim_hist_t *e2e = sim_stats_find_hist(p->stats, "fault.e2e");
-    if (e2e)
-        latency_row(f, "end_to_end", e2e);
+    for (unsigned i = 0; i < p->ndevs; i++) {
+        snprintf(group, sizeof(group), "device.%s", p->topo.devs[i].name);
+        snprintf(prefix, sizeof(prefix), "fault.device.%s",
+                 p->topo.devs[i].name);
+        latency_group(p, f, group, prefix);
+    }
     return ferror(f) ? -EIO : 0;
 }
 
