@@ -11,7 +11,9 @@
  *
  * The output directory is written as a whole: the outputs go to
  * ".DIR.tmp.PID" beside DIR, which is renamed into place as the last
- * step; ".DIR.lock" (flock) keeps two runs from the same DIR.
+ * step; ".DIR.lock" (flock) keeps two runs from the same DIR. A run
+ * removes the temporaries that killed runs (kill -9) left in DIR's
+ * parent, once their owner PID is gone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -151,7 +153,9 @@ static void catch_signals(void)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART; /* a read in progress goes on; the replay
-                                 checks the flag before the next record */
+                                 checks the flag before the next record,
+                                 the run between slices of events
+                                 (platform_set_interrupt) */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -228,6 +232,55 @@ static int replaceable(const char *dir, char *other, size_t len)
     return rc;
 }
 
+/* The owner PID of a run's temporary directory, named ".NAME.tmp.PID"
+ * (or ".NAME.tmp.PID.old": the earlier outputs a run moves out of its
+ * way), or 0 if `name` is not one. */
+static long tmp_owner(const char *name)
+{
+    const char *t = NULL;
+    if (name[0] != '.')
+        return 0;
+    for (const char *q = name + 1; (q = strstr(q, ".tmp.")) != NULL; q++)
+        t = q;
+    if (!t || t == name + 1)
+        return 0;
+    char *end;
+    errno = 0;
+    long pid = strtol(t + 5, &end, 10);
+    if (end == t + 5 || t[5] < '1' || t[5] > '9' || errno ||
+        (*end && strcmp(end, ".old")) || pid > 0x3fffffff)
+        return 0;
+    return pid;
+}
+
+/*
+ * Remove what runs killed before their end (kill -9, a crash) left in
+ * `parent`: temporary directories whose owner no longer exists
+ * (kill(pid, 0) fails with ESRCH), or whose PID is ours (a dead run's,
+ * the PID come round again: this run has not made its own yet), and that
+ * hold nothing but outputs of a run. A live owner's is never touched.
+ */
+static void remove_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = tmp_owner(e->d_name);
+        if (!pid || (pid != (long)getpid() &&
+                     (kill((pid_t)pid, 0) == 0 || errno != ESRCH)))
+            continue;
+        char path[8200], other[256];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+            replaceable(path, other, sizeof(other)) == 0)
+            rm_tree(path);
+    }
+    closedir(d);
+}
+
 static int out_fail(const char *dir, const char *why)
 {
     fprintf(stderr, "iommu-sim: output directory '%s': %s\n", dir, why);
@@ -299,6 +352,7 @@ static int outdir_open(outdir_t *o, const char *dir)
         close(o->lock_fd);
     }
     snprintf(g_lock, sizeof(g_lock), "%s", o->lock);
+    remove_stale(parent);
     char other[256];
     rc = replaceable(o->target, other, sizeof(other));
     if (rc == -ENOTDIR)
@@ -612,6 +666,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < nsrcs; i++) /* records may name devices */
         trace_set_dev_lookup(readers[i], platform_device_lookup, p);
 
+    platform_set_interrupt(p, &g_signal);
     if (platform_open_outputs(p, od.tmp)) {
         status = 1;
         goto out;
@@ -622,9 +677,12 @@ int main(int argc, char **argv)
     if (g_signal) {
         fprintf(stderr,
                 "iommu-sim: interrupted by %s at simulated time %.3f us "
-                "after %" PRIu64 " trace records; no outputs written\n",
+                "after %" PRIu64 " trace records (DMAs: %" PRIu64
+                " done of %" PRIu64 "; faults: %" PRIu64
+                " done); no outputs written\n",
                 g_signal == SIGINT ? "SIGINT" : "SIGTERM",
-                (double)s.sim_time / (double)SIM_US, s.records);
+                (double)s.sim_time / (double)SIM_US, s.records, s.dmas_done,
+                s.dmas, s.faults_resolved + s.faults_auto + s.faults_failed);
         status = EXIT_INTERRUPTED;
         goto out;
     }

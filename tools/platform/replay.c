@@ -523,6 +523,53 @@ static void check_outstanding(platform_t *p)
              sim_spans_open_count(p->faults));
 }
 
+/* Events a slice of the run aims at: few enough that an interruption
+ * stops the run promptly, enough that slicing costs nothing. */
+#define SLICE_MIN_EVENTS 1024u
+#define SLICE_MAX_EVENTS 16384u
+
+/*
+ * Run the engine to the end (run.max_time if set), as one sim_run would,
+ * but in slices of simulated time so that the interrupt flag is looked at
+ * between them: the slice doubles while it runs few events (a gap in the
+ * trace costs a few slices, not one per microsecond) and halves while it
+ * runs many. Slicing changes nothing in the run: sim_run stops at a
+ * slice's end only when the next event is later, and nothing is
+ * scheduled between two slices.
+ */
+static void run_engine(platform_t *p, unsigned errors)
+{
+    sim_time_t end = p->cfg.run.max_time ? p->cfg.run.max_time : SIM_TIME_MAX;
+    sim_time_t slice = SIM_US;
+    for (;;) {
+        if (p->interrupt && *p->interrupt) {
+            p->status = PLATFORM_INTERRUPTED;
+            return;
+        }
+        sim_time_t now = sim_now(p->sim);
+        sim_time_t until = end - now > slice ? now + slice : end;
+        uint64_t n = sim_run(p->sim, until);
+        now = sim_now(p->sim);
+        /* Over: an error (the replay's, or one the model logged: it stops
+         * the engine), no work left, the end reached, or the engine
+         * stopped before the slice's end (sim_stop, or held work with no
+         * event to serve it). */
+        if (p->status != PLATFORM_OK || (p->log && p->log->errors > errors) ||
+            sim_past_limit(p->sim) || !sim_work_pending(p->sim) || now >= end ||
+            now < until)
+            return;
+        if (n < SLICE_MIN_EVENTS && slice < SIM_TIME_LIMIT / 2)
+            slice *= 2;
+        else if (n > SLICE_MAX_EVENTS && slice > 1)
+            slice /= 2;
+    }
+}
+
+void platform_set_interrupt(platform_t *p, const volatile sig_atomic_t *flag)
+{
+    p->interrupt = flag;
+}
+
 int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
 {
     p->srcs = calloc(nsrcs ? nsrcs : 1, sizeof(*p->srcs));
@@ -548,8 +595,7 @@ int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs)
         for (unsigned v = 0; v < p->nvms; v++)
             ioasid_virt_start(p->vms[v]);
         unsigned errors = p->log ? p->log->errors : 0;
-        sim_run(p->sim,
-                p->cfg.run.max_time ? p->cfg.run.max_time : SIM_TIME_MAX);
+        run_engine(p, errors);
         if (p->status == PLATFORM_OK && p->log && p->log->errors > errors)
             p->status = PLATFORM_SIM_ERROR;
         if (p->status == PLATFORM_OK)

@@ -6,6 +6,8 @@
 #ifndef TOOLS_PLATFORM_REPLAY_H
 #define TOOLS_PLATFORM_REPLAY_H
 
+#include <signal.h>
+
 #include "tools/platform/types.h"
 
 /*
@@ -14,10 +16,19 @@
  * An input error (bad record, unknown device or PASID, address beyond the
  * table's width, overlapping map) stops the run with PLATFORM_INPUT_ERROR,
  * logged as "FILE:LINE: what is wrong"; an error of the model (out of
- * memory, an error logged during the run) gives PLATFORM_SIM_ERROR.
+ * memory, an error logged during the run) gives PLATFORM_SIM_ERROR; an
+ * interruption (platform_set_interrupt) gives PLATFORM_INTERRUPTED.
  * Returns PLATFORM_OK otherwise.
  */
 int platform_run(platform_t *p, platform_source_t *srcs, unsigned nsrcs);
+
+/*
+ * Let platform_run stop early: while *flag is nonzero (a signal handler
+ * sets it) the run stops within a few thousand events, leaving the
+ * events still scheduled unrun, and returns PLATFORM_INTERRUPTED. NULL
+ * (the default) never stops it.
+ */
+void platform_set_interrupt(platform_t *p, const volatile sig_atomic_t *flag);
 
 /* Free the replay's state left by a run that ended with detaches in
  * progress (platform_destroy calls it). */

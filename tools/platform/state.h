@@ -7,6 +7,7 @@
 #ifndef TOOLS_PLATFORM_STATE_H
 #define TOOLS_PLATFORM_STATE_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "pcie/rc.h"
@@ -57,7 +58,8 @@ struct platform {
     platform_src_state_t *srcs;
     unsigned nsrcs;
     int status;
-    platform_detach_t *detaches; /* in progress */
+    const volatile sig_atomic_t *interrupt; /* stop when nonzero, or NULL */
+    platform_detach_t *detaches;            /* in progress */
     /* Read-ahead bound: DMAs replayed and not finished, per device and in
      * all; the replay waits while a device holds its tags + run.dma_queue
      * of them. */

@@ -52,6 +52,7 @@ typedef struct platform_source {
 #define PLATFORM_OK 0
 #define PLATFORM_SIM_ERROR 1
 #define PLATFORM_INPUT_ERROR 2
+#define PLATFORM_INTERRUPTED 130 /* platform_set_interrupt's flag was set */
 
 /* Figures of a finished run. */
 typedef struct platform_summary {
