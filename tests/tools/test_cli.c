@@ -520,11 +520,14 @@ START_TEST(test_stdin_and_nested_outdir)
 }
 END_TEST
 
-/* The bundled default scenario runs with no trace argument; its record
- * count matches scenarios/default.trace in the source tree. */
+/* The bundled default scenario runs with no trace argument on the machine
+ * of scenarios/default.ini: its record count matches
+ * scenarios/default.trace in the source tree, its DMAs all end, and it
+ * has faults of both kinds (two NICs in a VM, one native accelerator),
+ * an unmap and two detaches. */
 START_TEST(test_default_scenario)
 {
-    const char *args[] = {"-q", "-o", "out", NULL};
+    const char *args[] = {"-o", "out", NULL};
     ck_assert_int_eq(cli(args), 0);
     check_outputs("out");
     const char *src = getenv("IOMMUSIM_SOURCE_DIR");
@@ -532,25 +535,43 @@ START_TEST(test_default_scenario)
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/scenarios/default.trace", src);
     char *t = iommusim_slurp(path, NULL);
-    /* Records: non-blank, non-comment lines after the two header lines. */
+    /* Records: non-blank, non-comment lines after the two header lines,
+     * but the devices line. */
     unsigned records = 0, content = 0;
     for (char *line = t; line && *line;) {
         char *nl = strchr(line, '\n');
         char *p = line;
         while (*p == ' ' || *p == '\t')
             p++;
-        if (*p != '#' && *p != '\n' && *p != '\0' && ++content > 2)
+        if (*p != '#' && *p != '\n' && *p != '\0' && ++content > 2 &&
+            strncmp(p, "devices ", 8))
             records++;
         line = nl ? nl + 1 : NULL;
     }
     free(t);
     ck_assert_uint_gt(records, 0);
     ck_assert_int_eq(stat_value("out/stats.txt", "trace.records"), records);
-    double dmas = stat_value("out/stats.txt", "trace.dmas");
-    double done = stat_value("out/stats.txt", "device0.dmas_done");
-    double failed = stat_value("out/stats.txt", "device0.dmas_failed");
+    double dmas = stat_value("out/stats.txt", "trace.dmas"), done = 0;
+    for (unsigned d = 0; d < 3; d++) {
+        char name[64];
+        snprintf(name, sizeof(name), "device%u.dmas_done", d);
+        done += stat_value("out/stats.txt", name);
+    }
     ck_assert(dmas > 0);
-    ck_assert(done + failed == dmas);
+    ck_assert(done == dmas);
+    ck_assert(stat_value("out/stats.txt", "trace.unmaps") == 1);
+    ck_assert(stat_value("out/stats.txt", "trace.detaches") == 2);
+    double native = stat_value("out/stats.txt", "fault.native.e2e.count");
+    double guest = stat_value("out/stats.txt", "fault.guest.e2e.count");
+    ck_assert(native > 0 && guest > 0);
+    ck_assert(native + guest == stat_value("out/stats.txt", "fault.e2e.count"));
+    ck_assert(stat_value("out/stats.txt", "vm.tenant.vmm.records") > 0);
+    /* The summary gives native and guest latency apart. */
+    const char *needles[] = {
+        "  native (host SVA): ", "  guest (VM, nested): ", NULL};
+    for (unsigned i = 0; needles[i]; i++)
+        ck_assert_msg(out_has(needles[i]), "no '%s' in the summary",
+                      needles[i]);
 }
 END_TEST
 

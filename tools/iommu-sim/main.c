@@ -38,8 +38,12 @@
 
 /* The bundled default scenario (scenarios/default.trace), embedded at
  * build time. */
-extern const unsigned char iommusim_default_scenario[];
-extern const unsigned long iommusim_default_scenario_len;
+/* The bundled default scenario: scenarios/default.trace and the machine
+ * it runs on, scenarios/default.ini (tools/CMakeLists.txt). */
+extern const unsigned char iommusim_default_trace[];
+extern const unsigned long iommusim_default_trace_len;
+extern const unsigned char iommusim_default_ini[];
+extern const unsigned long iommusim_default_ini_len;
 
 #define EXIT_USAGE 2
 #define EXIT_INTERRUPTED 130
@@ -608,6 +612,12 @@ int main(int argc, char **argv)
         status = check_stdout();
         goto out;
     }
+    /* Without a trace the bundled scenario runs on its own machine; a
+     * --config and --set apply on top of it. */
+    if (optind == argc &&
+        sim_config_load_string(cfg, "default.ini (bundled)",
+                               (const char *)iommusim_default_ini))
+        goto out;
     if (config_file && sim_config_load_file(cfg, config_file))
         goto out;
     for (int i = 0; i < nsets; i++)
@@ -631,8 +641,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (ntraces == 0) {
-        builtin = fmemopen((void *)iommusim_default_scenario,
-                           iommusim_default_scenario_len, "r");
+        builtin = fmemopen((void *)iommusim_default_trace,
+                           iommusim_default_trace_len, "r");
         readers[0] =
             builtin
                 ? trace_open_stream(builtin, "default.trace (bundled)", &log)

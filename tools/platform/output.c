@@ -12,6 +12,21 @@
 #include "tools/platform/stages.h"
 #include "tools/platform/state.h"
 
+/* Count and percentiles of a fault histogram (zeros if it has none). */
+static void latency_of(platform_t *p, const char *name,
+                       struct platform_latency *l)
+{
+    const sim_hist_t *h = sim_stats_find_hist(p->stats, name);
+    *l = (struct platform_latency){0};
+    if (!h || !h->count)
+        return;
+    l->faults = h->count;
+    l->p50 = sim_hist_percentile(h, 50);
+    l->p99 = sim_hist_percentile(h, 99);
+    l->max = h->max;
+    l->mean = sim_hist_mean(h);
+}
+
 void platform_summarize(platform_t *p, platform_summary_t *o)
 {
     memset(o, 0, sizeof(*o));
@@ -55,6 +70,8 @@ void platform_summarize(platform_t *p, platform_summary_t *o)
         o->e2e_max = e2e->max;
         o->e2e_mean = sim_hist_mean(e2e);
     }
+    latency_of(p, "fault.native.e2e", &o->native);
+    latency_of(p, "fault.guest.e2e", &o->guest);
     for (unsigned i = 0; i < p->ndevs; i++)
         o->dmas_unfinished += p->dev_dmas[i];
     o->records_left = p->records_left;
@@ -75,6 +92,19 @@ static void print_time(FILE *out, double ps)
         fprintf(out, "%.3f us", ps / 1e6);
     else
         fprintf(out, "%.3f ns", ps / 1e3);
+}
+
+static void print_latency(FILE *out, const char *what,
+                          const struct platform_latency *l)
+{
+    fprintf(out, "%s: %" PRIu64 " faults, p50 ", what, l->faults);
+    print_time(out, (double)l->p50);
+    fprintf(out, ", p99 ");
+    print_time(out, (double)l->p99);
+    fprintf(out, ", max ");
+    print_time(out, (double)l->max);
+    fprintf(out, ", mean ");
+    print_time(out, l->mean);
 }
 
 void platform_print_summary(const platform_summary_t *s, FILE *out)
@@ -104,6 +134,10 @@ void platform_print_summary(const platform_summary_t *s, FILE *out)
     print_time(out, (double)s->e2e_max);
     fprintf(out, ", mean ");
     print_time(out, s->e2e_mean);
+    if (s->guest.faults) { /* with a VM: native and guest apart */
+        print_latency(out, "\n  native (host SVA)", &s->native);
+        print_latency(out, "\n  guest (VM, nested)", &s->guest);
+    }
     fprintf(out,
             "\nthroughput: %.1f resolved faults/s, %.1f DMAs/s (simulated "
             "time)\n",

@@ -73,9 +73,15 @@ typedef struct platform_summary {
     uint64_t faults_failed;         /* ended in failure */
     uint64_t e2e_p50, e2e_p99, e2e_max; /* ps, resolved faults */
     double e2e_mean;                    /* ps, resolved faults */
-    sim_time_t sim_time;                /* ps */
-    double faults_per_sec;              /* resolved per simulated second */
-    double dmas_per_sec;                /* completed per simulated second */
+    /* The same of the resolved faults of native (host SVA) and of guest
+     * (a VM's device) address spaces. */
+    struct platform_latency {
+        uint64_t faults, p50, p99, max;
+        double mean;
+    } native, guest;
+    sim_time_t sim_time;   /* ps */
+    double faults_per_sec; /* resolved per simulated second */
+    double dmas_per_sec;   /* completed per simulated second */
     uint64_t events;
     uint64_t dmas_unfinished; /* replayed DMAs neither done nor failed */
     bool records_left;        /* the sources were not read to their end */
