@@ -575,6 +575,54 @@ START_TEST(test_default_scenario)
 }
 END_TEST
 
+/* Machines of several devices and VMs from the command line: a bad
+ * membership or an unknown device name in a trace exits 2 naming the file
+ * and line, with nothing written; --trace-devices merges two traces that
+ * both number their device 0 (docs/configuration.md, "Device classes and
+ * VMs"; docs/trace-format.md, "Merging traces"). */
+START_TEST(test_machines)
+{
+    write_str("two.ini", "[device.nic]\ncount = 2\n[vm.a]\ndevices = nic0\n"
+                         "[vm.b]\ndevices = nic0, nic1\n");
+    write_str("e.trace", "iommu-sim-trace 1\ntimeunit ns\n");
+    const char *a1[] = {"-q", "-c", "two.ini", "e.trace", "-o", "o1", NULL};
+    ck_assert_int_eq(cli(a1), 2);
+    err_has((const char *[]){"two.ini:6: vm.b.devices = nic0, nic1: device "
+                             "nic0 is already assigned by vm.a.devices",
+                             NULL});
+    ck_assert_uint_eq(files_in("o1"), 0);
+    write_str("m.ini", "[device.nic]\ncount = 2\n[vm.a]\ndevices = nic1\n");
+    write_str("a.trace", "iommu-sim-trace 1\ntimeunit ns\n"
+                         "0 map 0 1 0x10000 64K rw- absent\n"
+                         "5 read 0 1 0x10000 64\n");
+    write_str("bad.trace", "iommu-sim-trace 1\ntimeunit ns\n"
+                           "0 map nic9 1 0x10000 64K rw- absent\n");
+    const char *a2[] = {"-q", "-c", "m.ini", "bad.trace", "-o", "o2", NULL};
+    ck_assert_int_eq(cli(a2), 2);
+    err_has((const char *[]){"bad.trace:3:7: unknown device 'nic9'", NULL});
+    /* The same trace twice: device 0 of each would collide (the same
+     * mapping twice); with --trace-devices one is nic0 (native), the other
+     * nic1 (the VM's). */
+    const char *a3[] = {"-q",      "-c", "m.ini", "a.trace",
+                        "a.trace", "-o", "o3",    NULL};
+    ck_assert_int_eq(cli(a3), 2);
+    const char *a4[] = {
+        "-q",     "-c", "m.ini", "a.trace", "a.trace", "--trace-devices",
+        "2:nic1", "-o", "o4",    NULL};
+    ck_assert_int_eq(cli(a4), 0);
+    ck_assert(stat_value("o4/stats.txt", "device0.dmas_done") == 1);
+    ck_assert(stat_value("o4/stats.txt", "device1.dmas_done") == 1);
+    ck_assert(stat_value("o4/stats.txt", "fault.native.e2e.count") == 1);
+    ck_assert(stat_value("o4/stats.txt", "fault.guest.e2e.count") == 1);
+    ck_assert(stat_value("o4/stats.txt", "fault.vm.a.e2e.count") == 1);
+    const char *a5[] = {"-q", "a.trace", "--trace-devices", "2:nic1", NULL};
+    ck_assert_int_eq(cli(a5), 2);
+    err_has((const char *[]){"--trace-devices '2:nic1': expected K:DEVICES "
+                             "with K a trace's position, 1 to 1",
+                             NULL});
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -582,6 +630,7 @@ static Suite *cli_suite(void)
     tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_missing_trace);
+    tcase_add_test(tc, test_machines);
     tcase_add_test(tc, test_empty_trace);
     tcase_add_test(tc, test_binary_trace);
     tcase_add_test(tc, test_truncated_trace);
