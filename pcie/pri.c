@@ -231,7 +231,8 @@ bool pcie_pri_fault(pcie_pri_t *p, pcie_job_t *j)
     } else if (env->spans && !j->span) {
         j->span = sim_span_open(env->spans, j->t_page);
     }
-    sim_span_set_tag(j->span, env->index); /* breakdowns by device */
+    /* Breakdowns by device and by address space. */
+    sim_span_set_tags(j->span, env->index, j->pasid);
     sim_span_mark(j->span, p->st_ats_fault, now);
     j->want = (uint16_t)group_pages(p, j);
     if (!p->wait_head && pri_has_room(p, j->want)) {

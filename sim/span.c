@@ -7,6 +7,7 @@
  * own mark. The durations therefore telescope to exactly end - start.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +25,14 @@ typedef struct span_group {
 
 typedef struct span_breakdown {
     struct span_breakdown *next;
-    int *group_of; /* per tag */
+    int *group_of; /* per first tag (NULL: by the second tag's value) */
     unsigned ntags, ngroups;
+    /* By value: the values with a group (groups[0] is "other"), the
+     * registry and the statistics' prefix. */
+    uint32_t *values;
+    unsigned nvalues, max;
+    sim_stats_t *st;
+    char *prefix;
     span_group_t groups[];
 } span_breakdown_t;
 
@@ -119,10 +126,79 @@ void sim_spans_destroy(sim_spans_t *sp)
         span_breakdown_t *b = sp->breakdowns;
         sp->breakdowns = b->next;
         free(b->group_of);
+        free(b->values);
+        free(b->prefix);
         free(b);
     }
     sim_pool_fini(&sp->pool);
     free(sp);
+}
+
+/* Register the (sparse) statistics of a group called `name`. */
+static int group_register(const sim_spans_t *sp, sim_stats_t *st,
+                          span_group_t *sg, const char *name)
+{
+    char n[256], desc[256];
+    bool ok;
+    sim_stats_set_sparse(st, true);
+    snprintf(n, sizeof(n), "%s.closed", name);
+    sg->closed = sim_stats_counter(st, n, "spans completed", "spans");
+    snprintf(n, sizeof(n), "%s.e2e", name);
+    sg->e2e = sim_stats_hist(st, n, "end-to-end time", "ps");
+    ok = sg->closed && sg->e2e;
+    for (unsigned k = 0; k < sp->nstages && ok; k++) {
+        snprintf(n, sizeof(n), "%s.stage.%s", name, sp->names[k]);
+        snprintf(desc, sizeof(desc), "stage time: %s", sp->names[k]);
+        ok = (sg->stage[k] = sim_stats_hist(st, n, desc, "ps")) != NULL;
+    }
+    sim_stats_set_sparse(st, false);
+    return ok ? 0 : -ENOMEM;
+}
+
+int sim_spans_breakdown_by_value(sim_spans_t *sp, sim_stats_t *st,
+                                 const char *prefix, unsigned max)
+{
+    if (!max)
+        return -EINVAL;
+    span_breakdown_t *b =
+        calloc(1, sizeof(*b) + (max + 1) * sizeof(b->groups[0]));
+    char *pre = strdup(prefix);
+    uint32_t *values = calloc(max, sizeof(*values));
+    if (!b || !pre || !values) {
+        free(b);
+        free(pre);
+        free(values);
+        return -ENOMEM;
+    }
+    b->values = values;
+    b->max = max;
+    b->st = st;
+    b->prefix = pre;
+    b->ngroups = 1;
+    b->next = sp->breakdowns;
+    sp->breakdowns = b;
+    char name[256];
+    snprintf(name, sizeof(name), "%s.other", prefix);
+    return group_register(sp, st, &b->groups[0], name);
+}
+
+/* The group of value v in a breakdown by value: its own (registered the
+ * first time), "other" past the first `max` values, or NULL. */
+static span_group_t *value_group(const sim_spans_t *sp, span_breakdown_t *b,
+                                 uint32_t v)
+{
+    for (unsigned i = 0; i < b->nvalues; i++)
+        if (b->values[i] == v)
+            return &b->groups[i + 1];
+    if (b->nvalues == b->max)
+        return &b->groups[0];
+    char name[256];
+    span_group_t *g = &b->groups[b->nvalues + 1];
+    snprintf(name, sizeof(name), "%s.%" PRIu32, b->prefix, v);
+    if (group_register(sp, b->st, g, name))
+        return NULL; /* logged by the registry */
+    b->values[b->nvalues++] = v;
+    return g;
 }
 
 int sim_spans_breakdown(sim_spans_t *sp, sim_stats_t *st,
@@ -145,24 +221,9 @@ int sim_spans_breakdown(sim_spans_t *sp, sim_stats_t *st,
     b->ngroups = ngroups;
     b->next = sp->breakdowns;
     sp->breakdowns = b; /* freed with the family whatever follows */
-    char name[256], desc[256];
     bool ok = true;
-    sim_stats_set_sparse(st, true);
-    for (unsigned g = 0; g < ngroups && ok; g++) {
-        span_group_t *sg = &b->groups[g];
-        snprintf(name, sizeof(name), "%s.closed", groups[g]);
-        sg->closed = sim_stats_counter(st, name, "spans completed", "spans");
-        snprintf(name, sizeof(name), "%s.e2e", groups[g]);
-        sg->e2e = sim_stats_hist(st, name, "end-to-end time", "ps");
-        ok = sg->closed && sg->e2e;
-        for (unsigned k = 0; k < sp->nstages && ok; k++) {
-            snprintf(name, sizeof(name), "%s.stage.%s", groups[g],
-                     sp->names[k]);
-            snprintf(desc, sizeof(desc), "stage time: %s", sp->names[k]);
-            ok = (sg->stage[k] = sim_stats_hist(st, name, desc, "ps")) != NULL;
-        }
-    }
-    sim_stats_set_sparse(st, false);
+    for (unsigned g = 0; g < ngroups && ok; g++)
+        ok = !group_register(sp, st, &b->groups[g], groups[g]);
     return ok ? 0 : -ENOMEM;
 }
 
@@ -203,7 +264,7 @@ sim_span_t *sim_span_open(sim_spans_t *sp, sim_time_t t0)
         return NULL;
     s->start = t0;
     s->id = sp->next_id++;
-    s->tag = 0;
+    s->tag[0] = s->tag[1] = 0;
     sp->opened->value++;
     sp->open_now++;
     return s;
@@ -258,9 +319,13 @@ void sim_span_end(sim_spans_t *sp, sim_span_t *s, sim_time_t end,
         sim_hist_add(sp->e2e, end - s->start);
         sp->closed->value++;
         for (span_breakdown_t *b = sp->breakdowns; b; b = b->next) {
-            int g = s->tag < b->ntags ? b->group_of[s->tag] : -1;
-            if (g >= 0 && (unsigned)g < b->ngroups)
-                record_group(sp, &b->groups[g], s, end);
+            span_group_t *g = NULL;
+            if (!b->group_of)
+                g = value_group(sp, b, s->tag[1]);
+            else if (s->tag[0] < b->ntags && b->group_of[s->tag[0]] >= 0)
+                g = &b->groups[b->group_of[s->tag[0]]];
+            if (g)
+                record_group(sp, g, s, end);
         }
     } else {
         sp->failed->value++;

@@ -44,7 +44,7 @@ typedef struct sim_span {
     sim_time_t t[SIM_SPAN_MAX_STAGES];
     uint32_t marked; /* bit k: stage k marked */
     uint32_t id;     /* sequence number of the span (0, 1, ...) */
-    uint32_t tag;    /* what breakdowns group it by (sim_span_set_tag) */
+    uint32_t tag[2]; /* what breakdowns group it by (sim_span_set_tags) */
     void *user;      /* free for the owner */
     bool auto_resp;  /* answered without being served (sim_span_set_auto) */
 } sim_span_t;
@@ -111,16 +111,21 @@ static inline void sim_span_set_auto(sim_span_t *s)
     if (s)
         s->auto_resp = true;
 }
-/* The span's tag (e.g. the device that opened it), which the family's
- * breakdowns map to their groups. NULL is ignored. */
-static inline void sim_span_set_tag(sim_span_t *s, uint32_t tag)
+/* The span's two tags (e.g. the device that opened it and the address
+ * space), which the family's breakdowns map to their groups. NULL is
+ * ignored. */
+static inline void sim_span_set_tags(sim_span_t *s, uint32_t tag0,
+                                     uint32_t tag1)
 {
-    if (s)
-        s->tag = tag;
+    if (s) {
+        s->tag[0] = tag0;
+        s->tag[1] = tag1;
+    }
 }
 /*
- * A breakdown of the family: a closed span whose tag t has group_of[t] =
- * g >= 0 (t < ntags) is also recorded in group g, whose statistics are
+ * A breakdown of the family: a closed span whose first tag t has
+ * group_of[t] = g >= 0 (t < ntags) is also recorded in group g, whose
+ * statistics are
  * "<groups[g]>.e2e", "<groups[g]>.stage.<stage>" (histograms) and
  * "<groups[g]>.closed" (counter), registered sparse (sim_stats_set_sparse):
  * a stage no span of the group went through is absent from the outputs.
@@ -129,6 +134,16 @@ static inline void sim_span_set_tag(sim_span_t *s, uint32_t tag)
 int sim_spans_breakdown(sim_spans_t *sp, sim_stats_t *st,
                         const char *const *groups, unsigned ngroups,
                         const int *group_of, unsigned ntags);
+/*
+ * A breakdown by the second tag, with a group per value as values appear:
+ * "<prefix>.<value>.*" for the first `max` distinct values, and
+ * "<prefix>.other.*" for all the others (so the outputs stay bounded
+ * whatever the number of values). Groups are registered (sparse) when
+ * first needed; registering can fail only for memory (the span is then
+ * left out of the breakdown). Returns 0, -EINVAL (max 0) or -ENOMEM.
+ */
+int sim_spans_breakdown_by_value(sim_spans_t *sp, sim_stats_t *st,
+                                 const char *prefix, unsigned max);
 /* End the span at `end` with outcome `how` (see above) and free it. */
 void sim_span_end(sim_spans_t *sp, sim_span_t *s, sim_time_t end,
                   sim_span_end_t how);

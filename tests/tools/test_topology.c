@@ -653,6 +653,39 @@ START_TEST(test_breakdowns_add_up)
 }
 END_TEST
 
+/* Per-PASID histograms are bounded: the first run.stats_pasids PASIDs to
+ * fault get their own group, in the order they fault, and all the others
+ * share fault.pasid.other; together they add up to the run. */
+START_TEST(test_per_pasid_bounded)
+{
+    const char *const sets[] = {"run.stats_pasids=3", NULL};
+    pfx_t *h = pfx_new(sets);
+    enum { P = 6, PER = 4 };
+    trace_record_t recs[P + P * PER];
+    unsigned n = 0;
+    for (uint32_t p = 0; p < P; p++)
+        recs[n++] = rmap(0, 0, 10 + p, VA, 1u << 20, PERM_RW, false);
+    for (unsigned i = 0; i < P * PER; i++) /* PASIDs 15, 14, ... 10 */
+        recs[n++] = rdma(US + i * 20 * US, 0, 10 + (P - 1 - i % P),
+                         VA + (uint64_t)(i / P) * 4096, 64, false);
+    ck_assert_int_eq(pfx_run(h, recs, n), PLATFORM_OK);
+    ck_assert_uint_eq(hist(h, "fault.e2e")->count, P * PER);
+    uint64_t sum = 0;
+    for (uint32_t p = 15; p > 12; p--) { /* the first three to fault */
+        char name[64];
+        snprintf(name, sizeof(name), "fault.pasid.%u.e2e", p);
+        ck_assert_uint_eq(hist(h, name)->count, PER);
+        sum += hist(h, name)->count;
+    }
+    ck_assert_ptr_null(
+        sim_stats_find_hist(platform_stats(h->p), "fault.pasid.12.e2e"));
+    ck_assert_uint_eq(hist(h, "fault.pasid.other.e2e")->count, 3 * PER);
+    sum += hist(h, "fault.pasid.other.e2e")->count;
+    ck_assert_uint_eq(sum, hist(h, "fault.e2e")->count);
+    pfx_free(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("topology");
@@ -669,6 +702,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_trace_names);
     tcase_add_test(tc, test_trace_device_map);
     tcase_add_test(tc, test_breakdowns_add_up);
+    tcase_add_test(tc, test_per_pasid_bounded);
     suite_add_tcase(s, tc);
     return s;
 }

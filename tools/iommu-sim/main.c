@@ -76,6 +76,10 @@ static void usage(FILE *out)
             "numbering: its device\n"
             "                        i is the i-th of LIST (names or "
             "numbers), e.g. 2:nic0,nic1\n"
+            "      --stats-per-pasid[=N]  fault histograms per PASID for "
+            "the first N (64)\n"
+            "                        PASIDs, the others together (same as "
+            "--set run.stats_pasids=N)\n"
             "      --list-params     list every parameter with its type, "
             "default, range and unit\n"
             "  -q, --quiet           print nothing but errors\n"
@@ -522,6 +526,7 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"seed", required_argument, NULL, 'S'},
         {"trace-devices", required_argument, NULL, 'T'},
+        {"stats-per-pasid", optional_argument, NULL, 'P'},
         {"list-params", no_argument, NULL, 'L'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -529,7 +534,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_file = NULL, *outdir = "iommu-sim-out";
-    const char *seed = NULL;
+    const char *seed = NULL, *per_pasid = NULL;
     char **sets = calloc((size_t)argc + 1, sizeof(char *));
     char **tdevs = calloc((size_t)argc + 1, sizeof(char *));
     int nsets = 0, ntdevs = 0, quiet = 0, list = 0;
@@ -557,6 +562,9 @@ int main(int argc, char **argv)
             break;
         case 'T':
             tdevs[ntdevs++] = optarg;
+            break;
+        case 'P':
+            per_pasid = optarg ? optarg : "64";
             break;
         case 'L':
             list = 1;
@@ -626,6 +634,12 @@ int main(int argc, char **argv)
     if (seed) {
         char assign[128];
         snprintf(assign, sizeof(assign), "run.seed=%s", seed);
+        if (sim_config_set(cfg, assign))
+            goto out;
+    }
+    if (per_pasid) {
+        char assign[128];
+        snprintf(assign, sizeof(assign), "run.stats_pasids=%.64s", per_pasid);
         if (sim_config_set(cfg, assign))
             goto out;
     }

@@ -32,6 +32,12 @@ static const sim_param_t run_params[] = {
      "ends (later records are then applied late), so memory stays bounded "
      "under saturation",
      NULL, offsetof(platform_cfg_t, run.dma_queue)},
+    {"run", "stats_pasids", SIM_PARAM_UINT, "0", 0, 1024, "PASIDs",
+     "fault histograms per PASID (fault.pasid.P.*, the PASID's faults on "
+     "every device) for the first N PASIDs that fault, and one group for "
+     "all the others (fault.pasid.other.*), so 4096 PASIDs do not make "
+     "4096 groups; 0: no per-PASID statistics (--stats-per-pasid)",
+     NULL, offsetof(platform_cfg_t, run.stats_pasids)},
 };
 
 int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
@@ -143,8 +149,9 @@ static const sim_stat_def_t platform_stat_defs[] = {
 #undef PS
 
 /* The fault histograms per device (fault.device.NAME.*), per kind of
- * address space (fault.native.*, fault.guest.*) and per named VM
- * (fault.vm.NAME.*); a span's tag is its device's index. */
+ * address space (fault.native.*, fault.guest.*), per named VM
+ * (fault.vm.NAME.*) and, on request, per PASID (fault.pasid.P.*); a
+ * span's tags are its device's index and its PASID. */
 static int breakdowns(platform_t *p)
 {
     const platform_topo_t *t = &p->topo;
@@ -183,6 +190,9 @@ static int breakdowns(platform_t *p)
     if (!rc && named)
         rc = sim_spans_breakdown(p->faults, p->stats, groups, named, of,
                                  t->ndevs);
+    if (!rc && p->cfg.run.stats_pasids)
+        rc = sim_spans_breakdown_by_value(p->faults, p->stats, "fault.pasid",
+                                          (unsigned)p->cfg.run.stats_pasids);
 out:
     free(names);
     free(groups);

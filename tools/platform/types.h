@@ -25,10 +25,12 @@ typedef struct platform_cfg {
     ioasid_virt_cfg_t virt;
     struct {
         uint64_t seed;
-        sim_time_t max_time; /* stop the run at this simulated time (0: no) */
-        sim_time_t epoch;    /* time-series epoch (0: no timeseries.csv) */
-        uint64_t dma_queue;  /* DMAs a device may hold queued for a tag
-                                before the replay waits (read-ahead bound) */
+        sim_time_t max_time;   /* stop the run at this simulated time (0: no) */
+        sim_time_t epoch;      /* time-series epoch (0: no timeseries.csv) */
+        uint64_t dma_queue;    /* DMAs a device may hold queued for a tag
+                                  before the replay waits (read-ahead bound) */
+        uint64_t stats_pasids; /* PASIDs with fault histograms of their own
+                                  (the others together); 0: none */
     } run;
     /* The configuration whose [device.NAME] and [vm.NAME] instances
      * describe the machine (set by platform_register; NULL: none). */
