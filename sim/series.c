@@ -15,6 +15,7 @@
 
 typedef struct series_col {
     char name[96];
+    char owner[96]; /* long format: who the series belongs to */
     sim_gauge_t *g; /* or */
     sim_counter_t *c;
     double last; /* gauge integral / counter value at the last row */
@@ -40,6 +41,7 @@ struct sim_series {
     uint64_t rows; /* rows written */
     unsigned merges;
     bool running;
+    bool long_format; /* time_ps,epoch_ps,series,owner,value per value */
 };
 
 sim_series_t *sim_series_create(sim_t *sim, sim_time_t epoch)
@@ -75,8 +77,8 @@ void sim_series_destroy(sim_series_t *ts)
     free(ts);
 }
 
-static int add_col(sim_series_t *ts, const char *name, sim_gauge_t *g,
-                   sim_counter_t *c)
+static int add_col(sim_series_t *ts, const char *owner, const char *name,
+                   sim_gauge_t *g, sim_counter_t *c)
 {
     if (ts->running)
         return -EBUSY;
@@ -85,6 +87,7 @@ static int add_col(sim_series_t *ts, const char *name, sim_gauge_t *g,
     series_col_t *col = &ts->cols[ts->ncols++];
     memset(col, 0, sizeof(*col));
     snprintf(col->name, sizeof(col->name), "%s", name);
+    snprintf(col->owner, sizeof(col->owner), "%s", owner ? owner : "");
     col->g = g;
     col->c = c;
     return 0;
@@ -92,12 +95,34 @@ static int add_col(sim_series_t *ts, const char *name, sim_gauge_t *g,
 
 int sim_series_add_gauge(sim_series_t *ts, const char *name, sim_gauge_t *g)
 {
-    return g ? add_col(ts, name, g, NULL) : -EINVAL;
+    return g ? add_col(ts, NULL, name, g, NULL) : -EINVAL;
 }
 
 int sim_series_add_counter(sim_series_t *ts, const char *name, sim_counter_t *c)
 {
-    return c ? add_col(ts, name, NULL, c) : -EINVAL;
+    return c ? add_col(ts, NULL, name, NULL, c) : -EINVAL;
+}
+
+int sim_series_add_gauge_of(sim_series_t *ts, const char *owner,
+                            const char *name, sim_gauge_t *g)
+{
+    return g ? add_col(ts, owner, name, g, NULL) : -EINVAL;
+}
+
+int sim_series_add_counter_of(sim_series_t *ts, const char *owner,
+                              const char *name, sim_counter_t *c)
+{
+    return c ? add_col(ts, owner, name, NULL, c) : -EINVAL;
+}
+
+int sim_series_set_long(sim_series_t *ts, size_t max_lines)
+{
+    if (ts->running || !ts->ncols || max_lines < 2 * ts->ncols)
+        return -EINVAL;
+    ts->long_format = true;
+    size_t rows = max_lines / ts->ncols;
+    ts->max_rows = rows & ~(size_t)1; /* even: merges pair every row */
+    return 0;
 }
 
 /* Integral of a gauge from its origin to `now`. */
@@ -153,6 +178,19 @@ static void write_rows(sim_series_t *ts)
     for (size_t r = 0; r < ts->nrows; r++) {
         const double *row = &ts->vals[r * ts->ncols];
         double dt = (double)(ts->times[r] - prev);
+        if (ts->long_format) {
+            for (size_t i = 0; i < ts->ncols; i++) {
+                fprintf(ts->out, "%" PRIu64 ",%" PRIu64 ",%s,%s,",
+                        (uint64_t)ts->times[r], (uint64_t)(ts->times[r] - prev),
+                        ts->cols[i].name, ts->cols[i].owner);
+                if (ts->cols[i].g)
+                    fprintf(ts->out, "%.6g\n", dt > 0 ? row[i] / dt : 0.0);
+                else
+                    fprintf(ts->out, "%.0f\n", row[i]);
+            }
+            prev = ts->times[r];
+            continue;
+        }
         fprintf(ts->out, "%" PRIu64, (uint64_t)ts->times[r]);
         for (size_t i = 0; i < ts->ncols; i++) {
             if (ts->cols[i].g)
@@ -183,10 +221,12 @@ int sim_series_start(sim_series_t *ts, FILE *out)
 {
     ts->out = out;
     sim_time_t now = sim_now(ts->sim);
-    fprintf(out, "time_ps");
+    fprintf(out, ts->long_format ? "time_ps,epoch_ps,series,owner,value"
+                                 : "time_ps");
     for (size_t i = 0; i < ts->ncols; i++) {
         series_col_t *col = &ts->cols[i];
-        fprintf(out, ",%s", col->name);
+        if (!ts->long_format)
+            fprintf(out, ",%s", col->name);
         col->last =
             col->g ? gauge_integral(col->g, now) : (double)col->c->value;
     }

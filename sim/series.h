@@ -35,6 +35,24 @@ void sim_series_destroy(sim_series_t *ts);
 int sim_series_add_gauge(sim_series_t *ts, const char *name, sim_gauge_t *g);
 int sim_series_add_counter(sim_series_t *ts, const char *name,
                            sim_counter_t *c);
+/*
+ * The same with the owner of the column (a component: "iommu", "vm.a",
+ * "nic0"), written in the long format.
+ */
+int sim_series_add_gauge_of(sim_series_t *ts, const char *owner,
+                            const char *name, sim_gauge_t *g);
+int sim_series_add_counter_of(sim_series_t *ts, const char *owner,
+                              const char *name, sim_counter_t *c);
+/*
+ * The long format (after the columns are added, before start): a header
+ * "time_ps,epoch_ps,series,owner,value" and one line per column and row
+ * (the row's end time, its length, the column's name and owner, its
+ * value), so that the lines do not depend on which columns a run has and
+ * files of different runs concatenate. The file has at most max_lines
+ * lines besides the header: rows merge at max_lines / columns. Returns 0
+ * or -EINVAL (started, no column, or max_lines under 2 per column).
+ */
+int sim_series_set_long(sim_series_t *ts, size_t max_lines);
 /* Write the header row to out and schedule the first sample. */
 int sim_series_start(sim_series_t *ts, FILE *out);
 /* Close the row of the epoch in progress (if any time passed since the

@@ -265,20 +265,23 @@ static int write_json(platform_t *p, FILE *f)
     return sim_stats_write_json(p->stats, f, sim_now(p->sim));
 }
 
-/* A column of the time series, if the statistic exists in this run. */
-static void series_gauge(platform_t *p, const char *name)
+/* A column of the time series: statistic prefix + name, owned by
+ * `owner`, if the statistic exists in this run. */
+static void series_col(platform_t *p, const char *owner, const char *prefix,
+                       const char *name)
 {
-    sim_gauge_t *g = sim_stats_find_gauge(p->stats, name);
+    char full[SIM_PARAM_STR_MAX + 96];
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    sim_gauge_t *g = sim_stats_find_gauge(p->stats, full);
+    sim_counter_t *c = g ? NULL : sim_stats_find_counter(p->stats, full);
     if (g)
-        sim_series_add_gauge(p->series, name, g);
+        sim_series_add_gauge_of(p->series, owner, name, g);
+    else if (c)
+        sim_series_add_counter_of(p->series, owner, name, c);
 }
 
-static void series_counter(platform_t *p, const char *name)
-{
-    sim_counter_t *c = sim_stats_find_counter(p->stats, name);
-    if (c)
-        sim_series_add_counter(p->series, name, c);
-}
+/* Lines of timeseries.csv at most (about 10 MB). */
+#define PLATFORM_SERIES_LINES 200000
 
 int platform_open_outputs(platform_t *p, const char *dir)
 {
@@ -287,20 +290,30 @@ int platform_open_outputs(platform_t *p, const char *dir)
     p->series = sim_series_create(p->sim, p->cfg.run.epoch);
     if (!p->series)
         return -ENOMEM;
-    /* Occupancy of every queue of the fault path, and work done. */
-    series_gauge(p, "iommu.prq.occupancy");
-    series_gauge(p, "host.iopf_workers.queue");
-    series_gauge(p, "ioasid.ring.occupancy");
-    series_gauge(p, "guest.viommu_queue.occupancy");
-    series_gauge(p, "guest.vcpus.busy");
-    series_counter(p, "fault.closed");
-    series_counter(p, "iommu.prq.auto_responded");
-    series_counter(p, "vmm.guest_queue_full");
-    for (unsigned i = 0; i < p->ndevs && i < 8; i++) {
-        char n[64];
-        snprintf(n, sizeof(n), "device%u.dmas_done", i);
-        series_counter(p, n);
+    /* Occupancy of every queue of the fault path, and work done, each
+     * with its owner: the IOMMU, the host, each VM, each device. */
+    series_col(p, "iommu", "", "iommu.prq.occupancy");
+    series_col(p, "iommu", "", "iommu.prq.auto_responded");
+    series_col(p, "host", "", "host.iopf_workers.queue");
+    series_col(p, "run", "", "fault.closed");
+    for (unsigned v = 0; v < p->topo.nvms; v++) {
+        char owner[SIM_PARAM_STR_MAX + 8], prefix[SIM_PARAM_STR_MAX + 8];
+        const char *name = p->topo.vms[v].name;
+        snprintf(owner, sizeof(owner), "vm%s%s", *name ? "." : "", name);
+        snprintf(prefix, sizeof(prefix), "%s%s", *name ? owner : "",
+                 *name ? "." : "");
+        series_col(p, owner, prefix, "ioasid.ring.occupancy");
+        series_col(p, owner, prefix, "guest.viommu_queue.occupancy");
+        series_col(p, owner, prefix, "guest.vcpus.busy");
+        series_col(p, owner, prefix, "vmm.guest_queue_full");
     }
+    for (unsigned i = 0; i < p->ndevs; i++) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "device%u.", i);
+        series_col(p, p->topo.devs[i].name, prefix, "dmas_done");
+    }
+    if (sim_series_set_long(p->series, PLATFORM_SERIES_LINES))
+        return -EINVAL;
     char path[4096];
     snprintf(path, sizeof(path), "%s/timeseries.csv", dir);
     int rc = sim_afile_open(&p->series_file, path, p->log);
