@@ -197,12 +197,12 @@ out:
  * fault through handle_mm_fault, then resubmits). The platform reaches
  * the address space only through the IOMMU's view of it: the stage-1
  * table of the device's PASID entry (native SVA). A page absent there is
- * populated with a fresh frame and the access's permission; a page
- * present without the permission, or a PASID that is not native SVA
- * (nested: a VM's device), is refused [I]: the host mm's VMAs are not
- * reachable from here, so an access outside every mapping is populated
- * rather than refused (see docs/model.md, Device fault policies). The
- * time it takes is in device.partial_cost.
+ * populated with a fresh frame, readable and writable; a page present
+ * without the permission, or a PASID that is not native SVA (nested: a
+ * VM's device), is refused [I]: the host mm's VMAs are not reachable from
+ * here, so an access outside every mapping, or a page of a read-only
+ * mapping, is populated rather than refused (see docs/model.md, Device
+ * fault policies). The time it takes is in device.partial_cost.
  */
 static int partial_fixup(void *opaque, pcie_dev_t *dev, uint32_t pasid,
                          uint64_t addr, bool write)
@@ -213,7 +213,7 @@ static int partial_fixup(void *opaque, pcie_dev_t *dev, uint32_t pasid,
         e.mode != IOMMU_MODE_S1)
         return -EFAULT;
     uint64_t page = addr & ~(uint64_t)(IOMMU_PAGE_SIZE - 1);
-    uint64_t need = IOMMU_PTE_R | (write ? IOMMU_PTE_W : 0);
+    uint64_t need = write ? IOMMU_PTE_W : IOMMU_PTE_R;
     iommu_walk_t w;
     iommu_pt_walk(&e.s1, page, &w);
     if (w.outcome == IOMMU_WALK_OK)
@@ -221,7 +221,8 @@ static int partial_fixup(void *opaque, pcie_dev_t *dev, uint32_t pasid,
     uint64_t pa = iommu_mem_alloc(iommu_memory(p->iommu), false);
     if (!pa)
         return -ENOMEM;
-    return iommu_pt_map(&e.s1, page, pa, IOMMU_PAGE_SHIFT, need | IOMMU_PTE_U);
+    return iommu_pt_map(&e.s1, page, pa, IOMMU_PAGE_SHIFT,
+                        IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U);
 }
 
 platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
