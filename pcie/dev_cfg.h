@@ -14,6 +14,13 @@
 #include "pcie/msg.h"
 #include "sim/sim.h"
 
+/* What a translation fault does to the device (device.fault_policy). */
+typedef enum pcie_fault_policy {
+    PCIE_FAULT_PRI = 0, /* the faulting DMA waits for its page response */
+    PCIE_FAULT_BLOCK,   /* the whole device waits (DSA block on fault) */
+    PCIE_FAULT_PARTIAL, /* partial completion; software fixes, resubmits */
+} pcie_fault_policy_t;
+
 typedef struct pcie_dev_cfg {
     uint64_t count;          /* number of identical devices */
     uint64_t rid_base;       /* RID of device 0; device i has rid_base + i */
@@ -36,6 +43,9 @@ typedef struct pcie_dev_cfg {
                                    never, as Linux) */
     sim_dist_t proc;            /* ATC lookup + building a request */
     sim_dist_t inv_proc;        /* ATS invalidation handling in the device */
+    unsigned fault_policy;      /* pcie_fault_policy_t */
+    sim_dist_t partial_cost;    /* host software: partial completion to
+                                   resubmission (fault_policy = partial) */
 } pcie_dev_cfg_t;
 
 typedef struct pcie_dev pcie_dev_t;
@@ -54,6 +64,15 @@ typedef struct pcie_dev_port {
 typedef void (*pcie_dma_done_fn)(void *opaque, pcie_dev_t *dev, uint32_t pasid,
                                  uint64_t addr, uint64_t len, bool write,
                                  bool ok);
+
+/*
+ * fault_policy = partial: host software touches the page of `addr` for a
+ * `write` (or read) access of `pasid` through the host's fault path before
+ * it resubmits the rest of the DMA. Returns 0 when the access is allowed
+ * now, or a negative errno when it never will be (the DMA fails).
+ */
+typedef int (*pcie_fixup_fn)(void *opaque, pcie_dev_t *dev, uint32_t pasid,
+                             uint64_t addr, bool write);
 
 /* Called when a PASID stop has completed on the device. */
 typedef void (*pcie_stop_done_fn)(void *opaque, pcie_dev_t *dev,

@@ -27,12 +27,14 @@ typedef enum pcie_job_state {
 typedef struct pcie_job {
     struct pcie_job *next; /* tag queue or allocation queue */
     uint64_t addr, len, off;
+    uint64_t sub_off;   /* off when it was (re)submitted (partial) */
     uint64_t xpage;     /* address of the current page in its requests */
     uint64_t chunk;     /* bytes of the current page being moved */
     uint64_t data_seq;  /* invalidation sequence when its data phase began */
     sim_time_t t_page;  /* when the current page's translation started */
     sim_time_t t_retry; /* when the last Success response arrived */
     sim_time_t t_wait;  /* when it began waiting for PRI allocation */
+    sim_time_t t_issue; /* when the DMA was issued */
     sim_span_t *span;   /* fault being tracked for the current page */
     uint32_t pasid;
     uint32_t outstanding; /* read completions pending */
@@ -40,6 +42,7 @@ typedef struct pcie_job {
     uint16_t prgi;        /* its group while in PCIE_JOB_PRI */
     uint16_t retries;     /* re-faults of the current page after Success */
     uint16_t want;        /* pages its page request group asks for */
+    uint16_t fixups;      /* partial completions of the current page */
     uint8_t state;        /* pcie_job_state_t */
     bool write;
     bool xlated;   /* the data phase uses an ATC translation */
@@ -47,6 +50,8 @@ typedef struct pcie_job {
     bool gate;     /* holds the in-order gate */
     bool aborted;  /* a completion reported an error */
     bool stopping; /* its PASID is being stopped */
+    bool blocker;  /* its fault blocks the device (fault_policy = block) */
+    bool parked;   /* held at translation while the device is blocked */
 } pcie_job_t;
 
 /*

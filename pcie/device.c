@@ -44,6 +44,9 @@
 #include "pcie/pri.h"
 #include "pcie/stop.h"
 
+static const char *const fault_policy_names[] = {"pri", "block", "partial",
+                                                 NULL};
+
 const sim_param_t pcie_dev_params[] = {
     {"device", "count", SIM_PARAM_UINT, "1", 1, 256, "devices",
      "number of devices; without [device.NAME] sections, devices dev0 .. "
@@ -122,6 +125,20 @@ const sim_param_t pcie_dev_params[] = {
      "docs/devel/migration/qpl-compression.rst [R]; the device's part "
      "alone: [I])",
      NULL, offsetof(pcie_dev_cfg_t, inv_proc)},
+    {"device", "fault_policy", SIM_PARAM_ENUM, "pri", 0, 0, "",
+     "what a translation fault does: pri (the faulting DMA waits for its "
+     "page response, the others go on), block (the whole device waits "
+     "until the fault is resolved: Intel DSA block on fault), partial (the "
+     "DMA completes partially, no page request: software touches the page "
+     "and resubmits the rest after partial_cost; DSA without block on "
+     "fault); see docs/model.md, Device fault policies",
+     fault_policy_names, offsetof(pcie_dev_cfg_t, fault_policy)},
+    {"device", "partial_cost", SIM_PARAM_DIST, "3500", 0, 0, "ns",
+     "fault_policy = partial: host software from the partial completion to "
+     "the resubmission of the rest: completion noticed (2 us [I]), the page "
+     "touched (a minor fault, 1 us as host.mm_minor [R]), descriptor "
+     "resubmitted (0.5 us [I])",
+     NULL, offsetof(pcie_dev_cfg_t, partial_cost)},
 };
 const unsigned pcie_dev_nparams =
     sizeof(pcie_dev_params) / sizeof(pcie_dev_params[0]);
@@ -158,13 +175,19 @@ struct pcie_dev {
     sim_pool_t jobs;
     pcie_dma_done_fn done_fn;
     void *done_opaque;
-    unsigned st_retry; /* span stage stamped when the data phase starts */
+    pcie_fixup_fn fixup_fn; /* fault_policy = partial (may be NULL) */
+    void *fixup_opaque;
+    unsigned st_retry;     /* span stage stamped when the data phase starts */
+    unsigned st_ats_fault; /* stamped by a partial completion */
 
     /* DMA tags and queues */
     unsigned tags_busy;
     pcie_job_t **active;         /* the DMAs holding a tag */
     pcie_job_t *q_head, *q_tail; /* DMAs waiting for a tag */
     unsigned gate;               /* in-order gate holders */
+    unsigned blocked;            /* faults blocking the device (block) */
+    unsigned parked;             /* DMAs held at translation meanwhile */
+    sim_time_t t_blocked;        /* when the device became blocked */
     bool dispatching;
 
     pcie_atc_t atc;
@@ -176,6 +199,10 @@ struct pcie_dev {
             *dmas_stopped, *bytes, *gate_blocked;
         sim_counter_t *atc_hits, *atc_misses;
         sim_counter_t *xlate_reqs, *cpl_errors;
+        sim_counter_t *block_faults, *block_held;
+        sim_counter_t *partial_cpl, *partial_bytes, *partial_resubmits,
+            *partial_failed;
+        sim_hist_t *dma_latency, *block_time, *partial_sw;
         sim_gauge_t *inflight;
     } s;
 };
@@ -218,17 +245,91 @@ static inline void notify_done(pcie_dev_t *d, uint32_t pasid, uint64_t addr,
 }
 
 /*
- * A DMA that never got a tag fails (its PASID is being stopped).
+ * A DMA without a tag fails: it never got one (its PASID is being
+ * stopped), or software gave its remainder up (fault_policy = partial).
  */
-static void job_drop(pcie_dev_t *d, pcie_job_t *j)
+static void job_end_untagged(pcie_dev_t *d, pcie_job_t *j, int why)
 {
+    if (j->span) {
+        sim_span_close(d->env.spans, j->span, sim_now(d->env.sim), false);
+        j->span = NULL;
+    }
     d->s.dmas_failed->value++;
-    d->s.dmas_stopped->value++;
+    if (why == FAIL_STOPPED)
+        d->s.dmas_stopped->value++;
     uint32_t pasid = j->pasid;
     uint64_t addr = j->addr, len = j->len;
     bool write = j->write;
     sim_pool_put(&d->jobs, j);
     notify_done(d, pasid, addr, len, write, false);
+}
+
+static void job_drop(pcie_dev_t *d, pcie_job_t *j)
+{
+    job_end_untagged(d, j, FAIL_STOPPED);
+}
+
+/*
+ * The DMA gives its tag back (swap with the last of the active array).
+ */
+static void active_remove(pcie_dev_t *d, pcie_job_t *j)
+{
+    pcie_job_t *last = d->active[--d->tags_busy];
+    d->active[j->slot] = last;
+    last->slot = j->slot;
+}
+
+/* ------------------------------------------------ fault policy: block */
+
+/*
+ * fault_policy = block: while a fault blocks the device, a DMA that
+ * reaches translation (other than the faulting one) is parked: it holds
+ * its tag and sends nothing until the device resumes.
+ */
+static inline bool dev_blocked(const pcie_dev_t *d, const pcie_job_t *j)
+{
+    return d->blocked && !j->blocker;
+}
+
+static void job_park(pcie_dev_t *d, pcie_job_t *j)
+{
+    j->parked = true;
+    j->state = PCIE_JOB_QUEUED;
+    d->parked++;
+    d->s.block_held->value++;
+}
+
+/*
+ * The job's fault blocks the device (its page request is outstanding).
+ */
+static void block_hold(pcie_dev_t *d, pcie_job_t *j)
+{
+    if (j->blocker)
+        return;
+    j->blocker = true;
+    if (d->blocked++ == 0)
+        d->t_blocked = sim_now(d->env.sim);
+    d->s.block_faults->value++;
+}
+
+/*
+ * No fault blocks the device any more: parked DMAs look their page up
+ * again (one processing delay from now), in the order of their tags, then
+ * queued DMAs start.
+ */
+static void block_resume(pcie_dev_t *d)
+{
+    sim_time_t now = sim_now(d->env.sim);
+    sim_hist_add(d->s.block_time, now - d->t_blocked);
+    for (unsigned i = 0; i < d->tags_busy && d->parked; i++) {
+        pcie_job_t *p = d->active[i];
+        if (!p->parked)
+            continue;
+        p->parked = false;
+        d->parked--;
+        job_lookup(d, p, now + pcie_env_proc(&d->env));
+    }
+    dev_dispatch(d);
 }
 
 /*
@@ -250,14 +351,15 @@ static void job_finish(pcie_dev_t *d, pcie_job_t *j, bool ok, int why)
     }
     if (j->stopping)
         pcie_stop_job_done(&d->stop, j);
-    /* Remove from the active array (swap with the last). */
-    pcie_job_t *last = d->active[--d->tags_busy];
-    d->active[j->slot] = last;
-    last->slot = j->slot;
+    if (ok)
+        sim_hist_add(d->s.dma_latency, sim_now(d->env.sim) - j->t_issue);
+    active_remove(d, j);
     uint32_t pasid = j->pasid;
     uint64_t addr = j->addr, len = j->len;
     bool write = j->write;
-    bool gated = j->gate;
+    bool gated = j->gate, blocker = j->blocker;
+    if (j->parked)
+        d->parked--;
     j->gate = false;
     sim_pool_put(&d->jobs, j);
     if (gated)
@@ -265,6 +367,8 @@ static void job_finish(pcie_dev_t *d, pcie_job_t *j, bool ok, int why)
     /* The owner first (it may issue DMAs, which then start in order
      * behind the queued ones), then whatever can start. */
     notify_done(d, pasid, addr, len, write, ok);
+    if (blocker && --d->blocked == 0)
+        block_resume(d);
     dev_dispatch(d);
 }
 
@@ -276,6 +380,7 @@ static void job_chunk_done(pcie_dev_t *d, pcie_job_t *j)
     pcie_atc_data_end(&d->atc, j);
     d->s.bytes->value += j->chunk;
     j->off += j->chunk;
+    j->fixups = 0;
     if (j->span) {
         sim_span_close(d->env.spans, j->span, sim_now(d->env.sim), true);
         j->span = NULL;
@@ -366,6 +471,10 @@ static void job_data(pcie_dev_t *d, pcie_job_t *j, sim_time_t ts, bool xlated)
 static void job_lookup(pcie_dev_t *d, pcie_job_t *j, sim_time_t ts)
 {
     uint64_t va = j->addr + j->off;
+    if (dev_blocked(d, j)) {
+        job_park(d, j);
+        return;
+    }
     if (!d->cfg.ats) {
         j->xpage = va & ~(PCIE_PAGE_SIZE - 1);
         job_data(d, j, ts, false);
@@ -418,7 +527,7 @@ static void dev_dispatch(pcie_dev_t *d)
     if (d->dispatching)
         return;
     d->dispatching = true;
-    while (d->q_head && d->tags_busy < d->cfg.tags) {
+    while (d->q_head && d->tags_busy < d->cfg.tags && !d->blocked) {
         if (d->cfg.in_order && d->gate) {
             break;
         }
@@ -458,9 +567,12 @@ int pcie_dev_dma(pcie_dev_t *d, uint32_t pasid, uint64_t addr, uint64_t len,
     j->len = len;
     j->write = write;
     j->state = PCIE_JOB_QUEUED;
+    j->t_issue = sim_now(d->env.sim);
     d->s.dmas->value++;
     if (d->cfg.in_order && d->gate)
         d->s.gate_blocked->value++;
+    if (d->blocked)
+        d->s.block_held->value++;
     pcie_jobq_push(&d->q_head, &d->q_tail, j);
     dev_dispatch(d);
     return 0;
@@ -475,6 +587,75 @@ void pcie_dev_set_dma_done(pcie_dev_t *d, pcie_dma_done_fn fn, void *opaque)
     d->done_opaque = opaque;
 }
 
+/*
+ * Register the host software's fix-up (fault_policy = partial).
+ */
+void pcie_dev_set_fixup(pcie_dev_t *d, pcie_fixup_fn fn, void *opaque)
+{
+    d->fixup_fn = fn;
+    d->fixup_opaque = opaque;
+}
+
+/* ---------------------------------------------- fault policy: partial */
+
+/*
+ * fault_policy = partial, after device.partial_cost: software has touched
+ * the page (the fix-up) and resubmits the rest of the DMA, which queues
+ * for a tag like a new descriptor and translates its page again.
+ */
+static void ev_partial_resubmit(sim_t *sim, void *opaque, uint64_t arg)
+{
+    pcie_dev_t *d = opaque;
+    pcie_job_t *j = sim_arg_ptr(arg);
+    sim_hist_add(d->s.partial_sw, sim_now(sim) - j->t_wait);
+    if (d->fixup_fn && d->fixup_fn(d->fixup_opaque, d, j->pasid,
+                                   j->addr + j->off, j->write) < 0) {
+        d->s.partial_failed->value++;
+        job_end_untagged(d, j, FAIL_OTHER);
+        return;
+    }
+    d->s.partial_resubmits->value++;
+    j->sub_off = j->off;
+    j->state = PCIE_JOB_QUEUED;
+    pcie_jobq_push(&d->q_head, &d->q_tail, j);
+    dev_dispatch(d);
+}
+
+/*
+ * fault_policy = partial: the translation of the current page was
+ * refused. The DMA completes partially (DSA completion record status
+ * Page Fault without Block on Fault, with bytes_completed and the fault
+ * address): its tag is free, no page request is sent, and host software
+ * takes over for device.partial_cost. A page that faults again after
+ * pri_retries fix-ups fails the DMA (bounded, as for PRI).
+ */
+static void job_partial(pcie_dev_t *d, pcie_job_t *j)
+{
+    sim_time_t now = sim_now(d->env.sim);
+    if (j->fixups >= d->cfg.pri_retries) {
+        d->s.partial_failed->value++;
+        job_finish(d, j, false, FAIL_OTHER);
+        return;
+    }
+    j->fixups++;
+    if (d->env.spans && !j->span)
+        j->span = sim_span_open(d->env.spans, j->t_page);
+    sim_span_set_tag(j->span, d->env.index);
+    sim_span_mark(j->span, d->st_ats_fault, now);
+    d->s.partial_cpl->value++;
+    d->s.partial_bytes->value += j->off - j->sub_off;
+    j->t_wait = now;
+    sim_time_t cost = sim_dist_draw(&d->cfg.partial_cost, &d->env.rng);
+    if (!sim_schedule(d->env.sim, cost, ev_partial_resubmit, d,
+                      sim_ptr_arg(j))) {
+        job_finish(d, j, false, FAIL_OTHER);
+        return;
+    }
+    active_remove(d, j);
+    j->state = PCIE_JOB_QUEUED;
+    dev_dispatch(d);
+}
+
 /* ------------------------------------------------------------- faults */
 
 /*
@@ -483,6 +664,10 @@ void pcie_dev_set_dma_done(pcie_dev_t *d, pcie_dma_done_fn fn, void *opaque)
  */
 static void job_fault(pcie_dev_t *d, pcie_job_t *j)
 {
+    if (d->cfg.fault_policy == PCIE_FAULT_PARTIAL) {
+        job_partial(d, j);
+        return;
+    }
     if (!pcie_pri_fault(&d->pri, j)) {
         job_finish(d, j, false, FAIL_OTHER);
         return;
@@ -491,6 +676,8 @@ static void job_fault(pcie_dev_t *d, pcie_job_t *j)
         j->gate = true;
         d->gate++;
     }
+    if (d->cfg.fault_policy == PCIE_FAULT_BLOCK)
+        block_hold(d, j);
 }
 
 /* PRI port: a DMA waiting on PRI can no longer complete. */
@@ -499,10 +686,19 @@ static void pri_fail(void *opaque, pcie_job_t *j)
     job_finish(opaque, j, false, FAIL_OTHER);
 }
 
-/* PRI port: a Success response; translate the page again. */
+/* PRI port: a Success response; translate the page again. With
+ * fault_policy = block the fault is resolved: the faulting DMA's request
+ * goes first, then the DMAs the block held. */
 static void pri_retry(void *opaque, pcie_job_t *j, sim_time_t when)
 {
-    job_lookup(opaque, j, when);
+    pcie_dev_t *d = opaque;
+    bool blocker = j->blocker;
+    j->blocker = false;
+    if (blocker)
+        d->blocked--;
+    job_lookup(d, j, when);
+    if (blocker && !d->blocked)
+        block_resume(d);
 }
 
 /*
@@ -539,7 +735,14 @@ static void stop_halt(void *opaque, uint32_t pasid, uint32_t *waiting)
         pcie_job_t *j = d->active[i];
         if (j->pasid != pasid || j->stopping || j->state == PCIE_JOB_PRI_WAIT)
             continue;
-        if (j->state == PCIE_JOB_PRI) {
+        if (j->parked) {
+            /* Held by a blocked device: it has nothing in flight. */
+            j->parked = false;
+            d->parked--;
+            j->state = PCIE_JOB_PRI_WAIT; /* marks it for the loop below */
+            j->next = cap_fail;
+            cap_fail = j;
+        } else if (j->state == PCIE_JOB_PRI) {
             pcie_pri_forget_job(&d->pri, j);
             j->state = PCIE_JOB_PRI_WAIT; /* marks it for the loop below */
             j->next = cap_fail;
@@ -604,6 +807,11 @@ static void rx_ats_cpl(pcie_dev_t *d, const pcie_msg_t *m)
     uint64_t vbase = va & ~mask;
     uint64_t xbase = m->xaddr & ~mask;
     pcie_atc_insert(&d->atc, j->pasid, vbase, shift, xbase, m->perm);
+    if (dev_blocked(d, j)) {
+        /* fault_policy = block: it looks the page up again on resume. */
+        job_park(d, j);
+        return;
+    }
     j->xpage = xbase + (va - vbase);
     bool held = gate_take_off(j);
     job_data(d, j, sim_now(d->env.sim), true);
@@ -759,6 +967,34 @@ static const sim_stat_def_t dev_stat_defs[] = {
      offsetof(pcie_dev_t, stop.s.markers)},
     {SIM_STAT_COUNTER, "pri.resets", "PRI resets by the host", "resets",
      offsetof(pcie_dev_t, pri.s.resets)},
+    {SIM_STAT_COUNTER, "block.faults",
+     "faults that blocked the device (fault_policy = block)", "faults",
+     offsetof(pcie_dev_t, s.block_faults)},
+    {SIM_STAT_COUNTER, "block.held",
+     "DMAs held by a blocked device (issued, or reaching translation, "
+     "while blocked)",
+     "DMAs", offsetof(pcie_dev_t, s.block_held)},
+    {SIM_STAT_COUNTER, "partial.completions",
+     "partial completions reported (fault_policy = partial)", "DMA parts",
+     offsetof(pcie_dev_t, s.partial_cpl)},
+    {SIM_STAT_COUNTER, "partial.bytes_completed",
+     "bytes the partial completions reported done", "bytes",
+     offsetof(pcie_dev_t, s.partial_bytes)},
+    {SIM_STAT_COUNTER, "partial.resubmits",
+     "remainders resubmitted by host software", "DMA parts",
+     offsetof(pcie_dev_t, s.partial_resubmits)},
+    {SIM_STAT_COUNTER, "partial.failed",
+     "DMAs given up after a partial completion (fix-up refused, or "
+     "pri_retries fix-ups of one page)",
+     "DMAs", offsetof(pcie_dev_t, s.partial_failed)},
+    {SIM_STAT_HIST, "dma_latency", "DMA issued to completed (completed DMAs)",
+     "ps", offsetof(pcie_dev_t, s.dma_latency)},
+    {SIM_STAT_HIST, "block.time",
+     "time the device was blocked by faults (fault_policy = block)", "ps",
+     offsetof(pcie_dev_t, s.block_time)},
+    {SIM_STAT_HIST, "partial.software",
+     "partial completion to resubmission (host software, partial_cost)", "ps",
+     offsetof(pcie_dev_t, s.partial_sw)},
     {SIM_STAT_HIST, "pri.capacity_wait",
      "time a fault waited for page request allocation", "ps",
      offsetof(pcie_dev_t, pri.s.cap_wait)},
@@ -814,6 +1050,7 @@ pcie_dev_t *pcie_dev_create(sim_t *sim, sim_stats_t *st, unsigned index,
     env->proc_fixed = cfg->proc.kind == SIM_DIST_FIXED;
     d->mrrs = link_cfg->mrrs ? link_cfg->mrrs : PCIE_PAGE_SIZE;
     d->st_retry = sim_spans_stage(spans, "retry");
+    d->st_ats_fault = sim_spans_stage(spans, "ats_fault");
     char name[64];
     snprintf(name, sizeof(name), "device%u", index);
     sim_rng_seed(&env->rng, seed, name);

@@ -55,6 +55,12 @@ int pcie_dev_dma(pcie_dev_t *dev, uint32_t pasid, uint64_t addr, uint64_t len,
 
 void pcie_dev_set_dma_done(pcie_dev_t *dev, pcie_dma_done_fn fn, void *opaque);
 
+/* The host software's fix-up of device.fault_policy = partial (see
+ * pcie_fixup_fn). Without one, software is assumed to have made the page
+ * present; a retranslation that faults again counts against
+ * device.pri_retries. */
+void pcie_dev_set_fixup(pcie_dev_t *dev, pcie_fixup_fn fn, void *opaque);
+
 /* Deliver a message from the root complex to this device (goes over the
  * device's link, downstream), now or at `when` (see pcie_link_send_at). */
 void pcie_dev_send_down(pcie_dev_t *dev, const pcie_msg_t *msg);
