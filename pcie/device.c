@@ -640,7 +640,7 @@ static void job_partial(pcie_dev_t *d, pcie_job_t *j)
     j->fixups++;
     if (d->env.spans && !j->span)
         j->span = sim_span_open(d->env.spans, j->t_page);
-    sim_span_set_tag(j->span, d->env.index);
+    sim_span_set_tags(j->span, d->env.index, j->pasid);
     sim_span_mark(j->span, d->st_ats_fault, now);
     d->s.partial_cpl->value++;
     d->s.partial_bytes->value += j->off - j->sub_off;
