@@ -11,10 +11,13 @@
  * "[RFC] /dev/ioasid uAPI proposal" thread, linux-iommu and kvm lists,
  * 2021-05/06): shared - the I/O page table is the process's CPU page
  * table, one fix-up; separate - the guest fixes its CPU page table, then
- * updates its I/O page table and invalidates the vIOMMU's caches (an exit
- * and a cache-invalidate ioctl: guest.inv).
+ * updates its I/O page table and invalidates the vIOMMU's caches (one
+ * command per fixed page, or one with range invalidation: through an exit
+ * and the VMM's ioctls, or the guest's own hardware queue, vmm.guest_inv;
+ * ioasid_guest_inv_cost).
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -101,10 +104,19 @@ const sim_param_t ioasid_guest_params[] = {
     {"guest", "iopt_update", SIM_PARAM_DIST, "500", 0, 0, "ns",
      "separate: update the I/O page table entry ([I])", NULL, F(iopt_update)},
     {"guest", "inv", SIM_PARAM_DIST, "14000", 0, 0, "ns",
-     "guest I/O TLB invalidation up to the VMM's cache-invalidate ioctl; "
-     "the host's invalidation queue is not included (an unmap adds it; a "
-     "fix-up in separate mode leaves the host nothing to invalidate) [I]",
+     "guest I/O TLB invalidation of one command with vmm.guest_inv=trap, up "
+     "to the VMM's cache-invalidate ioctl: the guest's part, the exit "
+     "(vmm.exit) and one vmm.inv_cmd; each further command adds "
+     "vmm.inv_cmd. The host's invalidation queue is not included (an unmap "
+     "adds it; a fix-up in separate mode leaves the host nothing to "
+     "invalidate) [I]",
      NULL, F(inv)},
+    {"guest", "inv_range", SIM_PARAM_BOOL, "true", 0, 0, "",
+     "the vIOMMU has range invalidation: one command invalidates a range "
+     "(SMMUv3 IDR3.RIL, QEMU arm-smmuv3 ril=on); false: one command per "
+     "page of the range (Linux arm-smmu-v3.c __arm_smmu_tlb_inv_range "
+     "without ARM_SMMU_FEAT_RANGE_INV)",
+     NULL, F(inv_range)},
     {"guest", "queue_depth", SIM_PARAM_UINT, "2048", 2, 1u << 20, "entries",
      "entries of each guest page request queue (vIOMMU PRQ, virtual PRI), "
      "one kept unused as full (QEMU hw/i386/intel_iommu.c "
@@ -295,6 +307,42 @@ static int gp_fault(ioasid_guest_t *g, ioasid_gproc_t *gp, uint64_t addr,
     return rc ? -EFAULT : 0;
 }
 
+/* ------------------------------------------------------ invalidation */
+
+unsigned ioasid_guest_inv_cmds(const ioasid_virt_cfg_t *c, uint64_t pages)
+{
+    if (c->inv_range || pages == 0)
+        return 1;
+    return pages > UINT_MAX ? UINT_MAX : (unsigned)pages;
+}
+
+/*
+ * The guest's side of an invalidation of ncmds commands (vmm.guest_inv):
+ *   trap    - guest.inv (its own part, the exit of the queue write, the
+ *             VMM's decode and ioctl of the first command), then
+ *             vmm.inv_cmd per further command: QEMU's smmuv3_cmdq_consume
+ *             handles every command up to the producer index in the one
+ *             exit and issues one ioctl per command
+ * (smmuv3_accel_issue_inv_cmd, entry_num = 1). With ncmds = 1 this is exactly
+ * guest.inv. hwqueue - the guest's own part (guest.inv less vmm.exit and one
+ *             vmm.inv_cmd, not below 0) and vmm.hwqueue_write: no exit, no
+ *             VMM, no ioctl.
+ */
+sim_time_t ioasid_guest_inv_cost(const ioasid_virt_cfg_t *c, unsigned ncmds,
+                                 sim_rng_t *rng)
+{
+    sim_time_t t = sim_dist_draw(&c->inv, rng);
+    if (c->guest_inv == IOASID_GINV_HWQUEUE) {
+        sim_time_t trap = sim_time_add(sim_dist_draw(&c->exit, rng),
+                                       sim_dist_draw(&c->inv_cmd, rng));
+        t = t > trap ? t - trap : 0;
+        return sim_time_add(t, sim_dist_draw(&c->hwqueue_write, rng));
+    }
+    for (unsigned i = 1; i < ncmds; i++)
+        t = sim_time_add(t, sim_dist_draw(&c->inv_cmd, rng));
+    return t;
+}
+
 /* --------------------------------------------------------- vCPU jobs */
 
 /* The cost of the fix-up job of rec: mm work, pt_mode extras, then
@@ -313,7 +361,8 @@ static sim_time_t fix_cost(ioasid_guest_t *g, ioasid_fault_rec_t *rec)
     if (c->pt_mode == IOASID_PT_SEPARATE && work) {
         for (unsigned i = 0; i < work; i++)
             t = sim_time_add(t, sim_dist_draw(&c->iopt_update, g->rng));
-        t = sim_time_add(t, sim_dist_draw(&c->inv, g->rng));
+        t = sim_time_add(t, ioasid_guest_inv_cost(
+                                c, ioasid_guest_inv_cmds(c, work), g->rng));
     }
     t = sim_time_add(t, sim_dist_draw(&c->respond, g->rng));
     return t;

@@ -89,6 +89,15 @@ void ioasid_guest_set_respond(ioasid_guest_t *g, ioasid_guest_respond_fn fn,
 /* The vCPU held by a response trap returns to the guest. */
 void ioasid_guest_vcpu_release(ioasid_guest_t *g);
 
+/* Commands of a guest I/O TLB invalidation of `pages` pages: 1 with
+ * guest.inv_range, else one per page (at least 1). */
+unsigned ioasid_guest_inv_cmds(const ioasid_virt_cfg_t *c, uint64_t pages);
+/* The time a guest invalidation of ncmds commands takes until the
+ * commands are in the host's (trap) or the hardware's (hwqueue) hands,
+ * per vmm.guest_inv; draws from rng. trap with one command: guest.inv. */
+sim_time_t ioasid_guest_inv_cost(const ioasid_virt_cfg_t *c, unsigned ncmds,
+                                 sim_rng_t *rng);
+
 /* Start the guest's background load (call once the run has work). */
 void ioasid_guest_start(ioasid_guest_t *g);
 

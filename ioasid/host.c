@@ -920,9 +920,10 @@ static void ev_inv_submit(sim_t *sim, void *opaque, uint64_t arg)
     free(op);
 }
 
-int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
-                           const ioasid_binding_t *binds, size_t n, uint64_t va,
-                           uint64_t len, iommu_done_fn done, void *opaque)
+static int invalidate(ioasid_host_t *h, uint16_t domain,
+                      const ioasid_binding_t *binds, size_t n, uint64_t va,
+                      uint64_t len, iommu_done_fn done, void *opaque,
+                      sim_time_t delay)
 {
     inv_op_t *op = malloc(sizeof(*op) + n * sizeof(ioasid_binding_t));
     if (!op)
@@ -941,9 +942,27 @@ int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
     if (h->invs)
         h->invs->pprev = &op->next;
     h->invs = op;
-    sim_schedule(h->sim, sim_dist_draw(&h->cfg.qi_submit, &h->rng),
-                 ev_inv_submit, op, 0);
+    sim_schedule(h->sim, delay, ev_inv_submit, op, 0);
     return 0;
+}
+
+int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
+                           const ioasid_binding_t *binds, size_t n, uint64_t va,
+                           uint64_t len, iommu_done_fn done, void *opaque)
+{
+    return invalidate(h, domain, binds, n, va, len, done, opaque,
+                      sim_dist_draw(&h->cfg.qi_submit, &h->rng));
+}
+
+/* The guest wrote the commands into a hardware queue of its own
+ * (vmm.guest_inv = hwqueue): the host driver has no part, so no
+ * host.qi_submit; the IOMMU's queue processes them as it would the host's. */
+int ioasid_host_invalidate_direct(ioasid_host_t *h, uint16_t domain,
+                                  const ioasid_binding_t *binds, size_t n,
+                                  uint64_t va, uint64_t len, iommu_done_fn done,
+                                  void *opaque)
+{
+    return invalidate(h, domain, binds, n, va, len, done, opaque, 0);
 }
 
 /* ----------------------------------------------------- handler threads */

@@ -235,6 +235,13 @@ void ioasid_host_note_user_group(ioasid_host_t *h);
 int ioasid_host_invalidate(ioasid_host_t *h, uint16_t domain,
                            const ioasid_binding_t *binds, size_t n, uint64_t va,
                            uint64_t len, iommu_done_fn done, void *opaque);
+/* The same commands written by the guest into a hardware queue the host
+ * assigned to it (NVIDIA Tegra241 CMDQV, iommufd IOMMU_HW_QUEUE_ALLOC):
+ * submitted at once, without host.qi_submit. 0 or -ENOMEM. */
+int ioasid_host_invalidate_direct(ioasid_host_t *h, uint16_t domain,
+                                  const ioasid_binding_t *binds, size_t n,
+                                  uint64_t va, uint64_t len, iommu_done_fn done,
+                                  void *opaque);
 
 /* The host mm's statistics, registered by the driver (in its stats
  * order); the host mm (mm.c) updates them. */

@@ -24,6 +24,13 @@ typedef enum {
 } ioasid_pt_mode_t;
 
 typedef enum {
+    IOASID_GINV_TRAP = 0, /* each invalidation exits to the VMM, which issues
+                             one host ioctl per command */
+    IOASID_GINV_HWQUEUE,  /* the guest writes a hardware command queue the
+                             host assigned to it: no exit, no ioctl */
+} ioasid_guest_inv_t;
+
+typedef enum {
     IOASID_RING_SUCCESS = 0, /* full ring: answer Success (device retries) */
     IOASID_RING_INVALID,     /* full ring: answer Invalid */
 } ioasid_ring_policy_t;
@@ -41,19 +48,24 @@ typedef struct ioasid_virt_cfg {
     unsigned ring_overflow; /* ioasid_ring_policy_t */
     sim_dist_t report;      /* fault handler: save data, queue record, signal */
     /* [vmm] */
-    unsigned routing;       /* ioasid_routing_t */
-    sim_dist_t wake;        /* eventfd signal -> VMM fault thread running */
-    uint64_t batch;         /* records per read */
-    sim_dist_t read;        /* one read of the fault queue (per batch) */
-    sim_dist_t route;       /* per record: find the virtual device, build the
-                               guest request */
-    sim_dist_t lookup;      /* viommu only: ioasid -> attached v_rid lookup */
-    sim_dist_t inject;      /* vIOMMU: guest PRQ entry + tail + virtual MSI */
-    sim_dist_t inject_vpri; /* vpri: the device's virtual PRI queue + MSI */
-    sim_dist_t exit;        /* guest response -> VM exit -> VMM decode */
-    sim_dist_t complete;    /* VMM -> kernel: complete the fault */
-    sim_dist_t s2_fix;      /* host.nested_faults=linux: the VMM backs one
-                               guest page in the host (per page) */
+    unsigned routing;         /* ioasid_routing_t */
+    sim_dist_t wake;          /* eventfd signal -> VMM fault thread running */
+    uint64_t batch;           /* records per read */
+    sim_dist_t read;          /* one read of the fault queue (per batch) */
+    sim_dist_t route;         /* per record: find the virtual device, build the
+                                 guest request */
+    sim_dist_t lookup;        /* viommu only: ioasid -> attached v_rid lookup */
+    sim_dist_t inject;        /* vIOMMU: guest PRQ entry + tail + virtual MSI */
+    sim_dist_t inject_vpri;   /* vpri: the device's virtual PRI queue + MSI */
+    sim_dist_t exit;          /* guest response -> VM exit -> VMM decode */
+    sim_dist_t complete;      /* VMM -> kernel: complete the fault */
+    sim_dist_t s2_fix;        /* host.nested_faults=linux: the VMM backs one
+                                 guest page in the host (per page) */
+    unsigned guest_inv;       /* ioasid_guest_inv_t */
+    sim_dist_t inv_cmd;       /* trap: per invalidation command, decode + the
+                                 host invalidation ioctl */
+    sim_dist_t hwqueue_write; /* hwqueue: the guest writes its commands and
+                                 the producer index */
     /* [guest] */
     uint64_t vcpus;
     double background;      /* share of vCPU time busy with other work */
@@ -64,7 +76,10 @@ typedef struct ioasid_virt_cfg {
     sim_dist_t mm_minor;    /* guest handle_mm_fault */
     unsigned pt_mode;       /* ioasid_pt_mode_t */
     sim_dist_t iopt_update; /* separate: update the I/O page table */
-    sim_dist_t inv;         /* guest I/O TLB invalidation: exit + ioctl */
+    sim_dist_t inv;         /* guest I/O TLB invalidation of one command,
+                               trap mode: guest part + exit + one ioctl */
+    bool inv_range;         /* the vIOMMU has range invalidation: one command
+                               per invalidation (else one per page) */
     sim_dist_t respond;     /* guest driver writes the page response */
     uint64_t queue_depth;   /* entries of a guest page request queue */
 } ioasid_virt_cfg_t;

@@ -474,8 +474,9 @@ static void vunmap_done(void *opaque)
     vunmap_free(u);
 }
 
-/* The guest's invalidation has reached the host: the host invalidates the
- * IOTLB and the devices' ATCs through its queue. */
+/* The guest's invalidation has reached the host (trap: the VMM's ioctl,
+ * then host.qi_submit) or the guest's hardware queue (hwqueue: submitted at
+ * once): the IOMMU invalidates the IOTLB and the devices' ATCs. */
 static void ev_vunmap(sim_t *sim, void *opaque, uint64_t arg)
 {
     (void)arg;
@@ -484,8 +485,13 @@ static void ev_vunmap(sim_t *sim, void *opaque, uint64_t arg)
     ioasid_binding_t *b = calloc(gp->natt ? gp->natt : 1, sizeof(*b));
     for (size_t i = 0; b && i < gp->natt; i++)
         b[i] = (ioasid_binding_t){gp->att[i]->rid, gp->pasid};
-    if (!b || ioasid_host_invalidate(u->v->host, gp->domain, b, gp->natt, u->va,
-                                     u->len, vunmap_done, u)) {
+    int (*inv)(ioasid_host_t *, uint16_t, const ioasid_binding_t *, size_t,
+               uint64_t, uint64_t, iommu_done_fn, void *) =
+        u->v->cfg.guest_inv == IOASID_GINV_HWQUEUE
+            ? ioasid_host_invalidate_direct
+            : ioasid_host_invalidate;
+    if (!b || inv(u->v->host, gp->domain, b, gp->natt, u->va, u->len,
+                  vunmap_done, u)) {
         sim_oom(sim, "guest");
         vunmap_free(u);
     }
@@ -505,6 +511,17 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
     size_t first = ioasid_vma_set_index(&gp->vmas, va);
     if (first == gp->vmas.n || gp->vmas.v[first].start >= va + len)
         return IOASID_UNMAP_EMPTY; /* nothing mapped there */
+    /* The leaf pages the guest driver invalidates, one command each
+     * without range invalidation (a huge page is one: the granule is the
+     * leaf size). */
+    uint64_t pages = 0;
+    for (size_t i = first; i < gp->vmas.n && gp->vmas.v[i].start < va + len;
+         i++) {
+        const ioasid_vma_t *m = &gp->vmas.v[i];
+        uint64_t lo = m->start > va ? m->start : va;
+        uint64_t hi = m->end < va + len ? m->end : va + len;
+        pages += (hi - lo) >> ioasid_vma_shift(m);
+    }
     if (ioasid_vma_set_remove(&gp->vmas, va, va + len))
         return -ENOMEM;
     int rc = iommu_pt_unmap(&gp->s1, va, len, NULL, NULL);
@@ -518,8 +535,12 @@ int ioasid_virt_unmap(ioasid_virt_t *v, unsigned dev, uint32_t pasid,
         v->vunmaps->pprev = &u->next;
     v->vunmaps = u;
     v->s.unmaps->value++;
-    /* Guest invalidation -> VM exit -> VMM -> cache-invalidate ioctl. */
-    sim_schedule(v->sim, sim_dist_draw(&v->cfg.inv, &v->rng), ev_vunmap, u, 0);
+    /* Guest invalidation -> VM exit -> VMM -> cache-invalidate ioctl per
+     * command (trap), or the guest's writes to its hardware queue. */
+    sim_schedule(v->sim,
+                 ioasid_guest_inv_cost(
+                     &v->cfg, ioasid_guest_inv_cmds(&v->cfg, pages), &v->rng),
+                 ev_vunmap, u, 0);
     return 0;
 }
 

@@ -50,6 +50,7 @@ struct ioasid_vmm {
 };
 
 static const char *const routing_names[] = {"viommu", "vpri", "iommufd", NULL};
+static const char *const guest_inv_names[] = {"trap", "hwqueue", NULL};
 
 #define F(x) offsetof(ioasid_virt_cfg_t, x)
 const sim_param_t ioasid_vmm_params[] = {
@@ -94,6 +95,24 @@ const sim_param_t ioasid_vmm_params[] = {
      "VMM completes the fault in the kernel (write/ioctl, saved data "
      "lookup); the host's queue submission is host.qi_submit ([I])",
      NULL, F(complete)},
+    {"vmm", "guest_inv", SIM_PARAM_ENUM, "trap", 0, 0, "",
+     "how a guest I/O TLB invalidation reaches the IOMMU: trap (the queue "
+     "write exits; QEMU decodes each command and issues one "
+     "IOMMU_HWPT_INVALIDATE ioctl per command, hw/arm/smmuv3-accel.c "
+     "smmuv3_accel_issue_inv_cmd) or hwqueue (the guest writes a hardware "
+     "command queue the host assigned to it: NVIDIA Tegra241 CMDQV, iommufd "
+     "IOMMU_HW_QUEUE_ALLOC; no exit, no ioctl)",
+     guest_inv_names, F(guest_inv)},
+    {"vmm", "inv_cmd", SIM_PARAM_DIST, "2000", 0, 0, "ns",
+     "guest_inv=trap: per invalidation command, the VMM's decode and its "
+     "host invalidation ioctl (the exit is vmm.exit, once per queue write; "
+     "guest.inv is the total for one command; [I]: as vmm.complete)",
+     NULL, F(inv_cmd)},
+    {"vmm", "hwqueue_write", SIM_PARAM_DIST, "300", 0, 0, "ns",
+     "guest_inv=hwqueue: the guest writes its commands into the hardware "
+     "queue and the producer index in the register page mapped into it "
+     "([I])",
+     NULL, F(hwqueue_write)},
 };
 #undef F
 const unsigned ioasid_vmm_nparams =

@@ -6,13 +6,18 @@
  * vpri: the device's own virtual PRI, Parav Pandit's reply "RE: [RFC]
  * /dev/ioasid uAPI proposal", 1 Jun 2021; iommufd: what Linux merged, the
  * iommufd FAULT object, drivers/iommu/iommufd/fault.c, v6.11) and each
- * guest page-table model (shared, separate), side by side.
+ * guest page-table model (shared, separate), side by side; with
+ * --guest-inv, also under each design of guest invalidations
+ * (vmm.guest_inv: trap through the VMM, or the guest's own hardware queue,
+ * NVIDIA Tegra241 CMDQV / iommufd IOMMU_HW_QUEUE_ALLOC).
  *
- *   seed-experiment [-o DIR] [--dmas N] [--seed N] [--set KEY=VALUE ...]
+ *   seed-experiment [-o DIR] [--dmas N] [--seed N] [--guest-inv MODE]
+ *                   [--set KEY=VALUE ...]
  *
  * Each configuration's outputs (config.ini, stats.txt, stats.json,
- * latency.txt, timeseries.csv) go to DIR/<routing>-<pt_mode>/; the table
- * is printed and written to DIR/summary.txt.
+ * latency.txt, timeseries.csv) go to DIR/<routing>-<pt_mode>/ (with
+ * --guest-inv, DIR/<routing>-<pt_mode>-<mode>/); the table is printed and
+ * written to DIR/summary.txt.
  * Exit status: 0 ok, 1 simulation error, 2 usage error.
  */
 #include <errno.h>
@@ -28,9 +33,11 @@
 #define NROUTING 3
 #define NPT 2
 #define MAX_SETS 64
+#define NGINV 2
 
 static const char *const routings[NROUTING] = {"viommu", "vpri", "iommufd"};
 static const char *const pt_modes[NPT] = {"shared", "separate"};
+static const char *const ginv_modes[NGINV] = {"trap", "hwqueue"};
 
 /* What one configuration gives. */
 typedef struct result {
@@ -59,10 +66,11 @@ static int mkdir_p(const char *dir)
     return mkdir(path, 0777) && errno != EEXIST ? -errno : 0;
 }
 
-/* Run one configuration; 0 ok, else the platform's status. */
+/* Run one configuration (ginv: vmm.guest_inv, or NULL to leave it); 0
+ * ok, else the platform's status. */
 static int run_one(const char *outdir, const char *routing, const char *pt,
-                   const trace_gen_cfg_t *gen, char **sets, int nsets,
-                   sim_log_t *log, result_t *res)
+                   const char *ginv, const trace_gen_cfg_t *gen, char **sets,
+                   int nsets, sim_log_t *log, result_t *res)
 {
     platform_cfg_t pc;
     memset(&pc, 0, sizeof(pc));
@@ -72,12 +80,13 @@ static int run_one(const char *outdir, const char *routing, const char *pt,
     trace_gen_t *g = NULL;
     char dir[4096];
     /* The machine the grid needs, the user's --set, then the cell. */
-    char fixed[4][64];
+    char fixed[5][64];
     snprintf(fixed[0], sizeof(fixed[0]), "vm.devices=%u", gen->devices);
     snprintf(fixed[1], sizeof(fixed[1]), "device.count=%u", gen->devices);
     snprintf(fixed[2], sizeof(fixed[2]), "vmm.routing=%s", routing);
     snprintf(fixed[3], sizeof(fixed[3]), "guest.pt_mode=%s", pt);
-    const char *assign[4 + MAX_SETS];
+    snprintf(fixed[4], sizeof(fixed[4]), "vmm.guest_inv=%s", ginv ? ginv : "");
+    const char *assign[5 + MAX_SETS];
     int nassign = 0;
     assign[nassign++] = fixed[0];
     assign[nassign++] = fixed[1];
@@ -85,6 +94,8 @@ static int run_one(const char *outdir, const char *routing, const char *pt,
         assign[nassign++] = sets[i];
     assign[nassign++] = fixed[2];
     assign[nassign++] = fixed[3];
+    if (ginv)
+        assign[nassign++] = fixed[4];
     if (!cfg || platform_register(cfg, &pc))
         goto out;
     for (int i = 0; i < nassign; i++)
@@ -92,7 +103,8 @@ static int run_one(const char *outdir, const char *routing, const char *pt,
             goto out;
     if (platform_check(&pc, log))
         goto out;
-    snprintf(res->name, sizeof(res->name), "%s-%s", routing, pt);
+    snprintf(res->name, sizeof(res->name), "%s-%s%s%s", routing, pt,
+             ginv ? "-" : "", ginv ? ginv : "");
     snprintf(dir, sizeof(dir), "%s/%s", outdir, res->name);
     if (mkdir_p(dir)) {
         sim_logf(log, SIM_LOG_ERROR, "cannot create %s", dir);
@@ -133,12 +145,17 @@ out:
     return status;
 }
 
+/* The table; the name columns widen for longer names (--guest-inv). */
 static void print_table(FILE *out, const result_t *r, unsigned n)
 {
-    fprintf(out, "%-18s %10s %10s %10s %12s %10s\n", "configuration",
+    int w = 17; /* a stage column: " %9.2f (%+6.2f)" */
+    for (unsigned i = 0; i < n; i++)
+        if ((int)strlen(r[i].name) > w)
+            w = (int)strlen(r[i].name);
+    fprintf(out, "%-*s %10s %10s %10s %12s %10s\n", w + 1, "configuration",
             "p50 (us)", "p99 (us)", "mean (us)", "faults/s", "resolved");
     for (unsigned i = 0; i < n; i++)
-        fprintf(out, "%-18s %10.2f %10.2f %10.2f %12.0f %10" PRIu64 "\n",
+        fprintf(out, "%-*s %10.2f %10.2f %10.2f %12.0f %10" PRIu64 "\n", w + 1,
                 r[i].name, (double)r[i].sum.e2e_p50 / 1e6,
                 (double)r[i].sum.e2e_p99 / 1e6, r[i].sum.e2e_mean / 1e6,
                 r[i].sum.faults_per_sec, r[i].sum.faults_resolved);
@@ -148,16 +165,17 @@ static void print_table(FILE *out, const result_t *r, unsigned n)
             r[0].name);
     fprintf(out, "%-12s", "stage");
     for (unsigned i = 0; i < n; i++)
-        fprintf(out, " %17s", r[i].name);
+        fprintf(out, " %*s", w, r[i].name);
     fprintf(out, "\n");
     for (unsigned k = 0; k < PLATFORM_STAGE_COUNT; k++) {
         fprintf(out, "%-12s", platform_stage_names[k]);
         for (unsigned i = 0; i < n; i++) {
             double d = (r[i].stage_mean[k] - r[0].stage_mean[k]) / 1e6;
             if (i == 0)
-                fprintf(out, " %17.2f", r[i].stage_mean[k] / 1e6);
+                fprintf(out, " %*.2f", w, r[i].stage_mean[k] / 1e6);
             else
-                fprintf(out, " %9.2f (%+6.2f)", r[i].stage_mean[k] / 1e6, d);
+                fprintf(out, " %*.2f (%+6.2f)", w - 8, r[i].stage_mean[k] / 1e6,
+                        d);
         }
         fprintf(out, "\n");
     }
@@ -180,6 +198,10 @@ static void usage(FILE *out)
             "      --seed N       workload seed (default 1)\n"
             "      --interval T   mean time between DMAs (default 10us; "
             "smaller: faults queue)\n"
+            "      --guest-inv M  also vmm.guest_inv = M in every "
+            "configuration: trap, hwqueue,\n"
+            "                     or both (the grid twice; names end in "
+            "-trap, -hwqueue)\n"
             "  -s, --set K=V      extra parameter for every configuration\n");
 }
 
@@ -191,10 +213,14 @@ int main(int argc, char **argv)
         {"seed", required_argument, NULL, 'S'},
         {"interval", required_argument, NULL, 'i'},
         {"set", required_argument, NULL, 's'},
+        {"guest-inv", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *outdir = "seed-experiment-out";
+    /* The guest invalidation designs of the grid: none set by default. */
+    const char *ginv[NGINV] = {NULL};
+    unsigned nginv = 1;
     char *sets[MAX_SETS];
     int nsets = 0;
     trace_gen_cfg_t gen;
@@ -239,6 +265,23 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'g':
+            if (!strcmp(optarg, "both")) {
+                ginv[0] = ginv_modes[0];
+                ginv[1] = ginv_modes[1];
+                nginv = 2;
+            } else if (!strcmp(optarg, ginv_modes[0]) ||
+                       !strcmp(optarg, ginv_modes[1])) {
+                ginv[0] = optarg;
+                nginv = 1;
+            } else {
+                fprintf(stderr,
+                        "seed-experiment: --guest-inv '%s': expected trap, "
+                        "hwqueue or both\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 's':
             if (nsets == MAX_SETS) {
                 fprintf(stderr, "seed-experiment: at most %d --set\n",
@@ -269,17 +312,18 @@ int main(int argc, char **argv)
     }
     sim_log_t log;
     sim_log_init(&log, SIM_LOG_WARN, sim_log_sink_file, stderr);
-    result_t res[NROUTING * NPT];
+    result_t res[NGINV * NROUTING * NPT];
     unsigned n = 0;
-    for (unsigned pt = 0; pt < NPT; pt++)
-        for (unsigned r = 0; r < NROUTING; r++) {
-            memset(&res[n], 0, sizeof(res[n]));
-            int st = run_one(outdir, routings[r], pt_modes[pt], &gen, sets,
-                             nsets, &log, &res[n]);
-            if (st != PLATFORM_OK)
-                return st == PLATFORM_INPUT_ERROR ? 2 : 1;
-            n++;
-        }
+    for (unsigned gi = 0; gi < nginv; gi++)
+        for (unsigned pt = 0; pt < NPT; pt++)
+            for (unsigned r = 0; r < NROUTING; r++) {
+                memset(&res[n], 0, sizeof(res[n]));
+                int st = run_one(outdir, routings[r], pt_modes[pt], ginv[gi],
+                                 &gen, sets, nsets, &log, &res[n]);
+                if (st != PLATFORM_OK)
+                    return st == PLATFORM_INPUT_ERROR ? 2 : 1;
+                n++;
+            }
     print_table(stdout, res, n);
     char path[4096];
     snprintf(path, sizeof(path), "%s/summary.txt", outdir);
@@ -291,6 +335,7 @@ int main(int argc, char **argv)
     print_table(f, res, n);
     if (fclose(f))
         return 1;
-    printf("\noutputs: %s/<routing>-<pt_mode>/ and %s\n", outdir, path);
+    printf("\noutputs: %s/<routing>-<pt_mode>%s/ and %s\n", outdir,
+           ginv[0] ? "-<guest_inv>" : "", path);
     return 0;
 }
