@@ -89,6 +89,23 @@ void ioasid_guest_set_respond(ioasid_guest_t *g, ioasid_guest_respond_fn fn,
 /* The vCPU held by a response trap returns to the guest. */
 void ioasid_guest_vcpu_release(ioasid_guest_t *g);
 
+/* vmm.routing = hwviommu: the guest's PPR log, written by the IOMMU's
+ * hardware vIOMMU. Its interrupt reaches the guest driver's handler
+ * thread after guest.irq (+ guest.halt_wake if every vCPU is halted); the
+ * thread clears PPRInt, reads each entry (guest.handler on a vCPU) and
+ * moves the head, keeps non-last requests until their group's last
+ * request (the guest's iopf core), and hands a complete group to a fix-up
+ * job (as a delivered record's); the job ends with COMPLETE_PPR_REQUEST
+ * written to the guest's virtualized command buffer, which the vIOMMU
+ * processes with no exit (iommu_vlog_complete): the vCPU is free at once.
+ * With the log empty it restarts a log that overflowed (clears PRO).
+ * `proc` finds the guest process of (rid, pasid) (NULL: none, answered
+ * Invalid). 0 or -ENOMEM. */
+typedef ioasid_gproc_t *(*ioasid_guest_proc_fn)(void *opaque, uint16_t rid,
+                                                uint32_t pasid);
+int ioasid_guest_attach_log(ioasid_guest_t *g, iommu_vlog_t *log,
+                            ioasid_guest_proc_fn proc, void *opaque);
+
 /* Start the guest's background load (call once the run has work). */
 void ioasid_guest_start(ioasid_guest_t *g);
 
