@@ -34,13 +34,20 @@ struct ioasid_gq {
     sim_gauge_t *occ; /* entries waiting */
 };
 
-/* A job on a vCPU. */
-typedef enum { VJOB_HANDLER = 1, VJOB_FIX, VJOB_BACKGROUND } vjob_kind_t;
+/* A job on a vCPU (VJOB_LOG_*: vmm.routing = hwviommu). */
+typedef enum {
+    VJOB_HANDLER = 1,
+    VJOB_FIX,
+    VJOB_BACKGROUND,
+    VJOB_LOG_HANDLER,
+    VJOB_LOG_FIX
+} vjob_kind_t;
 
 typedef struct vjob {
     vjob_kind_t kind;
     ioasid_fault_rec_t *rec;
     ioasid_gq_t *q;
+    ioasid_iopf_fault_t *lf; /* VJOB_LOG_HANDLER: the entry read */
 } vjob_t;
 
 struct ioasid_guest {
@@ -63,6 +70,15 @@ struct ioasid_guest {
     sim_pool_t vjobs;
     ioasid_guest_respond_fn respond;
     void *respond_opaque;
+
+    /* hwviommu: the guest's PPR log and its handler thread */
+    iommu_vlog_t *log;
+    ioasid_guest_proc_fn proc;
+    void *proc_opaque;
+    bool log_busy;                 /* the thread runs (or its IRQ comes) */
+    ioasid_iopf_fault_t *partials; /* non-last requests, oldest first */
+    ioasid_iopf_fault_t *reading;  /* the entry the handler job has */
+    ioasid_fault_rec_t *live;      /* groups in their fix-up job */
 
     struct {
         sim_counter_t *faults, *invalid, *bg_jobs, *halted_wakes;
@@ -126,6 +142,11 @@ const sim_param_t ioasid_guest_params[] = {
     {"guest", "respond", SIM_PARAM_DIST, "500", 0, 0, "ns",
      "guest driver builds the page response and writes the queue tail ([I])",
      NULL, F(respond)},
+    {"guest", "ppr_log", SIM_PARAM_UINT, "0", 0, 1u << 20, "entries",
+     "vmm.routing = hwviommu: entries of the guest's PPR log, which the "
+     "IOMMU writes (0: iommu.prq_depth as resolved, the size the guest's "
+     "own driver gives its log: amdvi 512, Linux PPR_LOG_ENTRIES)",
+     NULL, F(ppr_log)},
 };
 #undef F
 const unsigned ioasid_guest_nparams =
@@ -176,6 +197,7 @@ static void submit_vcpu(ioasid_guest_t *g, vjob_kind_t kind,
     j->kind = kind;
     j->rec = rec;
     j->q = q;
+    j->lf = NULL;
     if (held)
         sim_server_submit_held(g->vcpus, j, service);
     else
@@ -368,17 +390,27 @@ static sim_time_t fix_cost(ioasid_guest_t *g, ioasid_fault_rec_t *rec)
     return t;
 }
 
+static void log_handled(ioasid_guest_t *g, ioasid_iopf_fault_t *lf);
+static void log_fixed(ioasid_guest_t *g, ioasid_fault_rec_t *rec);
+
 static void vcpu_done(sim_t *sim, void *opaque, void *job)
 {
     ioasid_guest_t *g = opaque;
     vjob_t *j = job;
     ioasid_fault_rec_t *rec = j->rec;
     ioasid_gq_t *q = j->q;
+    ioasid_iopf_fault_t *j_lf = j->lf;
     vjob_kind_t kind = j->kind;
     if (j != &g->bg_job)
         sim_pool_put(&g->vjobs, j);
     switch (kind) {
     case VJOB_BACKGROUND:
+        return;
+    case VJOB_LOG_HANDLER:
+        log_handled(g, j_lf);
+        return;
+    case VJOB_LOG_FIX:
+        log_fixed(g, rec);
         return;
     case VJOB_HANDLER:
         /* Reported to the guest's iopf core: the fix-up runs as its own
@@ -406,6 +438,164 @@ static void vcpu_done(sim_t *sim, void *opaque, void *job)
         return;
     }
     }
+}
+
+/* ------------------------------------- hwviommu: the guest's PPR log */
+
+static void log_next(ioasid_guest_t *g);
+
+/* A group the guest's iopf core completed, as a record of its own (no
+ * FAULT object behind it). */
+static void log_rec_free(ioasid_guest_t *g, ioasid_fault_rec_t *rec)
+{
+    if (rec->lprev)
+        rec->lprev->lnext = rec->lnext;
+    else if (g->live == rec)
+        g->live = rec->lnext;
+    if (rec->lnext)
+        rec->lnext->lprev = rec->lprev;
+    ioasid_iopf_group_t *grp = rec->g;
+    while (grp->faults) {
+        ioasid_iopf_fault_t *f = grp->faults;
+        grp->faults = f->next;
+        free(f);
+    }
+    free(grp);
+    free(rec);
+}
+
+/* The fix-up job of a log group is done: the response is written to the
+ * guest's command buffer (COMPLETE_PPR_REQUEST), which the vIOMMU
+ * processes without an exit. */
+static void log_fixed(ioasid_guest_t *g, ioasid_fault_rec_t *rec)
+{
+    uint8_t code = PCIE_PRG_SUCCESS;
+    for (const ioasid_iopf_fault_t *f = rec->g->faults; f; f = f->next)
+        if (gp_fault(g, rec->ioas, f->desc.addr, f->desc.flags)) {
+            code = PCIE_PRG_INVALID; /* sticky */
+            g->s.invalid->value++;
+            break;
+        }
+    sim_span_mark(rec->g->last->desc.span, g->st_guest, sim_now(g->sim));
+    iommu_vlog_complete(g->log, &rec->g->last->desc, code, rec->pages);
+    log_rec_free(g, rec);
+}
+
+/* The handler read one entry (guest.handler): a non-last request waits for
+ * its group; a last one completes the group (the partials of its RID and
+ * index), which goes to a fix-up job. The thread goes on. */
+static void log_handled(ioasid_guest_t *g, ioasid_iopf_fault_t *lf)
+{
+    g->reading = NULL;
+    if (!(lf->desc.flags & PCIE_F_LAST)) {
+        ioasid_iopf_fault_t **pp = &g->partials;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = lf;
+        log_next(g);
+        return;
+    }
+    ioasid_fault_rec_t *rec = calloc(1, sizeof(*rec));
+    ioasid_iopf_group_t *grp = calloc(1, sizeof(*grp));
+    if (!rec || !grp) {
+        free(rec);
+        free(grp);
+        free(lf);
+        sim_oom(g->sim, "guest");
+        return;
+    }
+    ioasid_iopf_fault_t **tail = &grp->faults;
+    for (ioasid_iopf_fault_t **pp = &g->partials; *pp;) {
+        ioasid_iopf_fault_t *f = *pp;
+        if (f->desc.rid == lf->desc.rid && f->desc.prgi == lf->desc.prgi) {
+            *pp = f->next;
+            f->next = NULL;
+            *tail = f;
+            tail = &f->next;
+            rec->pages++;
+        } else {
+            pp = &f->next;
+        }
+    }
+    lf->next = NULL;
+    *tail = lf;
+    grp->last = lf;
+    rec->pages++;
+    rec->g = grp;
+    rec->id = 1; /* live */
+    rec->ioas = g->proc(g->proc_opaque, lf->desc.rid, lf->desc.pasid);
+    rec->lnext = g->live;
+    if (g->live)
+        g->live->lprev = rec;
+    g->live = rec;
+    if (!rec->ioas) {
+        /* No guest process behind (rid, pasid): Invalid. */
+        iommu_vlog_complete(g->log, &lf->desc, PCIE_PRG_INVALID, rec->pages);
+        log_rec_free(g, rec);
+    } else {
+        submit_vcpu(g, VJOB_LOG_FIX, rec, NULL, fix_cost(g, rec), false);
+    }
+    log_next(g);
+}
+
+/* The handler thread: clear PPRInt, take the entry at the head (moving
+ * the head, as Linux amd_iommu_poll_ppr_log writes it per entry), or,
+ * with the log empty, restart it after an overflow and sleep. */
+static void log_next(ioasid_guest_t *g)
+{
+    iommu_vlog_clear_status(g->log, IOMMU_PRS_PPR);
+    uint32_t head = iommu_vlog_head(g->log);
+    if (head == iommu_vlog_tail(g->log)) {
+        if (iommu_vlog_status(g->log) & IOMMU_PRS_PRO)
+            iommu_vlog_clear_status(g->log, IOMMU_PRS_PRO);
+        g->log_busy = false;
+        return;
+    }
+    ioasid_iopf_fault_t *lf = calloc(1, sizeof(*lf));
+    vjob_t *j = sim_pool_get(&g->vjobs);
+    if (!lf || !j) {
+        free(lf);
+        sim_oom(g->sim, "guest");
+        return;
+    }
+    iommu_vlog_read(g->log, head, &lf->desc);
+    iommu_vlog_set_head(g->log, iommu_vlog_next(g->log, head));
+    g->reading = lf;
+    *j = (vjob_t){VJOB_LOG_HANDLER, NULL, NULL, lf};
+    sim_server_submit_time(g->vcpus, j, sim_dist_draw(&g->cfg.handler, g->rng));
+}
+
+static void ev_log_irq(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)sim;
+    (void)arg;
+    log_next(opaque);
+}
+
+/* The vIOMMU raised the guest's interrupt (no VMM: AMD's guest virtual
+ * APIC posts it). */
+static void log_irq(void *opaque)
+{
+    ioasid_guest_t *g = opaque;
+    if (g->log_busy)
+        return; /* the thread runs and finds the entry */
+    g->log_busy = true;
+    sim_time_t d = sim_dist_draw(&g->cfg.irq, g->rng);
+    if (sim_server_busy(g->vcpus) == 0) {
+        g->s.halted_wakes->value++;
+        d = sim_time_add(d, sim_dist_draw(&g->cfg.halt_wake, g->rng));
+    }
+    sim_schedule(g->sim, d, ev_log_irq, g, 0);
+}
+
+int ioasid_guest_attach_log(ioasid_guest_t *g, iommu_vlog_t *log,
+                            ioasid_guest_proc_fn proc, void *opaque)
+{
+    g->log = log;
+    g->proc = proc;
+    g->proc_opaque = opaque;
+    iommu_vlog_set_irq(log, log_irq, g);
+    return 0;
 }
 
 void ioasid_guest_set_respond(ioasid_guest_t *g, ioasid_guest_respond_fn fn,
@@ -517,6 +707,14 @@ void ioasid_guest_destroy(ioasid_guest_t *g)
     for (size_t i = 0; i < g->nqueues; i++)
         free(g->queues[i]);
     free(g->queues);
+    while (g->partials) {
+        ioasid_iopf_fault_t *f = g->partials;
+        g->partials = f->next;
+        free(f);
+    }
+    free(g->reading); /* what a stopped run left */
+    while (g->live)
+        log_rec_free(g, g->live);
     sim_pool_fini(&g->vjobs);
     free(g);
 }

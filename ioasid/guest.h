@@ -97,6 +97,22 @@ unsigned ioasid_guest_inv_cmds(const ioasid_virt_cfg_t *c, uint64_t pages);
  * per vmm.guest_inv; draws from rng. trap with one command: guest.inv. */
 sim_time_t ioasid_guest_inv_cost(const ioasid_virt_cfg_t *c, unsigned ncmds,
                                  sim_rng_t *rng);
+/* vmm.routing = hwviommu: the guest's PPR log, written by the IOMMU's
+ * hardware vIOMMU. Its interrupt reaches the guest driver's handler
+ * thread after guest.irq (+ guest.halt_wake if every vCPU is halted); the
+ * thread clears PPRInt, reads each entry (guest.handler on a vCPU) and
+ * moves the head, keeps non-last requests until their group's last
+ * request (the guest's iopf core), and hands a complete group to a fix-up
+ * job (as a delivered record's); the job ends with COMPLETE_PPR_REQUEST
+ * written to the guest's virtualized command buffer, which the vIOMMU
+ * processes with no exit (iommu_vlog_complete): the vCPU is free at once.
+ * With the log empty it restarts a log that overflowed (clears PRO).
+ * `proc` finds the guest process of (rid, pasid) (NULL: none, answered
+ * Invalid). 0 or -ENOMEM. */
+typedef ioasid_gproc_t *(*ioasid_guest_proc_fn)(void *opaque, uint16_t rid,
+                                                uint32_t pasid);
+int ioasid_guest_attach_log(ioasid_guest_t *g, iommu_vlog_t *log,
+                            ioasid_guest_proc_fn proc, void *opaque);
 
 /* Start the guest's background load (call once the run has work). */
 void ioasid_guest_start(ioasid_guest_t *g);

@@ -985,7 +985,13 @@ static void thread_end(ioasid_host_t *h, hq_reader_t *q)
         bool smmu = iommu_arch(u) == IOMMU_ARCH_SMMUV3;
         if ((iommu_prq_status(u) & IOMMU_PRS_PRO) &&
             (smmu || iommu_prq_count(u) == 0)) {
-            discard_partials(h);
+            /* AMD-Vi: after the poll, amd_iommu_restart_ppr_log (ppr.c ->
+             * init.c amd_iommu_restart_log) disables the log, clears
+             * PPROverflow and enables it again; it keeps the partial
+             * groups (no iopf_queue_discard_partial, unlike VT-d and
+             * SMMUv3). */
+            if (iommu_arch(u) != IOMMU_ARCH_AMDVI)
+                discard_partials(h);
             iommu_prq_clear_status(u, IOMMU_PRS_PRO);
             h->s.overflow_recoveries->value++;
         }
@@ -1045,7 +1051,9 @@ static void thread_run(ioasid_host_t *h, hq_reader_t *q)
         q->tail = iommu_fault_tail(u);
     } else {
         h->s.runs->value++;
-        if (iommu_arch(u) == IOMMU_ARCH_VTD)
+        /* VT-d clears PPR; AMD-Vi clears PPRInt before it polls the PPR
+         * log (Linux drivers/iommu/amd/iommu.c: amd_iommu_handle_irq). */
+        if (iommu_arch(u) != IOMMU_ARCH_SMMUV3)
             iommu_prq_clear_status(u, IOMMU_PRS_PPR);
         q->pos = iommu_prq_head(u);
         q->tail = iommu_prq_tail(u);
@@ -1266,7 +1274,10 @@ void ioasid_host_totals(const ioasid_host_t *h, ioasid_host_totals_t *out)
         .resp_success = h->s.resp_success->value,
         .resp_invalid = h->s.resp_invalid->value,
         .resp_failure = h->s.resp_failure->value,
-        .requests_responded = h->requests_responded,
+        /* with the requests guests answered through a hardware vIOMMU
+         * (their PPR logs never reach the host) */
+        .requests_responded =
+            h->requests_responded + iommu_vlog_responded(h->iommu),
         .partial_discarded = h->s.partial_discarded->value,
         .stalls_resumed = h->s.resumes->value,
         .in_flight = h->in_flight,

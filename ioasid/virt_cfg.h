@@ -16,6 +16,8 @@ typedef enum {
     IOASID_ROUTE_VIOMMU = 0, /* 2021 proposal: (ioasid, addr) -> a v_rid */
     IOASID_ROUTE_VPRI,       /* through the device's virtual PRI */
     IOASID_ROUTE_IOMMUFD,    /* iommufd FAULT object: dev_id + cookie */
+    IOASID_ROUTE_HWVIOMMU,   /* hardware vIOMMU: the IOMMU writes the
+                                guest's PPR log, no host or VMM on the way */
 } ioasid_routing_t;
 
 typedef enum {
@@ -82,6 +84,8 @@ typedef struct ioasid_virt_cfg {
                                per invalidation (else one per page) */
     sim_dist_t respond;     /* guest driver writes the page response */
     uint64_t queue_depth;   /* entries of a guest page request queue */
+    uint64_t ppr_log;       /* hwviommu: entries of the guest's PPR log
+                               (0: iommu.prq_depth as resolved) */
 } ioasid_virt_cfg_t;
 
 #endif /* IOASID_VIRT_CFG_H */

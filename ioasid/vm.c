@@ -248,6 +248,10 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
     }
     uint64_t gpa[S2_PATH_MAX];
     unsigned n;
+    /* vmm.routing = hwviommu: the vIOMMU sent the guest's own requests to
+     * the guest's PPR log; what reaches the host is a stage-2 fault, the
+     * host's work (vlog_host). */
+    bool hw = v->cfg.routing == IOASID_ROUTE_HWVIOMMU;
     /* host.nested_faults = linux: the host does not look inside the
      * guest; every group of a nested domain goes to the FAULT object
      * (drivers/iommu/iommufd/fault.c: iommufd_fault_iopf_handler, the
@@ -255,8 +259,8 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
      * io-pgfault.c: iommu_handle_iopf). classify: the model's old shortcut,
      * a free software walk of the guest's stage 1 sends stage-2 faults to
      * the host's workers. */
-    if (ioasid_host_nested_faults(h) == IOASID_NESTED_CLASSIFY &&
-        (n = s2_missing(v, &vp->gp, g->last->desc.addr, gpa)) > 0) {
+    if ((hw || ioasid_host_nested_faults(h) == IOASID_NESTED_CLASSIFY) &&
+        ((n = s2_missing(v, &vp->gp, g->last->desc.addr, gpa)) > 0 || hw)) {
         /* The host's own: the iopf work, backing each missing stage-2
          * page of the walk (tables, data), the response. */
         sim_time_t cost = ioasid_host_draw(h, IOASID_HOST_IOPF);
@@ -270,6 +274,34 @@ static sim_time_t vm_iopf_handler(void *data, ioasid_iopf_group_t *g)
     ioasid_host_note_user_group(h);
     return ioasid_fault_report(v->fault, g, vm_dev(v, g->last->desc.rid),
                                &vp->gp);
+}
+
+/* hwviommu: whether page request m of a VM device is the host's, a
+ * stage-2 fault (s2_missing: the guest's stage 1 translates the address,
+ * or a table of its walk, to a GPA the host has not backed). The model
+ * assumes [I] that the vIOMMU tells them apart when it takes the request,
+ * as its nested walk would: AMD's HW-vIOMMU RFC (Suravee
+ * Suthikulpanit, 2023-06-21) leaves the guest PPR log "work in progress",
+ * so nothing public says how it is done. */
+static vproc_t *proc_find(const ioasid_virt_t *v, uint32_t pasid);
+static bool attached(const ioasid_gproc_t *gp, const ioasid_vdev_t *d);
+
+static bool vlog_host(void *opaque, const pcie_msg_t *m)
+{
+    ioasid_virt_t *v = opaque;
+    uint32_t pasid = m->pasid & (PCIE_PASID_MAX - 1);
+    vproc_t *vp = (m->flags & PCIE_F_PASID) ? proc_find(v, pasid) : NULL;
+    uint64_t gpa[S2_PATH_MAX];
+    return vp && s2_missing(v, &vp->gp, m->addr, gpa) > 0;
+}
+
+/* hwviommu: the guest process of a request read from the guest's log. */
+static ioasid_gproc_t *vlog_proc(void *opaque, uint16_t rid, uint32_t pasid)
+{
+    ioasid_virt_t *v = opaque;
+    vproc_t *vp = proc_find(v, pasid);
+    ioasid_vdev_t *d = vm_dev(v, rid);
+    return vp && d && attached(&vp->gp, d) ? &vp->gp : NULL;
 }
 
 /* ---------------------------------------------------------- processes */
@@ -718,6 +750,17 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
             v->devs[i].vpri = ioasid_guest_queue_create(v->guest, st, qname);
             err |= !v->devs[i].vpri;
         }
+    }
+    if (!err && cfg->routing == IOASID_ROUTE_HWVIOMMU) {
+        /* The guest's PPR log, written by the IOMMU for the VM's devices
+         * (iommu.h: hardware vIOMMU). */
+        uint64_t depth =
+            cfg->ppr_log ? cfg->ppr_log : iommu_config(iommu)->prq_depth;
+        iommu_vlog_t *l =
+            iommu_vlog_create(iommu, st, "guest.ppr_log", depth, vlog_host, v);
+        err = !l || ioasid_guest_attach_log(v->guest, l, vlog_proc, v);
+        for (unsigned i = 0; !err && i < ndevs; i++)
+            err = iommu_vlog_route(l, rids[i]) != 0;
     }
     sim_stats_set_prefix(st, NULL);
     if (err)

@@ -49,14 +49,17 @@ struct ioasid_vmm {
     } s;
 };
 
-static const char *const routing_names[] = {"viommu", "vpri", "iommufd", NULL};
+static const char *const routing_names[] = {"viommu", "vpri", "iommufd",
+                                            "hwviommu", NULL};
 static const char *const guest_inv_names[] = {"trap", "hwqueue", NULL};
 
 #define F(x) offsetof(ioasid_virt_cfg_t, x)
 const sim_param_t ioasid_vmm_params[] = {
     {"vmm", "routing", SIM_PARAM_ENUM, "iommufd", 0, 0, "",
      "how a fault reaches the guest: viommu (2021 proposal), vpri (the "
-     "device's virtual PRI), iommufd (merged Linux)",
+     "device's virtual PRI), iommufd (merged Linux), hwviommu (AMD's "
+     "hardware vIOMMU: the IOMMU writes the guest's PPR log, the guest's "
+     "COMPLETE_PPR_REQUEST needs no exit; any iommu.arch, amdvi its own)",
      routing_names, F(routing)},
     {"vmm", "wake", SIM_PARAM_DIST, "5000", 0, 0, "ns",
      "eventfd signal to the VMM fault thread running (poll/epoll wake-up; "

@@ -16,6 +16,9 @@
 /* A translation in progress (iommu.c). */
 typedef struct xlate xlate_t;
 
+/* A guest's PPR log written by the hardware vIOMMU (iommu.c). */
+typedef struct iommu_vlog iommu_vlog_t;
+
 /* In-flight walks, for merging concurrent misses to one page. */
 typedef struct inflight_slot {
     uint64_t k1, k2; /* (rid << 20 | pasid) + 1, page number; k1 0 = empty */
@@ -49,6 +52,8 @@ struct iommu {
     iommu_fq_t fq;
     iommu_invq_t invq;
     iommu_stall_t stall;
+    iommu_vlog_t *vlogs; /* guest PPR logs (hardware vIOMMU), newest first */
+    unsigned stage_page_req;
 
     struct {
         sim_counter_t *ats_reqs, *ats_ur, *iotlb_inval, *psc_inval, *ctx_inval,

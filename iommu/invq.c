@@ -17,8 +17,24 @@
  *    do not begin processing until the CMD_SYNC completes" (SMMUv3 4.7.3):
  *    it holds the queue.
  * Page group
- * responses (VT-d 0x9 page_grp_resp, SMMUv3 CMD_PRI_RESP) go to the device
- * as PRG Responses; SMMUv3 CMD_RESUME goes to the stall model.
+ * responses (VT-d 0x9 page_grp_resp, SMMUv3 CMD_PRI_RESP, AMD-Vi
+ * COMPLETE_PPR_REQUEST) go to the device as PRG Responses; SMMUv3
+ * CMD_RESUME goes to the stall model.
+ * AMD-Vi: 16-byte commands of the command buffer (#48882, the command
+ * buffer and its commands; field positions as Linux drivers/iommu/amd/
+ * iommu.c builds them: build_completion_wait, build_inv_dte,
+ * build_inv_iommu_pages, build_inv_iotlb_pages, build_complete_ppr,
+ * build_inv_all; CMD_* of amd_iommu_types.h). The buffer keeps one entry
+ * unused (head == tail is empty) and is processed in order as VT-d's
+ * queue is: COMPLETION_WAIT completes once the commands before it are
+ * complete, IOTLB invalidations (INVALIDATE_IOTLB_PAGES) included, and
+ * Linux writes it with the store bit only (no f: flush queue), so the
+ * commands after it may go on: AMD matches VT-d's FN = 0 wait closely
+ * enough for this model, which reuses it. AMD has no PASID cache of its
+ * own: the device table entry and the GCR3 table it points to are the
+ * configuration caches, both invalidated by INVALIDATE_DEVTAB_ENTRY of
+ * the device (a superset of a PASID-cache invalidation); invalidations
+ * without a device become INVALIDATE_IOMMU_ALL.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -57,11 +73,28 @@ enum {
     SMMU_RESUME = 0x44,
     SMMU_SYNC = 0x46
 };
+/* AMD-Vi command types (Linux amd_iommu_types.h CMD_*), in bits 63:60 of
+ * the first quadword (CMD_SET_TYPE: data[1] bits 31:28). */
+enum {
+    AMD_COMPL_WAIT = 0x01,
+    AMD_INV_DEV_ENTRY = 0x02,
+    AMD_INV_IOMMU_PAGES = 0x03,
+    AMD_INV_IOTLB_PAGES = 0x04,
+    AMD_COMPLETE_PPR = 0x07,
+    AMD_INV_ALL = 0x08
+};
+/* INVALIDATE_IOMMU_PAGES / _IOTLB_PAGES flags in the third dword (Linux
+ * CMD_INV_IOMMU_PAGES_SIZE_MASK, _PDE_MASK, _GN_MASK). */
+#define AMD_S 0x1ull
+#define AMD_PDE 0x2ull
+#define AMD_GN 0x4ull
 
 int iommu_invq_init(iommu_invq_t *q, sim_t *sim, iommu_mem_t *mem,
                     const iommu_cfg_t *cfg, const iommu_port_t *down,
-                    iommu_stall_t *stall, bool smmu, uint64_t depth)
+                    iommu_stall_t *stall, iommu_arch_t arch, uint64_t depth)
 {
+    bool smmu = arch == IOMMU_ARCH_SMMUV3;
+    q->amd = arch == IOMMU_ARCH_AMDVI;
     q->sim = sim;
     q->mem = mem;
     q->cfg = cfg;
@@ -70,7 +103,7 @@ int iommu_invq_init(iommu_invq_t *q, sim_t *sim, iommu_mem_t *mem,
     q->smmu = smmu;
     sim_pool_init(&q->bl_pool, sizeof(iommu_invq_backlog_t), 64);
     sim_pool_init(&q->park_pool, sizeof(iommu_invq_parked_t), 64);
-    if (iring_init(&q->ring, mem, depth, smmu ? 16 : 32, smmu))
+    if (iring_init(&q->ring, mem, depth, smmu || q->amd ? 16 : 32, smmu))
         return -ENOMEM;
     q->side = calloc(q->ring.depth, sizeof(*q->side));
     return q->side ? 0 : -ENOMEM;
@@ -474,6 +507,159 @@ static void qi_decode_smmu(const uint64_t *w, iommu_invq_op_t *op)
     }
 }
 
+/* An AMD-Vi command of type t with its first quadword's low bits. */
+static uint64_t amd_cmd(unsigned t, uint64_t low)
+{
+    return low | ((uint64_t)t << 60);
+}
+
+/* INVALIDATE_IOMMU_PAGES (Linux build_inv_iommu_pages): DomainID in the
+ * second dword, the address with the S bit (build_inv_address: the PCIe
+ * S-bit range encoding, all pages CMD_INV_IOMMU_ALL_PAGES_ADDRESS), PDE
+ * unless leaf only, GN with the PASID in the first dword. */
+static void amd_inv_pages(uint64_t *w, const iommu_inv_t *v, bool all, bool gn)
+{
+    bool s;
+    uint64_t a = all ? (s = true, 0x7ffffffffffff000ull)
+                     : ats_encode(v->addr, v->len, &s);
+    w[0] = amd_cmd(AMD_INV_IOMMU_PAGES,
+                   ((uint64_t)v->domain << 32) |
+                       (gn ? (uint64_t)(v->pasid & 0xfffff) : 0));
+    w[1] = a | (s ? AMD_S : 0) | (all || !v->leaf_only ? AMD_PDE : 0) |
+           (gn ? AMD_GN : 0);
+}
+
+/* Encode d as an AMD-Vi command into w. Returns 0 or -EINVAL. */
+static int qi_encode_amd(const iommu_qi_desc_t *d, uint32_t slot, uint64_t *w)
+{
+    const iommu_inv_t *v = &d->inv;
+    switch (d->type) {
+    case IOMMU_QI_IOTLB:
+        switch (v->gran) {
+        case IOMMU_INV_GLOBAL:
+            w[0] = amd_cmd(AMD_INV_ALL, 0);
+            return 0;
+        case IOMMU_INV_DOMAIN:
+            amd_inv_pages(w, v, true, false);
+            return 0;
+        case IOMMU_INV_PASID:
+            amd_inv_pages(w, v, true, true);
+            return 0;
+        case IOMMU_INV_RANGE:
+            /* no PASID: every PASID of the domain */
+            amd_inv_pages(w, v, v->any_pasid, !v->any_pasid);
+            return 0;
+        case IOMMU_INV_S2_RANGE: /* GN = 0: the host (GPA) table's */
+            amd_inv_pages(w, v, false, false);
+            return 0;
+        default:
+            return -EINVAL;
+        }
+    case IOMMU_QI_PASID_CACHE:
+    case IOMMU_QI_CONTEXT_CACHE:
+        if (v->gran == IOMMU_INV_DEVICE || v->gran == IOMMU_INV_DEVICE_PASID)
+            w[0] = amd_cmd(AMD_INV_DEV_ENTRY, v->rid);
+        else
+            w[0] = amd_cmd(AMD_INV_ALL, 0);
+        return 0;
+    case IOMMU_QI_DEVTLB: {
+        /* build_inv_iotlb_pages: DevID in the first and second dwords,
+         * PASID 15:8 in 23:16 of the first, 7:0 in 23:16 of the second. */
+        bool s;
+        uint64_t a = v->len ? ats_encode(v->addr, v->len, &s)
+                            : (s = true, 0x7ffffffffffff000ull);
+        w[0] = amd_cmd(
+            AMD_INV_IOTLB_PAGES,
+            (uint64_t)v->rid | ((uint64_t)((v->pasid >> 8) & 0xff) << 16) |
+                ((uint64_t)v->rid << 32) | ((uint64_t)(v->pasid & 0xff) << 48));
+        w[1] = a | (s ? AMD_S : 0) | AMD_GN;
+        return 0;
+    }
+    case IOMMU_QI_PAGE_RESP:
+        /* build_complete_ppr: DevID, PASID in the second dword, GN, the
+         * tag (PRG index) and the status, which is the PCIe PRG Response
+         * Code (Linux iommu_v2.c PPR_SUCCESS 0x0, PPR_INVALID 0x1,
+         * PPR_FAILURE 0xf). */
+        w[0] =
+            amd_cmd(AMD_COMPLETE_PPR,
+                    (uint64_t)d->rid | ((uint64_t)(d->pasid & 0xfffff) << 32));
+        w[1] = (d->pasid_present ? AMD_GN : 0) |
+               ((uint64_t)(d->prgi & 0x1ffu) << 32) |
+               ((uint64_t)(d->code & 0xfu) << 44);
+        return 0;
+    case IOMMU_QI_WAIT:
+        /* build_completion_wait: the store bit, the semaphore address
+         * (here the slot) and data; f (flush queue, bit 2) only for a
+         * fencing wait, which Linux never writes. */
+        w[0] = amd_cmd(AMD_COMPL_WAIT,
+                       1u | (d->fence ? 4u : 0) | ((uint64_t)slot << 3));
+        w[1] = slot;
+        return 0;
+    default:
+        return -EINVAL; /* RESUME: no stall model on AMD-Vi */
+    }
+}
+
+/* Decode an AMD-Vi command (two quadwords). */
+static void qi_decode_amd(const uint64_t *w, iommu_invq_op_t *op)
+{
+    iommu_qi_desc_t *d = &op->d;
+    iommu_inv_t *v = &d->inv;
+    op->valid = true;
+    switch ((unsigned)(w[0] >> 60)) {
+    case AMD_COMPL_WAIT:
+        d->type = IOMMU_QI_WAIT;
+        op->fence = (w[0] >> 2) & 1;
+        d->fence = op->fence;
+        return;
+    case AMD_INV_DEV_ENTRY:
+        d->type = IOMMU_QI_CONTEXT_CACHE;
+        v->gran = IOMMU_INV_DEVICE;
+        v->rid = (uint16_t)w[0];
+        op->cfgi_all = true; /* the DTE and its GCR3 table */
+        return;
+    case AMD_INV_IOMMU_PAGES: {
+        bool gn = w[1] & AMD_GN;
+        bool all = (w[1] & AMD_S) &&
+                   (w[1] & 0x7ffffffffffff000ull) == 0x7ffffffffffff000ull;
+        d->type = IOMMU_QI_IOTLB;
+        v->domain = (uint16_t)(w[0] >> 32);
+        v->pasid = (uint32_t)w[0] & (PCIE_PASID_MAX - 1);
+        if (all) {
+            v->gran = gn ? IOMMU_INV_PASID : IOMMU_INV_DOMAIN;
+            return;
+        }
+        v->gran = gn ? IOMMU_INV_RANGE : IOMMU_INV_S2_RANGE;
+        ats_decode(w[1], w[1] & AMD_S, &v->addr, &v->len);
+        v->leaf_only = !(w[1] & AMD_PDE);
+        return;
+    }
+    case AMD_INV_IOTLB_PAGES:
+        d->type = IOMMU_QI_DEVTLB;
+        v->rid = (uint16_t)w[0];
+        v->pasid =
+            (uint32_t)(((w[0] >> 16) & 0xff) << 8 | ((w[0] >> 48) & 0xff));
+        ats_decode(w[1], w[1] & AMD_S, &v->addr, &v->len);
+        return;
+    case AMD_COMPLETE_PPR:
+        d->type = IOMMU_QI_PAGE_RESP;
+        d->rid = (uint16_t)w[0];
+        d->pasid = (uint32_t)(w[0] >> 32) & (PCIE_PASID_MAX - 1);
+        d->pasid_present = w[1] & AMD_GN;
+        d->prgi = (uint16_t)((w[1] >> 32) & 0x1ff);
+        d->code = (uint8_t)((w[1] >> 44) & 0xf);
+        return;
+    case AMD_INV_ALL:
+        d->type = IOMMU_QI_IOTLB;
+        v->gran = IOMMU_INV_GLOBAL;
+        op->inv_all = true;
+        return;
+    default:
+        op->valid = false;
+        return;
+    }
+}
+
 /* Decode the descriptor at pos. */
 static void qi_decode(const iommu_invq_t *q, uint32_t pos, iommu_invq_op_t *op)
 {
@@ -481,7 +667,9 @@ static void qi_decode(const iommu_invq_t *q, uint32_t pos, iommu_invq_op_t *op)
     for (unsigned i = 0; i < q->ring.esize / 8; i++)
         w[i] = iommu_mem_read64(q->mem, a + i * 8);
     memset(op, 0, sizeof(*op));
-    if (q->smmu)
+    if (q->amd)
+        qi_decode_amd(w, op);
+    else if (q->smmu)
         qi_decode_smmu(w, op);
     else
         qi_decode_vtd(w, op);
@@ -496,7 +684,9 @@ static void qi_put(iommu_invq_t *q, const iommu_qi_desc_t *d)
 {
     uint32_t slot = q->ring.tail % q->ring.depth;
     uint64_t w[4] = {0, 0, 0, 0};
-    if (q->smmu)
+    if (q->amd)
+        qi_encode_amd(d, slot, w);
+    else if (q->smmu)
         qi_encode_smmu(d, slot, w);
     else
         qi_encode_vtd(d, slot, w);
@@ -594,6 +784,10 @@ static void ev_qi_done(sim_t *sim, void *opaque, uint64_t arg)
         switch (d->type) {
         case IOMMU_QI_IOTLB:
             q->ops.iotlb(q->ops.opaque, &d->inv);
+            if (op.inv_all) {
+                q->ops.context_cache(q->ops.opaque, &d->inv);
+                q->ops.pasid_cache(q->ops.opaque, &d->inv);
+            }
             break;
         case IOMMU_QI_PASID_CACHE:
             q->ops.pasid_cache(q->ops.opaque, &d->inv);
@@ -728,8 +922,9 @@ int iommu_invq_submit(iommu_invq_t *q, const iommu_qi_desc_t *descs, unsigned n)
 {
     uint64_t w[4];
     for (unsigned i = 0; i < n; i++) {
-        int rc = q->smmu ? qi_encode_smmu(&descs[i], 0, w)
-                         : qi_encode_vtd(&descs[i], 0, w);
+        int rc = q->amd    ? qi_encode_amd(&descs[i], 0, w)
+                 : q->smmu ? qi_encode_smmu(&descs[i], 0, w)
+                           : qi_encode_vtd(&descs[i], 0, w);
         if (rc)
             return rc;
     }

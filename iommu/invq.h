@@ -1,9 +1,9 @@
 /*
  * iommu/invq.h - the invalidation queue (unit invq.c): VT-d QI / SMMUv3
- * command queue, with the architectures' descriptor encodings, processed
- * in order, each after its configured cost. The cache invalidations a
- * descriptor causes are applied through ops the owner installs; page
- * responses and ATS invalidations go down through the port; resumes go to
+ * command queue / AMD-Vi command buffer, with the architectures' descriptor
+ * encodings, processed in order, each after its configured cost. The cache
+ * invalidations a descriptor causes are applied through ops the owner installs;
+ * page responses and ATS invalidations go down through the port; resumes go to
  * the stall model.
  */
 #ifndef IOMMU_INVQ_H
@@ -40,6 +40,8 @@ typedef struct iommu_invq_side {
 typedef struct iommu_invq_op {
     iommu_qi_desc_t d;
     bool cfgi_all;
+    bool inv_all; /* AMD-Vi INVALIDATE_IOMMU_ALL: the IOTLB and both
+                     configuration caches */
     bool fence;
     bool valid;
 } iommu_invq_op_t;
@@ -69,6 +71,7 @@ typedef struct iommu_invq {
     iommu_stall_t *stall;
     iommu_invq_ops_t ops;
     bool smmu;
+    bool amd; /* AMD-Vi commands; VT-d's ordering otherwise */
     iring_t ring;
     iommu_invq_side_t *side;
     iommu_invq_backlog_t *bl_head, *bl_tail;
@@ -98,7 +101,7 @@ typedef struct iommu_invq {
  * Returns 0 or -ENOMEM. */
 int iommu_invq_init(iommu_invq_t *q, sim_t *sim, iommu_mem_t *mem,
                     const iommu_cfg_t *cfg, const iommu_port_t *down,
-                    iommu_stall_t *stall, bool smmu, uint64_t depth);
+                    iommu_stall_t *stall, iommu_arch_t arch, uint64_t depth);
 void iommu_invq_fini(iommu_invq_t *q);
 /* As iommu_qi_submit (iommu.h). */
 int iommu_invq_submit(iommu_invq_t *q, const iommu_qi_desc_t *descs,

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,7 @@
 #include "iommu/iommu.h"
 #include "iommu/walk.h"
 
-static const char *const arch_names[] = {"vtd", "smmuv3", NULL};
+static const char *const arch_names[] = {"vtd", "smmuv3", "amdvi", NULL};
 static const char *const ad_names[] = {"arch", "true", "false", NULL};
 
 #define PSC(stage, level, def, src)                                            \
@@ -56,14 +57,15 @@ static const char *const ad_names[] = {"arch", "true", "false", NULL};
 const sim_param_t iommu_params[] = {
     {"iommu", "arch", SIM_PARAM_ENUM, "vtd", 0, 0, "",
      "architecture: descriptor sizes, queue overflow rules and default sizes "
-     "(vtd, smmuv3)",
+     "(vtd, smmuv3, amdvi: AMD-Vi, #48882, PPR log and command buffer)",
      arch_names, offsetof(iommu_cfg_t, arch)},
     {"iommu", "levels", SIM_PARAM_UINT, "4", 4, 5, "levels",
      "page-table levels (4: 48-bit, 5: 57-bit input addresses)", NULL,
      offsetof(iommu_cfg_t, levels)},
     {"iommu", "iotlb_sets", SIM_PARAM_UINT, "0", 0, 1u << 16, "sets",
      "IOTLB sets (0: vtd 16 x 4 = 64 entries, the pcie-bench reach of 64-128 "
-     "4 KiB entries; smmuv3 512 x 4 = 2048, gem5 SMMUv3 main TLB)",
+     "4 KiB entries; smmuv3 512 x 4 = 2048, gem5 SMMUv3 main TLB; amdvi as "
+     "vtd [I])",
      NULL, offsetof(iommu_cfg_t, iotlb_sets)},
     {"iommu", "iotlb_ways", SIM_PARAM_UINT, "0", 0, 64, "ways",
      "IOTLB associativity (0: 4 for both; gem5 main TLB 4-way)", NULL,
@@ -95,21 +97,23 @@ const sim_param_t iommu_params[] = {
      offsetof(iommu_cfg_t, walkers)},
     {"iommu", "ad", SIM_PARAM_ENUM, "arch", 0, 0, "",
      "set accessed/dirty bits of stage-1 entries, one write each costing "
-     "walk_read (arch: vtd always, VT-d 3.6.2; smmuv3 off, HTTU not "
-     "enabled; true; false)",
+     "walk_read (arch: vtd always, VT-d 3.6.2; amdvi always, x86 v2 "
+     "tables [I]; smmuv3 off, HTTU not enabled; true; false)",
      ad_names, offsetof(iommu_cfg_t, ad)},
     {"iommu", "prq_depth", SIM_PARAM_UINT, "0", 0, 1u << 20, "entries",
      "page request queue entries (0: vtd 2048, Linux PRQ_ORDER 4: 64 KiB of "
      "32-byte descriptors; smmuv3 256, Linux PRIQ_MAX_SZ_SHIFT 8: one page "
-     "of 16-byte entries)",
+     "of 16-byte entries; amdvi 512 16-byte PPR log entries, Linux "
+     "PPR_LOG_ENTRIES)",
      NULL, offsetof(iommu_cfg_t, prq_depth)},
     {"iommu", "fault_depth", SIM_PARAM_UINT, "128", 2, 1u << 20, "entries",
      "fault-record queue entries (SMMUv3 event queue: Linux "
      "EVTQ_MAX_SZ_SHIFT 7; VT-d [I])",
      NULL, offsetof(iommu_cfg_t, fault_depth)},
     {"iommu", "qi_depth", SIM_PARAM_UINT, "0", 0, 1u << 20, "entries",
-     "invalidation queue entries (0: 256, Linux QI_LENGTH; smmuv3 [I])", NULL,
-     offsetof(iommu_cfg_t, qi_depth)},
+     "invalidation queue entries (0: 256, Linux QI_LENGTH; smmuv3 [I]; "
+     "amdvi 512, Linux CMD_BUFFER_ENTRIES)",
+     NULL, offsetof(iommu_cfg_t, qi_depth)},
     {"iommu", "stall", SIM_PARAM_BOOL, "false", 0, 0, "",
      "hold faulting untranslated DMA and report a stall event (SMMUv3 stall "
      "model; needs arch = smmuv3)",
@@ -186,10 +190,13 @@ void iommu_cfg_resolve(iommu_cfg_t *c)
      * enables only when the SMMU supports it: off by default. */
     if (c->ad == IOMMU_AD_ARCH)
         c->ad = smmu ? IOMMU_AD_OFF : IOMMU_AD_ON;
+    bool amd = c->arch == IOMMU_ARCH_AMDVI;
+    /* AMD-Vi: Linux PPR_LOG_ENTRIES 512 of PPR_ENTRY_SIZE 16 bytes and
+     * CMD_BUFFER_ENTRIES 512 (drivers/iommu/amd/amd_iommu_types.h). */
     if (!c->prq_depth)
-        c->prq_depth = smmu ? 256 : 2048;
+        c->prq_depth = smmu ? 256 : amd ? 512 : 2048;
     if (!c->qi_depth)
-        c->qi_depth = 256;
+        c->qi_depth = amd ? 512 : 256;
     if (c->prq_depth < 2)
         c->prq_depth = 2;
     if (c->qi_depth < 2)
@@ -598,6 +605,46 @@ static void ev_prq_write(sim_t *sim, void *opaque, uint64_t arg)
     iommu_invq_prq_written(&u->invq);
 }
 
+/* ----------------------------------- hardware vIOMMU: guest PPR logs */
+
+struct iommu_vlog {
+    iommu_vlog_t *next;
+    iommu_t *u;
+    iommu_prq_t q;  /* the guest's log: the IOMMU's format and rules */
+    uint16_t *rids; /* devices routed to it */
+    size_t nrids, rids_cap;
+    iommu_vlog_host_fn host;
+    void *host_opaque;
+    sim_time_t cmd_free; /* the guest command processor is busy until */
+    uint64_t responded;  /* page requests answered by the guest */
+    struct {
+        sim_counter_t *host_faults, *completions;
+    } s;
+};
+
+/* The guest log device rid is routed to, or NULL. */
+static iommu_vlog_t *vlog_of(const iommu_t *u, uint16_t rid)
+{
+    for (iommu_vlog_t *l = u->vlogs; l; l = l->next)
+        for (size_t i = 0; i < l->nrids; i++)
+            if (l->rids[i] == rid)
+                return l;
+    return NULL;
+}
+
+/* The vIOMMU writes a page request into a guest's log (or applies the
+ * log's overflow rule). */
+static void ev_vlog_write(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)sim;
+    iommu_t *u = opaque;
+    pcie_msg_t *m = sim_arg_ptr(arg);
+    iommu_vlog_t *l = m->cookie;
+    m->cookie = NULL;
+    iommu_prq_accept(&l->q, m);
+    sim_pool_put(&u->msgs, m);
+}
+
 /* VT-d implicit invalidation on a page request (VT-d 6.5.3.1, Table 27),
  * chosen by the PGTT of the PASID entry, always with IH = 0 so that the
  * paging-structure caches go too: first stage, a page-selective-within-
@@ -668,12 +715,27 @@ static void rx_page_req(iommu_t *u, const pcie_msg_t *m)
         u->prq.s.implicit_inv->value++;
         implicit_inval(u, &pe, pasid, m->addr);
     }
+    /* A guest's device behind a hardware vIOMMU: its page requests go to
+     * the guest's PPR log, stage-2 faults excepted. Stop markers stay the
+     * host's (they are owed no response, and the host's PASID teardown
+     * waits for them). */
+    iommu_vlog_t *l = stop ? NULL : vlog_of(u, m->rid);
+    if (l && l->host && l->host(l->host_opaque, m)) {
+        l->s.host_faults->value++;
+        l = NULL;
+    }
     pcie_msg_t *copy = sim_pool_get(&u->msgs);
     if (!copy) {
         sim_oom(u->sim, "iommu");
         return;
     }
     *copy = *m;
+    if (l) {
+        copy->cookie = l;
+        sim_schedule(u->sim, u->cfg.prq_write, ev_vlog_write, u,
+                     sim_ptr_arg(copy));
+        return;
+    }
     u->prq_accepted++;
     sim_schedule(u->sim, u->cfg.prq_write, ev_prq_write, u, sim_ptr_arg(copy));
 }
@@ -956,12 +1018,14 @@ static int queues_init(iommu_t *u)
 {
     const iommu_cfg_t *c = &u->cfg;
     bool smmu = c->arch == IOMMU_ARCH_SMMUV3;
-    if (iommu_prq_init(&u->prq, u->sim, u->mem, &u->down, smmu, c->prq_depth,
+    /* AMD-Vi's event log is kept in VT-d's fault-record format: the model
+     * only counts and reads the records ([I]). */
+    if (iommu_prq_init(&u->prq, u->sim, u->mem, &u->down, c->arch, c->prq_depth,
                        c->irq_coalesce) ||
         iommu_fq_init(&u->fq, u->sim, u->mem, smmu, c->fault_depth,
                       c->irq_coalesce) ||
-        iommu_invq_init(&u->invq, u->sim, u->mem, c, &u->down, &u->stall, smmu,
-                        c->qi_depth))
+        iommu_invq_init(&u->invq, u->sim, u->mem, c, &u->down, &u->stall,
+                        c->arch, c->qi_depth))
         return -ENOMEM;
     iommu_stall_init(&u->stall, u->sim, &u->fq, c->prq_write);
     u->stall.port = (iommu_stall_port_t){stall_describe, stall_finish, u};
@@ -1016,6 +1080,13 @@ void iommu_destroy(iommu_t *u)
         for (unsigned l = 0; l < IOMMU_PSC_LEVELS; l++)
             iommu_cache_fini(&u->psc[s][l]);
     iommu_prq_fini(&u->prq);
+    while (u->vlogs) {
+        iommu_vlog_t *l = u->vlogs;
+        u->vlogs = l->next;
+        iommu_prq_fini(&l->q);
+        free(l->rids);
+        free(l);
+    }
     iommu_fq_fini(&u->fq);
     iommu_invq_fini(&u->invq);
     free(u->inflight);
@@ -1047,6 +1118,9 @@ void iommu_set_spans(iommu_t *u, const sim_spans_t *spans)
 {
     unsigned page_req = sim_spans_stage(spans, "page_req");
     u->prq.stage_page_req = page_req;
+    u->stage_page_req = page_req;
+    for (iommu_vlog_t *l = u->vlogs; l; l = l->next)
+        l->q.stage_page_req = page_req;
     u->stall.stage_page_req = page_req;
     u->stall.stage_response = sim_spans_stage(spans, "response");
     u->stage_retry = sim_spans_stage(spans, "retry");
@@ -1183,6 +1257,13 @@ void iommu_prq_totals(const iommu_t *u, iommu_prq_totals_t *out)
     out->dropped = u->prq.s.dropped->value;
     out->stop_markers = u->prq.s.stop_markers->value;
     out->host_responses = u->invq.s.host_responses->value;
+    /* The guests' PPR logs (hardware vIOMMU) apply their own overflow
+     * rule to the requests routed to them. */
+    for (const iommu_vlog_t *l = u->vlogs; l; l = l->next) {
+        out->written += l->q.s.written->value;
+        out->auto_responded += l->q.s.auto_responded->value;
+        out->dropped += l->q.s.dropped->value;
+    }
 }
 
 uint32_t iommu_fault_head(const iommu_t *u)
@@ -1243,4 +1324,168 @@ unsigned iommu_qi_desc_size(const iommu_t *u)
 uint64_t iommu_qi_pending(const iommu_t *u)
 {
     return u->invq.pending;
+}
+
+/* ----------------------------------- hardware vIOMMU: guest PPR logs */
+
+iommu_vlog_t *iommu_vlog_create(iommu_t *u, sim_stats_t *st, const char *name,
+                                uint64_t depth, iommu_vlog_host_fn host,
+                                void *opaque)
+{
+    iommu_vlog_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->u = u;
+    l->host = host;
+    l->host_opaque = opaque;
+    if (iommu_prq_init(&l->q, u->sim, u->mem, &u->down, u->cfg.arch,
+                       depth < 2 ? 2 : depth, u->cfg.irq_coalesce)) {
+        iommu_prq_fini(&l->q);
+        free(l);
+        return NULL;
+    }
+    l->q.stage_page_req = u->stage_page_req;
+    l->next = u->vlogs;
+    u->vlogs = l;
+    static const struct {
+        size_t off;
+        const char *key, *desc, *unit;
+    } rows[] = {
+        {offsetof(iommu_vlog_t, q.s.written), "written",
+         "page requests the vIOMMU wrote to the guest's PPR log", "requests"},
+        {offsetof(iommu_vlog_t, q.s.auto_responded), "auto_responded",
+         "requests answered Success by hardware (the guest log full; VT-d "
+         "and SMMUv3 rules)",
+         "requests"},
+        {offsetof(iommu_vlog_t, q.s.dropped), "dropped",
+         "requests discarded without a response (the guest log full)",
+         "requests"},
+        {offsetof(iommu_vlog_t, q.s.overflows), "overflows",
+         "overflows of the guest's PPR log", "events"},
+        {offsetof(iommu_vlog_t, q.irq.count), "interrupts",
+         "guest interrupts raised by the vIOMMU", "interrupts"},
+        {offsetof(iommu_vlog_t, q.irq.coalesced), "interrupts_coalesced",
+         "guest interrupts merged by moderation", "interrupts"},
+        {offsetof(iommu_vlog_t, s.host_faults), "host_faults",
+         "requests of the guest's devices sent to the host's log (stage-2 "
+         "faults)",
+         "requests"},
+        {offsetof(iommu_vlog_t, s.completions), "completions",
+         "COMPLETE_PPR_REQUEST commands the vIOMMU processed", "commands"},
+        /* never raised on a guest log: not registered */
+    };
+    char n[SIM_PARAM_STR_MAX + 64];
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        snprintf(n, sizeof(n), "%s.%s", name, rows[i].key);
+        sim_stat_def_t d = {SIM_STAT_COUNTER, n, rows[i].desc, rows[i].unit,
+                            rows[i].off};
+        if (sim_stats_register(st, &d, 1, l))
+            return NULL; /* freed with the IOMMU */
+    }
+    snprintf(n, sizeof(n), "%s.occupancy", name);
+    sim_stat_def_t g = {SIM_STAT_GAUGE, n, "guest PPR log entries in use",
+                        "entries", offsetof(iommu_vlog_t, q.s.occupancy)};
+    if (sim_stats_register(st, &g, 1, l))
+        return NULL;
+    /* Counters the guest log never moves (PRI checks, stop markers and
+     * implicit invalidations happen before the routing). */
+    static sim_counter_t unused;
+    l->q.s.received = l->q.s.stop_markers = l->q.s.stop_markers_dropped =
+        l->q.s.pri_disabled = l->q.s.implicit_inv = &unused;
+    return l;
+}
+
+int iommu_vlog_route(iommu_vlog_t *l, uint16_t rid)
+{
+    if (SIM_GROW(l->rids, l->rids_cap, l->nrids + 1, 4))
+        return -ENOMEM;
+    l->rids[l->nrids++] = rid;
+    return 0;
+}
+
+void iommu_vlog_set_irq(iommu_vlog_t *l, iommu_irq_fn fn, void *opaque)
+{
+    l->q.irq.fn = fn;
+    l->q.irq.opaque = opaque;
+}
+
+uint32_t iommu_vlog_head(const iommu_vlog_t *l)
+{
+    return l->q.ring.head;
+}
+uint32_t iommu_vlog_tail(const iommu_vlog_t *l)
+{
+    return l->q.ring.tail;
+}
+uint32_t iommu_vlog_next(const iommu_vlog_t *l, uint32_t pos)
+{
+    return iring_next(&l->q.ring, pos);
+}
+uint32_t iommu_vlog_count(const iommu_vlog_t *l)
+{
+    return iring_count(&l->q.ring);
+}
+void iommu_vlog_read(const iommu_vlog_t *l, uint32_t pos, iommu_prq_desc_t *out)
+{
+    iommu_prq_decode(&l->q, pos, out);
+}
+void iommu_vlog_set_head(iommu_vlog_t *l, uint32_t head)
+{
+    iommu_prq_consume(&l->q, head);
+}
+unsigned iommu_vlog_status(const iommu_vlog_t *l)
+{
+    return iommu_prq_status_of(&l->q);
+}
+void iommu_vlog_clear_status(iommu_vlog_t *l, unsigned bits)
+{
+    iommu_prq_ack(&l->q, bits);
+}
+
+/* The vIOMMU has processed a guest's COMPLETE_PPR_REQUEST: the PRG
+ * Response goes down. */
+static void ev_vlog_complete(sim_t *sim, void *opaque, uint64_t arg)
+{
+    (void)sim;
+    iommu_vlog_t *l = opaque;
+    pcie_msg_t *r = sim_arg_ptr(arg);
+    l->s.completions->value++;
+    uint16_t rid = r->rid;
+    r->rid = 0;
+    iommu_port_send(&l->u->down, rid, r);
+    sim_pool_put(&l->u->msgs, r);
+}
+
+void iommu_vlog_complete(iommu_vlog_t *l, const iommu_prq_desc_t *last,
+                         uint8_t code, unsigned pages)
+{
+    iommu_t *u = l->u;
+    pcie_msg_t *r = sim_pool_get(&u->msgs);
+    if (!r) {
+        sim_oom(u->sim, "iommu");
+        return;
+    }
+    memset(r, 0, sizeof(*r));
+    r->type = PCIE_MSG_PRG_RESP;
+    r->code = code;
+    r->tag = last->prgi;
+    r->pasid = last->pasid;
+    r->flags = last->flags & PCIE_F_PASID;
+    r->span = last->span;
+    r->rid = last->rid;
+    l->responded += pages;
+    /* The guest's commands are processed in order, one at a time. */
+    sim_time_t now = sim_now(u->sim);
+    sim_time_t start = l->cmd_free > now ? l->cmd_free : now;
+    l->cmd_free = sim_time_add(start, u->cfg.qi_page_resp);
+    sim_schedule(u->sim, l->cmd_free - now, ev_vlog_complete, l,
+                 sim_ptr_arg(r));
+}
+
+uint64_t iommu_vlog_responded(const iommu_t *u)
+{
+    uint64_t n = 0;
+    for (const iommu_vlog_t *l = u->vlogs; l; l = l->next)
+        n += l->responded;
+    return n;
 }

@@ -212,6 +212,54 @@ uint64_t iommu_qi_pending(const iommu_t *iommu);
  * and host responses (iommu_prq_totals_t, for conservation checks). */
 void iommu_prq_totals(const iommu_t *iommu, iommu_prq_totals_t *out);
 
+/* ------------------------------- hardware vIOMMU: guest PPR logs */
+
+/*
+ * A hardware-accelerated vIOMMU (AMD's HW-vIOMMU: #48882 rev 3.07+, the
+ * guest's virtualized PPR log and command buffer; Linux RFC "iommu/amd:
+ * Introduce support for HW accelerated vIOMMU w/ nested page table",
+ * Suravee Suthikulpanit, 2023-06-21, where the guest PPR log is still
+ * work in progress) writes the page requests of a guest's devices
+ * straight into the guest's own PPR log, with the guest's interrupt, and
+ * processes the guest's COMPLETE_PPR_REQUEST commands itself: neither the
+ * host's log nor the host driver sees them. The log has the IOMMU's
+ * entry format and overflow rule (iommu.arch) and its own size; a request
+ * the `host` port calls the host's (a stage-2 fault) goes to the host's
+ * PRQ as before.
+ */
+typedef struct iommu_vlog iommu_vlog_t;
+/* Whether page request m of a routed device is the host's. */
+typedef bool (*iommu_vlog_host_fn)(void *opaque, const pcie_msg_t *m);
+/* A guest log of `depth` entries (at least 2) owned by iommu (freed with
+ * it), registering <name>.* statistics; NULL on allocation failure. */
+iommu_vlog_t *iommu_vlog_create(iommu_t *iommu, sim_stats_t *st,
+                                const char *name, uint64_t depth,
+                                iommu_vlog_host_fn host, void *opaque);
+/* Page requests of device rid go to log l (0, or -ENOMEM). */
+int iommu_vlog_route(iommu_vlog_t *l, uint16_t rid);
+/* The guest's interrupt of the log. */
+void iommu_vlog_set_irq(iommu_vlog_t *l, iommu_irq_fn fn, void *opaque);
+/* Head, tail, next position and entries of the log; read the entry at
+ * pos; software consumed up to head; status (IOMMU_PRS_*) and its RW1C
+ * clear, PRO restarting the log after an overflow. */
+uint32_t iommu_vlog_head(const iommu_vlog_t *l);
+uint32_t iommu_vlog_tail(const iommu_vlog_t *l);
+uint32_t iommu_vlog_next(const iommu_vlog_t *l, uint32_t pos);
+uint32_t iommu_vlog_count(const iommu_vlog_t *l);
+void iommu_vlog_read(const iommu_vlog_t *l, uint32_t pos,
+                     iommu_prq_desc_t *out);
+void iommu_vlog_set_head(iommu_vlog_t *l, uint32_t head);
+unsigned iommu_vlog_status(const iommu_vlog_t *l);
+void iommu_vlog_clear_status(iommu_vlog_t *l, unsigned bits);
+/* The guest wrote COMPLETE_PPR_REQUEST for the group whose last request
+ * is `last` (`pages` requests) into its virtualized command buffer: the
+ * vIOMMU processes the guest's commands in order, each after
+ * iommu.qi_page_resp, and sends the PRG Response (no VM exit). */
+void iommu_vlog_complete(iommu_vlog_t *l, const iommu_prq_desc_t *last,
+                         uint8_t code, unsigned pages);
+/* Page requests the guests' logs answered (through iommu_vlog_complete). */
+uint64_t iommu_vlog_responded(const iommu_t *iommu);
+
 /* Untranslated DMA requests held in the stall model (SMMUv3). */
 uint64_t iommu_stalled(const iommu_t *iommu);
 

@@ -27,6 +27,27 @@
  *    and a Stop PASID marker is discarded with no auto-response (SMMUv3
  *    8.1 PRI queue overflow, IHI 0070);
  *  - an interrupt per entry written (no pending bit) [I].
+ * AMD-Vi (AMD I/O Virtualization Technology (IOMMU) Specification #48882,
+ * the PPR log; Linux drivers/iommu/amd/ppr.c):
+ *  - 16-byte entries in Linux's layout (amd_iommu_types.h PPR_REQ_TYPE,
+ *    PPR_FLAGS, PPR_DEVID, PPR_TAG, PPR_PASID1/2); head == tail is empty
+ *    (ppr.c amd_iommu_poll_ppr_log: "while (head != tail)"), so a full log
+ *    keeps one entry unused, as VT-d;
+ *  - PPRInt and PPROverflow of the status register (MMIO 2020h, RW1C;
+ *    Linux MMIO_STATUS_PPR_INT_MASK, MMIO_STATUS_PPR_OVERFLOW_MASK) work
+ *    as VT-d's PPR and PRO here: one interrupt until software clears
+ *    PPRInt (iommu.c amd_iommu_handle_irq clears it before it polls);
+ *  - overflow: "when there is no space in the PPR log buffer (PPR log
+ *    overflow) it will set PprOverflow bit ... IOMMU stops processing new
+ *    PPR events from device" until software restarts the log (Linux commit
+ *    274c2218 "iommu/amd: Handle PPR log overflow", citing #48882 rev 3.07
+ *    section 2.6.2; the spec's words for the event log, quoted in Linux
+ *    commit 5ce97f4e: the new entry is discarded and "no new event log
+ *    entries are written while this bit is set"). Unlike VT-d and SMMUv3
+ *    there is no automatic response: the request is discarded, last or
+ *    not, and the device is never answered (the optional PPR auto-response,
+ *    EFR PprAutoRspSup, is not enabled by Linux and not modelled); only
+ *    the device's own PRG timeout (device.pri_timeout) gets it going.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,15 +55,17 @@
 #include "iommu/prq.h"
 
 int iommu_prq_init(iommu_prq_t *q, sim_t *sim, iommu_mem_t *mem,
-                   const iommu_port_t *down, bool smmu, uint64_t depth,
+                   const iommu_port_t *down, iommu_arch_t arch, uint64_t depth,
                    sim_time_t irq_window)
 {
+    bool smmu = arch == IOMMU_ARCH_SMMUV3;
     q->sim = sim;
     q->mem = mem;
     q->down = down;
     q->smmu = smmu;
+    q->amd = arch == IOMMU_ARCH_AMDVI;
     iommu_irq_init(&q->irq, sim, irq_window);
-    if (iring_init(&q->ring, mem, depth, smmu ? 16 : 32, smmu))
+    if (iring_init(&q->ring, mem, depth, smmu || q->amd ? 16 : 32, smmu))
         return -ENOMEM;
     q->span = calloc(q->ring.depth, sizeof(*q->span));
     return q->span ? 0 : -ENOMEM;
@@ -58,6 +81,25 @@ static void prq_encode(iommu_prq_t *q, uint64_t a, const pcie_msg_t *m)
 {
     uint8_t f = m->flags;
     uint64_t page = m->addr & ~(IOMMU_PAGE_SIZE - 1);
+    if (q->amd) {
+        /* Linux amd_iommu_types.h: type 1 (PPR_REQ_FAULT) in 63:60, flags
+         * in 59:48 (EXEC 0x002, READ 0x004, WRITE 0x020, US 0x040 = user,
+         * GN 0x100 = PASID valid), the tag in 41:32 (group index 40:32,
+         * last 41), PASID 15:0 in 31:16 and 19:16 in 45:42, DevID 15:0;
+         * the address in the second quadword. */
+        uint64_t fl =
+            ((f & PCIE_F_X) ? 0x002u : 0) | ((f & PCIE_F_R) ? 0x004u : 0) |
+            ((f & PCIE_F_W) ? 0x020u : 0) | ((f & PCIE_F_PRIV) ? 0 : 0x040u) |
+            ((f & PCIE_F_PASID) ? 0x100u : 0);
+        uint64_t w0 = (uint64_t)m->rid | ((uint64_t)(m->pasid & 0xffff) << 16) |
+                      ((uint64_t)(m->tag & 0x1ffu) << 32) |
+                      ((f & PCIE_F_LAST) ? 1ull << 41 : 0) |
+                      ((uint64_t)((m->pasid >> 16) & 0xf) << 42) | (fl << 48) |
+                      (1ull << 60);
+        iommu_mem_write64(q->mem, a, w0);
+        iommu_mem_write64(q->mem, a + 8, page);
+        return;
+    }
     if (q->smmu) {
         uint64_t dw0 = (uint64_t)m->rid | ((uint64_t)m->pasid << 32) |
                        ((f & PCIE_F_PRIV) ? 1ull << 58 : 0) |
@@ -90,6 +132,20 @@ void iommu_prq_decode(const iommu_prq_t *q, uint32_t pos, iommu_prq_desc_t *d)
     uint64_t w1 = iommu_mem_read64(q->mem, a + 8);
     d->span = q->span[pos % q->ring.depth];
     d->addr = w1 & ~(IOMMU_PAGE_SIZE - 1);
+    if (q->amd) {
+        unsigned fl = (unsigned)(w0 >> 48) & 0xfff;
+        d->rid = (uint16_t)w0;
+        d->pasid = ((uint32_t)(w0 >> 16) & 0xffff) |
+                   ((uint32_t)((w0 >> 42) & 0xf) << 16);
+        d->prgi = (uint16_t)((w0 >> 32) & 0x1ff);
+        d->flags = (uint8_t)(((fl & 0x002u) ? PCIE_F_X : 0) |
+                             ((fl & 0x004u) ? PCIE_F_R : 0) |
+                             ((fl & 0x020u) ? PCIE_F_W : 0) |
+                             ((fl & 0x040u) ? 0 : PCIE_F_PRIV) |
+                             ((fl & 0x100u) ? PCIE_F_PASID : 0) |
+                             (((w0 >> 41) & 1) ? PCIE_F_LAST : 0));
+        return;
+    }
     if (q->smmu) {
         d->rid = (uint16_t)w0;
         d->pasid = (uint32_t)(w0 >> 32) & (PCIE_PASID_MAX - 1);
@@ -169,10 +225,12 @@ void iommu_prq_accept(iommu_prq_t *q, const pcie_msg_t *m)
         }
         /* Discarded: only a Last page request is answered; a Stop
          * Marker is not (SMMUv3 8.1; VT-d owes a response only for a
-         * request with LPIG or private data, Linux commit 5f75585e). */
+         * request with LPIG or private data, Linux commit 5f75585e).
+         * AMD-Vi answers none: the PPR log stops and the request is lost
+         * (see the top of this file). */
         if (prq_is_stop_marker(m))
             q->s.stop_markers_dropped->value++; /* not a page request */
-        else if (m->flags & PCIE_F_LAST)
+        else if ((m->flags & PCIE_F_LAST) && !q->amd)
             prq_auto_respond(q, m, PCIE_PRG_SUCCESS);
         else
             q->s.dropped->value++;

@@ -36,7 +36,11 @@ typedef enum {
 /* Names of the outcomes ("ok", "s1_not_present", ...; defined in pt.c). */
 extern const char *const iommu_walk_outcome_names[IOMMU_WALK_OUTCOMES];
 
-typedef enum { IOMMU_ARCH_VTD = 0, IOMMU_ARCH_SMMUV3 = 1 } iommu_arch_t;
+typedef enum {
+    IOMMU_ARCH_VTD = 0,
+    IOMMU_ARCH_SMMUV3 = 1,
+    IOMMU_ARCH_AMDVI = 2, /* AMD I/O Virtualization Technology (#48882) */
+} iommu_arch_t;
 
 typedef enum {
     IOMMU_MODE_BYPASS = 0,
