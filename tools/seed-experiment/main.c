@@ -12,6 +12,7 @@
  * NVIDIA Tegra241 CMDQV / iommufd IOMMU_HW_QUEUE_ALLOC).
  *
  *   seed-experiment [-o DIR] [--dmas N] [--seed N] [--guest-inv MODE]
+ *                   [--routings LIST]
  *                   [--set KEY=VALUE ...]
  *
  * Each configuration's outputs (config.ini, stats.txt, stats.json,
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +32,16 @@
 
 #include "tools/platform/platform.h"
 
-#define NROUTING 3
+#define NROUTING 4
 #define NPT 2
 #define MAX_SETS 64
 #define NGINV 2
 
-static const char *const routings[NROUTING] = {"viommu", "vpri", "iommufd"};
+/* Every vmm.routing; the grid runs the first three unless --routings
+ * names others (hwviommu: the hardware vIOMMU, a design after the seed
+ * thread). */
+static const char *const routings[NROUTING] = {"viommu", "vpri", "iommufd",
+                                               "hwviommu"};
 static const char *const pt_modes[NPT] = {"shared", "separate"};
 static const char *const ginv_modes[NGINV] = {"trap", "hwqueue"};
 
@@ -181,6 +187,45 @@ static void print_table(FILE *out, const result_t *r, unsigned n)
     }
 }
 
+/* --routings: names from `routings`, comma-separated, each once, or
+ * "all". Errors name the option (exit 2). */
+static int pick_routings(const char *arg, const char **sel, unsigned *n)
+{
+    char buf[128];
+    unsigned k = 0;
+    if (!strcmp(arg, "all")) {
+        for (k = 0; k < NROUTING; k++)
+            sel[k] = routings[k];
+        *n = NROUTING;
+        return 0;
+    }
+    snprintf(buf, sizeof(buf), "%s", arg);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        unsigned r = 0;
+        while (r < NROUTING && strcmp(t, routings[r]))
+            r++;
+        bool twice = false;
+        for (unsigned i = 0; i < k && r < NROUTING; i++)
+            twice |= sel[i] == routings[r];
+        if (r == NROUTING || twice) {
+            fprintf(stderr,
+                    "seed-experiment: --routings '%s': %s '%s'; expected "
+                    "viommu, vpri, iommufd, hwviommu (each once) or all\n",
+                    arg, twice ? "repeated" : "unknown routing", t);
+            return -1;
+        }
+        sel[k++] = routings[r];
+    }
+    if (!k) {
+        fprintf(stderr, "seed-experiment: --routings '%s': no routing\n", arg);
+        return -1;
+    }
+    *n = k;
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -202,6 +247,10 @@ static void usage(FILE *out)
             "configuration: trap, hwqueue,\n"
             "                     or both (the grid twice; names end in "
             "-trap, -hwqueue)\n"
+            "      --routings L   the routings of the grid, comma-separated "
+            "(default\n"
+            "                     viommu,vpri,iommufd; also hwviommu; all: "
+            "every one)\n"
             "  -s, --set K=V      extra parameter for every configuration\n");
 }
 
@@ -214,6 +263,7 @@ int main(int argc, char **argv)
         {"interval", required_argument, NULL, 'i'},
         {"set", required_argument, NULL, 's'},
         {"guest-inv", required_argument, NULL, 'g'},
+        {"routings", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -223,6 +273,8 @@ int main(int argc, char **argv)
     unsigned nginv = 1;
     char *sets[MAX_SETS];
     int nsets = 0;
+    const char *sel[NROUTING] = {routings[0], routings[1], routings[2]};
+    unsigned nsel = 3;
     trace_gen_cfg_t gen;
     trace_gen_defaults(&gen);
     gen.devices = 2;
@@ -282,6 +334,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'r':
+            if (pick_routings(optarg, sel, &nsel))
+                return 2;
+            break;
         case 's':
             if (nsets == MAX_SETS) {
                 fprintf(stderr, "seed-experiment: at most %d --set\n",
@@ -316,10 +372,10 @@ int main(int argc, char **argv)
     unsigned n = 0;
     for (unsigned gi = 0; gi < nginv; gi++)
         for (unsigned pt = 0; pt < NPT; pt++)
-            for (unsigned r = 0; r < NROUTING; r++) {
+            for (unsigned r = 0; r < nsel; r++) {
                 memset(&res[n], 0, sizeof(res[n]));
-                int st = run_one(outdir, routings[r], pt_modes[pt], ginv[gi],
-                                 &gen, sets, nsets, &log, &res[n]);
+                int st = run_one(outdir, sel[r], pt_modes[pt], ginv[gi], &gen,
+                                 sets, nsets, &log, &res[n]);
                 if (st != PLATFORM_OK)
                     return st == PLATFORM_INPUT_ERROR ? 2 : 1;
                 n++;
