@@ -199,19 +199,18 @@ static int write_json(platform_t *p, FILE *f)
     return sim_stats_write_json(p->stats, f, sim_now(p->sim));
 }
 
-/* A column of the time series, if the statistic exists in this run. */
-static void series_gauge(platform_t *p, const char *name)
+/* A column of the time series, if the statistic exists in this run;
+ * -ENOMEM when it cannot be added. */
+static int series_gauge(platform_t *p, const char *name)
 {
     sim_gauge_t *g = sim_stats_find_gauge(p->stats, name);
-    if (g)
-        sim_series_add_gauge(p->series, name, g);
+    return g ? sim_series_add_gauge(p->series, name, g) : 0;
 }
 
-static void series_counter(platform_t *p, const char *name)
+static int series_counter(platform_t *p, const char *name)
 {
     sim_counter_t *c = sim_stats_find_counter(p->stats, name);
-    if (c)
-        sim_series_add_counter(p->series, name, c);
+    return c ? sim_series_add_counter(p->series, name, c) : 0;
 }
 
 int platform_open_outputs(platform_t *p, const char *dir)
@@ -219,21 +218,23 @@ int platform_open_outputs(platform_t *p, const char *dir)
     if (!p->cfg.run.epoch)
         return 0;
     p->series = sim_series_create(p->sim, p->cfg.run.epoch);
-    if (!p->series)
-        return -ENOMEM;
     /* Occupancy of every queue of the fault path, and work done. */
-    series_gauge(p, "iommu.prq.occupancy");
-    series_gauge(p, "host.iopf_workers.queue");
-    series_gauge(p, "ioasid.ring.occupancy");
-    series_gauge(p, "guest.viommu_queue.occupancy");
-    series_gauge(p, "guest.vcpus.busy");
-    series_counter(p, "fault.closed");
-    series_counter(p, "iommu.prq.auto_responded");
-    series_counter(p, "vmm.guest_queue_full");
-    for (unsigned i = 0; i < p->ndevs && i < 8; i++) {
+    int err = !p->series || series_gauge(p, "iommu.prq.occupancy") ||
+              series_gauge(p, "host.iopf_workers.queue") ||
+              series_gauge(p, "ioasid.ring.occupancy") ||
+              series_gauge(p, "guest.viommu_queue.occupancy") ||
+              series_gauge(p, "guest.vcpus.busy") ||
+              series_counter(p, "fault.closed") ||
+              series_counter(p, "iommu.prq.auto_responded") ||
+              series_counter(p, "vmm.guest_queue_full");
+    for (unsigned i = 0; !err && i < p->ndevs && i < 8; i++) {
         char n[64];
         snprintf(n, sizeof(n), "device%u.dmas_done", i);
-        series_counter(p, n);
+        err = series_counter(p, n);
+    }
+    if (err) {
+        sim_logf(p->log, SIM_LOG_ERROR, "time series: out of memory");
+        return -ENOMEM;
     }
     char path[4096];
     snprintf(path, sizeof(path), "%s/timeseries.csv", dir);
@@ -247,8 +248,12 @@ int platform_open_outputs(platform_t *p, const char *dir)
 int platform_write_outputs(platform_t *p, const char *dir)
 {
     if (p->series_open) {
-        sim_series_finish(p->series);
+        int lost = sim_series_finish(p->series);
         p->series_open = false;
+        if (lost) {
+            sim_afile_abort(&p->series_file);
+            return lost;
+        }
         int rc = sim_afile_commit(&p->series_file, p->log);
         if (rc)
             return rc;
