@@ -231,6 +231,8 @@ bool pcie_pri_fault(pcie_pri_t *p, pcie_job_t *j)
     } else if (env->spans && !j->span) {
         j->span = sim_span_open(env->spans, j->t_page);
     }
+    if (env->spans && !j->span) /* the fault would go uncounted */
+        sim_oom(env->sim, "pri");
     sim_span_mark(j->span, p->st_ats_fault, now);
     j->want = (uint16_t)group_pages(p, j);
     if (!p->wait_head && pri_has_room(p, j->want)) {
