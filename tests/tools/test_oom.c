@@ -294,8 +294,10 @@ static size_t slurp(const char *path, char *buf, size_t cap)
 
 /*
  * Build, run, write the outputs to dir and destroy. The configuration is
- * read unarmed (the config reader has its own test); the allocator is
- * armed as `arm` says from platform_create to the end.
+ * read unarmed (the config reader has its own test); from
+ * platform_create to the end the allocator is armed as at and mode say
+ * (at 0: unarmed, the reference run, which checks sc->moved). No Check
+ * assertion runs armed: Check allocates for each one.
  */
 static void run_platform(const scen_t *sc, const char *dir, unsigned long at,
                          enum oom_mode mode, outcome_t *o)
@@ -359,7 +361,7 @@ static char file_a[1 << 20], file_b[1 << 20];
 static void same_outputs(const char *ref, const char *dir, unsigned long at)
 {
     for (unsigned i = 0; i < N_OF(out_files); i++) {
-        char pa[4200], pb[4200];
+        char pa[4300], pb[4300];
         snprintf(pa, sizeof(pa), "%s/%s", ref, out_files[i]);
         snprintf(pb, sizeof(pb), "%s/%s", dir, out_files[i]);
         size_t na = slurp(pa, file_a, sizeof(file_a));
@@ -383,7 +385,7 @@ static unsigned long sweep_platform(const scen_t *sc, enum oom_mode mode)
     ck_assert_int_eq(mkdir(dir, 0700), 0);
 
     static outcome_t want, got;
-    /* The reference: armed past any allocation, counting them. */
+    /* The reference, then a run armed past any allocation, to count them. */
     run_platform(sc, ref, 0, OOM_ONE, &want);
     ck_assert_msg(want.what == O_OK, "%s: the reference run failed: %s",
                   sc->name, want.errs.first);
@@ -396,6 +398,11 @@ static unsigned long sweep_platform(const scen_t *sc, enum oom_mode mode)
     unsigned long at;
     unsigned fails[4] = {0};
     for (at = 1; at <= total + 1; at++) {
+        for (unsigned i = 0; i < N_OF(out_files); i++) {
+            char path[4300];
+            snprintf(path, sizeof(path), "%s/%s", dir, out_files[i]);
+            remove(path); /* a success must write each anew */
+        }
         run_platform(sc, dir, at, mode, &got);
         if (oom.failed == 0) {
             /* Not reached: the whole run allocated fewer. */
