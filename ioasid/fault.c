@@ -146,7 +146,9 @@ sim_time_t ioasid_fault_report(ioasid_fault_t *f, ioasid_iopf_group_t *g,
     g->resp_stage = SIM_SPAN_NO_STAGE;
     ioasid_fault_rec_t *rec = sim_pool_get(&f->recs);
     if (!rec) {
+        /* The simulator's memory, not the model's: answer, stop the run. */
         ioasid_host_respond(f->host, g, PCIE_PRG_INVALID);
+        sim_oom(f->sim, "ioasid fault");
         return cost;
     }
     rec->lnext = f->live;

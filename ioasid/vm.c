@@ -686,7 +686,7 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
     ioasid_virt_t *v = calloc(1, sizeof(*v));
     char prefix[SIM_PARAM_STR_MAX + 8] = "vm";
     if (!v)
-        return NULL;
+        goto fail;
     v->sim = sim;
     v->cfg = *cfg;
     v->host = host;

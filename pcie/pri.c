@@ -233,6 +233,8 @@ bool pcie_pri_fault(pcie_pri_t *p, pcie_job_t *j)
     }
     /* Breakdowns by device and by address space. */
     sim_span_set_tags(j->span, env->index, j->pasid);
+    if (env->spans && !j->span) /* the fault would go uncounted */
+        sim_oom(env->sim, "pri");
     sim_span_mark(j->span, p->st_ats_fault, now);
     j->want = (uint16_t)group_pages(p, j);
     if (!p->wait_head && pri_has_room(p, j->want)) {

@@ -101,6 +101,8 @@ sim_config_t *sim_config_create(sim_log_t *log)
 
     if (cfg)
         cfg->log = log;
+    else
+        sim_logf(log, SIM_LOG_ERROR, "config: out of memory");
     return cfg;
 }
 

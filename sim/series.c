@@ -40,6 +40,7 @@ struct sim_series {
     size_t nrows, times_cap, vals_cap, max_rows;
     uint64_t rows; /* rows written */
     unsigned merges;
+    bool lost; /* a row was lost for want of memory */
     bool running;
     bool long_format; /* time_ps,epoch_ps,series,owner,value per value */
 };
@@ -150,7 +151,8 @@ static void merge_rows(sim_series_t *ts)
 }
 
 /* Close the row ending at `now`; false when it cannot be kept (out of
- * memory: the row is lost, the sums of the next row restart from now). */
+ * memory, logged: the row is lost, the sums of the next row restart from
+ * now). */
 static bool add_row(sim_series_t *ts, sim_time_t now)
 {
     bool ok = !SIM_GROW(ts->times, ts->times_cap, ts->nrows + 1, 64) &&
@@ -166,6 +168,11 @@ static bool add_row(sim_series_t *ts, sim_time_t now)
     }
     if (ok)
         ts->times[ts->nrows++] = now;
+    else {
+        ts->lost = true;
+        sim_logf(sim_log(ts->sim), SIM_LOG_ERROR,
+                 "time series: out of memory; a row is lost");
+    }
     ts->last_row = now;
     if (ts->nrows >= ts->max_rows)
         merge_rows(ts);
@@ -238,10 +245,10 @@ int sim_series_start(sim_series_t *ts, FILE *out)
     return ts->next ? 0 : -ENOMEM;
 }
 
-void sim_series_finish(sim_series_t *ts)
+int sim_series_finish(sim_series_t *ts)
 {
     if (!ts || !ts->out)
-        return;
+        return 0;
     if (ts->running && ts->next)
         sim_cancel(ts->sim, ts->next);
     ts->running = false;
@@ -249,6 +256,7 @@ void sim_series_finish(sim_series_t *ts)
     if (sim_now(ts->sim) > ts->last_row)
         add_row(ts, sim_now(ts->sim));
     write_rows(ts);
+    return ts->lost ? -ENOMEM : 0;
 }
 
 sim_time_t sim_series_epoch(const sim_series_t *ts)

@@ -56,8 +56,9 @@ int sim_series_set_long(sim_series_t *ts, size_t max_lines);
 /* Write the header row to out and schedule the first sample. */
 int sim_series_start(sim_series_t *ts, FILE *out);
 /* Close the row of the epoch in progress (if any time passed since the
- * last row), stop sampling and write the rows. */
-void sim_series_finish(sim_series_t *ts);
+ * last row), stop sampling and write the rows. 0, or -ENOMEM when a row
+ * was lost for want of memory (logged when it was). */
+int sim_series_finish(sim_series_t *ts);
 /* Rows so far: the rows kept (after any merges) or, after finish, the
  * rows written. */
 uint64_t sim_series_rows(const sim_series_t *ts);

@@ -545,8 +545,27 @@ static void hist_summarise(const sim_hist_t *h, hist_summary_t *s, bool json)
              (unsigned long long)(h->count ? h->max : 0));
 }
 
+/* A histogram that lost samples to a row it could not allocate cannot
+ * be written as if it were whole: say so, and fail the output. */
+static int check_whole(const sim_stats_t *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        const stat_ent_t *e = &st->ents[i];
+        if (e->kind == ST_HIST && ((const sim_hist_t *)e->obj)->unbucketed) {
+            sim_logf(
+                st->log, SIM_LOG_ERROR,
+                "stats: histogram %s lost %llu samples: out of memory", e->name,
+                (unsigned long long)((const sim_hist_t *)e->obj)->unbucketed);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int sim_stats_write_text(sim_stats_t *st, FILE *out, sim_time_t now)
 {
+    if (check_whole(st))
+        return -ENOMEM;
     char v[64], m[64];
 
     for (size_t i = 0; i < st->n; i++) {
@@ -623,6 +642,8 @@ static void json_tail(FILE *out, const stat_ent_t *e)
 
 int sim_stats_write_json(sim_stats_t *st, FILE *out, sim_time_t now)
 {
+    if (check_whole(st))
+        return -ENOMEM;
     char v[64], m[64];
 
     bool first = true;

@@ -47,7 +47,9 @@ typedef struct sim_gauge {
  * histogram a few KiB) and an unused one almost nothing: a run can keep
  * one per device and stage. A row that cannot be allocated leaves its
  * values out of the buckets (`unbucketed`; count, sum, min and max stay
- * exact) and percentiles come from the others.
+ * exact, percentiles come from the others), and writing the statistics of
+ * a registry holding such a histogram fails (out of memory), so no output
+ * shows numbers that lost samples.
  */
 typedef struct sim_hist {
     uint64_t count;

@@ -266,18 +266,18 @@ static int write_json(platform_t *p, FILE *f)
 }
 
 /* A column of the time series: statistic prefix + name, owned by
- * `owner`, if the statistic exists in this run. */
-static void series_col(platform_t *p, const char *owner, const char *prefix,
-                       const char *name)
+ * `owner`, if the statistic exists in this run; -ENOMEM when it cannot be
+ * added. */
+static int series_col(platform_t *p, const char *owner, const char *prefix,
+                      const char *name)
 {
     char full[SIM_PARAM_STR_MAX + 96];
     snprintf(full, sizeof(full), "%s%s", prefix, name);
     sim_gauge_t *g = sim_stats_find_gauge(p->stats, full);
     sim_counter_t *c = g ? NULL : sim_stats_find_counter(p->stats, full);
     if (g)
-        sim_series_add_gauge_of(p->series, owner, name, g);
-    else if (c)
-        sim_series_add_counter_of(p->series, owner, name, c);
+        return sim_series_add_gauge_of(p->series, owner, name, g);
+    return c ? sim_series_add_counter_of(p->series, owner, name, c) : 0;
 }
 
 /* Lines of timeseries.csv at most (about 10 MB). */
@@ -288,29 +288,31 @@ int platform_open_outputs(platform_t *p, const char *dir)
     if (!p->cfg.run.epoch)
         return 0;
     p->series = sim_series_create(p->sim, p->cfg.run.epoch);
-    if (!p->series)
-        return -ENOMEM;
     /* Occupancy of every queue of the fault path, and work done, each
      * with its owner: the IOMMU, the host, each VM, each device. */
-    series_col(p, "iommu", "", "iommu.prq.occupancy");
-    series_col(p, "iommu", "", "iommu.prq.auto_responded");
-    series_col(p, "host", "", "host.iopf_workers.queue");
-    series_col(p, "run", "", "fault.closed");
-    for (unsigned v = 0; v < p->topo.nvms; v++) {
+    int err = !p->series || series_col(p, "iommu", "", "iommu.prq.occupancy") ||
+              series_col(p, "iommu", "", "iommu.prq.auto_responded") ||
+              series_col(p, "host", "", "host.iopf_workers.queue") ||
+              series_col(p, "run", "", "fault.closed");
+    for (unsigned v = 0; !err && v < p->topo.nvms; v++) {
         char owner[SIM_PARAM_STR_MAX + 8], prefix[SIM_PARAM_STR_MAX + 8];
         const char *name = p->topo.vms[v].name;
         snprintf(owner, sizeof(owner), "vm%s%s", *name ? "." : "", name);
         snprintf(prefix, sizeof(prefix), "%s%s", *name ? owner : "",
                  *name ? "." : "");
-        series_col(p, owner, prefix, "ioasid.ring.occupancy");
-        series_col(p, owner, prefix, "guest.viommu_queue.occupancy");
-        series_col(p, owner, prefix, "guest.vcpus.busy");
-        series_col(p, owner, prefix, "vmm.guest_queue_full");
+        err = series_col(p, owner, prefix, "ioasid.ring.occupancy") ||
+              series_col(p, owner, prefix, "guest.viommu_queue.occupancy") ||
+              series_col(p, owner, prefix, "guest.vcpus.busy") ||
+              series_col(p, owner, prefix, "vmm.guest_queue_full");
     }
-    for (unsigned i = 0; i < p->ndevs; i++) {
+    for (unsigned i = 0; !err && i < p->ndevs; i++) {
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "device%u.", i);
-        series_col(p, p->topo.devs[i].name, prefix, "dmas_done");
+        err = series_col(p, p->topo.devs[i].name, prefix, "dmas_done");
+    }
+    if (err) {
+        sim_logf(p->log, SIM_LOG_ERROR, "time series: out of memory");
+        return -ENOMEM;
     }
     if (sim_series_set_long(p->series, PLATFORM_SERIES_LINES))
         return -EINVAL;
@@ -326,8 +328,12 @@ int platform_open_outputs(platform_t *p, const char *dir)
 int platform_write_outputs(platform_t *p, const char *dir)
 {
     if (p->series_open) {
-        sim_series_finish(p->series);
+        int lost = sim_series_finish(p->series);
         p->series_open = false;
+        if (lost) {
+            sim_afile_abort(&p->series_file);
+            return lost;
+        }
         int rc = sim_afile_commit(&p->series_file, p->log);
         if (rc)
             return rc;
