@@ -104,7 +104,17 @@ typedef struct owned {
     void (*fini)(void *obj);
 } owned_t;
 
+/* The owner of a device's events (an event of a master attached to a
+ * nested domain goes to its vIOMMU: arm-smmu-v3.c arm_smmu_handle_evt). */
+typedef struct ev_owner {
+    uint16_t rid;
+    ioasid_host_event_fn fn;
+    void *data;
+} ev_owner_t;
+
 struct ioasid_host {
+    ev_owner_t *ev_owners;
+    size_t nev_owners, ev_owners_cap;
     unsigned next_domain;
     uint16_t *free_domains; /* ids given back, reused first */
     size_t nfree_domains, free_domains_cap;
@@ -139,7 +149,7 @@ struct ioasid_host {
             *overflow_recoveries, *partial_discarded, *groups, *resp_success,
             *resp_invalid;
         sim_counter_t *ev_irqs, *ev_runs, *ev_stalls, *ev_unrecoverable,
-            *ev_overflows, *resumes, *guest_groups, *unbinds;
+            *ev_overflows, *resumes, *guest_groups, *unbinds, *ev_forwarded;
         sim_counter_t *resp_failure, *alloc_failures, *drain_prq_waits,
             *drain_retries;
         sim_hist_t *batch, *detach_latency;
@@ -274,6 +284,20 @@ ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h, uint16_t rid,
     if (data)
         *data = s->data;
     return s->fn;
+}
+
+int ioasid_host_set_event_owner(ioasid_host_t *h, uint16_t rid,
+                                ioasid_host_event_fn fn, void *data)
+{
+    for (size_t i = 0; i < h->nev_owners; i++)
+        if (h->ev_owners[i].rid == rid) {
+            h->ev_owners[i] = (ev_owner_t){rid, fn, data};
+            return 0;
+        }
+    if (SIM_GROW(h->ev_owners, h->ev_owners_cap, h->nev_owners + 1, 8))
+        return -ENOMEM;
+    h->ev_owners[h->nev_owners++] = (ev_owner_t){rid, fn, data};
+    return 0;
 }
 
 int ioasid_host_alloc_domain(ioasid_host_t *h)
@@ -836,6 +860,12 @@ static void report_event(ioasid_host_t *h, const iommu_fault_rec_t *r)
 {
     if (!r->stall) {
         h->s.ev_unrecoverable->value++;
+        for (size_t i = 0; i < h->nev_owners; i++)
+            if (h->ev_owners[i].rid == r->rid) {
+                h->s.ev_forwarded->value++;
+                h->ev_owners[i].fn(h->ev_owners[i].data, r);
+                break;
+            }
         return;
     }
     h->s.ev_stalls->value++;
@@ -1136,6 +1166,10 @@ static const sim_stat_def_t host_stats[] = {
        "stall events reported as a fault group of one", "events"),
     HC(s.ev_unrecoverable, "host.evq.unrecoverable",
        "unrecoverable fault records read (only counted)", "records"),
+    HC(s.ev_forwarded, "host.evq.forwarded",
+       "of the unrecoverable records, those handed to their device's "
+       "owner (a VM's vEVENTQ)",
+       "records"),
     HC(s.ev_overflows, "host.evq.overflows",
        "fault/event queue overflows acknowledged", "events"),
     HC(s.resumes, "host.iopf.resumes", "stalled transactions resumed",
@@ -1216,6 +1250,7 @@ void ioasid_host_destroy(ioasid_host_t *h)
         free(op);
     }
     free(h->free_domains);
+    free(h->ev_owners);
     while (h->nowned) {
         owned_t *o = &h->owned[--h->nowned];
         o->fini(o->obj);

@@ -148,6 +148,16 @@ void ioasid_host_disown(ioasid_host_t *h, void *obj);
 int ioasid_host_bind(ioasid_host_t *h, uint16_t rid, uint32_t pasid,
                      const iommu_pasid_entry_t *e, ioasid_iopf_handler_fn fn,
                      void *data);
+/*
+ * The owner of device rid's unrecoverable events (fault records that are
+ * not stalls): fn(data, record) is called from the event handler thread
+ * for each, besides counting it (Linux arm-smmu-v3.c arm_smmu_handle_evt:
+ * the event of a master attached to a nested domain goes to its vIOMMU,
+ * arm_vmaster_report_event). Replaces an earlier owner. 0 or -ENOMEM.
+ */
+typedef void (*ioasid_host_event_fn)(void *data, const iommu_fault_rec_t *r);
+int ioasid_host_set_event_owner(ioasid_host_t *h, uint16_t rid,
+                                ioasid_host_event_fn fn, void *data);
 /* The handler bound to (rid, pasid) (and its data in *data), or NULL. */
 ioasid_iopf_handler_fn ioasid_host_handler(const ioasid_host_t *h, uint16_t rid,
                                            uint32_t pasid, void **data);

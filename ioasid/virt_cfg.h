@@ -49,6 +49,7 @@ typedef struct ioasid_virt_cfg {
     uint64_t ring_depth;    /* user fault ring entries (0: unbounded) */
     unsigned ring_overflow; /* ioasid_ring_policy_t */
     sim_dist_t report;      /* fault handler: save data, queue record, signal */
+    uint64_t veventq_depth; /* SMMUv3 vEVENTQ events (0: none) */
     /* [vmm] */
     unsigned routing;         /* ioasid_routing_t */
     sim_dist_t wake;          /* eventfd signal -> VMM fault thread running */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ioasid/veventq.h"
 #include "ioasid/vm.h"
 
 /* A guest process and its VM (the binding handler's data). */
@@ -41,6 +42,8 @@ struct ioasid_virt {
     ioasid_fault_t *fault;
     ioasid_guest_t *guest;
     ioasid_vmm_t *vmm;
+    ioasid_veventq_t *veventq; /* SMMUv3: the VM's device events */
+    sim_rng_t ev_rng;          /* its own stream: events draw nothing else */
 
     /* guest memory */
     iommu_guest_t *gmem;
@@ -676,6 +679,12 @@ static int virt_stats(ioasid_virt_t *v, sim_stats_t *st)
     return 0;
 }
 
+/* An event of one of the VM's devices, from the host's event thread. */
+static void vm_event(void *data, const iommu_fault_rec_t *r)
+{
+    ioasid_veventq_report(data, r);
+}
+
 ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
                                   const ioasid_virt_cfg_t *cfg,
                                   ioasid_host_t *host, iommu_t *iommu,
@@ -762,6 +771,21 @@ ioasid_virt_t *ioasid_virt_create(sim_t *sim, sim_stats_t *st,
         for (unsigned i = 0; !err && i < ndevs; i++)
             err = iommu_vlog_route(l, rids[i]) != 0;
     }
+    if (!err && cfg->veventq_depth &&
+        iommu_config(iommu)->arch == IOMMU_ARCH_SMMUV3) {
+        /* The VMM allocates a vEVENTQ on its vIOMMU, and the host hands
+         * it the events of the VM's devices (veventq.h). */
+        char stream[SIM_PARAM_STR_MAX + 16];
+        size_t pl = strlen(prefix);
+        snprintf(stream, sizeof(stream), "%s%sveventq", prefix,
+                 pl && prefix[pl - 1] == '.' ? "" : ".");
+        sim_rng_seed(&v->ev_rng, seed, stream);
+        v->veventq = ioasid_veventq_create(sim, st, cfg, &v->ev_rng);
+        err = !v->veventq;
+        for (unsigned i = 0; !err && i < ndevs; i++)
+            err = ioasid_host_set_event_owner(host, rids[i], vm_event,
+                                              v->veventq) != 0;
+    }
     sim_stats_set_prefix(st, NULL);
     if (err)
         goto fail;
@@ -783,6 +807,7 @@ void ioasid_virt_destroy(ioasid_virt_t *v)
     ioasid_vmm_destroy(v->vmm);
     ioasid_guest_destroy(v->guest);
     ioasid_fault_destroy(v->fault);
+    ioasid_veventq_destroy(v->veventq);
     /* Unmaps whose invalidation the stopped run left pending. */
     while (v->vunmaps)
         vunmap_free(v->vunmaps);

@@ -59,6 +59,9 @@ int platform_register(sim_config_t *cfg, platform_cfg_t *pc)
         rc = sim_config_register(cfg, ioasid_fault_params, ioasid_fault_nparams,
                                  &pc->virt);
     if (!rc)
+        rc = sim_config_register(cfg, ioasid_veventq_params,
+                                 ioasid_veventq_nparams, &pc->virt);
+    if (!rc)
         rc = sim_config_register(cfg, ioasid_vmm_params, ioasid_vmm_nparams,
                                  &pc->virt);
     if (!rc)
