@@ -37,8 +37,16 @@ typedef enum {
 } trace_page_t;
 
 /* One trace record. */
+/* Whose accesses a trace says its records are ("domain" line). */
+typedef enum {
+    TRACE_DOMAIN_ANY = 0, /* not said: the device decides */
+    TRACE_DOMAIN_NATIVE,  /* host processes (native SVA) */
+    TRACE_DOMAIN_GUEST,   /* guest processes of a VM */
+} trace_domain_t;
+
 typedef struct trace_record {
     trace_op_t op;
+    trace_domain_t domain; /* what the trace says of its records */
     sim_time_t time;   /* absolute, ps (converted from the trace's time unit) */
     uint32_t dev;      /* device index */
     uint32_t pasid;    /* 20-bit PASID */

@@ -64,9 +64,10 @@ struct trace_reader {
     char **map;
     int *map_idx;
     unsigned map_n;
-    bool map_set;    /* by trace_set_dev_map: a devices line is ignored */
-    bool any_record; /* a record was read (a devices line comes before) */
-    size_t pos, len; /* unread bytes are buf[pos, len) */
+    bool map_set;          /* by trace_set_dev_map: a devices line is ignored */
+    bool any_record;       /* a record was read (a devices line comes before) */
+    trace_domain_t domain; /* from a "domain" line (ANY: none) */
+    size_t pos, len;       /* unread bytes are buf[pos, len) */
     char buf[TRACE_READ_BUF + 1]; /* +1: room for a terminating NUL */
 };
 
@@ -1125,6 +1126,24 @@ int trace_next(trace_reader_t *r, trace_record_t *rec)
             return rc;
         }
         const char *e = tok_end(t);
+        if (e - t == 6 && !memcmp(t, "domain", 6)) {
+            /* "domain guest|native": whose accesses the records are. */
+            if (r->any_record)
+                return fail_at(r, r->line, colof(line, t),
+                               "domain line after the first record; "
+                               "expected it before the records");
+            const char *v = tok_start(e), *ve = v ? tok_end(v) : NULL;
+            if (v && ve - v == 5 && !memcmp(v, "guest", 5))
+                r->domain = TRACE_DOMAIN_GUEST;
+            else if (v && ve - v == 6 && !memcmp(v, "native", 6))
+                r->domain = TRACE_DOMAIN_NATIVE;
+            else
+                return fail_at(r, r->line, colof(line, v ? v : e),
+                               "expected 'domain guest' or 'domain native'");
+            if ((rc = expect_eol(r, line, ve, "end of line")))
+                return rc;
+            continue;
+        }
         if (e - t != 7 || memcmp(t, "devices", 7))
             break;
         /* "devices nic0,nic1": the trace's own device numbering. */
@@ -1138,5 +1157,6 @@ int trace_next(trace_reader_t *r, trace_record_t *rec)
     }
     r->any_record = true;
     rc = parse_record(r, line, t, rec);
+    rec->domain = r->domain;
     return rc < 0 ? rc : 1;
 }

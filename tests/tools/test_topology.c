@@ -686,6 +686,71 @@ START_TEST(test_per_pasid_bounded)
 }
 END_TEST
 
+static int reader_next(void *src, trace_record_t *rec)
+{
+    return trace_next(src, rec);
+}
+
+/* Replay a text trace on h; the platform's status. */
+static int run_text(pfx_t *h, const char *text)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    trace_reader_t *r = trace_open_stream(f, "d.trace", &h->log);
+    ck_assert_ptr_nonnull(r);
+    trace_set_dev_lookup(r, platform_device_lookup, h->p);
+    platform_source_t src = {reader_next, r, "d.trace"};
+    int rc = platform_run(h->p, &src, 1);
+    trace_close(r);
+    fclose(f);
+    return rc;
+}
+
+/* A trace that says whose accesses it holds ("domain guest|native") is
+ * not replayed on someone else's device: exit 2 naming the record. */
+START_TEST(test_trace_domain)
+{
+    static const char guest[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                                "domain guest\n"
+                                "0 map nic1 1 0x10000 4K rw- absent\n"
+                                "1 map nic0 1 0x10000 4K rw- absent\n";
+    const char *const sets[] = {"device.nic.count=2", "vm.a.devices=nic1",
+                                NULL};
+    pfx_t *h = pfx_new(sets);
+    ck_assert_int_eq(run_text(h, guest), PLATFORM_INPUT_ERROR);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "d.trace:5: the trace says 'domain guest' but device "
+                     "nic0 is assigned to no VM (vm.devices)");
+    ck_assert_uint_eq(ctr(h, "trace.maps"), 1); /* nic1's went in */
+    pfx_free(h);
+    static const char native[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                                 "domain native\n"
+                                 "0 map nic1 1 0x10000 4K rw- absent\n";
+    h = pfx_new(sets);
+    ck_assert_int_eq(run_text(h, native), PLATFORM_INPUT_ERROR);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "d.trace:4: the trace says 'domain native' but device "
+                     "nic1 is assigned to a VM (vm.devices)");
+    pfx_free(h);
+    static const char bad[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                              "domain host\n";
+    h = pfx_new(sets);
+    ck_assert_int_eq(run_text(h, bad), PLATFORM_INPUT_ERROR);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "d.trace:3:8: expected 'domain guest' or 'domain "
+                     "native'");
+    pfx_free(h);
+    static const char late[] = "iommu-sim-trace 1\ntimeunit ns\n"
+                               "0 map nic1 1 0x10000 4K rw- absent\n"
+                               "domain guest\n";
+    h = pfx_new(sets);
+    ck_assert_int_eq(run_text(h, late), PLATFORM_INPUT_ERROR);
+    ck_assert_str_eq(sim_log_last_error(&h->log),
+                     "d.trace:4:1: domain line after the first record; "
+                     "expected it before the records");
+    pfx_free(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("topology");
@@ -703,6 +768,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_trace_device_map);
     tcase_add_test(tc, test_breakdowns_add_up);
     tcase_add_test(tc, test_per_pasid_bounded);
+    tcase_add_test(tc, test_trace_domain);
     suite_add_tcase(s, tc);
     return s;
 }
