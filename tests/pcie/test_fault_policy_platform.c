@@ -27,6 +27,11 @@ static size_t trace(trace_record_t *r)
     return n;
 }
 
+static int reader_next(void *src, trace_record_t *rec)
+{
+    return trace_next(src, rec);
+}
+
 START_TEST(test_policies_in_platform)
 {
     static const char *const pol[] = {"device.fault_policy=pri",
@@ -67,6 +72,72 @@ START_TEST(test_policies_in_platform)
         ck_assert_uint_eq(sw->max, 4 * SIM_US);
     }
     pfx_free(h);
+}
+END_TEST
+
+/*
+ * The three policies on the golden trace (tests/golden/mixed.trace with
+ * mixed.ini: absent and present memory, an Invalid write, accesses
+ * outside any mapping, an unmap, a burst that overflows the PRQ): every
+ * DMA ends done or failed, every page request is settled, and each policy
+ * leaves its own mark: block stalls the engine on each fault (block.faults
+ * = the faults the device took, its page requests flow as with pri);
+ * partial sends no page request at all.
+ */
+START_TEST(test_policies_golden_trace)
+{
+    static const char *const pol[] = {"device.fault_policy=pri",
+                                      "device.fault_policy=block",
+                                      "device.fault_policy=partial"};
+    const char *src = getenv("IOMMUSIM_SOURCE_DIR");
+    ck_assert_ptr_nonnull(src);
+    char ini[4096], path[4096];
+    snprintf(ini, sizeof(ini), "%s/tests/golden/mixed.ini", src);
+    snprintf(path, sizeof(path), "%s/tests/golden/mixed.trace", src);
+    sim_log_t log;
+    sim_log_init(&log, SIM_LOG_ERROR, NULL, NULL);
+    sim_config_t *cfg = sim_config_create(&log);
+    platform_cfg_t pc;
+    ck_assert_int_eq(platform_register(cfg, &pc), 0);
+    ck_assert_int_eq(sim_config_load_file(cfg, ini), 0);
+    ck_assert_int_eq(sim_config_set(cfg, pol[_i]), 0);
+    ck_assert_int_eq(platform_check(&pc, &log), 0);
+    platform_t *p = platform_create(&pc, &log);
+    ck_assert_ptr_nonnull(p);
+    trace_reader_t *r = trace_open(path, &log);
+    ck_assert_ptr_nonnull(r);
+    platform_source_t s0 = {reader_next, r, path};
+    ck_assert_int_eq(platform_run(p, &s0, 1), PLATFORM_OK);
+    platform_summary_t s;
+    platform_summarize(p, &s);
+    ck_assert_uint_gt(s.dmas, 0);
+    ck_assert_uint_eq(s.dmas_done + s.dmas_failed, s.dmas);
+    ck_assert_uint_eq(s.dmas_unfinished, 0);
+    check_conservation(&s);
+    sim_stats_t *st = platform_stats(p);
+    uint64_t block = 0, partial = 0, asked = 0;
+    for (unsigned d = 0; d < 2; d++) {
+        char n[64];
+        snprintf(n, sizeof(n), "device%u.block.faults", d);
+        block += sim_stats_find_counter(st, n)->value;
+        snprintf(n, sizeof(n), "device%u.partial.completions", d);
+        partial += sim_stats_find_counter(st, n)->value;
+        snprintf(n, sizeof(n), "device%u.pri.page_requests", d);
+        asked += sim_stats_find_counter(st, n)->value;
+    }
+    if (_i < 2) {
+        ck_assert_uint_gt(s.page_requests, 0);
+        ck_assert_uint_eq(partial, 0);
+        ck_assert_uint_eq(block > 0, _i == 1);
+    } else {
+        ck_assert_uint_eq(s.page_requests, 0);
+        ck_assert_uint_eq(asked, 0);
+        ck_assert_uint_gt(partial, 0);
+        ck_assert_uint_eq(block, 0);
+    }
+    trace_close(r);
+    platform_destroy(p);
+    sim_config_destroy(cfg);
 }
 END_TEST
 
@@ -132,6 +203,7 @@ static Suite *platform_policy_suite(void)
     Suite *s = suite_create("fault_policy_platform");
     TCase *tc = tcase_create("platform");
     tcase_add_loop_test(tc, test_policies_in_platform, 0, 3);
+    tcase_add_loop_test(tc, test_policies_golden_trace, 0, 3);
     tcase_add_test(tc, test_partial_refused_in_platform);
     tcase_add_test(tc, test_policy_per_class);
     suite_add_tcase(s, tc);
