@@ -290,6 +290,11 @@ static int add_binding(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid)
     return 0;
 }
 
+int ioasid_mm_handle_fault(ioasid_mm_t *mm, uint64_t addr, bool write)
+{
+    return mm_fault(mm, addr, write ? PCIE_F_R | PCIE_F_W : PCIE_F_R);
+}
+
 int ioasid_mm_bind(ioasid_mm_t *mm, uint16_t rid, uint32_t pasid)
 {
     int rc = add_binding(mm, rid, pasid);

@@ -64,4 +64,10 @@ int ioasid_mm_map_pages(ioasid_mm_t *mm, uint64_t va, uint64_t len,
  */
 int ioasid_mm_unmap(ioasid_mm_t *mm, uint64_t va, uint64_t len);
 
+/* Software touches the page of addr (a read, or a write): Linux
+ * handle_mm_fault, as the SVA handler calls it: 0 when the access is now
+ * allowed (the page populated, counted host.mm.minor_faults), -EFAULT
+ * when it never will be (no mapping, or one without the permission). */
+int ioasid_mm_handle_fault(ioasid_mm_t *mm, uint64_t addr, bool write);
+
 #endif /* IOASID_MM_H */

@@ -207,35 +207,20 @@ out:
  * device.fault_policy = partial: the host software's fix-up before it
  * resubmits the rest of a DMA: it touches the page so that the access is
  * allowed (Linux: the user of the device touches the fault address, a CPU
- * fault through handle_mm_fault, then resubmits). The platform reaches
- * the address space only through the IOMMU's view of it: the stage-1
- * table of the device's PASID entry (native SVA). A page absent there is
- * populated with a fresh frame, readable and writable; a page present
- * without the permission, or a PASID that is not native SVA (nested: a
- * VM's device), is refused [I]: the host mm's VMAs are not reachable from
- * here, so an access outside every mapping, or a page of a read-only
- * mapping, is populated rather than refused (see docs/model.md, Device
- * fault policies). The time it takes is in device.partial_cost.
+ * fault through handle_mm_fault, then resubmits): the fault handler of
+ * the process's mm, which populates a page of a mapping that allows the
+ * access and refuses anything else (see docs/model.md, Device fault
+ * policies). The time it takes is in device.partial_cost.
  */
 static int partial_fixup(void *opaque, pcie_dev_t *dev, uint32_t pasid,
                          uint64_t addr, bool write)
 {
     platform_t *p = opaque;
-    iommu_pasid_entry_t e;
-    if (!iommu_get_pasid(p->iommu, pcie_dev_rid(dev), pasid, &e) ||
-        e.mode != IOMMU_MODE_S1)
-        return -EFAULT;
-    uint64_t page = addr & ~(uint64_t)(IOMMU_PAGE_SIZE - 1);
-    uint64_t need = write ? IOMMU_PTE_W : IOMMU_PTE_R;
-    iommu_walk_t w;
-    iommu_pt_walk(&e.s1, page, &w);
-    if (w.outcome == IOMMU_WALK_OK)
-        return need & ~w.perm ? -EFAULT : 0;
-    uint64_t pa = iommu_mem_alloc(iommu_memory(p->iommu), false);
-    if (!pa)
-        return -ENOMEM;
-    return iommu_pt_map(&e.s1, page, pa, IOMMU_PAGE_SHIFT,
-                        IOMMU_PTE_R | IOMMU_PTE_W | IOMMU_PTE_U);
+    /* A native process: its mm's fault handler (the mapping decides). A
+     * guest process would need the guest's fix-up and the host's stage 2
+     * together: not modelled, refused ([I], docs/model.md). */
+    ioasid_mm_t *mm = ioasid_mm_lookup(p->host, pcie_dev_rid(dev), pasid);
+    return mm ? ioasid_mm_handle_fault(mm, addr, write) : -EFAULT;
 }
 
 platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
