@@ -127,7 +127,10 @@ static unsigned range_order(uint64_t addr, uint64_t len, uint64_t *base)
     while (am < 52 && (addr >> (IOMMU_PAGE_SHIFT + am)) !=
                           (last >> (IOMMU_PAGE_SHIFT + am)))
         am++;
-    *base = addr & ~((1ull << (IOMMU_PAGE_SHIFT + am)) - 1);
+    /* am = 52: the block is the whole 64-bit space (a shift by 64 would
+     * be undefined). */
+    unsigned bits = IOMMU_PAGE_SHIFT + am;
+    *base = bits >= 64 ? 0 : addr & ~((1ull << bits) - 1);
     return am;
 }
 
