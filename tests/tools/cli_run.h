@@ -3,12 +3,14 @@
  * suites that check how it ends (test_outputs, test_cli_paths): stdin,
  * stdout and stderr redirected to files, optional limits (file size, an
  * unprivileged user, a stale temporary made before exec), its exit
- * status, and the check that stderr holds exactly one message. Include
+ * status, the check that stderr holds exactly one message, and that a
+ * run left nothing in the working directory. Include
  * after tests/tools/cli_fixture.h (g_bin).
  */
 #ifndef TESTS_TOOLS_CLI_RUN_H
 #define TESTS_TOOLS_CLI_RUN_H
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -117,6 +119,35 @@ static void err_one_line(const char *const *needles)
         ck_assert_msg(strstr(e, needles[i]) != NULL,
                       "stderr does not contain '%s':\n%s", needles[i], e);
     free(e);
+}
+
+/* Entries of the working directory other than the test's own files (the
+ * inputs named in keep, cli.out, cli.err): an output directory, its
+ * temporary or its lock. Returns how many; the first into first. */
+static unsigned leftovers(const char *const *keep, char *first, size_t len)
+{
+    DIR *d = opendir(".");
+    ck_assert_ptr_nonnull(d);
+    unsigned n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        bool ok = !strcmp(s, ".") || !strcmp(s, "..") ||
+                  !strcmp(s, "cli.out") || !strcmp(s, "cli.err");
+        for (unsigned i = 0; keep && keep[i] && !ok; i++)
+            ok = !strcmp(s, keep[i]);
+        if (!ok && n++ == 0)
+            snprintf(first, len, "%s", s);
+    }
+    closedir(d);
+    return n;
+}
+
+static void assert_nothing_left(const char *const *keep)
+{
+    char first[256] = "";
+    unsigned n = leftovers(keep, first, sizeof(first));
+    ck_assert_msg(n == 0, "%u entries left behind, e.g. '%s'", n, first);
 }
 
 #endif

@@ -46,35 +46,6 @@
 #include "tests/tools/cli_fixture.h"
 #include "tests/tools/cli_run.h"
 
-/* Entries of the working directory other than the test's own files (the
- * inputs named in keep, cli.out, cli.err): an output directory, its
- * temporary or its lock. Returns how many; the first into first. */
-static unsigned leftovers(const char *const *keep, char *first, size_t len)
-{
-    DIR *d = opendir(".");
-    ck_assert_ptr_nonnull(d);
-    unsigned n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *s = e->d_name;
-        bool ok = !strcmp(s, ".") || !strcmp(s, "..") ||
-                  !strcmp(s, "cli.out") || !strcmp(s, "cli.err");
-        for (unsigned i = 0; keep && keep[i] && !ok; i++)
-            ok = !strcmp(s, keep[i]);
-        if (!ok && n++ == 0)
-            snprintf(first, len, "%s", s);
-    }
-    closedir(d);
-    return n;
-}
-
-static void assert_nothing_left(const char *const *keep)
-{
-    char first[256] = "";
-    unsigned n = leftovers(keep, first, sizeof(first));
-    ck_assert_msg(n == 0, "%u entries left behind, e.g. '%s'", n, first);
-}
-
 /* A counter's value in stats.txt ("name   value ..."). */
 static uint64_t stat_value(const char *path, const char *name)
 {
