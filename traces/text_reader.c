@@ -1152,6 +1152,9 @@ int trace_next(trace_reader_t *r, trace_record_t *rec)
             return fail_at(r, r->line, colof(line, t),
                            "devices line after the first record; expected it "
                            "before the records");
+        char *hash = strchr(e, '#'); /* a comment ends the list */
+        if (hash)
+            *hash = '\0';
         if (!r->map_set && (rc = set_map(r, e, err, sizeof(err))) < 0)
             return fail_at(r, r->line, colof(line, t), "%s", err);
     }

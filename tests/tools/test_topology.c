@@ -751,6 +751,61 @@ START_TEST(test_trace_domain)
 }
 END_TEST
 
+/* The text of the first fenced block (after its "```" line) that follows
+ * `heading` in doc (a file of the source tree), malloc'd. */
+static char *doc_block(const char *doc, const char *heading)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", getenv("IOMMUSIM_SOURCE_DIR"), doc);
+    char *t = iommusim_slurp(path, NULL);
+    char *h = strstr(t, heading);
+    ck_assert_msg(h != NULL, "%s: no '%s'", doc, heading);
+    char *b = strstr(h, "```");
+    ck_assert_ptr_nonnull(b);
+    b = strchr(b, '\n') + 1;
+    char *e = strstr(b, "```");
+    ck_assert_ptr_nonnull(e);
+    char *out = strndup(b, (size_t)(e - b));
+    free(t);
+    return out;
+}
+
+/* The examples of docs/configuration.md ("Device classes and VMs") and
+ * docs/trace-format.md ("Device names", "Merging traces") run as shown:
+ * the machine loads, each trace replays on it to the end, and the device
+ * numbering is the one the text says. */
+START_TEST(test_doc_examples)
+{
+    char *ini = doc_block("docs/configuration.md", "## Device classes and VMs");
+    topo_fx_t *f = topo_new(ini, NULL);
+    ck_assert_int_eq(topo_resolve(f), 0);
+    ck_assert_str_eq(f->t.devs[2].name, "gpu0");
+    ck_assert_uint_eq(f->t.nvms, 2);
+    const char *traces[] = {"### Device names", "### Merging traces"};
+    uint32_t want_dev[] = {0, 1}; /* their first DMA: nic0, then nic1 */
+    for (unsigned i = 0; i < 2; i++) {
+        pfx_t *h = calloc(1, sizeof(*h));
+        sim_log_init(&h->log, SIM_LOG_ERROR, NULL, NULL);
+        h->cfg = sim_config_create(&h->log);
+        ck_assert_int_eq(platform_register(h->cfg, &h->pc), 0);
+        ck_assert_int_eq(sim_config_load_string(h->cfg, "doc.ini", ini), 0);
+        ck_assert_int_eq(platform_check(&h->pc, &h->log), 0);
+        h->p = platform_create(&h->pc, &h->log);
+        ck_assert_ptr_nonnull(h->p);
+        char *text = doc_block("docs/trace-format.md", traces[i]);
+        ck_assert_msg(run_text(h, text) == PLATFORM_OK, "%s: %s", traces[i],
+                      sim_log_last_error(&h->log));
+        char name[64];
+        snprintf(name, sizeof(name), "device%u.dmas_done", want_dev[i]);
+        ck_assert_uint_ge(ctr(h, name), 1);
+        free(text);
+        pfx_free(h);
+    }
+    topo_free(f);
+    free(ini);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("topology");
@@ -769,6 +824,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_breakdowns_add_up);
     tcase_add_test(tc, test_per_pasid_bounded);
     tcase_add_test(tc, test_trace_domain);
+    tcase_add_test(tc, test_doc_examples);
     suite_add_tcase(s, tc);
     return s;
 }
