@@ -118,7 +118,8 @@ struct ioasid_host {
     unsigned next_domain;
     uint16_t *free_domains; /* ids given back, reused first */
     size_t nfree_domains, free_domains_cap;
-    struct inv_op *invs; /* invalidations not yet submitted */
+    struct inv_op *invs;          /* invalidations not yet submitted */
+    struct resp_step *resp_steps; /* responses not yet submitted */
     sim_t *sim;
     ioasid_host_cfg_t cfg;
     iommu_t *iommu;
@@ -657,6 +658,7 @@ void ioasid_host_respond(ioasid_host_t *h, ioasid_iopf_group_t *g, uint8_t code)
 
 /* A response step: the group, its code and who to tell when submitted. */
 typedef struct resp_step {
+    struct resp_step *next, **pprev; /* on h->resp_steps until it runs */
     ioasid_host_t *h;
     ioasid_iopf_group_t *g;
     uint8_t code;
@@ -671,6 +673,9 @@ static void ev_resp_step(sim_t *sim, void *opaque, uint64_t arg)
     (void)sim;
     (void)arg;
     resp_step_t *r = opaque;
+    *r->pprev = r->next;
+    if (r->next)
+        r->next->pprev = r->pprev;
     respond(r->h, r->g, r->code, r->done, r->opaque);
     free(r);
 }
@@ -685,8 +690,18 @@ void ioasid_host_respond_step(ioasid_host_t *h, ioasid_iopf_group_t *g,
         sim_oom(h->sim, "host");
         return;
     }
-    *r = (resp_step_t){h, g, code, done, opaque};
-    sim_schedule(h->sim, t, ev_resp_step, r, 0);
+    *r = (resp_step_t){NULL, NULL, h, g, code, done, opaque};
+    if (!sim_schedule(h->sim, t, ev_resp_step, r, 0)) {
+        free(r);
+        return; /* the engine refused it and stopped the run */
+    }
+    /* Kept on a list: a run stopped before the step frees it at the
+     * host's destruction. */
+    r->next = h->resp_steps;
+    if (r->next)
+        r->next->pprev = &r->next;
+    r->pprev = &h->resp_steps;
+    h->resp_steps = r;
 }
 
 void ioasid_host_note_user_group(ioasid_host_t *h)
@@ -1248,6 +1263,12 @@ void ioasid_host_destroy(ioasid_host_t *h)
         inv_op_t *op = h->invs;
         h->invs = op->next;
         free(op);
+    }
+    /* Responses still waiting for host.qi_submit when the run stopped. */
+    while (h->resp_steps) {
+        struct resp_step *r = h->resp_steps;
+        h->resp_steps = r->next;
+        free(r);
     }
     free(h->free_domains);
     free(h->ev_owners);
