@@ -1126,12 +1126,18 @@ int trace_next(trace_reader_t *r, trace_record_t *rec)
             return rc;
         }
         const char *e = tok_end(t);
-        if (e - t == 6 && !memcmp(t, "domain", 6)) {
+        bool domain = e - t == 6 && !memcmp(t, "domain", 6);
+        bool devices = e - t == 7 && !memcmp(t, "devices", 7);
+        if (!domain && !devices)
+            break;
+        /* Header lines of their own come before the records. */
+        if (r->any_record)
+            return fail_at(r, r->line, colof(line, t),
+                           "%s line after the first record; expected it "
+                           "before the records",
+                           domain ? "domain" : "devices");
+        if (domain) {
             /* "domain guest|native": whose accesses the records are. */
-            if (r->any_record)
-                return fail_at(r, r->line, colof(line, t),
-                               "domain line after the first record; "
-                               "expected it before the records");
             const char *v = tok_start(e), *ve = v ? tok_end(v) : NULL;
             if (v && ve - v == 5 && !memcmp(v, "guest", 5))
                 r->domain = TRACE_DOMAIN_GUEST;
@@ -1144,14 +1150,8 @@ int trace_next(trace_reader_t *r, trace_record_t *rec)
                 return rc;
             continue;
         }
-        if (e - t != 7 || memcmp(t, "devices", 7))
-            break;
         /* "devices nic0,nic1": the trace's own device numbering. */
         char err[256];
-        if (r->any_record)
-            return fail_at(r, r->line, colof(line, t),
-                           "devices line after the first record; expected it "
-                           "before the records");
         char *hash = strchr(e, '#'); /* a comment ends the list */
         if (hash)
             *hash = '\0';

@@ -709,45 +709,38 @@ static int run_text(pfx_t *h, const char *text)
  * not replayed on someone else's device: exit 2 naming the record. */
 START_TEST(test_trace_domain)
 {
-    static const char guest[] = "iommu-sim-trace 1\ntimeunit ns\n"
-                                "domain guest\n"
-                                "0 map nic1 1 0x10000 4K rw- absent\n"
-                                "1 map nic0 1 0x10000 4K rw- absent\n";
+#define HDR "iommu-sim-trace 1\ntimeunit ns\n"
+    static const struct {
+        const char *text, *error;
+    } cases[] = {
+        {HDR "domain guest\n"
+             "0 map nic1 1 0x10000 4K rw- absent\n"
+             "1 map nic0 1 0x10000 4K rw- absent\n",
+         "d.trace:5: the trace says 'domain guest' but device nic0 is "
+         "assigned to no VM (vm.devices)"},
+        {HDR "domain native\n"
+             "0 map nic1 1 0x10000 4K rw- absent\n",
+         "d.trace:4: the trace says 'domain native' but device nic1 is "
+         "assigned to a VM (vm.devices)"},
+        {HDR "domain host\n",
+         "d.trace:3:8: expected 'domain guest' or 'domain native'"},
+        {HDR "0 map nic1 1 0x10000 4K rw- absent\n"
+             "domain guest\n",
+         "d.trace:4:1: domain line after the first record; expected it "
+         "before the records"},
+    };
+#undef HDR
     const char *const sets[] = {"device.nic.count=2", "vm.a.devices=nic1",
                                 NULL};
-    pfx_t *h = pfx_new(sets);
-    ck_assert_int_eq(run_text(h, guest), PLATFORM_INPUT_ERROR);
-    ck_assert_str_eq(sim_log_last_error(&h->log),
-                     "d.trace:5: the trace says 'domain guest' but device "
-                     "nic0 is assigned to no VM (vm.devices)");
-    ck_assert_uint_eq(ctr(h, "trace.maps"), 1); /* nic1's went in */
-    pfx_free(h);
-    static const char native[] = "iommu-sim-trace 1\ntimeunit ns\n"
-                                 "domain native\n"
-                                 "0 map nic1 1 0x10000 4K rw- absent\n";
-    h = pfx_new(sets);
-    ck_assert_int_eq(run_text(h, native), PLATFORM_INPUT_ERROR);
-    ck_assert_str_eq(sim_log_last_error(&h->log),
-                     "d.trace:4: the trace says 'domain native' but device "
-                     "nic1 is assigned to a VM (vm.devices)");
-    pfx_free(h);
-    static const char bad[] = "iommu-sim-trace 1\ntimeunit ns\n"
-                              "domain host\n";
-    h = pfx_new(sets);
-    ck_assert_int_eq(run_text(h, bad), PLATFORM_INPUT_ERROR);
-    ck_assert_str_eq(sim_log_last_error(&h->log),
-                     "d.trace:3:8: expected 'domain guest' or 'domain "
-                     "native'");
-    pfx_free(h);
-    static const char late[] = "iommu-sim-trace 1\ntimeunit ns\n"
-                               "0 map nic1 1 0x10000 4K rw- absent\n"
-                               "domain guest\n";
-    h = pfx_new(sets);
-    ck_assert_int_eq(run_text(h, late), PLATFORM_INPUT_ERROR);
-    ck_assert_str_eq(sim_log_last_error(&h->log),
-                     "d.trace:4:1: domain line after the first record; "
-                     "expected it before the records");
-    pfx_free(h);
+    for (unsigned c = 0; c < N_OF(cases); c++) {
+        pfx_t *h = pfx_new(sets);
+        ck_assert_int_eq(run_text(h, cases[c].text), PLATFORM_INPUT_ERROR);
+        ck_assert_str_eq(sim_log_last_error(&h->log), cases[c].error);
+        /* The first case's nic1 map went in before nic0's was refused. */
+        if (c == 0)
+            ck_assert_uint_eq(ctr(h, "trace.maps"), 1);
+        pfx_free(h);
+    }
 }
 END_TEST
 

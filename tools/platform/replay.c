@@ -415,18 +415,14 @@ static void apply(platform_t *p, platform_src_state_t *s)
     /* A trace that says whose accesses it holds is not replayed on a
      * device that is someone else's (no silent fallback). */
     const platform_device_t *pd = &p->topo.devs[r->dev];
-    if (r->domain == TRACE_DOMAIN_GUEST && pd->vm < 0) {
+    bool guest = pd->vm >= 0;
+    if (r->domain != TRACE_DOMAIN_ANY &&
+        (r->domain == TRACE_DOMAIN_GUEST) != guest) {
         input_error(p, s,
-                    "the trace says 'domain guest' but device %s is assigned "
-                    "to no VM (vm.devices)",
-                    pd->name);
-        return;
-    }
-    if (r->domain == TRACE_DOMAIN_NATIVE && pd->vm >= 0) {
-        input_error(p, s,
-                    "the trace says 'domain native' but device %s is "
-                    "assigned to a VM (vm.devices)",
-                    pd->name);
+                    "the trace says 'domain %s' but device %s is assigned "
+                    "to %s (vm.devices)",
+                    guest ? "native" : "guest", pd->name,
+                    guest ? "a VM" : "no VM");
         return;
     }
     if (r->op != TRACE_DETACH && !fits_width(p, s, r->addr, r->len))
