@@ -1028,7 +1028,7 @@ static int dev_stats(pcie_dev_t *d, sim_stats_t *st)
  * Create a device and its link.
  */
 pcie_dev_t *pcie_dev_create(sim_t *sim, sim_stats_t *st, unsigned index,
-                            const pcie_dev_cfg_t *cfg,
+                            uint16_t rid, const pcie_dev_cfg_t *cfg,
                             const pcie_link_cfg_t *link_cfg,
                             const pcie_dev_port_t *port, sim_spans_t *spans,
                             uint64_t seed)
@@ -1044,7 +1044,7 @@ pcie_dev_t *pcie_dev_create(sim_t *sim, sim_stats_t *st, unsigned index,
     pcie_dev_env_t *env = &d->env;
     env->sim = sim;
     env->index = index;
-    env->rid = (uint16_t)(cfg->rid_base + index);
+    env->rid = rid;
     env->spans = spans;
     env->proc = &d->cfg.proc;
     env->proc_fixed = cfg->proc.kind == SIM_DIST_FIXED;

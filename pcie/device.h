@@ -31,11 +31,13 @@ int pcie_dev_cfg_check(const pcie_dev_cfg_t *cfg, const char *section,
  * is given; the list of stages belongs to whoever builds the family (the
  * platform), so this layer names no stage of the host, VMM or guest. */
 
-/* Create device `index` with its link. `spans` is the fault span family
- * (may be NULL). Stats under "device<index>." and "link<index>.". The
- * configuration is expected to have passed pcie_dev_cfg_check. */
+/* Create device `index` with requester id `rid` (the platform gives
+ * rid_base + index, or a device class's own numbering) and its link.
+ * `spans` is the fault span family (may be NULL). Stats under
+ * "device<index>." and "link<index>.". The configuration is expected to
+ * have passed pcie_dev_cfg_check. */
 pcie_dev_t *pcie_dev_create(sim_t *sim, sim_stats_t *st, unsigned index,
-                            const pcie_dev_cfg_t *cfg,
+                            uint16_t rid, const pcie_dev_cfg_t *cfg,
                             const pcie_link_cfg_t *link_cfg,
                             const pcie_dev_port_t *port, sim_spans_t *spans,
                             uint64_t seed);

@@ -337,8 +337,8 @@ void fx_start(fx_t *f, bool with_spans)
     }
     ck_assert_int_eq(pcie_dev_cfg_check(&f->dcfg, NULL, &f->log), 0);
     pcie_dev_port_t port = {.up_rx = fake_up, .up_opaque = f};
-    f->dev = pcie_dev_create(f->sim, f->st, 0, &f->dcfg, &f->lcfg, &port,
-                             f->spans, 1);
+    f->dev = pcie_dev_create(f->sim, f->st, 0, (uint16_t)f->dcfg.rid_base,
+                             &f->dcfg, &f->lcfg, &port, f->spans, 1);
     ck_assert_ptr_nonnull(f->dev);
     ck_assert_uint_eq(pcie_dev_rid(f->dev), f->dcfg.rid_base);
     pcie_dev_set_dma_done(f->dev, on_done, f);

@@ -92,8 +92,9 @@ static rcfx_t *fx_make(uint16_t rid_base)
     for (unsigned i = 0; i < NDEV; i++) {
         f->port[i] = (up_port_t){.f = f, .id = i};
         pcie_dev_port_t port = {.up_rx = up_rx, .up_opaque = &f->port[i]};
-        f->dev[i] = pcie_dev_create(f->sim, f->st, i, &f->dcfg, &f->lcfg, &port,
-                                    NULL, 1);
+        f->dev[i] =
+            pcie_dev_create(f->sim, f->st, i, (uint16_t)(f->dcfg.rid_base + i),
+                            &f->dcfg, &f->lcfg, &port, NULL, 1);
         ck_assert_ptr_nonnull(f->dev[i]);
     }
     return f;

@@ -125,7 +125,8 @@ static int hit_once(bench_ctx_t *ctx, uint64_t total, bool write,
     hit_load_t l = {.sim = sim, .write = write, .mem = 60 * SIM_NS};
     l.pages = dc.atc_entries / 2; /* comfortably inside the ATC */
     pcie_dev_port_t port = {.up_rx = hit_rc, .up_opaque = &l};
-    l.dev = sim && st ? pcie_dev_create(sim, st, 0, &dc, &lc, &port, NULL, 1)
+    l.dev = sim && st ? pcie_dev_create(sim, st, 0, (uint16_t)dc.rid_base, &dc,
+                                        &lc, &port, NULL, 1)
                       : NULL;
     if (!l.dev) {
         sim_stats_destroy(st);

@@ -268,12 +268,8 @@ platform_t *platform_create(const platform_cfg_t *pc, sim_log_t *log)
     pcie_dev_port_t port = {.up_rx = iommu_rx, .up_opaque = p->iommu};
     for (unsigned i = 0; i < p->ndevs; i++) {
         const platform_device_t *d = &p->topo.devs[i];
-        /* Device i has the RID rid_base + i (pcie_dev_create): its own
-         * RID, modulo 2^16. */
-        pcie_dev_cfg_t dc = d->dev;
-        dc.rid_base = (uint16_t)(d->rid - i);
-        p->devs[i] = pcie_dev_create(p->sim, p->stats, i, &dc, &d->link, &port,
-                                     p->faults, seed);
+        p->devs[i] = pcie_dev_create(p->sim, p->stats, i, d->rid, &d->dev,
+                                     &d->link, &port, p->faults, seed);
         /* RIDs are distinct (platform_topology): attach fails only for
          * memory. */
         if (!p->devs[i] ||
